@@ -1,0 +1,52 @@
+# Switchboard - top-level entry points. `make run` and `make test` install
+# what they need from Debian's packages (idempotent), configure and build.
+
+DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
+	libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libsodium-dev \
+	libinih-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libcmocka-dev \
+	python3 python3-yaml sqlite3 openssl curl
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD_TYPE ?= RelWithDebInfo
+CONFIG ?= config/demo.ini
+
+.PHONY: all deps build build-asan run test bench clean format checksrc
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	cmake --build build -j$(JOBS)
+
+# Sanitizer build: clang with ASan + UBSan; also builds the libFuzzer targets.
+build-asan: deps
+	CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSB_SANITIZE=ON -DSB_FUZZ=ON >/dev/null
+	cmake --build build-asan -j$(JOBS)
+
+run: build
+	./build/switchboard serve --config $(CONFIG)
+
+test: build build-asan
+	scripts/test.sh build build-asan
+
+bench: build
+	cmake --build build -j$(JOBS) --target bench_ingest bench_fanout
+	bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+checksrc:
+	scripts/checksrc.sh
+
+clean:
+	rm -rf build build-asan

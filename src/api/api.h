@@ -1,0 +1,89 @@
+/* api.h - REST plumbing: routing, authentication and the request op.
+ *
+ * Each API request becomes one store op (sb_api_op): its transaction script
+ * authenticates the caller (token or session, checked inside the same
+ * transaction so a revoked token stops working at once), checks the role,
+ * and runs the endpoint's action. After the commit, the completion sends the
+ * response and publishes the events the action produced. */
+#ifndef SB_API_H
+#define SB_API_H
+
+#include <jansson.h>
+
+#include "app.h"
+#include "engine/model.h"
+#include "http/http.h"
+#include "store/store.h"
+
+typedef enum sb_role { SB_ROLE_NONE = 0, SB_ROLE_AGENT, SB_ROLE_SUPERVISOR, SB_ROLE_ADMIN } sb_role;
+
+sb_role sb_role_parse(const char *z);
+const char *sb_role_name(sb_role r);
+
+typedef struct sb_api_op sb_api_op;
+typedef int (*sb_api_action)(sb_tx *tx, sb_api_op *op);
+
+struct sb_api_op {
+    sb_app *app;
+    sb_http_req *req;
+    sb_api_action action;
+    sb_role min_role; /* SB_ROLE_NONE: no authentication */
+    /* credentials, extracted before submit */
+    char token_hash[65];
+    bool via_session;
+    bool allow_query_token; /* ?access_token= (WebSocket from browsers) */
+    bool csrf_ok;
+    /* who is calling (filled by authentication) */
+    int64_t agent_id;
+    sb_role role;
+    /* inputs */
+    json_t *body;          /* parsed JSON body or NULL */
+    int64_t path_id;       /* numeric path parameter */
+    const char *path_rest; /* text after the numeric parameter */
+    void *ctx;             /* action-specific */
+    void (*ctx_free)(void *);
+    /* outputs */
+    int status;
+    json_t *out;
+    json_t *events; /* published after commit */
+    char err_code[40];
+    char err_msg[300];
+    /* post-commit hook (e.g. poke the outbox) */
+    void (*after)(sb_api_op *op);
+};
+
+/* Entry point from the HTTP server. */
+void sb_api_handle(sb_app *app, sb_http_req *req);
+
+/* Sets an error for the response and returns the SB_E* code to roll back. */
+int sb_api_fail(sb_api_op *op, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Submits op to the store with the given action. */
+void sb_api_submit(sb_api_op *op);
+sb_api_op *sb_api_op_new(sb_app *app, sb_http_req *req, sb_role min_role, sb_api_action action);
+/* Parses the request body as a JSON object into op->body; responds 400/415
+ * and returns false on failure (op freed). */
+bool sb_api_parse_body(sb_api_op *op);
+void sb_api_op_free(sb_api_op *op);
+
+/* Body field helpers for validation (422 naming the field). Each returns 0
+ * or fails the op. `out` untouched when the field is absent. */
+int sb_api_field_str(sb_api_op *op, json_t *obj, const char *name, bool required, size_t maxlen, const char **out);
+int sb_api_field_int(sb_api_op *op, json_t *obj, const char *name, bool required, int64_t *out, bool *present);
+/* Rejects keys not in the NULL-terminated list (422 unknown_field). */
+int sb_api_only_fields(sb_api_op *op, json_t *obj, const char *const *allowed);
+
+/* Routes of each resource file. Each returns true if it handled the path. */
+bool sb_api_auth_route(sb_app *app, sb_http_req *req, const char *path);
+bool sb_api_tickets_route(sb_app *app, sb_http_req *req, const char *path);
+bool sb_api_contacts_route(sb_app *app, sb_http_req *req, const char *path);
+bool sb_api_directory_route(sb_app *app, sb_http_req *req, const char *path); /* agents, teams */
+bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path);
+bool sb_api_system_route(sb_app *app, sb_http_req *req, const char *path);
+
+/* "/api/v1/tickets/12/messages" with prefix "/api/v1/tickets/" -> 12, rest "/messages".
+ * Returns false if no number follows the prefix. */
+bool sb_path_id(const char *path, const char *prefix, int64_t *id, const char **rest);
+void sb_respond_method_not_allowed(sb_http_req *req, const char *allow);
+
+#endif

@@ -1,0 +1,450 @@
+/* channels.c - /api/v1/channels: list, create, get, patch, and the signed
+ * inbound endpoint of API channels. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/channels.h"
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/log.h"
+
+#define CHANNEL_COLS "id, kind, name, callback_url, active, config, created_at, updated_at"
+
+static json_t *channel_row(sb_stmt *s, const char *public_url)
+{
+    json_t *cfg = json_loads(sb_stmt_text(s, 5), 0, NULL);
+    json_t *c = json_pack("{s:I,s:s,s:s,s:o,s:b,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "kind",
+                          sb_stmt_text(s, 1), "name", sb_stmt_text(s, 2), "callback_url",
+                          sb_stmt_isnull(s, 3) ? json_null() : json_string(sb_stmt_text(s, 3)), "active",
+                          (int)sb_stmt_int(s, 4), "config", cfg ? cfg : json_object(), "created_at",
+                          sb_json_time(sb_stmt_int(s, 6)), "updated_at", sb_json_time(sb_stmt_int(s, 7)));
+    if (strcmp(sb_stmt_text(s, 1), "webchat") == 0) {
+        char snippet[600];
+        snprintf(snippet, sizeof snippet, "<script src=\"%s/widget.js\" data-channel=\"%lld\" async></script>",
+                 public_url, (long long)sb_stmt_int(s, 0));
+        json_object_set_new(c, "widget_snippet", json_string(snippet));
+    } else {
+        char url[300];
+        snprintf(url, sizeof url, "%s/api/v1/channels/%lld/inbound", public_url, (long long)sb_stmt_int(s, 0));
+        json_object_set_new(c, "inbound_url", json_string(url));
+    }
+    return c;
+}
+
+json_t *sb_channel_json(sb_tx *tx, int64_t id, const char *public_url)
+{
+    sb_stmt *s = sb_tx_query(tx, "SELECT " CHANNEL_COLS " FROM channel WHERE id = ?", "i", id);
+    json_t *out = NULL;
+    if (s != NULL && sb_stmt_step(s) == 1)
+        out = channel_row(s, public_url);
+    sb_stmt_end(s);
+    return out;
+}
+
+int sb_channel_create(sb_tx *tx, const char *kind, const char *name, const char *callback_url, const char *config,
+                      int64_t *id, char secret_out[65])
+{
+    char secret[65] = "";
+    if (strcmp(kind, "api") == 0)
+        sb_random_hex(secret, 32);
+    int64_t now = sb_tx_now(tx);
+    int rc =
+        sb_tx_int(tx, id,
+                  "INSERT INTO channel (kind, name, secret, callback_url, config, created_at, updated_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                  "tttttii", kind, name, secret[0] ? secret : NULL, callback_url, config ? config : "{}", now, now);
+    if (rc != 1)
+        return rc < 0 ? rc : SB_EIO;
+    if (secret_out != NULL)
+        memcpy(secret_out, secret, sizeof secret);
+    return 0;
+}
+
+static const char *public_url(sb_app *app)
+{
+    return app->cfg.public_url;
+}
+
+static int list_action(sb_tx *tx, sb_api_op *op)
+{
+    sb_stmt *s = sb_tx_query(tx, "SELECT " CHANNEL_COLS " FROM channel ORDER BY id", "");
+    if (s == NULL)
+        return SB_EIO;
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1)
+        json_array_append_new(list, channel_row(s, public_url(op->app)));
+    sb_stmt_end(s);
+    op->out = json_pack("{s:o}", "channels", list);
+    return rc < 0 ? rc : 0;
+}
+
+static int get_action(sb_tx *tx, sb_api_op *op)
+{
+    json_t *c = sb_channel_json(tx, op->path_id, public_url(op->app));
+    if (c == NULL)
+        return sb_api_fail(op, 404, "not_found", "channel %lld does not exist", (long long)op->path_id);
+    op->out = json_pack("{s:o}", "channel", c);
+    return 0;
+}
+
+bool sb_callback_url_valid(const char *url)
+{
+    if (url == NULL)
+        return true;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return false;
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return strlen(url) > 8 && strlen(url) < 2048;
+}
+
+static int create_action(sb_tx *tx, sb_api_op *op)
+{
+    static const char *const allowed[] = {"kind", "name", "callback_url", "config", NULL};
+    const char *kind = NULL, *name = NULL, *url = NULL;
+    int rc = sb_api_only_fields(op, op->body, allowed);
+    if (rc || (rc = sb_api_field_str(op, op->body, "kind", true, 16, &kind)) ||
+        (rc = sb_api_field_str(op, op->body, "name", true, 200, &name)) ||
+        (rc = sb_api_field_str(op, op->body, "callback_url", false, 2047, &url)))
+        return rc;
+    if (strcmp(kind, "api") != 0 && strcmp(kind, "webchat") != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'kind' must be 'api' or 'webchat'");
+    if (!sb_callback_url_valid(url))
+        return sb_api_fail(op, 422, "validation_failed", "field 'callback_url' must be an http(s) URL");
+    json_t *cfg = json_object_get(op->body, "config");
+    if (cfg != NULL && !json_is_object(cfg))
+        return sb_api_fail(op, 422, "validation_failed", "field 'config' must be an object");
+    char *cfg_text = cfg ? json_dumps(cfg, JSON_COMPACT) : NULL;
+    int64_t id = 0;
+    char secret[65];
+    rc = sb_channel_create(tx, kind, name, url, cfg_text, &id, secret);
+    free(cfg_text);
+    if (rc != 0)
+        return rc;
+    rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "channel", id, "channel.created",
+                      json_pack("{s:s}", "kind", kind));
+    if (rc != 0)
+        return rc;
+    json_t *c = sb_channel_json(tx, id, public_url(op->app));
+    if (secret[0] != '\0')
+        json_object_set_new(c, "secret", json_string(secret));
+    op->out = json_pack("{s:o}", "channel", c);
+    op->status = 201;
+    return 0;
+}
+
+static int patch_action(sb_tx *tx, sb_api_op *op)
+{
+    static const char *const allowed[] = {"name", "callback_url", "config", "active", NULL};
+    const char *name = NULL, *url = NULL;
+    int rc = sb_api_only_fields(op, op->body, allowed);
+    if (rc || (rc = sb_api_field_str(op, op->body, "name", false, 200, &name)) ||
+        (rc = sb_api_field_str(op, op->body, "callback_url", false, 2047, &url)))
+        return rc;
+    if (!sb_callback_url_valid(url))
+        return sb_api_fail(op, 422, "validation_failed", "field 'callback_url' must be an http(s) URL");
+    json_t *cfg = json_object_get(op->body, "config");
+    if (cfg != NULL && !json_is_object(cfg))
+        return sb_api_fail(op, 422, "validation_failed", "field 'config' must be an object");
+    json_t *active = json_object_get(op->body, "active");
+    if (active != NULL && !json_is_boolean(active))
+        return sb_api_fail(op, 422, "validation_failed", "field 'active' must be a boolean");
+    json_t *before = sb_channel_json(tx, op->path_id, "");
+    if (before == NULL)
+        return sb_api_fail(op, 404, "not_found", "channel %lld does not exist", (long long)op->path_id);
+    json_decref(before);
+    int64_t now = sb_tx_now(tx);
+    char *cfg_text = cfg ? json_dumps(cfg, JSON_COMPACT) : NULL;
+    rc = sb_tx_exec(tx,
+                    "UPDATE channel SET name = COALESCE(?1, name), "
+                    "callback_url = CASE WHEN ?2 THEN ?3 ELSE callback_url END, config = COALESCE(?4, config), "
+                    "active = CASE WHEN ?5 THEN ?6 ELSE active END, updated_at = ?7 WHERE id = ?8",
+                    "tbttbbii", name, json_object_get(op->body, "callback_url") != NULL, url, cfg_text, active != NULL,
+                    json_is_true(active), now, op->path_id);
+    free(cfg_text);
+    if (rc != 0)
+        return rc;
+    rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "channel", op->path_id, "channel.updated", NULL);
+    if (rc != 0)
+        return rc;
+    op->out = json_pack("{s:o}", "channel", sb_channel_json(tx, op->path_id, public_url(op->app)));
+    return 0;
+}
+
+/* ---- inbound ---- */
+
+/* Stores decoded attachment bytes under DATA/files/<sha256> durably. */
+static int store_file(const char *data_dir, const unsigned char *p, size_t len, char sha[65])
+{
+    sb_sha256_hex(p, len, sha);
+    char dir[600], path[700], tmp[720];
+    snprintf(dir, sizeof dir, "%s/files", data_dir);
+    snprintf(path, sizeof path, "%s/%s", dir, sha);
+    struct stat stt;
+    if (stat(path, &stt) == 0)
+        return 0;
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        return SB_EIO;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return SB_EIO;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, p + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            unlink(tmp);
+            return SB_EIO;
+        }
+        off += (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return SB_EIO;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+static int parse_attachments(sb_api_op *op, json_t *in, json_t **out)
+{
+    *out = json_array();
+    if (in == NULL || json_is_null(in))
+        return 0;
+    if (!json_is_array(in) || json_array_size(in) > 20)
+        return sb_api_fail(op, 422, "validation_failed", "field 'attachments' must be an array of at most 20 items");
+    size_t i;
+    json_t *a;
+    json_array_foreach (in, i, a) {
+        static const char *const allowed[] = {"url", "data", "name", "mime", NULL};
+        if (!json_is_object(a))
+            return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu]' must be an object", i);
+        int rc = sb_api_only_fields(op, a, allowed);
+        const char *url = NULL, *data = NULL, *name = NULL, *mime = NULL;
+        if (rc || (rc = sb_api_field_str(op, a, "url", false, 2047, &url)) ||
+            (rc = sb_api_field_str(op, a, "data", false, 64u << 20, &data)) ||
+            (rc = sb_api_field_str(op, a, "name", false, 255, &name)) ||
+            (rc = sb_api_field_str(op, a, "mime", false, 127, &mime)))
+            return rc;
+        if ((url == NULL) == (data == NULL))
+            return sb_api_fail(op, 422, "validation_failed",
+                               "field 'attachments[%zu]' needs exactly one of 'url' or 'data'", i);
+        json_t *meta = json_pack("{s:s?,s:s}", "name", name, "mime", mime ? mime : "application/octet-stream");
+        if (url != NULL) {
+            if (!sb_callback_url_valid(url)) {
+                json_decref(meta);
+                return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].url' must be an http(s) URL",
+                                   i);
+            }
+            json_object_set_new(meta, "url", json_string(url));
+        } else {
+            unsigned char *bytes = NULL;
+            size_t len = 0;
+            if (sb_base64_decode(data, strlen(data), &bytes, &len) != 0) {
+                json_decref(meta);
+                return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].data' is not valid base64",
+                                   i);
+            }
+            char sha[65];
+            rc = store_file(op->app->cfg.data_dir, bytes, len, sha);
+            free(bytes);
+            if (rc != 0) {
+                json_decref(meta);
+                return sb_api_fail(op, 503, "storage_failed", "the attachment could not be stored");
+            }
+            char href[128];
+            snprintf(href, sizeof href, "/api/v1/files/%s", sha);
+            json_object_set_new(meta, "sha256", json_string(sha));
+            json_object_set_new(meta, "size", json_integer((json_int_t)len));
+            json_object_set_new(meta, "url", json_string(href));
+        }
+        json_array_append_new(*out, meta);
+    }
+    return 0;
+}
+
+static void count_inbound(sb_api_op *op)
+{
+    op->app->metrics.inbound_messages++;
+}
+
+static void count_duplicate(sb_api_op *op)
+{
+    op->app->metrics.inbound_duplicates++;
+}
+
+static int inbound_action(sb_tx *tx, sb_api_op *op)
+{
+    char secret[65] = "";
+    char kind[16] = "";
+    int64_t active = 0;
+    sb_stmt *s = sb_tx_query(tx, "SELECT kind, secret, active FROM channel WHERE id = ?", "i", op->path_id);
+    if (s == NULL)
+        return SB_EIO;
+    int rc = sb_stmt_step(s);
+    if (rc == 1) {
+        snprintf(kind, sizeof kind, "%s", sb_stmt_text(s, 0));
+        if (sb_stmt_text(s, 1) != NULL)
+            snprintf(secret, sizeof secret, "%s", sb_stmt_text(s, 1));
+        active = sb_stmt_int(s, 2);
+    }
+    sb_stmt_end(s);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 || strcmp(kind, "api") != 0)
+        return sb_api_fail(op, 404, "not_found", "API channel %lld does not exist", (long long)op->path_id);
+    sb_str body = sb_http_req_body(op->req);
+    if (!sb_signature_ok(secret, body.p ? body.p : "", body.len,
+                         sb_http_req_header(op->req, "X-Switchboard-Signature")))
+        return sb_api_fail(op, 401, "bad_signature",
+                           "X-Switchboard-Signature must be sha256=<hex HMAC-SHA256 of the body>");
+    if (!active)
+        return sb_api_fail(op, 409, "channel_inactive", "channel %lld is deactivated", (long long)op->path_id);
+    if (!sb_utf8_valid(body.p, body.len))
+        return sb_api_fail(op, 400, "invalid_utf8", "the body is not valid UTF-8");
+    json_error_t jerr;
+    json_t *v = json_loadb(body.p ? body.p : "", body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (v == NULL)
+        return sb_api_fail(op, 400, "malformed_json", "malformed JSON at offset %d: %s", jerr.position, jerr.text);
+    op->body = v;
+    if (!json_is_object(v))
+        return sb_api_fail(op, 400, "malformed_json", "the body must be a JSON object");
+    static const char *const allowed[] = {"external_id", "from", "text", "attachments", "timestamp", NULL};
+    static const char *const from_allowed[] = {"id", "name", "phone", "email", NULL};
+    const char *external_id = NULL, *text = "", *fid = NULL, *fname = NULL, *fphone = NULL, *femail = NULL;
+    if ((rc = sb_api_only_fields(op, v, allowed)) ||
+        (rc = sb_api_field_str(op, v, "external_id", true, 200, &external_id)) ||
+        (rc = sb_api_field_str(op, v, "text", false, 65536, &text)))
+        return rc;
+    json_t *from = json_object_get(v, "from");
+    if (!json_is_object(from))
+        return sb_api_fail(op, 422, "validation_failed", "field 'from' must be an object");
+    if ((rc = sb_api_only_fields(op, from, from_allowed)) ||
+        (rc = sb_api_field_str(op, from, "id", false, 200, &fid)) ||
+        (rc = sb_api_field_str(op, from, "name", false, 200, &fname)) ||
+        (rc = sb_api_field_str(op, from, "phone", false, 40, &fphone)) ||
+        (rc = sb_api_field_str(op, from, "email", false, 254, &femail)))
+        return rc;
+    if ((fid == NULL || !fid[0]) && (fphone == NULL || !fphone[0]) && (femail == NULL || !femail[0]))
+        return sb_api_fail(op, 422, "validation_failed", "field 'from' needs at least one of id, phone, email");
+    char norm[256];
+    if (fphone != NULL && fphone[0] && sb_phone_normalize(fphone, "7", norm, sizeof norm) != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'from.phone' is not a phone number");
+    if (femail != NULL && femail[0] && sb_email_normalize(femail, norm, sizeof norm) != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'from.email' is not an email address");
+    json_t *ts = json_object_get(v, "timestamp");
+    int64_t when = 0;
+    if (ts != NULL && !json_is_null(ts)) {
+        if (json_is_integer(ts) && json_integer_value(ts) > 0)
+            when = json_integer_value(ts) * 1000;
+        else if (!json_is_string(ts) || sb_clock_parse_iso(json_string_value(ts), &when) != 0)
+            return sb_api_fail(op, 422, "validation_failed",
+                               "field 'timestamp' must be Unix seconds or an ISO 8601 date-time");
+    }
+    /* Idempotent retries must not write files again. */
+    int64_t dup = 0;
+    if (sb_tx_int(tx, &dup, "SELECT id FROM message WHERE channel_id = ? AND external_id = ?", "it", op->path_id,
+                  external_id) == 1)
+        json_object_del(v, "attachments");
+    json_t *atts = NULL;
+    rc = parse_attachments(op, json_object_get(v, "attachments"), &atts);
+    if (rc != 0) {
+        json_decref(atts);
+        return rc;
+    }
+    if (text[0] == '\0' && json_array_size(atts) == 0 && dup == 0) {
+        json_decref(atts);
+        return sb_api_fail(op, 422, "validation_failed", "field 'text' is required unless there are attachments");
+    }
+    sb_inbound in;
+    memset(&in, 0, sizeof in);
+    in.channel_id = op->path_id;
+    in.channel_kind = "api";
+    in.external_id = external_id;
+    in.from_id = (fid && fid[0]) ? fid : NULL;
+    in.name = fname;
+    in.phone = fphone;
+    in.email = femail;
+    in.text = text;
+    in.attachments = atts;
+    in.timestamp = when;
+    in.reopen_window_ms = op->app->cfg.reopen_window_ms;
+    in.default_country_code = "7";
+    sb_ingest_result res;
+    rc = sb_ingest(tx, &in, &res, op->events);
+    json_decref(atts);
+    if (rc != 0)
+        return rc;
+    op->after = res.duplicate ? count_duplicate : count_inbound;
+    op->out = json_pack("{s:I,s:I,s:I,s:I,s:b}", "ticket_number", (json_int_t)res.ticket_number, "ticket_id",
+                        (json_int_t)res.ticket_id, "message_id", (json_int_t)res.message_id, "contact_id",
+                        (json_int_t)res.contact_id, "duplicate", res.duplicate);
+    return 0;
+}
+
+bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path)
+{
+    sb_http_method m = sb_http_req_method(req);
+    sb_api_op *op = NULL;
+    if (strcmp(path, "/api/v1/channels") == 0) {
+        if (m == SB_HTTP_GET || m == SB_HTTP_HEAD) {
+            op = sb_api_op_new(app, req, SB_ROLE_AGENT, list_action);
+        } else if (m == SB_HTTP_POST) {
+            op = sb_api_op_new(app, req, SB_ROLE_ADMIN, create_action);
+            if (!sb_api_parse_body(op))
+                return true;
+        } else {
+            sb_respond_method_not_allowed(req, "GET, POST");
+            return true;
+        }
+        sb_api_submit(op);
+        return true;
+    }
+    int64_t id;
+    const char *rest;
+    if (!sb_path_id(path, "/api/v1/channels/", &id, &rest)) {
+        if (strncmp(path, "/api/v1/channels/", 17) != 0)
+            return false;
+        sb_http_respond_error(req, 404, "not_found", "channel ids are positive integers");
+        return true;
+    }
+    if (*rest == '\0') {
+        if (m == SB_HTTP_GET || m == SB_HTTP_HEAD) {
+            op = sb_api_op_new(app, req, SB_ROLE_AGENT, get_action);
+        } else if (m == SB_HTTP_PATCH) {
+            op = sb_api_op_new(app, req, SB_ROLE_ADMIN, patch_action);
+            if (!sb_api_parse_body(op))
+                return true;
+        } else {
+            sb_respond_method_not_allowed(req, "GET, PATCH");
+            return true;
+        }
+    } else if (strcmp(rest, "/inbound") == 0) {
+        if (m != SB_HTTP_POST) {
+            sb_respond_method_not_allowed(req, "POST");
+            return true;
+        }
+        op = sb_api_op_new(app, req, SB_ROLE_NONE, inbound_action);
+    } else {
+        sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
+        return true;
+    }
+    op->path_id = id;
+    sb_api_submit(op);
+    return true;
+}

@@ -1,0 +1,16 @@
+/* channels.h - channel rows shared by the API and the CLI. */
+#ifndef SB_CHANNELS_H
+#define SB_CHANNELS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+
+json_t *sb_channel_json(sb_tx *tx, int64_t id, const char *public_url);
+/* Creates a channel; api channels get a random secret (copied to secret_out). */
+int sb_channel_create(sb_tx *tx, const char *kind, const char *name, const char *callback_url, const char *config,
+                      int64_t *id, char secret_out[65]);
+bool sb_callback_url_valid(const char *url);
+
+#endif

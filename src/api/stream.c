@@ -1,0 +1,192 @@
+/* stream.c - agents' WebSocket feed. Authentication uses the same op as
+ * REST (Bearer header, session cookie, or ?access_token= for browsers,
+ * which cannot set headers on a WebSocket); the upgrade happens after. */
+#include "api/stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "channels/webchat.h"
+
+#define SUB_MAGIC 0x5B5C1Bu
+
+typedef struct sub {
+    unsigned magic;
+    sb_stream_hub *hub;
+    sb_ws *ws;
+    int64_t agent_id;
+    char agent_name[128];
+    struct sub *prev, *next;
+} sub;
+
+struct sb_stream_hub {
+    sb_app *app;
+    sub *head;
+    unsigned n;
+};
+
+sb_stream_hub *sb_stream_hub_new(sb_app *app)
+{
+    sb_stream_hub *h = sb_xcalloc(1, sizeof *h);
+    h->app = app;
+    return h;
+}
+
+void sb_stream_hub_free(sb_stream_hub *hub)
+{
+    free(hub);
+}
+
+unsigned sb_stream_subscribers(const sb_stream_hub *hub)
+{
+    return hub->n;
+}
+
+void sb_stream_broadcast(sb_stream_hub *hub, const char *text, size_t len)
+{
+    for (sub *s = hub->head; s != NULL; s = s->next)
+        if (s->ws != NULL)
+            sb_ws_send_text(s->ws, text, len);
+}
+
+static void unlink_sub(sub *s)
+{
+    sb_stream_hub *h = s->hub;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    h->n--;
+}
+
+void sb_stream_close_all(sb_stream_hub *hub)
+{
+    for (sub *s = hub->head; s != NULL; s = s->next) {
+        if (s->ws != NULL) {
+            sb_ws *ws = s->ws;
+            s->ws = NULL;
+            sb_ws_close(ws, 1001, "server shutting down");
+        }
+    }
+}
+
+/* Agent typing in a web chat ticket: find the visitor, then notify. */
+typedef struct typing_op {
+    sb_app *app;
+    int64_t number;
+    char visitor[33];
+    char name[128];
+} typing_op;
+
+static int typing_run(sb_tx *tx, void *arg)
+{
+    typing_op *t = arg;
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT ci.address FROM ticket t JOIN contact_identity ci ON ci.contact_id = t.contact_id "
+                             "WHERE t.number = ? AND ci.kind = 'webchat' ORDER BY ci.id DESC LIMIT 1",
+                             "i", t->number);
+    if (s == NULL)
+        return SB_EIO;
+    if (sb_stmt_step(s) == 1)
+        snprintf(t->visitor, sizeof t->visitor, "%s", sb_stmt_text(s, 0));
+    sb_stmt_end(s);
+    return 0;
+}
+
+static void typing_done(void *arg, int rc)
+{
+    typing_op *t = arg;
+    if (rc == 0 && t->visitor[0] != '\0')
+        sb_webchat_typing(t->app->webchat, t->visitor, t->name);
+    free(t);
+}
+
+static void on_text(sb_ws *ws, const char *p, size_t len, void *ud)
+{
+    sub *s = ud;
+    SB_ASSERT(s->magic == SUB_MAGIC);
+    json_t *v = json_loadb(p, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (type != NULL && strcmp(type, "ping") == 0) {
+        sb_ws_send_text(ws, "{\"type\":\"pong\"}", 15);
+    } else if (type != NULL && strcmp(type, "typing") == 0 && json_is_integer(json_object_get(v, "ticket_number"))) {
+        typing_op *t = sb_xcalloc(1, sizeof *t);
+        t->app = s->hub->app;
+        t->number = json_integer_value(json_object_get(v, "ticket_number"));
+        snprintf(t->name, sizeof t->name, "%s", s->agent_name);
+        sb_store_submit(t->app->store, typing_run, typing_done, t);
+    } else {
+        static const char err[] =
+            "{\"type\":\"error\",\"code\":\"unknown_type\",\"message\":\"expected ping or typing\"}";
+        sb_ws_send_text(ws, err, sizeof err - 1);
+    }
+    json_decref(v);
+}
+
+static void on_close(sb_ws *ws, void *ud)
+{
+    sub *s = ud;
+    SB_ASSERT(s->magic == SUB_MAGIC);
+    unlink_sub(s);
+    s->magic = 0;
+    free(s);
+}
+
+static const sb_ws_callbacks sub_cbs = {on_text, on_close};
+
+typedef struct stream_ctx {
+    char name[128];
+} stream_ctx;
+
+static int stream_action(sb_tx *tx, sb_api_op *op)
+{
+    stream_ctx *c = op->ctx;
+    sb_stmt *s = sb_tx_query(tx, "SELECT name FROM agent WHERE id = ?", "i", op->agent_id);
+    if (s != NULL && sb_stmt_step(s) == 1)
+        snprintf(c->name, sizeof c->name, "%s", sb_stmt_text(s, 0));
+    sb_stmt_end(s);
+    return 0;
+}
+
+static void stream_upgrade(sb_api_op *op)
+{
+    stream_ctx *c = op->ctx;
+    sb_stream_hub *h = op->app->hub;
+    sub *s = sb_xcalloc(1, sizeof *s);
+    s->magic = SUB_MAGIC;
+    s->hub = h;
+    s->agent_id = op->agent_id;
+    snprintf(s->agent_name, sizeof s->agent_name, "%s", c->name);
+    sb_http_req *req = op->req;
+    op->req = NULL; /* the upgrade consumes the request */
+    /* Link first: a failed accept calls nothing, so undo by hand. */
+    s->next = h->head;
+    if (h->head)
+        h->head->prev = s;
+    h->head = s;
+    h->n++;
+    s->ws = sb_ws_accept(req, &sub_cbs, s);
+    if (s->ws == NULL) {
+        unlink_sub(s);
+        free(s);
+        return;
+    }
+    static const char hello[] = "{\"type\":\"hello\",\"data\":{}}";
+    sb_ws_send_text(s->ws, hello, sizeof hello - 1);
+}
+
+void sb_stream_handle(sb_app *app, sb_http_req *req)
+{
+    sb_api_op *op = sb_api_op_new(app, req, SB_ROLE_AGENT, stream_action);
+    op->ctx = sb_xcalloc(1, sizeof(stream_ctx));
+    op->ctx_free = free;
+    op->after = stream_upgrade;
+    op->allow_query_token = true;
+    sb_api_submit(op);
+}

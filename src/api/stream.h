@@ -1,0 +1,16 @@
+/* stream.h - /api/v1/stream: the live event feed for agents (WebSocket). */
+#ifndef SB_STREAM_H
+#define SB_STREAM_H
+
+#include "app.h"
+
+sb_stream_hub *sb_stream_hub_new(sb_app *app);
+void sb_stream_hub_free(sb_stream_hub *hub);
+void sb_stream_close_all(sb_stream_hub *hub);
+/* Sends one serialised event to every subscriber. */
+void sb_stream_broadcast(sb_stream_hub *hub, const char *text, size_t len);
+unsigned sb_stream_subscribers(const sb_stream_hub *hub);
+/* Handles GET /api/v1/stream (authenticates, then upgrades). */
+void sb_stream_handle(sb_app *app, sb_http_req *req);
+
+#endif

@@ -1,0 +1,599 @@
+/* tickets.c - /api/v1/tickets: list (filters, FTS, cursor), get, patch,
+ * post a reply or a note. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "channels/outbox.h"
+#include "channels/webchat.h"
+
+json_t *sb_ticket_row_json(sb_stmt *s);
+json_t *sb_message_row_json(sb_stmt *s);
+
+#define TICKET_SELECT                                                                                                  \
+    "SELECT t.id, t.number, t.contact_id, t.channel_id, t.subject, t.status, t.priority, "                             \
+    "t.team_id, t.assignee_id, t.tags, t.attributes, t.created_at, t.updated_at, "                                     \
+    "t.last_message_at, t.first_response_at, t.resolved_at, t.closed_at, c.name, ch.kind "                             \
+    "FROM ticket t JOIN contact c ON c.id = t.contact_id LEFT JOIN channel ch ON ch.id = t.channel_id "
+
+#define TICKET_FILTERS                                                                                                 \
+    "WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || t.status || ',') > 0) "                                       \
+    "AND (?2 IS NULL OR instr(',' || ?2 || ',', ',' || t.priority || ',') > 0) "                                       \
+    "AND (?3 IS NULL OR (?3 = -1 AND t.assignee_id IS NULL) OR t.assignee_id = ?3) "                                   \
+    "AND (?4 IS NULL OR (?4 = -1 AND t.team_id IS NULL) OR t.team_id = ?4) "                                           \
+    "AND (?5 IS NULL OR t.channel_id = ?5) AND (?6 IS NULL OR t.contact_id = ?6) "                                     \
+    "AND (?7 IS NULL OR t.id < ?7) "
+
+static const char SQL_LIST[] = TICKET_SELECT TICKET_FILTERS "ORDER BY t.id DESC LIMIT ?8";
+static const char SQL_LIST_FTS[] =
+    TICKET_SELECT TICKET_FILTERS "AND t.id IN (SELECT m.ticket_id FROM message_fts f JOIN message m ON m.id = f.rowid "
+                                 "WHERE message_fts MATCH ?9) ORDER BY t.id DESC LIMIT ?8";
+
+typedef struct list_args {
+    char *status, *priority, *fts;
+    int64_t assignee, team, channel, contact, cursor, limit;
+    bool assignee_set, team_set, assignee_me;
+} list_args;
+
+static void list_args_free(void *p)
+{
+    list_args *a = p;
+    free(a->status);
+    free(a->priority);
+    free(a->fts);
+    free(a);
+}
+
+/* Turns free text into an FTS5 query of quoted prefix terms (AND). */
+static char *fts_query(const char *q)
+{
+    sb_buf b;
+    sb_buf_init(&b);
+    const char *p = q;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (*p == '\0')
+            break;
+        const char *start = p;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            p++;
+        if (b.len > 0)
+            sb_buf_appendz(&b, " ");
+        sb_buf_appendz(&b, "\"");
+        for (const char *c = start; c < p; c++) {
+            if (*c == '"')
+                sb_buf_appendz(&b, "\"\"");
+            else
+                sb_buf_append(&b, c, 1);
+        }
+        sb_buf_appendz(&b, "\"*");
+    }
+    if (b.len == 0) {
+        sb_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+static int list_action(sb_tx *tx, sb_api_op *op)
+{
+    list_args *a = op->ctx;
+    if (a->assignee_me)
+        a->assignee = op->agent_id;
+    sb_stmt *s;
+    const char *fmt = "ttIIIIIi";
+    int64_t assignee = a->assignee_set ? a->assignee : 0;
+    int64_t team = a->team_set ? a->team : 0;
+    if (a->fts != NULL)
+        s = sb_tx_query(tx, SQL_LIST_FTS, "ttIIIIIit", a->status, a->priority, assignee, team, a->channel, a->contact,
+                        a->cursor, a->limit + 1, a->fts);
+    else
+        s = sb_tx_query(tx, SQL_LIST, fmt, a->status, a->priority, assignee, team, a->channel, a->contact, a->cursor,
+                        a->limit + 1);
+    if (s == NULL)
+        return SB_EIO;
+    json_t *list = json_array();
+    int rc;
+    int64_t last = 0;
+    bool more = false;
+    while ((rc = sb_stmt_step(s)) == 1) {
+        if ((int64_t)json_array_size(list) == a->limit) {
+            more = true;
+            break;
+        }
+        last = sb_stmt_int(s, 0);
+        json_array_append_new(list, sb_ticket_row_json(s));
+    }
+    sb_stmt_end(s);
+    if (rc < 0) {
+        json_decref(list);
+        return rc;
+    }
+    json_t *next = json_null();
+    if (more) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)last);
+        next = json_string(buf);
+    }
+    op->out = json_pack("{s:o,s:o}", "tickets", list, "next_cursor", next);
+    return 0;
+}
+
+static bool parse_int_param(const char *z, int64_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(z, &end, 10);
+    if (z[0] == '\0' || *end != '\0' || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool list_words_valid(const char *z, bool (*valid)(const char *))
+{
+    char buf[128];
+    if (strlen(z) >= sizeof buf)
+        return false;
+    snprintf(buf, sizeof buf, "%s", z);
+    char *save = NULL;
+    for (char *w = strtok_r(buf, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save))
+        if (!valid(w))
+            return false;
+    return true;
+}
+
+static void handle_list(sb_app *app, sb_http_req *req)
+{
+    list_args *a = sb_xcalloc(1, sizeof *a);
+    a->limit = 50;
+    const char *v;
+#define BAD(field, msg)                                                                                                \
+    do {                                                                                                               \
+        list_args_free(a);                                                                                             \
+        sb_http_respond_error(req, 422, "validation_failed", "parameter '%s' %s", field, msg);                         \
+        return;                                                                                                        \
+    } while (0)
+    if ((v = sb_http_req_query_param(req, "status")) != NULL) {
+        if (!list_words_valid(v, sb_ticket_status_valid))
+            BAD("status", "must be new, open, pending, resolved or closed (comma-separated)");
+        a->status = sb_xstrdup(v);
+    }
+    if ((v = sb_http_req_query_param(req, "priority")) != NULL) {
+        if (!list_words_valid(v, sb_ticket_priority_valid))
+            BAD("priority", "must be low, normal, high or urgent (comma-separated)");
+        a->priority = sb_xstrdup(v);
+    }
+    if ((v = sb_http_req_query_param(req, "assignee")) != NULL) {
+        a->assignee_set = true;
+        if (strcmp(v, "me") == 0)
+            a->assignee_me = true;
+        else if (strcmp(v, "none") == 0)
+            a->assignee = -1;
+        else if (!parse_int_param(v, &a->assignee) || a->assignee == 0)
+            BAD("assignee", "must be an agent id, 'me' or 'none'");
+    }
+    if ((v = sb_http_req_query_param(req, "team")) != NULL) {
+        a->team_set = true;
+        if (strcmp(v, "none") == 0)
+            a->team = -1;
+        else if (!parse_int_param(v, &a->team) || a->team == 0)
+            BAD("team", "must be a team id or 'none'");
+    }
+    if ((v = sb_http_req_query_param(req, "channel")) != NULL && !parse_int_param(v, &a->channel))
+        BAD("channel", "must be a channel id");
+    if ((v = sb_http_req_query_param(req, "contact")) != NULL && !parse_int_param(v, &a->contact))
+        BAD("contact", "must be a contact id");
+    if ((v = sb_http_req_query_param(req, "cursor")) != NULL && !parse_int_param(v, &a->cursor))
+        BAD("cursor", "must be the next_cursor of a previous page");
+    if ((v = sb_http_req_query_param(req, "limit")) != NULL &&
+        (!parse_int_param(v, &a->limit) || a->limit < 1 || a->limit > 200))
+        BAD("limit", "must be 1..200");
+    if ((v = sb_http_req_query_param(req, "q")) != NULL) {
+        if (strlen(v) > 200 || !sb_utf8_valid(v, strlen(v)))
+            BAD("q", "must be valid UTF-8 of at most 200 bytes");
+        a->fts = fts_query(v);
+    }
+#undef BAD
+    sb_api_op *op = sb_api_op_new(app, req, SB_ROLE_AGENT, list_action);
+    op->ctx = a;
+    op->ctx_free = list_args_free;
+    sb_api_submit(op);
+}
+
+static int load_messages(sb_tx *tx, const char *sql, int64_t id, json_t **out)
+{
+    sb_stmt *s = sb_tx_query(tx, sql, "i", id);
+    if (s == NULL)
+        return SB_EIO;
+    json_t *msgs = json_array();
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1)
+        json_array_append_new(msgs, sb_message_row_json(s));
+    sb_stmt_end(s);
+    if (rc < 0) {
+        json_decref(msgs);
+        return rc;
+    }
+    *out = msgs;
+    return 0;
+}
+
+#define MESSAGE_SELECT                                                                                                 \
+    "SELECT m.id, m.ticket_id, m.channel_id, m.direction, m.author_agent_id, m.author_contact_id, "                    \
+    "m.text, m.attachments, m.delivery_status, m.delivery_error, m.external_id, m.created_at, "                        \
+    "m.updated_at, a.name, t.number, m.client_id FROM message m JOIN ticket t ON t.id = m.ticket_id "                  \
+    "LEFT JOIN agent a ON a.id = m.author_agent_id "
+
+int sb_contact_timeline(sb_tx *tx, int64_t contact_id, json_t **out);
+int sb_contact_timeline(sb_tx *tx, int64_t contact_id, json_t **out)
+{
+    return load_messages(tx, MESSAGE_SELECT "WHERE t.contact_id = ? ORDER BY m.created_at, m.id", contact_id, out);
+}
+
+static int get_action(sb_tx *tx, sb_api_op *op)
+{
+    int64_t tid = sb_ticket_id_by_number(tx, op->path_id);
+    if (tid == 0)
+        return sb_api_fail(op, 404, "not_found", "ticket #%lld does not exist", (long long)op->path_id);
+    json_t *t = sb_ticket_json(tx, tid);
+    if (t == NULL)
+        return SB_EIO;
+    json_t *msgs = NULL;
+    int rc = load_messages(tx, MESSAGE_SELECT "WHERE m.ticket_id = ? ORDER BY m.id", tid, &msgs);
+    if (rc != 0) {
+        json_decref(t);
+        return rc;
+    }
+    json_t *contact = sb_contact_json(tx, json_integer_value(json_object_get(t, "contact_id")));
+    op->out = json_pack("{s:o,s:o,s:o}", "ticket", t, "contact", contact ? contact : json_null(), "messages", msgs);
+    return 0;
+}
+
+static int validate_tags(sb_api_op *op, json_t *tags)
+{
+    if (!json_is_array(tags) || json_array_size(tags) > 50)
+        return sb_api_fail(op, 422, "validation_failed", "field 'tags' must be an array of at most 50 strings");
+    size_t i;
+    json_t *t;
+    json_array_foreach (tags, i, t) {
+        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 64)
+            return sb_api_fail(op, 422, "validation_failed",
+                               "field 'tags' must contain non-empty strings of at most 64 bytes");
+    }
+    return 0;
+}
+
+static int exists(sb_tx *tx, const char *sql, int64_t id)
+{
+    int64_t one = 0;
+    return sb_tx_int(tx, &one, sql, "i", id);
+}
+
+static int patch_action(sb_tx *tx, sb_api_op *op)
+{
+    static const char *const allowed[] = {"status", "priority", "assignee_id", "team_id", "tags", "subject", NULL};
+    int rc = sb_api_only_fields(op, op->body, allowed);
+    if (rc != 0)
+        return rc;
+    int64_t tid = sb_ticket_id_by_number(tx, op->path_id);
+    if (tid == 0)
+        return sb_api_fail(op, 404, "not_found", "ticket #%lld does not exist", (long long)op->path_id);
+    json_t *before = sb_ticket_json(tx, tid);
+    if (before == NULL)
+        return SB_EIO;
+    const char *status = NULL, *priority = NULL, *subject = NULL;
+    int64_t assignee = 0, team = 0;
+    bool has_assignee = false, has_team = false;
+    json_t *tags = json_object_get(op->body, "tags");
+    sb_actor actor = {"agent", op->agent_id};
+    int64_t now = sb_tx_now(tx);
+    json_t *changes = json_object();
+    if ((rc = sb_api_field_str(op, op->body, "status", false, 16, &status)) ||
+        (rc = sb_api_field_str(op, op->body, "priority", false, 16, &priority)) ||
+        (rc = sb_api_field_str(op, op->body, "subject", false, 500, &subject)) ||
+        (rc = sb_api_field_int(op, op->body, "assignee_id", false, &assignee, &has_assignee)) ||
+        (rc = sb_api_field_int(op, op->body, "team_id", false, &team, &has_team)))
+        goto out;
+    if (status != NULL && !sb_ticket_status_valid(status)) {
+        rc = sb_api_fail(op, 422, "validation_failed",
+                         "field 'status' must be one of new, open, pending, resolved, closed");
+        goto out;
+    }
+    if (priority != NULL && !sb_ticket_priority_valid(priority)) {
+        rc = sb_api_fail(op, 422, "validation_failed", "field 'priority' must be one of low, normal, high, urgent");
+        goto out;
+    }
+    if (tags != NULL && (rc = validate_tags(op, tags)) != 0)
+        goto out;
+    if (has_assignee && assignee != 0 && exists(tx, "SELECT 1 FROM agent WHERE id = ? AND active = 1", assignee) != 1) {
+        rc =
+            sb_api_fail(op, 422, "validation_failed", "field 'assignee_id': no active agent %lld", (long long)assignee);
+        goto out;
+    }
+    if (has_team && team != 0 && exists(tx, "SELECT 1 FROM team WHERE id = ?", team) != 1) {
+        rc = sb_api_fail(op, 422, "validation_failed", "field 'team_id': no team %lld", (long long)team);
+        goto out;
+    }
+    const char *old_status = json_string_value(json_object_get(before, "status"));
+    if (status != NULL && strcmp(status, old_status) != 0) {
+        rc = sb_tx_exec(tx,
+                        "UPDATE ticket SET status = ?1, updated_at = ?2, "
+                        "resolved_at = CASE WHEN ?1 = 'resolved' THEN ?2 WHEN ?1 IN ('new','open','pending') "
+                        "THEN NULL ELSE resolved_at END, "
+                        "closed_at = CASE WHEN ?1 = 'closed' THEN ?2 ELSE NULL END WHERE id = ?3",
+                        "tii", status, now, tid);
+        if (rc == 0)
+            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.status",
+                              json_pack("{s:s,s:s}", "from", old_status, "to", status));
+        if (rc != 0)
+            goto out;
+        json_object_set_new(changes, "status", json_pack("[s,s]", old_status, status));
+    }
+    const char *old_priority = json_string_value(json_object_get(before, "priority"));
+    if (priority != NULL && strcmp(priority, old_priority) != 0) {
+        rc = sb_tx_exec(tx, "UPDATE ticket SET priority = ?, updated_at = ? WHERE id = ?", "tii", priority, now, tid);
+        if (rc == 0)
+            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.priority",
+                              json_pack("{s:s,s:s}", "from", old_priority, "to", priority));
+        if (rc != 0)
+            goto out;
+        json_object_set_new(changes, "priority", json_pack("[s,s]", old_priority, priority));
+    }
+    json_t *old_assignee = json_object_get(before, "assignee_id");
+    if (has_assignee && json_integer_value(old_assignee) != assignee) {
+        rc =
+            sb_tx_exec(tx, "UPDATE ticket SET assignee_id = ?, updated_at = ? WHERE id = ?", "Iii", assignee, now, tid);
+        if (rc == 0)
+            rc = sb_event_log(
+                tx, actor, "ticket", tid, "ticket.assigned",
+                json_pack("{s:O,s:o}", "from", old_assignee, "to", assignee ? json_integer(assignee) : json_null()));
+        if (rc != 0)
+            goto out;
+        json_object_set_new(changes, "assignee_id",
+                            json_pack("[O,o]", old_assignee, assignee ? json_integer(assignee) : json_null()));
+    }
+    json_t *old_team = json_object_get(before, "team_id");
+    if (has_team && json_integer_value(old_team) != team) {
+        rc = sb_tx_exec(tx, "UPDATE ticket SET team_id = ?, updated_at = ? WHERE id = ?", "Iii", team, now, tid);
+        if (rc == 0)
+            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.team",
+                              json_pack("{s:O,s:o}", "from", old_team, "to", team ? json_integer(team) : json_null()));
+        if (rc != 0)
+            goto out;
+        json_object_set_new(changes, "team_id", json_pack("[O,o]", old_team, team ? json_integer(team) : json_null()));
+    }
+    if (tags != NULL && !json_equal(tags, json_object_get(before, "tags"))) {
+        char *text = json_dumps(tags, JSON_COMPACT);
+        rc = sb_tx_exec(tx, "UPDATE ticket SET tags = ?, updated_at = ? WHERE id = ?", "tii", text, now, tid);
+        free(text);
+        if (rc == 0)
+            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.tags",
+                              json_pack("{s:O,s:O}", "from", json_object_get(before, "tags"), "to", tags));
+        if (rc != 0)
+            goto out;
+        json_object_set_new(changes, "tags", json_pack("[O,O]", json_object_get(before, "tags"), tags));
+    }
+    if (subject != NULL) {
+        rc = sb_tx_exec(tx, "UPDATE ticket SET subject = ?, updated_at = ? WHERE id = ?", "tii", subject, now, tid);
+        if (rc != 0)
+            goto out;
+        json_object_set_new(changes, "subject", json_string(subject));
+    }
+    json_t *after = sb_ticket_json(tx, tid);
+    if (json_object_size(changes) > 0)
+        sb_emit(op->events, "ticket.updated", json_pack("{s:O,s:O}", "ticket", after, "changes", changes));
+    op->out = json_pack("{s:o}", "ticket", after);
+    rc = 0;
+out:
+    json_decref(changes);
+    json_decref(before);
+    return rc;
+}
+
+typedef struct reply_ctx {
+    char *channel_kind;
+    char *visitor_id;
+    json_t *message;
+} reply_ctx;
+
+static void reply_ctx_free(void *p)
+{
+    reply_ctx *rc = p;
+    if (rc == NULL)
+        return;
+    free(rc->channel_kind);
+    free(rc->visitor_id);
+    json_decref(rc->message);
+    free(rc);
+}
+
+static void reply_after(sb_api_op *op)
+{
+    reply_ctx *c = op->ctx;
+    if (c == NULL || c->channel_kind == NULL)
+        return;
+    if (strcmp(c->channel_kind, "api") == 0)
+        sb_outbox_poke(op->app->outbox);
+    else if (strcmp(c->channel_kind, "webchat") == 0 && c->visitor_id != NULL)
+        sb_webchat_deliver(op->app->webchat, c->visitor_id, c->message);
+}
+
+/* The API channel's callback body for an outbound message. */
+static char *api_callback_body(sb_tx *tx, int64_t ticket_id, json_t *message)
+{
+    json_t *t = sb_ticket_json(tx, ticket_id);
+    const char *from_id = NULL;
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT ci.address FROM contact_identity ci JOIN ticket t ON t.contact_id = ci.contact_id "
+                             "WHERE t.id = ? AND ci.kind = 'external' AND ci.scope = ? ORDER BY ci.id LIMIT 1",
+                             "ii", ticket_id, json_integer_value(json_object_get(message, "channel_id")));
+    json_t *to = json_object();
+    if (s != NULL && sb_stmt_step(s) == 1) {
+        from_id = sb_stmt_text(s, 0);
+        json_object_set_new(to, "id", json_string(from_id));
+    }
+    sb_stmt_end(s);
+    json_t *author = json_object_get(message, "author");
+    json_t *body = json_pack(
+        "{s:s,s:{s:I,s:O},s:O,s:{s:I,s:O,s:O,s:O,s:O},s:o}", "event", "message.created", "ticket", "number",
+        json_integer_value(json_object_get(t, "number")), "status", json_object_get(t, "status"), "to", to, "message",
+        "id", json_integer_value(json_object_get(message, "id")), "text", json_object_get(message, "text"), "author",
+        author ? author : json_null(), "attachments", json_object_get(message, "attachments"), "created_at",
+        json_object_get(message, "created_at"), "contact_id", json_incref(json_object_get(t, "contact_id")));
+    json_decref(to);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    json_decref(t);
+    return text;
+}
+
+static int post_message_action(sb_tx *tx, sb_api_op *op)
+{
+    static const char *const allowed[] = {"text", "kind", NULL};
+    int rc = sb_api_only_fields(op, op->body, allowed);
+    const char *text = NULL, *kind = "reply";
+    if (rc || (rc = sb_api_field_str(op, op->body, "text", true, 65536, &text)) ||
+        (rc = sb_api_field_str(op, op->body, "kind", false, 16, &kind)))
+        return rc;
+    if (strcmp(kind, "reply") != 0 && strcmp(kind, "note") != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'kind' must be 'reply' or 'note'");
+    int64_t tid = sb_ticket_id_by_number(tx, op->path_id);
+    if (tid == 0)
+        return sb_api_fail(op, 404, "not_found", "ticket #%lld does not exist", (long long)op->path_id);
+    int64_t now = sb_tx_now(tx);
+    sb_actor actor = {"agent", op->agent_id};
+    bool reply = strcmp(kind, "reply") == 0;
+    int64_t channel_id = 0;
+    reply_ctx *c = sb_xcalloc(1, sizeof *c);
+    op->ctx = c;
+    op->ctx_free = reply_ctx_free;
+    if (reply) {
+        /* Answer where the customer last wrote; else the ticket's channel. */
+        rc = sb_tx_int(tx, &channel_id,
+                       "SELECT COALESCE((SELECT channel_id FROM message WHERE ticket_id = ?1 AND direction = 'in' "
+                       "ORDER BY id DESC LIMIT 1), (SELECT channel_id FROM ticket WHERE id = ?1))",
+                       "i", tid);
+        if (rc != 1)
+            return SB_EIO;
+        sb_stmt *s = sb_tx_query(tx, "SELECT kind FROM channel WHERE id = ?", "i", channel_id);
+        if (s != NULL && sb_stmt_step(s) == 1)
+            c->channel_kind = sb_xstrdup(sb_stmt_text(s, 0));
+        sb_stmt_end(s);
+        if (c->channel_kind == NULL)
+            return SB_EIO;
+    }
+    int64_t mid = 0;
+    rc = sb_tx_int(tx, &mid,
+                   "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, delivery_status, "
+                   "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                   "iItittii", tid, channel_id, reply ? "out" : "note", op->agent_id, text, reply ? "queued" : NULL,
+                   now, now);
+    if (rc != 1)
+        return rc < 0 ? rc : SB_EIO;
+    rc = sb_event_log(tx, actor, "ticket", tid, "message.created",
+                      json_pack("{s:I,s:s}", "message_id", (json_int_t)mid, "direction", reply ? "out" : "note"));
+    if (rc != 0)
+        return rc;
+    if (reply) {
+        sb_stmt *s = sb_tx_query(tx, "SELECT status, first_response_at FROM ticket WHERE id = ?", "i", tid);
+        char status[16] = "";
+        bool first = false;
+        if (s != NULL && sb_stmt_step(s) == 1) {
+            snprintf(status, sizeof status, "%s", sb_stmt_text(s, 0));
+            first = sb_stmt_isnull(s, 1);
+        }
+        sb_stmt_end(s);
+        bool reopen = strcmp(status, "new") == 0;
+        rc = sb_tx_exec(tx,
+                        "UPDATE ticket SET updated_at = ?1, first_response_at = COALESCE(first_response_at, ?1), "
+                        "status = CASE WHEN status = 'new' THEN 'open' ELSE status END WHERE id = ?2",
+                        "ii", now, tid);
+        if (rc == 0 && reopen)
+            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.status",
+                              json_pack("{s:s,s:s}", "from", "new", "to", "open"));
+        if (rc == 0 && first)
+            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.first_response", NULL);
+        if (rc != 0)
+            return rc;
+        if (reopen || first)
+            sb_emit(op->events, "ticket.updated",
+                    json_pack("{s:o,s:{}}", "ticket", sb_ticket_json(tx, tid), "changes"));
+    }
+    json_t *msg = sb_message_json(tx, mid);
+    if (msg == NULL)
+        return SB_EIO;
+    if (reply && strcmp(c->channel_kind, "api") == 0) {
+        char *body = api_callback_body(tx, tid, msg);
+        rc = sb_outbox_enqueue(tx, channel_id, mid, body);
+        free(body);
+        if (rc != 0) {
+            json_decref(msg);
+            return rc;
+        }
+    } else if (reply && strcmp(c->channel_kind, "webchat") == 0) {
+        sb_stmt *s =
+            sb_tx_query(tx,
+                        "SELECT ci.address FROM contact_identity ci JOIN ticket t ON t.contact_id = ci.contact_id "
+                        "WHERE t.id = ? AND ci.kind = 'webchat' ORDER BY ci.id DESC LIMIT 1",
+                        "i", tid);
+        if (s != NULL && sb_stmt_step(s) == 1)
+            c->visitor_id = sb_xstrdup(sb_stmt_text(s, 0));
+        sb_stmt_end(s);
+    }
+    c->message = json_incref(msg);
+    sb_emit(op->events, "message.created", json_incref(msg));
+    op->out = json_pack("{s:o}", "message", msg);
+    op->status = 201;
+    op->after = reply_after;
+    return 0;
+}
+
+bool sb_api_tickets_route(sb_app *app, sb_http_req *req, const char *path)
+{
+    if (strcmp(path, "/api/v1/tickets") == 0) {
+        if (sb_http_req_method(req) != SB_HTTP_GET && sb_http_req_method(req) != SB_HTTP_HEAD)
+            sb_respond_method_not_allowed(req, "GET");
+        else
+            handle_list(app, req);
+        return true;
+    }
+    int64_t number;
+    const char *rest;
+    if (!sb_path_id(path, "/api/v1/tickets/", &number, &rest)) {
+        if (strncmp(path, "/api/v1/tickets/", 16) == 0) {
+            sb_http_respond_error(req, 404, "not_found", "ticket numbers are positive integers");
+            return true;
+        }
+        return false;
+    }
+    sb_http_method m = sb_http_req_method(req);
+    sb_api_op *op = NULL;
+    if (*rest == '\0') {
+        if (m == SB_HTTP_GET || m == SB_HTTP_HEAD) {
+            op = sb_api_op_new(app, req, SB_ROLE_AGENT, get_action);
+        } else if (m == SB_HTTP_PATCH) {
+            op = sb_api_op_new(app, req, SB_ROLE_AGENT, patch_action);
+            if (!sb_api_parse_body(op))
+                return true;
+        } else {
+            sb_respond_method_not_allowed(req, "GET, PATCH");
+            return true;
+        }
+    } else if (strcmp(rest, "/messages") == 0) {
+        if (m != SB_HTTP_POST) {
+            sb_respond_method_not_allowed(req, "POST");
+            return true;
+        }
+        op = sb_api_op_new(app, req, SB_ROLE_AGENT, post_message_action);
+        if (!sb_api_parse_body(op))
+            return true;
+    } else {
+        sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
+        return true;
+    }
+    op->path_id = number;
+    sb_api_submit(op);
+    return true;
+}

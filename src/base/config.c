@@ -1,0 +1,169 @@
+/* config.c - bootstrap INI via inih. Unknown keys are errors (typos must
+ * not silently fall back to defaults). */
+#include "base/config.h"
+
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+void sb_config_defaults(sb_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+    c->listen_port = 8080;
+    snprintf(c->data_dir, sizeof c->data_dir, "data");
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    c->max_body_bytes = 8u << 20;
+    c->max_connections = 20000;
+    c->header_timeout_ms = 10000;
+    c->idle_timeout_ms = 75000;
+    c->rate_per_ip = 2000;
+    c->rate_per_token = 2000;
+    c->max_pending_ops = 50000;
+    c->reopen_window_ms = 3LL * 24 * 3600 * 1000;
+    c->session_ttl_hours = 24 * 7;
+    c->outbox_max_attempts = 10;
+    c->outbox_timeout_ms = 10000;
+}
+
+typedef struct load_ctx {
+    sb_config *c;
+    char *err;
+    size_t errcap;
+} load_ctx;
+
+static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    if (v[0] == '-' || v[0] == '\0')
+        return -1;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end != '\0' || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+#define MATCH(s, n) (strcmp(section, s) == 0 && strcmp(name, n) == 0)
+
+static int on_value(void *ud, const char *section, const char *name, const char *value)
+{
+    load_ctx *lc = ud;
+    sb_config *c = lc->c;
+    unsigned long long n = 0;
+    if (MATCH("server", "listen")) {
+        if (sb_config_parse_listen(c, value) != 0)
+            goto bad;
+    } else if (MATCH("server", "data_dir")) {
+        snprintf(c->data_dir, sizeof c->data_dir, "%s", value);
+    } else if (MATCH("server", "public_url")) {
+        snprintf(c->public_url, sizeof c->public_url, "%s", value);
+    } else if (MATCH("log", "file")) {
+        snprintf(c->log_file, sizeof c->log_file, "%s", value);
+    } else if (MATCH("log", "level")) {
+        sb_log_level l;
+        if (sb_log_level_parse(value, &l) != 0)
+            goto bad;
+        snprintf(c->log_level, sizeof c->log_level, "%s", value);
+    } else if (MATCH("http", "max_body")) {
+        if (parse_uint(value, 1ull << 30, &n))
+            goto bad;
+        c->max_body_bytes = (size_t)n;
+    } else if (MATCH("http", "max_connections")) {
+        if (parse_uint(value, 1000000, &n) || n == 0)
+            goto bad;
+        c->max_connections = (unsigned)n;
+    } else if (MATCH("http", "header_timeout_ms")) {
+        if (parse_uint(value, 3600000, &n) || n == 0)
+            goto bad;
+        c->header_timeout_ms = (unsigned)n;
+    } else if (MATCH("http", "idle_timeout_ms")) {
+        if (parse_uint(value, 3600000, &n) || n == 0)
+            goto bad;
+        c->idle_timeout_ms = (unsigned)n;
+    } else if (MATCH("limits", "rate_per_ip")) {
+        if (parse_uint(value, 10000000, &n))
+            goto bad;
+        c->rate_per_ip = (unsigned)n;
+    } else if (MATCH("limits", "rate_per_token")) {
+        if (parse_uint(value, 10000000, &n))
+            goto bad;
+        c->rate_per_token = (unsigned)n;
+    } else if (MATCH("limits", "max_pending_ops")) {
+        if (parse_uint(value, 10000000, &n) || n == 0)
+            goto bad;
+        c->max_pending_ops = (unsigned)n;
+    } else if (MATCH("tickets", "reopen_window_days")) {
+        if (parse_uint(value, 3650, &n))
+            goto bad;
+        c->reopen_window_ms = (int64_t)n * 24 * 3600 * 1000;
+    } else if (MATCH("auth", "session_ttl_hours")) {
+        if (parse_uint(value, 24 * 365, &n) || n == 0)
+            goto bad;
+        c->session_ttl_hours = (unsigned)n;
+    } else if (MATCH("outbox", "max_attempts")) {
+        if (parse_uint(value, 1000, &n) || n == 0)
+            goto bad;
+        c->outbox_max_attempts = (unsigned)n;
+    } else if (MATCH("outbox", "timeout_ms")) {
+        if (parse_uint(value, 600000, &n) || n == 0)
+            goto bad;
+        c->outbox_timeout_ms = (unsigned)n;
+    } else if (MATCH("demo", "seed")) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+            c->demo = 1;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+            c->demo = 0;
+        else
+            goto bad;
+    } else {
+        snprintf(lc->err, lc->errcap, "unknown key [%s] %s", section, name);
+        return 0;
+    }
+    return 1;
+bad:
+    snprintf(lc->err, lc->errcap, "bad value for [%s] %s", section, name);
+    return 0;
+}
+
+int sb_config_load(sb_config *c, const char *path, char *err, size_t errcap)
+{
+    load_ctx lc = {c, err, errcap};
+    err[0] = '\0';
+    int rc = ini_parse(path, on_value, &lc);
+    if (rc == -1)
+        snprintf(err, errcap, "cannot open %s", path);
+    else if (rc > 0 && err[0] == '\0')
+        snprintf(err, errcap, "syntax error");
+    return rc;
+}
+
+int sb_config_parse_listen(sb_config *c, const char *z)
+{
+    const char *colon = strrchr(z, ':');
+    const char *port = z;
+    char host[64] = "";
+    if (colon != NULL) {
+        size_t hl = (size_t)(colon - z);
+        const char *h = z;
+        if (hl >= 2 && z[0] == '[' && z[hl - 1] == ']') {
+            h = z + 1;
+            hl -= 2;
+        }
+        if (hl == 0 || hl >= sizeof host)
+            return -1;
+        memcpy(host, h, hl);
+        host[hl] = '\0';
+        port = colon + 1;
+    }
+    unsigned long long n;
+    if (parse_uint(port, 65535, &n) != 0)
+        return -1;
+    if (host[0] != '\0')
+        snprintf(c->listen_host, sizeof c->listen_host, "%s", host);
+    c->listen_port = (int)n;
+    return 0;
+}

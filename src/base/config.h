@@ -1,0 +1,37 @@
+/* config.h - the bootstrap INI file: where to listen, where data lives,
+ * logging, limits. Everything else is in the database. */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sb_config {
+    char listen_host[64];
+    int listen_port;
+    char data_dir[512];
+    char log_file[512];
+    char log_level[16];
+    char public_url[256];       /* how browsers reach us; for widget snippets */
+    size_t max_body_bytes;      /* [http] max_body */
+    unsigned max_connections;   /* [http] max_connections */
+    unsigned header_timeout_ms; /* [http] header_timeout_ms */
+    unsigned idle_timeout_ms;   /* [http] idle_timeout_ms */
+    unsigned rate_per_ip;       /* [limits] requests per second per IP (burst = 2x) */
+    unsigned rate_per_token;    /* [limits] requests per second per token */
+    unsigned max_pending_ops;   /* [limits] store ops queued before 503 */
+    int64_t reopen_window_ms;   /* [tickets] reopen_window_days */
+    unsigned session_ttl_hours; /* [auth] */
+    unsigned outbox_max_attempts;
+    unsigned outbox_timeout_ms;
+    int demo; /* [demo] seed = true */
+} sb_config;
+
+void sb_config_defaults(sb_config *c);
+/* Loads `path` over the current values. Returns 0, or the failing line (>0),
+ * or -1 if the file cannot be opened; *err names the problem. */
+int sb_config_load(sb_config *c, const char *path, char *err, size_t errcap);
+/* "HOST:PORT", "[::1]:PORT" or "PORT" */
+int sb_config_parse_listen(sb_config *c, const char *z);
+
+#endif

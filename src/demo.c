@@ -1,0 +1,111 @@
+/* demo.c - see demo.h. Passwords are the documented demo ones (README). */
+#include "demo.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/channels.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "engine/model.h"
+
+typedef struct demo_agent {
+    const char *email, *name, *role, *password, *team, *language;
+    char hash[160];
+} demo_agent;
+
+typedef struct seed_op {
+    demo_agent agents[3];
+    bool seeded;
+    int64_t api_id, webchat_id;
+    char secret[65];
+} seed_op;
+
+static int seed_run(sb_tx *tx, void *arg)
+{
+    seed_op *s = arg;
+    int64_t n = 0;
+    if (sb_tx_int(tx, &n, "SELECT COUNT(*) FROM agent", "") != 1)
+        return SB_EIO;
+    if (n > 0)
+        return 0;
+    int64_t now = sb_tx_now(tx);
+    int rc = sb_tx_exec(tx, "INSERT INTO setting (key, value) VALUES ('company_name', ?)", "t",
+                        "Demo Company / Демо-компания");
+    if (rc != 0)
+        return rc;
+    int64_t sales = 0, support = 0;
+    if (sb_tx_int(tx, &sales, "INSERT INTO team (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING id", "tii",
+                  "Sales", now, now) != 1 ||
+        sb_tx_int(tx, &support, "INSERT INTO team (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING id", "tii",
+                  "Support", now, now) != 1)
+        return SB_EIO;
+    for (size_t i = 0; i < SB_ARRAY_LEN(s->agents); i++) {
+        demo_agent *a = &s->agents[i];
+        int64_t id = 0;
+        rc = sb_tx_int(tx, &id,
+                       "INSERT INTO agent (email, name, role, password_hash, language, created_at, updated_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                       "tttttii", a->email, a->name, a->role, a->hash, a->language, now, now);
+        if (rc != 1)
+            return rc < 0 ? rc : SB_EIO;
+        rc = 0;
+        if (strcmp(a->team, "Sales") == 0 || strcmp(a->team, "both") == 0)
+            rc = sb_tx_exec(tx, "INSERT INTO agent_team (agent_id, team_id) VALUES (?, ?)", "ii", id, sales);
+        if (rc == 0 && (strcmp(a->team, "Support") == 0 || strcmp(a->team, "both") == 0))
+            rc = sb_tx_exec(tx, "INSERT INTO agent_team (agent_id, team_id) VALUES (?, ?)", "ii", id, support);
+        if (rc != 0)
+            return rc;
+    }
+    rc = sb_channel_create(tx, "api", "Shop backend / Интернет-магазин", NULL, NULL, &s->api_id, s->secret);
+    if (rc == 0)
+        rc = sb_channel_create(tx, "webchat", "Website chat / Чат на сайте", NULL,
+                               "{\"prechat\":false,\"greeting\":{\"ru\":\"Здравствуйте! Чем можем помочь?\","
+                               "\"en\":\"Hello! How can we help?\"}}",
+                               &s->webchat_id, NULL);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"system", 0}, "setting", 0, "demo.seeded", NULL);
+    if (rc == 0)
+        s->seeded = true;
+    return rc;
+}
+
+static void seed_done(void *arg, int rc)
+{
+    seed_op *s = arg;
+    if (rc != 0)
+        sb_log(SB_ERROR, "demo", "seeding failed rc=%d", rc);
+    if (rc != 0 || !s->seeded)
+        return;
+    sb_log(SB_INFO, "demo", "seeded demo data api_channel=%lld webchat_channel=%lld", (long long)s->api_id,
+           (long long)s->webchat_id);
+    printf("Demo data created:\n");
+    for (size_t i = 0; i < SB_ARRAY_LEN(s->agents); i++)
+        printf("  %-11s %-28s password: %s\n", s->agents[i].role, s->agents[i].email, s->agents[i].password);
+    printf("  API channel %lld secret: %s\n", (long long)s->api_id, s->secret);
+    printf("  Website chat channel %lld: open /chat/demo\n", (long long)s->webchat_id);
+    fflush(stdout);
+}
+
+int sb_demo_seed(sb_store *store, const sb_config *cfg)
+{
+    seed_op s;
+    memset(&s, 0, sizeof s);
+    demo_agent agents[3] = {
+        {"admin@demo.switchboard", "Olga Admin / Ольга Админ", "admin", "demo-admin-1", "both", "ru", ""},
+        {"anna@demo.switchboard", "Anna Sales / Анна Продажи", "agent", "demo-anna-1", "Sales", "ru", ""},
+        {"boris@demo.switchboard", "Boris Support / Борис Поддержка", "supervisor", "demo-boris-1", "Support", "en",
+         ""},
+    };
+    memcpy(s.agents, agents, sizeof agents);
+    for (size_t i = 0; i < SB_ARRAY_LEN(s.agents); i++)
+        if (sb_password_hash(s.agents[i].password, s.agents[i].hash, sizeof s.agents[i].hash) != 0)
+            return SB_ENOMEM;
+    int result = -1;
+    sb_log(SB_DEBUG, "demo", "seeding");
+    (void)cfg;
+    sb_store_submit(store, seed_run, seed_done, &s);
+    sb_store_flush(store);
+    result = 0;
+    return result;
+}

@@ -1,0 +1,494 @@
+/* model.c - contacts, tickets, messages, events (see model.h). */
+#include "engine/model.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+json_t *sb_json_time(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[40];
+    sb_clock_format_iso(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *json_text_or_null(const char *z)
+{
+    return z ? json_string(z) : json_null();
+}
+
+static json_t *json_int_or_null(sb_stmt *s, int col)
+{
+    return sb_stmt_isnull(s, col) ? json_null() : json_integer(sb_stmt_int(s, col));
+}
+
+/* Stored JSON text → value; falls back to `fallback` if the text is bad. */
+static json_t *json_stored(const char *z, json_t *fallback)
+{
+    json_t *v = z ? json_loads(z, 0, NULL) : NULL;
+    if (v == NULL)
+        return fallback;
+    json_decref(fallback);
+    return v;
+}
+
+bool sb_ticket_status_valid(const char *z)
+{
+    static const char *v[] = {"new", "open", "pending", "resolved", "closed"};
+    for (size_t i = 0; z && i < SB_ARRAY_LEN(v); i++)
+        if (strcmp(z, v[i]) == 0)
+            return true;
+    return false;
+}
+
+bool sb_ticket_priority_valid(const char *z)
+{
+    static const char *v[] = {"low", "normal", "high", "urgent"};
+    for (size_t i = 0; z && i < SB_ARRAY_LEN(v); i++)
+        if (strcmp(z, v[i]) == 0)
+            return true;
+    return false;
+}
+
+void sb_emit(json_t *events, const char *type, json_t *data)
+{
+    if (events == NULL) {
+        json_decref(data);
+        return;
+    }
+    json_array_append_new(events, json_pack("{s:s,s:o}", "type", type, "data", data));
+}
+
+int sb_event_log(sb_tx *tx, sb_actor actor, const char *entity, int64_t entity_id, const char *type, json_t *data)
+{
+    char *text = data != NULL ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    int rc = sb_tx_exec(tx,
+                        "INSERT INTO event (at, actor_kind, actor_id, entity, entity_id, type, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "itItitt", sb_tx_now(tx), actor.kind, actor.id, entity, entity_id, type, text ? text : "{}");
+    free(text);
+    return rc;
+}
+
+int sb_phone_normalize(const char *raw, const char *default_cc, char *out, size_t cap)
+{
+    char digits[32];
+    size_t n = 0;
+    bool plus = false;
+    for (const char *p = raw; *p; p++) {
+        if (*p == '+' && n == 0 && !plus) {
+            plus = true;
+        } else if (isdigit((unsigned char)*p)) {
+            if (n + 1 >= sizeof digits)
+                return SB_EINVAL;
+            digits[n++] = *p;
+        } else if (strchr(" -().\t", *p) == NULL) {
+            return SB_EINVAL;
+        }
+    }
+    digits[n] = '\0';
+    const char *cc = default_cc ? default_cc : "7";
+    char e164[40];
+    if (plus) {
+        snprintf(e164, sizeof e164, "+%s", digits);
+    } else if (n > 2 && digits[0] == '0' && digits[1] == '0') {
+        snprintf(e164, sizeof e164, "+%s", digits + 2);
+    } else if (strcmp(cc, "7") == 0 && n == 11 && (digits[0] == '8' || digits[0] == '7')) {
+        /* Russian/Kazakh national format with trunk prefix 8 (or 7 without +). */
+        snprintf(e164, sizeof e164, "+7%s", digits + 1);
+    } else if (n == 10) {
+        snprintf(e164, sizeof e164, "+%s%s", cc, digits);
+    } else {
+        snprintf(e164, sizeof e164, "+%s", digits);
+    }
+    size_t len = strlen(e164) - 1;
+    if (len < 8 || len > 15 || e164[1] == '0')
+        return SB_EINVAL;
+    if (strlen(e164) + 1 > cap)
+        return SB_EINVAL;
+    memcpy(out, e164, strlen(e164) + 1);
+    return 0;
+}
+
+int sb_email_normalize(const char *raw, char *out, size_t cap)
+{
+    while (*raw == ' ' || *raw == '\t')
+        raw++;
+    size_t len = strlen(raw);
+    while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len >= cap || len > 254)
+        return SB_EINVAL;
+    const char *at = memchr(raw, '@', len);
+    if (at == NULL || at == raw || at == raw + len - 1 || memchr(at + 1, '@', len - (size_t)(at - raw) - 1))
+        return SB_EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c <= ' ' || c == 0x7f)
+            return SB_EINVAL;
+        out[i] = (char)(c < 0x80 ? tolower(c) : c);
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+int64_t sb_contact_resolve(sb_tx *tx, int64_t contact_id)
+{
+    for (int hops = 0; hops < 32; hops++) {
+        int64_t next = 0;
+        int rc = sb_tx_int(tx, &next, "SELECT merged_into FROM contact WHERE id = ?", "i", contact_id);
+        if (rc != 1 || next == 0)
+            return contact_id;
+        contact_id = next;
+    }
+    return contact_id;
+}
+
+static int64_t identity_owner(sb_tx *tx, const char *kind, int64_t scope, const char *address)
+{
+    int64_t cid = 0;
+    int rc = sb_tx_int(tx, &cid, "SELECT contact_id FROM contact_identity WHERE kind = ? AND scope = ? AND address = ?",
+                       "tit", kind, scope, address);
+    return rc == 1 ? cid : 0;
+}
+
+int sb_identity_attach(sb_tx *tx, int64_t contact_id, const char *kind, int64_t scope, const char *address)
+{
+    if (identity_owner(tx, kind, scope, address) != 0)
+        return 0;
+    return sb_tx_exec(tx,
+                      "INSERT INTO contact_identity (contact_id, kind, scope, address, created_at) "
+                      "VALUES (?, ?, ?, ?, ?)",
+                      "ititi", contact_id, kind, scope, address, sb_tx_now(tx));
+}
+
+int64_t sb_ticket_id_by_number(sb_tx *tx, int64_t number)
+{
+    int64_t id = 0;
+    return sb_tx_int(tx, &id, "SELECT id FROM ticket WHERE number = ?", "i", number) == 1 ? id : 0;
+}
+
+#define TICKET_COLS                                                                                                    \
+    "t.id, t.number, t.contact_id, t.channel_id, t.subject, t.status, t.priority, t.team_id, "                         \
+    "t.assignee_id, t.tags, t.attributes, t.created_at, t.updated_at, t.last_message_at, "                             \
+    "t.first_response_at, t.resolved_at, t.closed_at, c.name, ch.kind"
+
+static json_t *ticket_row(sb_stmt *s)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:o},s:o}", "id",
+                     (json_int_t)sb_stmt_int(s, 0), "number", (json_int_t)sb_stmt_int(s, 1), "contact_id",
+                     (json_int_t)sb_stmt_int(s, 2), "channel_id", (json_int_t)sb_stmt_int(s, 3), "subject",
+                     json_text_or_null(sb_stmt_text(s, 4)), "status", sb_stmt_text(s, 5), "priority",
+                     sb_stmt_text(s, 6), "team_id", json_int_or_null(s, 7), "assignee_id", json_int_or_null(s, 8),
+                     "tags", json_stored(sb_stmt_text(s, 9), json_array()), "attributes",
+                     json_stored(sb_stmt_text(s, 10), json_object()), "created_at", sb_json_time(sb_stmt_int(s, 11)),
+                     "updated_at", sb_json_time(sb_stmt_int(s, 12)), "last_message_at",
+                     sb_json_time(sb_stmt_int(s, 13)), "first_response_at", sb_json_time(sb_stmt_int(s, 14)),
+                     "resolved_at", sb_json_time(sb_stmt_int(s, 15)), "closed_at", sb_json_time(sb_stmt_int(s, 16)),
+                     "contact", "id", (json_int_t)sb_stmt_int(s, 2), "name", json_text_or_null(sb_stmt_text(s, 17)),
+                     "channel_kind", json_text_or_null(sb_stmt_text(s, 18)));
+}
+
+json_t *sb_ticket_json(sb_tx *tx, int64_t ticket_id)
+{
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT " TICKET_COLS " FROM ticket t JOIN contact c ON c.id = t.contact_id "
+                             "LEFT JOIN channel ch ON ch.id = t.channel_id WHERE t.id = ?",
+                             "i", ticket_id);
+    if (s == NULL)
+        return NULL;
+    json_t *out = NULL;
+    if (sb_stmt_step(s) == 1)
+        out = ticket_row(s);
+    sb_stmt_end(s);
+    return out;
+}
+
+json_t *sb_ticket_row_json(sb_stmt *s);
+json_t *sb_ticket_row_json(sb_stmt *s)
+{
+    return ticket_row(s);
+}
+
+#define MESSAGE_COLS                                                                                                   \
+    "m.id, m.ticket_id, m.channel_id, m.direction, m.author_agent_id, m.author_contact_id, "                           \
+    "m.text, m.attachments, m.delivery_status, m.delivery_error, m.external_id, m.created_at, "                        \
+    "m.updated_at, a.name, t.number, m.client_id"
+
+json_t *sb_message_row_json(sb_stmt *s);
+json_t *sb_message_row_json(sb_stmt *s)
+{
+    json_t *author = json_null();
+    if (!sb_stmt_isnull(s, 4))
+        author = json_pack("{s:s,s:I,s:o}", "kind", "agent", "id", (json_int_t)sb_stmt_int(s, 4), "name",
+                           json_text_or_null(sb_stmt_text(s, 13)));
+    else if (!sb_stmt_isnull(s, 5))
+        author = json_pack("{s:s,s:I}", "kind", "contact", "id", (json_int_t)sb_stmt_int(s, 5));
+    return json_pack("{s:I,s:I,s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0),
+                     "ticket_id", (json_int_t)sb_stmt_int(s, 1), "ticket_number", (json_int_t)sb_stmt_int(s, 14),
+                     "channel_id", json_int_or_null(s, 2), "direction", sb_stmt_text(s, 3), "author", author, "text",
+                     sb_stmt_text(s, 6), "attachments", json_stored(sb_stmt_text(s, 7), json_array()),
+                     "delivery_status", json_text_or_null(sb_stmt_text(s, 8)), "delivery_error",
+                     json_text_or_null(sb_stmt_text(s, 9)), "external_id", json_text_or_null(sb_stmt_text(s, 10)),
+                     "client_id", json_text_or_null(sb_stmt_text(s, 15)), "created_at",
+                     sb_json_time(sb_stmt_int(s, 11)), "updated_at", sb_json_time(sb_stmt_int(s, 12)));
+}
+
+json_t *sb_message_json(sb_tx *tx, int64_t message_id)
+{
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT " MESSAGE_COLS " FROM message m JOIN ticket t ON t.id = m.ticket_id "
+                             "LEFT JOIN agent a ON a.id = m.author_agent_id WHERE m.id = ?",
+                             "i", message_id);
+    if (s == NULL)
+        return NULL;
+    json_t *out = NULL;
+    if (sb_stmt_step(s) == 1)
+        out = sb_message_row_json(s);
+    sb_stmt_end(s);
+    return out;
+}
+
+json_t *sb_contact_json(sb_tx *tx, int64_t contact_id)
+{
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT id, name, language, vip, owner_id, tags, attributes, merged_into, "
+                             "created_at, updated_at FROM contact WHERE id = ?",
+                             "i", contact_id);
+    if (s == NULL)
+        return NULL;
+    json_t *out = NULL;
+    if (sb_stmt_step(s) == 1) {
+        out = json_pack("{s:I,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "name",
+                        json_text_or_null(sb_stmt_text(s, 1)), "language", json_text_or_null(sb_stmt_text(s, 2)), "vip",
+                        (int)sb_stmt_int(s, 3), "owner_id", json_int_or_null(s, 4), "tags",
+                        json_stored(sb_stmt_text(s, 5), json_array()), "attributes",
+                        json_stored(sb_stmt_text(s, 6), json_object()), "merged_into", json_int_or_null(s, 7),
+                        "created_at", sb_json_time(sb_stmt_int(s, 8)), "updated_at", sb_json_time(sb_stmt_int(s, 9)));
+    }
+    sb_stmt_end(s);
+    if (out == NULL)
+        return NULL;
+    json_t *ids = json_array();
+    s = sb_tx_query(tx, "SELECT kind, scope, address FROM contact_identity WHERE contact_id = ? ORDER BY id", "i",
+                    contact_id);
+    while (s != NULL && sb_stmt_step(s) == 1) {
+        json_t *one = json_pack("{s:s,s:s}", "kind", sb_stmt_text(s, 0), "address", sb_stmt_text(s, 2));
+        if (sb_stmt_int(s, 1) != 0)
+            json_object_set_new(one, "channel_id", json_integer(sb_stmt_int(s, 1)));
+        json_array_append_new(ids, one);
+    }
+    sb_stmt_end(s);
+    json_object_set_new(out, "identities", ids);
+    return out;
+}
+
+/* Finds the contact by any identity of the inbound message, or creates it;
+ * attaches the identities it did not have yet. */
+static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *phone, const char *email,
+                                  int64_t *contact_id, json_t *events)
+{
+    struct {
+        const char *kind;
+        int64_t scope;
+        const char *address;
+    } ids[4];
+    size_t n = 0;
+    if (in->visitor_id != NULL)
+        ids[n++] = (typeof(ids[0])){"webchat", 0, in->visitor_id};
+    if (in->from_id != NULL)
+        ids[n++] = (typeof(ids[0])){"external", in->channel_id, in->from_id};
+    if (phone != NULL)
+        ids[n++] = (typeof(ids[0])){"phone", 0, phone};
+    if (email != NULL)
+        ids[n++] = (typeof(ids[0])){"email", 0, email};
+    int64_t cid = 0;
+    for (size_t i = 0; i < n && cid == 0; i++)
+        cid = identity_owner(tx, ids[i].kind, ids[i].scope, ids[i].address);
+    int rc;
+    if (cid != 0) {
+        cid = sb_contact_resolve(tx, cid);
+        if (in->name != NULL && in->name[0] != '\0') {
+            rc = sb_tx_exec(tx, "UPDATE contact SET name = ?, updated_at = ? WHERE id = ? AND name IS NULL", "tii",
+                            in->name, sb_tx_now(tx), cid);
+            if (rc != 0)
+                return rc;
+        }
+    } else {
+        rc = sb_tx_int(tx, &cid, "INSERT INTO contact (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
+                       "tii", (in->name && in->name[0]) ? in->name : NULL, sb_tx_now(tx), sb_tx_now(tx));
+        if (rc != 1)
+            return rc < 0 ? rc : SB_EIO;
+        rc = sb_event_log(tx, (sb_actor){"system", 0}, "contact", cid, "contact.created", NULL);
+        if (rc != 0)
+            return rc;
+        sb_emit(events, "contact.created", sb_contact_json(tx, cid));
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = sb_identity_attach(tx, cid, ids[i].kind, ids[i].scope, ids[i].address);
+        if (rc != 0)
+            return rc;
+    }
+    *contact_id = cid;
+    return 0;
+}
+
+static int set_ticket_status(sb_tx *tx, int64_t ticket_id, const char *from, const char *to, sb_actor actor)
+{
+    int64_t now = sb_tx_now(tx);
+    int rc = sb_tx_exec(tx,
+                        "UPDATE ticket SET status = ?, updated_at = ?, "
+                        "resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE resolved_at END, "
+                        "closed_at = CASE WHEN ? = 'closed' THEN ? ELSE closed_at END WHERE id = ?",
+                        "tititii", to, now, to, now, to, now, ticket_id);
+    if (rc != 0)
+        return rc;
+    return sb_event_log(tx, actor, "ticket", ticket_id, "ticket.status",
+                        json_pack("{s:s,s:s}", "from", from, "to", to));
+}
+
+int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *events)
+{
+    memset(res, 0, sizeof *res);
+    int64_t now = sb_tx_now(tx);
+    int rc;
+
+    /* Idempotency: the same (channel, external id) is the same message. */
+    if (in->external_id != NULL) {
+        sb_stmt *s = sb_tx_query(tx,
+                                 "SELECT m.id, m.ticket_id, t.number, t.contact_id FROM message m "
+                                 "JOIN ticket t ON t.id = m.ticket_id "
+                                 "WHERE m.channel_id = ? AND m.external_id = ?",
+                                 "it", in->channel_id, in->external_id);
+        if (s == NULL)
+            return SB_EIO;
+        rc = sb_stmt_step(s);
+        if (rc == 1) {
+            res->message_id = sb_stmt_int(s, 0);
+            res->ticket_id = sb_stmt_int(s, 1);
+            res->ticket_number = sb_stmt_int(s, 2);
+            res->contact_id = sb_stmt_int(s, 3);
+            res->duplicate = true;
+        }
+        sb_stmt_end(s);
+        if (rc < 0)
+            return rc;
+        if (res->duplicate)
+            return 0;
+    }
+
+    char phone[40], email[256];
+    const char *phone_p = NULL, *email_p = NULL;
+    if (in->phone != NULL && in->phone[0] != '\0') {
+        if (sb_phone_normalize(in->phone, in->default_country_code, phone, sizeof phone) != 0)
+            return SB_EINVAL;
+        phone_p = phone;
+    }
+    if (in->email != NULL && in->email[0] != '\0') {
+        if (sb_email_normalize(in->email, email, sizeof email) != 0)
+            return SB_EINVAL;
+        email_p = email;
+    }
+    if (in->visitor_id == NULL && in->from_id == NULL && phone_p == NULL && email_p == NULL)
+        return SB_EINVAL;
+
+    rc = find_or_create_contact(tx, in, phone_p, email_p, &res->contact_id, events);
+    if (rc != 0)
+        return rc;
+    sb_actor actor = {"contact", res->contact_id};
+
+    /* Join the contact's active ticket, or reopen a recently resolved one,
+     * or open a new one. */
+    int64_t tid = 0;
+    const char *status = NULL;
+    char status_buf[16] = "";
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT id, status FROM ticket WHERE contact_id = ? AND "
+                             "(status IN ('new','open','pending') OR (status = 'resolved' AND resolved_at >= ?)) "
+                             "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1",
+                             "ii", res->contact_id, now - in->reopen_window_ms);
+    if (s == NULL)
+        return SB_EIO;
+    rc = sb_stmt_step(s);
+    if (rc == 1) {
+        tid = sb_stmt_int(s, 0);
+        snprintf(status_buf, sizeof status_buf, "%s", sb_stmt_text(s, 1));
+        status = status_buf;
+    }
+    sb_stmt_end(s);
+    if (rc < 0)
+        return rc;
+
+    bool ticket_changed = false;
+    if (tid == 0) {
+        int64_t number = 0;
+        rc = sb_tx_int(tx, &number, "SELECT COALESCE(MAX(number), 0) + 1 FROM ticket", "");
+        if (rc != 1)
+            return SB_EIO;
+        char subject[256];
+        size_t sl = 0;
+        /* Subject: the first line of the text, cut at a UTF-8 boundary. */
+        for (const char *p = in->text; *p && *p != '\n' && *p != '\r' && sl < 120; p++)
+            subject[sl++] = *p;
+        while (sl > 0 && ((unsigned char)in->text[sl] & 0xC0) == 0x80)
+            sl--;
+        subject[sl] = '\0';
+        rc = sb_tx_int(tx, &tid,
+                       "INSERT INTO ticket (number, contact_id, channel_id, subject, status, priority, "
+                       "created_at, updated_at, last_message_at) "
+                       "VALUES (?, ?, ?, ?, 'new', 'normal', ?, ?, ?) RETURNING id",
+                       "iiitiii", number, res->contact_id, in->channel_id, sl > 0 ? subject : NULL, now, now, now);
+        if (rc != 1)
+            return rc < 0 ? rc : SB_EIO;
+        res->ticket_created = true;
+        res->ticket_number = number;
+        rc = sb_event_log(
+            tx, actor, "ticket", tid, "ticket.created",
+            json_pack("{s:I,s:I}", "number", (json_int_t)number, "channel_id", (json_int_t)in->channel_id));
+        if (rc != 0)
+            return rc;
+    } else {
+        if (strcmp(status, "pending") == 0 || strcmp(status, "resolved") == 0) {
+            rc = set_ticket_status(tx, tid, status, "open", actor);
+            if (rc != 0)
+                return rc;
+            ticket_changed = true;
+        }
+        rc = sb_tx_exec(tx, "UPDATE ticket SET last_message_at = ?, updated_at = ? WHERE id = ?", "iii", now, now, tid);
+        if (rc != 0)
+            return rc;
+        rc = sb_tx_int(tx, &res->ticket_number, "SELECT number FROM ticket WHERE id = ?", "i", tid);
+        if (rc != 1)
+            return SB_EIO;
+    }
+    res->ticket_id = tid;
+
+    char *att = json_dumps(in->attachments ? in->attachments : json_array(), JSON_COMPACT);
+    rc = sb_tx_int(tx, &res->message_id,
+                   "INSERT INTO message (ticket_id, channel_id, direction, author_contact_id, text, "
+                   "attachments, delivery_status, external_id, client_id, created_at, updated_at) "
+                   "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?) RETURNING id",
+                   "iiittttii", tid, in->channel_id, res->contact_id, in->text, att, in->external_id, in->client_id,
+                   now, now);
+    free(att);
+    if (rc != 1)
+        return rc < 0 ? rc : SB_EIO;
+    rc = sb_event_log(tx, actor, "ticket", tid, "message.created",
+                      json_pack("{s:I,s:s}", "message_id", (json_int_t)res->message_id, "direction", "in"));
+    if (rc != 0)
+        return rc;
+
+    if (res->ticket_created)
+        sb_emit(events, "ticket.created", sb_ticket_json(tx, tid));
+    else if (ticket_changed)
+        sb_emit(events, "ticket.updated", sb_ticket_json(tx, tid));
+    sb_emit(events, "message.created", sb_message_json(tx, res->message_id));
+    return 0;
+}

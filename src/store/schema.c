@@ -1,0 +1,99 @@
+/* schema.c - the schema as an append-only list of migrations. Never edit a
+ * migration that has shipped; add a new one. Timestamps are Unix ms. */
+#include "store/schema.h"
+
+#include <stddef.h>
+
+static const char *const migrations[] = {
+    /* 1: foundation model */
+    "CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+    "CREATE TABLE team (\n"
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,\n"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+    "CREATE TABLE agent (\n"
+    "  id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,\n"
+    "  role TEXT NOT NULL CHECK (role IN ('agent','supervisor','admin')),\n"
+    "  password_hash TEXT, language TEXT NOT NULL DEFAULT 'ru', active INTEGER NOT NULL DEFAULT 1,\n"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+    "CREATE TABLE agent_team (\n"
+    "  agent_id INTEGER NOT NULL REFERENCES agent(id), team_id INTEGER NOT NULL REFERENCES team(id),\n"
+    "  PRIMARY KEY (agent_id, team_id));\n"
+    "CREATE INDEX agent_team_team ON agent_team(team_id);\n"
+    "CREATE TABLE api_token (\n"
+    "  id INTEGER PRIMARY KEY, agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created_at INTEGER NOT NULL,\n"
+    "  revoked_at INTEGER);\n"
+    "CREATE TABLE session (\n"
+    "  hash TEXT PRIMARY KEY, agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);\n"
+    "CREATE TABLE channel (\n"
+    "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('api','webchat')),\n"
+    "  name TEXT NOT NULL, secret TEXT, callback_url TEXT, config TEXT NOT NULL DEFAULT '{}',\n"
+    "  active INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+    "CREATE TABLE contact (\n"
+    "  id INTEGER PRIMARY KEY, name TEXT, language TEXT, vip INTEGER NOT NULL DEFAULT 0,\n"
+    "  owner_id INTEGER REFERENCES agent(id), tags TEXT NOT NULL DEFAULT '[]',\n"
+    "  attributes TEXT NOT NULL DEFAULT '{}', merged_into INTEGER REFERENCES contact(id),\n"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+    "CREATE TABLE contact_identity (\n"
+    "  id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL REFERENCES contact(id),\n"
+    "  kind TEXT NOT NULL, scope INTEGER NOT NULL DEFAULT 0, address TEXT NOT NULL,\n"
+    "  created_at INTEGER NOT NULL, UNIQUE (kind, scope, address));\n"
+    "CREATE INDEX contact_identity_contact ON contact_identity(contact_id);\n"
+    "CREATE TABLE ticket (\n"
+    "  id INTEGER PRIMARY KEY, number INTEGER NOT NULL UNIQUE,\n"
+    "  contact_id INTEGER NOT NULL REFERENCES contact(id),\n"
+    "  channel_id INTEGER NOT NULL REFERENCES channel(id), subject TEXT,\n"
+    "  status TEXT NOT NULL CHECK (status IN ('new','open','pending','resolved','closed')),\n"
+    "  priority TEXT NOT NULL CHECK (priority IN ('low','normal','high','urgent')),\n"
+    "  team_id INTEGER REFERENCES team(id), assignee_id INTEGER REFERENCES agent(id),\n"
+    "  tags TEXT NOT NULL DEFAULT '[]', attributes TEXT NOT NULL DEFAULT '{}',\n"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_message_at INTEGER,\n"
+    "  first_response_at INTEGER, resolved_at INTEGER, closed_at INTEGER);\n"
+    "CREATE INDEX ticket_contact ON ticket(contact_id, status);\n"
+    "CREATE INDEX ticket_status ON ticket(status, id);\n"
+    "CREATE INDEX ticket_assignee ON ticket(assignee_id, id);\n"
+    "CREATE INDEX ticket_team ON ticket(team_id, id);\n"
+    "CREATE INDEX ticket_channel ON ticket(channel_id, id);\n"
+    "CREATE TABLE message (\n"
+    "  id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL REFERENCES ticket(id),\n"
+    "  channel_id INTEGER REFERENCES channel(id),\n"
+    "  direction TEXT NOT NULL CHECK (direction IN ('in','out','note','system')),\n"
+    "  author_agent_id INTEGER REFERENCES agent(id), author_contact_id INTEGER REFERENCES contact(id),\n"
+    "  text TEXT NOT NULL DEFAULT '', attachments TEXT NOT NULL DEFAULT '[]',\n"
+    "  delivery_status TEXT, delivery_error TEXT, external_id TEXT, client_id TEXT,\n"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+    "CREATE UNIQUE INDEX message_external ON message(channel_id, external_id)\n"
+    "  WHERE external_id IS NOT NULL;\n"
+    "CREATE INDEX message_ticket ON message(ticket_id, id);\n"
+    "CREATE VIRTUAL TABLE message_fts USING fts5(text, content='message', content_rowid='id',\n"
+    "  tokenize='unicode61 remove_diacritics 2');\n"
+    "CREATE TRIGGER message_fts_ai AFTER INSERT ON message BEGIN\n"
+    "  INSERT INTO message_fts(rowid, text) VALUES (new.id, new.text); END;\n"
+    "CREATE TRIGGER message_fts_ad AFTER DELETE ON message BEGIN\n"
+    "  INSERT INTO message_fts(message_fts, rowid, text) VALUES ('delete', old.id, old.text); END;\n"
+    "CREATE TABLE event (\n"
+    "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor_kind TEXT NOT NULL,\n"
+    "  actor_id INTEGER, entity TEXT NOT NULL, entity_id INTEGER NOT NULL, type TEXT NOT NULL,\n"
+    "  data TEXT NOT NULL DEFAULT '{}');\n"
+    "CREATE INDEX event_entity ON event(entity, entity_id, id);\n"
+    "CREATE TABLE outbox (\n"
+    "  id INTEGER PRIMARY KEY, message_id INTEGER REFERENCES message(id),\n"
+    "  channel_id INTEGER NOT NULL REFERENCES channel(id), url TEXT NOT NULL, body TEXT NOT NULL,\n"
+    "  status TEXT NOT NULL CHECK (status IN ('pending','sent','failed')),\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT,\n"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+    "CREATE INDEX outbox_due ON outbox(status, next_at);\n",
+};
+
+int sb_schema_count(void)
+{
+    return (int)(sizeof migrations / sizeof migrations[0]);
+}
+
+const char *sb_schema_migration(int version)
+{
+    if (version < 1 || version > sb_schema_count())
+        return NULL;
+    return migrations[version - 1];
+}

@@ -1,0 +1,570 @@
+/* sqlite.c - SQLite backend of the store: one write connection on the core
+ * loop, a batch transaction per loop iteration committed in the before-sleep
+ * hook (group commit), savepoint per op, WAL checkpoints on the thread pool. */
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+#define STMT_CACHE_SIZE  512 /* power of two */
+#define CHECKPOINT_PAGES 8000
+
+struct sb_stmt {
+    sqlite3_stmt *s;
+    sb_tx *tx;
+};
+
+typedef struct cached_stmt {
+    const char *key;
+    sb_stmt stmt;
+} cached_stmt;
+
+typedef struct pending_op {
+    sb_done_fn done;
+    void *arg;
+    int rc;
+} pending_op;
+
+struct sb_tx {
+    sb_store *st;
+    int64_t now;
+    int64_t changes;
+};
+
+struct sb_store {
+    sqlite3 *db;
+    sqlite3 *ckpt_db; /* used only by the checkpoint worker */
+    uv_loop_t *loop;
+    uv_prepare_t prepare;
+    uv_work_t ckpt_work;
+    bool ckpt_running;
+    bool ckpt_wanted;
+    int ckpt_rc;
+    bool in_batch;
+    bool batch_failed;
+    bool flushing;
+    cached_stmt cache[STMT_CACHE_SIZE];
+    pending_op *pending;
+    size_t npending, cap_pending;
+    sb_tx tx;
+    sb_store_stats stats;
+    char *path;
+};
+
+static int map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW: return 0;
+    case SQLITE_CONSTRAINT: return SB_ECONFLICT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return SB_EAGAIN;
+    case SQLITE_NOMEM: return SB_ENOMEM;
+    case SQLITE_TOOBIG: return SB_ETOOBIG;
+    default: return SB_EIO;
+    }
+}
+
+static int exec_simple(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        sb_log(SB_ERROR, "store", "sql failed rc=%d err=\"%s\"", rc, err ? err : "?");
+        sqlite3_free(err);
+        return map_rc(rc);
+    }
+    return 0;
+}
+
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages);
+
+static int open_conn(const char *path, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sb_log(SB_ERROR, "store", "open failed path=%s err=\"%s\"", path, db ? sqlite3_errmsg(db) : "?");
+        sqlite3_close(db);
+        return SB_EIO;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    *out = db;
+    return 0;
+}
+
+static char *db_path(const char *data_dir)
+{
+    size_t n = strlen(data_dir) + 32;
+    char *p = sb_xmalloc(n);
+    snprintf(p, n, "%s/switchboard.db", data_dir);
+    return p;
+}
+
+static int apply_migrations(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *s = NULL;
+    int cur = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        cur = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    int n = sb_schema_count();
+    if (cur > n) {
+        sb_log(SB_ERROR, "store", "database schema version %d is newer than this binary (%d)", cur, n);
+        return SB_EINVAL;
+    }
+    for (int v = cur + 1; v <= n; v++) {
+        int rc = exec_simple(db, "BEGIN IMMEDIATE");
+        if (rc == 0)
+            rc = exec_simple(db, sb_schema_migration(v));
+        if (rc == 0) {
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v);
+            rc = exec_simple(db, sql);
+        }
+        if (rc == 0)
+            rc = exec_simple(db, "COMMIT");
+        if (rc != 0) {
+            exec_simple(db, "ROLLBACK");
+            sb_log(SB_ERROR, "store", "migration %d failed", v);
+            return rc;
+        }
+        sb_log(SB_INFO, "store", "migrated schema to version %d", v);
+    }
+    if (version != NULL)
+        *version = n;
+    return 0;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    sb_store_flush(h->data);
+}
+
+int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
+{
+    sb_store *st = sb_xcalloc(1, sizeof *st);
+    st->loop = loop;
+    st->path = db_path(data_dir);
+    st->tx.st = st;
+    int rc = open_conn(st->path, &st->db);
+    if (rc != 0)
+        goto fail;
+    rc = exec_simple(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+                             "PRAGMA cache_size=-65536");
+    if (rc != 0)
+        goto fail;
+    rc = apply_migrations(st->db, NULL);
+    if (rc != 0)
+        goto fail;
+    if (loop != NULL) {
+        /* Checkpoints run on the thread pool, never on the loop. */
+        sqlite3_wal_autocheckpoint(st->db, 0);
+        sqlite3_wal_hook(st->db, wal_hook, st);
+        rc = open_conn(st->path, &st->ckpt_db);
+        if (rc != 0)
+            goto fail;
+        uv_prepare_init(loop, &st->prepare);
+        st->prepare.data = st;
+        uv_prepare_start(&st->prepare, on_prepare);
+        uv_unref((uv_handle_t *)&st->prepare);
+    }
+    *out = st;
+    return 0;
+fail:
+    sqlite3_close(st->db);
+    sqlite3_close(st->ckpt_db);
+    free(st->path);
+    free(st);
+    return rc;
+}
+
+static void ckpt_work(uv_work_t *w)
+{
+    sb_store *st = w->data;
+    int log_pages = 0, ckpt_pages = 0;
+    st->ckpt_rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &ckpt_pages);
+}
+
+static void ckpt_after(uv_work_t *w, int status)
+{
+    sb_store *st = w->data;
+    st->ckpt_running = false;
+    st->stats.checkpoints++;
+    if (st->ckpt_rc != SQLITE_OK && st->ckpt_rc != SQLITE_BUSY)
+        sb_log(SB_WARN, "store", "checkpoint failed rc=%d", st->ckpt_rc);
+    if (st->ckpt_wanted) {
+        st->ckpt_wanted = false;
+        st->ckpt_running = true;
+        uv_queue_work(st->loop, &st->ckpt_work, ckpt_work, ckpt_after);
+    }
+}
+
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    sb_store *st = ud;
+    if (pages < CHECKPOINT_PAGES)
+        return SQLITE_OK;
+    if (st->ckpt_running) {
+        st->ckpt_wanted = true;
+        return SQLITE_OK;
+    }
+    st->ckpt_running = true;
+    st->ckpt_work.data = st;
+    uv_queue_work(st->loop, &st->ckpt_work, ckpt_work, ckpt_after);
+    return SQLITE_OK;
+}
+
+void sb_store_close(sb_store *st)
+{
+    if (st == NULL)
+        return;
+    sb_store_flush(st);
+    if (st->loop != NULL) {
+        uv_prepare_stop(&st->prepare);
+        uv_close((uv_handle_t *)&st->prepare, NULL);
+        /* A queued checkpoint holds ckpt_db; let the loop finish it. */
+        while (st->ckpt_running)
+            uv_run(st->loop, UV_RUN_ONCE);
+    }
+    for (size_t i = 0; i < STMT_CACHE_SIZE; i++)
+        sqlite3_finalize(st->cache[i].stmt.s);
+    /* Leave a small WAL behind for the next start. */
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_close(st->ckpt_db);
+    sqlite3_close(st->db);
+    free(st->pending);
+    free(st->path);
+    free(st);
+}
+
+static sb_stmt *cache_get(sb_store *st, const char *sql)
+{
+    uintptr_t h = (uintptr_t)sql;
+    h ^= h >> 17;
+    h *= 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 40) & (STMT_CACHE_SIZE - 1);
+    for (size_t n = 0; n < STMT_CACHE_SIZE; n++, i = (i + 1) & (STMT_CACHE_SIZE - 1)) {
+        cached_stmt *c = &st->cache[i];
+        if (c->key == sql)
+            return &c->stmt;
+        if (c->key == NULL) {
+            int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt.s, NULL);
+            if (rc != SQLITE_OK) {
+                sb_log(SB_ERROR, "store", "prepare failed err=\"%s\" sql=\"%.80s\"", sqlite3_errmsg(st->db), sql);
+                c->stmt.s = NULL;
+                return NULL;
+            }
+            c->key = sql;
+            c->stmt.tx = &st->tx;
+            return &c->stmt;
+        }
+    }
+    SB_ASSERT(!"statement cache full");
+    return NULL;
+}
+
+static int bind_args(sqlite3_stmt *s, const char *fmt, va_list ap)
+{
+    int idx = 1;
+    for (const char *f = fmt; f != NULL && *f != '\0'; f++, idx++) {
+        int rc = SQLITE_OK;
+        switch (*f) {
+        case 'i': rc = sqlite3_bind_int64(s, idx, va_arg(ap, int64_t)); break;
+        case 'I': {
+            int64_t v = va_arg(ap, int64_t);
+            rc = v == 0 ? sqlite3_bind_null(s, idx) : sqlite3_bind_int64(s, idx, v);
+            break;
+        }
+        case 'b': rc = sqlite3_bind_int(s, idx, va_arg(ap, int) ? 1 : 0); break;
+        case 't': {
+            const char *z = va_arg(ap, const char *);
+            rc = z == NULL ? sqlite3_bind_null(s, idx) : sqlite3_bind_text(s, idx, z, -1, SQLITE_STATIC);
+            break;
+        }
+        case 's': {
+            sb_str v = va_arg(ap, sb_str);
+            rc = v.p == NULL ? sqlite3_bind_null(s, idx) : sqlite3_bind_text(s, idx, v.p, (int)v.len, SQLITE_STATIC);
+            break;
+        }
+        default: SB_ASSERT(!"bad bind format");
+        }
+        if (rc != SQLITE_OK)
+            return map_rc(rc);
+    }
+    return 0;
+}
+
+static sb_stmt *vquery(sb_tx *tx, const char *sql, const char *fmt, va_list ap)
+{
+    sb_stmt *stmt = cache_get(tx->st, sql);
+    if (stmt == NULL)
+        return NULL;
+    sqlite3_reset(stmt->s);
+    sqlite3_clear_bindings(stmt->s);
+    if (bind_args(stmt->s, fmt, ap) != 0) {
+        sb_log(SB_ERROR, "store", "bind failed sql=\"%.80s\"", sql);
+        return NULL;
+    }
+    return stmt;
+}
+
+sb_stmt *sb_tx_query(sb_tx *tx, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_stmt *s = vquery(tx, sql, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+int sb_stmt_step(sb_stmt *st)
+{
+    int rc = sqlite3_step(st->s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE) {
+        st->tx->changes = sqlite3_changes64(st->tx->st->db);
+        return 0;
+    }
+    int mapped = map_rc(rc);
+    if (mapped != SB_ECONFLICT)
+        sb_log(SB_ERROR, "store", "step failed rc=%d err=\"%s\"", rc, sqlite3_errmsg(st->tx->st->db));
+    return mapped;
+}
+
+int64_t sb_stmt_int(sb_stmt *st, int col)
+{
+    return sqlite3_column_int64(st->s, col);
+}
+
+const char *sb_stmt_text(sb_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st->s, col);
+}
+
+bool sb_stmt_isnull(sb_stmt *st, int col)
+{
+    return sqlite3_column_type(st->s, col) == SQLITE_NULL;
+}
+
+void sb_stmt_end(sb_stmt *st)
+{
+    if (st != NULL)
+        sqlite3_reset(st->s);
+}
+
+int sb_tx_exec(sb_tx *tx, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_stmt *s = vquery(tx, sql, fmt, ap);
+    va_end(ap);
+    if (s == NULL)
+        return SB_EIO;
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1)
+        ;
+    sb_stmt_end(s);
+    return rc;
+}
+
+int sb_tx_int(sb_tx *tx, int64_t *out, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_stmt *s = vquery(tx, sql, fmt, ap);
+    va_end(ap);
+    if (s == NULL)
+        return SB_EIO;
+    int rc = sb_stmt_step(s);
+    if (rc == 1)
+        *out = sb_stmt_int(s, 0);
+    sb_stmt_end(s);
+    return rc;
+}
+
+int64_t sb_tx_changes(sb_tx *tx)
+{
+    return tx->changes;
+}
+
+int64_t sb_tx_now(sb_tx *tx)
+{
+    return tx->now;
+}
+
+static int run_cached(sb_store *st, const char *sql)
+{
+    sb_stmt *s = cache_get(st, sql);
+    if (s == NULL)
+        return SB_EIO;
+    int rc = sqlite3_step(s->s);
+    sqlite3_reset(s->s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : map_rc(rc);
+}
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT sbop";
+static const char SQL_RELEASE[] = "RELEASE sbop";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO sbop";
+
+void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg)
+{
+    int rc = 0;
+    if (!st->in_batch) {
+        rc = run_cached(st, SQL_BEGIN);
+        if (rc == 0) {
+            st->in_batch = true;
+            st->batch_failed = false;
+        }
+    }
+    if (rc == 0 && st->batch_failed)
+        rc = SB_EIO;
+    if (rc == 0)
+        rc = run_cached(st, SQL_SAVEPOINT);
+    if (rc == 0) {
+        st->tx.now = sb_clock_wall_ms();
+        st->tx.changes = 0;
+        rc = run(&st->tx, arg);
+        if (rc != 0) {
+            if (run_cached(st, SQL_ROLLBACK_TO) != 0)
+                st->batch_failed = true;
+        }
+        if (run_cached(st, SQL_RELEASE) != 0)
+            st->batch_failed = true;
+    } else {
+        sb_log(SB_ERROR, "store", "cannot start op rc=%d", rc);
+        rc = rc == SB_EAGAIN ? SB_EAGAIN : SB_EIO;
+    }
+    st->stats.ops++;
+    if (rc != 0)
+        st->stats.ops_failed++;
+    if (st->npending == st->cap_pending) {
+        st->cap_pending = st->cap_pending ? st->cap_pending * 2 : 64;
+        st->pending = sb_xrealloc(st->pending, st->cap_pending * sizeof *st->pending);
+    }
+    st->pending[st->npending++] = (pending_op){done, arg, rc};
+    if (st->loop == NULL)
+        sb_store_flush(st);
+}
+
+static void commit_batch(sb_store *st)
+{
+    if (!st->in_batch)
+        return;
+    uint64_t t0 = sb_clock_mono_us();
+    int rc = st->batch_failed ? SB_EIO : run_cached(st, SQL_COMMIT);
+    if (rc != 0) {
+        sb_log(SB_ERROR, "store", "commit failed rc=%d ops=%zu err=\"%s\"", rc, st->npending, sqlite3_errmsg(st->db));
+        run_cached(st, SQL_ROLLBACK);
+        st->stats.commit_failures++;
+        for (size_t i = 0; i < st->npending; i++)
+            if (st->pending[i].rc == 0)
+                st->pending[i].rc = SB_EIO;
+    }
+    st->in_batch = false;
+    st->stats.commits++;
+    st->stats.last_commit_us = sb_clock_mono_us() - t0;
+    if (st->npending > st->stats.max_batch)
+        st->stats.max_batch = st->npending;
+}
+
+void sb_store_flush(sb_store *st)
+{
+    if (st->flushing)
+        return; /* a completion submitted more work: the outer loop commits it */
+    st->flushing = true;
+    while (st->in_batch || st->npending > 0) {
+        commit_batch(st);
+        /* Completions may submit new ops: take the list first. */
+        pending_op *ops = st->pending;
+        size_t n = st->npending;
+        st->pending = NULL;
+        st->npending = 0;
+        st->cap_pending = 0;
+        for (size_t i = 0; i < n; i++)
+            if (ops[i].done != NULL)
+                ops[i].done(ops[i].arg, ops[i].rc);
+        free(ops);
+    }
+    st->flushing = false;
+}
+
+size_t sb_store_pending(const sb_store *st)
+{
+    return st->npending;
+}
+
+void sb_store_get_stats(const sb_store *st, sb_store_stats *out)
+{
+    *out = st->stats;
+}
+
+int sb_store_schema_version(sb_store *st)
+{
+    sqlite3_stmt *s = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+int sb_store_migrate(const char *data_dir, int *version)
+{
+    sb_store *st = NULL;
+    int rc = sb_store_open(&st, NULL, data_dir);
+    if (rc != 0)
+        return rc;
+    if (version != NULL)
+        *version = sb_store_schema_version(st);
+    sb_store_close(st);
+    return 0;
+}
+
+int sb_store_backup(const char *data_dir, const char *path)
+{
+    char *src_path = db_path(data_dir);
+    sqlite3 *src = NULL, *dst = NULL;
+    int rc = open_conn(src_path, &src);
+    free(src_path);
+    if (rc != 0)
+        return rc;
+    rc = open_conn(path, &dst);
+    if (rc != 0) {
+        sqlite3_close(src);
+        return rc;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    if (b == NULL) {
+        sb_log(SB_ERROR, "store", "backup init failed err=\"%s\"", sqlite3_errmsg(dst));
+        rc = SB_EIO;
+    } else {
+        int s;
+        /* One step inside one read transaction: in WAL mode it does not block
+         * the daemon's writer, and it cannot be restarted by its commits. */
+        do {
+            s = sqlite3_backup_step(b, -1);
+            if (s == SQLITE_BUSY || s == SQLITE_LOCKED)
+                sqlite3_sleep(10);
+        } while (s == SQLITE_OK || s == SQLITE_BUSY || s == SQLITE_LOCKED);
+        rc = s == SQLITE_DONE ? 0 : map_rc(s);
+        sqlite3_backup_finish(b);
+    }
+    if (rc == 0)
+        rc = exec_simple(dst, "PRAGMA journal_mode=DELETE");
+    sqlite3_close(dst);
+    sqlite3_close(src);
+    return rc;
+}
