@@ -16,7 +16,6 @@ typedef struct sb_outbox sb_outbox;
 typedef struct sb_ratelimit sb_ratelimit;
 
 typedef struct sb_app_metrics {
-    uint64_t http_requests[6]; /* by status class 1xx..5xx (index 1..5) */
     uint64_t inbound_messages;
     uint64_t inbound_duplicates;
     uint64_t outbound_sent;

@@ -10,9 +10,9 @@
 
 #include "api/api.h"
 #include "api/channels.h"
-#include "base/clock.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "channels/api_inbound.h"
 
 #define CHANNEL_COLS "id, kind, name, callback_url, active, config, created_at, updated_at"
 
@@ -221,59 +221,38 @@ static int store_file(const char *data_dir, const unsigned char *p, size_t len, 
     return 0;
 }
 
-static int parse_attachments(sb_api_op *op, json_t *in, json_t **out)
+/* Stores the attachments: `data` is decoded into a file, `url` is kept. */
+static int store_attachments(sb_api_op *op, json_t *in, json_t **out)
 {
     *out = json_array();
-    if (in == NULL || json_is_null(in))
-        return 0;
-    if (!json_is_array(in) || json_array_size(in) > 20)
-        return sb_api_fail(op, 422, "validation_failed", "field 'attachments' must be an array of at most 20 items");
     size_t i;
     json_t *a;
-    json_array_foreach (in, i, a) {
-        static const char *const allowed[] = {"url", "data", "name", "mime", NULL};
-        if (!json_is_object(a))
-            return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu]' must be an object", i);
-        int rc = sb_api_only_fields(op, a, allowed);
-        const char *url = NULL, *data = NULL, *name = NULL, *mime = NULL;
-        if (rc || (rc = sb_api_field_str(op, a, "url", false, 2047, &url)) ||
-            (rc = sb_api_field_str(op, a, "data", false, 64u << 20, &data)) ||
-            (rc = sb_api_field_str(op, a, "name", false, 255, &name)) ||
-            (rc = sb_api_field_str(op, a, "mime", false, 127, &mime)))
-            return rc;
-        if ((url == NULL) == (data == NULL))
-            return sb_api_fail(op, 422, "validation_failed",
-                               "field 'attachments[%zu]' needs exactly one of 'url' or 'data'", i);
+    json_array_foreach(in, i, a)
+    {
+        const char *name = json_string_value(json_object_get(a, "name"));
+        const char *mime = json_string_value(json_object_get(a, "mime"));
+        const char *url = json_string_value(json_object_get(a, "url"));
+        const char *data = json_string_value(json_object_get(a, "data"));
         json_t *meta = json_pack("{s:s?,s:s}", "name", name, "mime", mime ? mime : "application/octet-stream");
-        if (url != NULL) {
-            if (!sb_callback_url_valid(url)) {
-                json_decref(meta);
-                return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].url' must be an http(s) URL",
-                                   i);
-            }
-            json_object_set_new(meta, "url", json_string(url));
-        } else {
-            unsigned char *bytes = NULL;
-            size_t len = 0;
-            if (sb_base64_decode(data, strlen(data), &bytes, &len) != 0) {
-                json_decref(meta);
-                return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].data' is not valid base64",
-                                   i);
-            }
-            char sha[65];
-            rc = store_file(op->app->cfg.data_dir, bytes, len, sha);
-            free(bytes);
-            if (rc != 0) {
-                json_decref(meta);
-                return sb_api_fail(op, 503, "storage_failed", "the attachment could not be stored");
-            }
-            char href[128];
-            snprintf(href, sizeof href, "/api/v1/files/%s", sha);
-            json_object_set_new(meta, "sha256", json_string(sha));
-            json_object_set_new(meta, "size", json_integer((json_int_t)len));
-            json_object_set_new(meta, "url", json_string(href));
-        }
         json_array_append_new(*out, meta);
+        if (data == NULL) {
+            json_object_set_new(meta, "url", json_string(url));
+            continue;
+        }
+        unsigned char *bytes = NULL;
+        size_t len = 0;
+        if (sb_base64_decode(data, strlen(data), &bytes, &len) != 0)
+            return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].data' is not valid base64", i);
+        char sha[65];
+        int rc = store_file(op->app->cfg.data_dir, bytes, len, sha);
+        free(bytes);
+        if (rc != 0)
+            return sb_api_fail(op, 503, "storage_failed", "the attachment could not be stored");
+        char href[128];
+        snprintf(href, sizeof href, "/api/v1/files/%s", sha);
+        json_object_set_new(meta, "sha256", json_string(sha));
+        json_object_set_new(meta, "size", json_integer((json_int_t)len));
+        json_object_set_new(meta, "url", json_string(href));
     }
     return 0;
 }
@@ -315,79 +294,43 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
                            "X-Switchboard-Signature must be sha256=<hex HMAC-SHA256 of the body>");
     if (!active)
         return sb_api_fail(op, 409, "channel_inactive", "channel %lld is deactivated", (long long)op->path_id);
-    if (!sb_utf8_valid(body.p, body.len))
-        return sb_api_fail(op, 400, "invalid_utf8", "the body is not valid UTF-8");
-    json_error_t jerr;
-    json_t *v = json_loadb(body.p ? body.p : "", body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (v == NULL)
-        return sb_api_fail(op, 400, "malformed_json", "malformed JSON at offset %d: %s", jerr.position, jerr.text);
-    op->body = v;
-    if (!json_is_object(v))
-        return sb_api_fail(op, 400, "malformed_json", "the body must be a JSON object");
-    static const char *const allowed[] = {"external_id", "from", "text", "attachments", "timestamp", NULL};
-    static const char *const from_allowed[] = {"id", "name", "phone", "email", NULL};
-    const char *external_id = NULL, *text = "", *fid = NULL, *fname = NULL, *fphone = NULL, *femail = NULL;
-    if ((rc = sb_api_only_fields(op, v, allowed)) ||
-        (rc = sb_api_field_str(op, v, "external_id", true, 200, &external_id)) ||
-        (rc = sb_api_field_str(op, v, "text", false, 65536, &text)))
+    sb_api_inbound msg;
+    if (sb_api_inbound_parse(body.p, body.len, &msg) != 0) {
+        rc = sb_api_fail(op, msg.status, msg.code, "%s", msg.message);
+        sb_api_inbound_free(&msg);
         return rc;
-    json_t *from = json_object_get(v, "from");
-    if (!json_is_object(from))
-        return sb_api_fail(op, 422, "validation_failed", "field 'from' must be an object");
-    if ((rc = sb_api_only_fields(op, from, from_allowed)) ||
-        (rc = sb_api_field_str(op, from, "id", false, 200, &fid)) ||
-        (rc = sb_api_field_str(op, from, "name", false, 200, &fname)) ||
-        (rc = sb_api_field_str(op, from, "phone", false, 40, &fphone)) ||
-        (rc = sb_api_field_str(op, from, "email", false, 254, &femail)))
-        return rc;
-    if ((fid == NULL || !fid[0]) && (fphone == NULL || !fphone[0]) && (femail == NULL || !femail[0]))
-        return sb_api_fail(op, 422, "validation_failed", "field 'from' needs at least one of id, phone, email");
-    char norm[256];
-    if (fphone != NULL && fphone[0] && sb_phone_normalize(fphone, "7", norm, sizeof norm) != 0)
-        return sb_api_fail(op, 422, "validation_failed", "field 'from.phone' is not a phone number");
-    if (femail != NULL && femail[0] && sb_email_normalize(femail, norm, sizeof norm) != 0)
-        return sb_api_fail(op, 422, "validation_failed", "field 'from.email' is not an email address");
-    json_t *ts = json_object_get(v, "timestamp");
-    int64_t when = 0;
-    if (ts != NULL && !json_is_null(ts)) {
-        if (json_is_integer(ts) && json_integer_value(ts) > 0)
-            when = json_integer_value(ts) * 1000;
-        else if (!json_is_string(ts) || sb_clock_parse_iso(json_string_value(ts), &when) != 0)
-            return sb_api_fail(op, 422, "validation_failed",
-                               "field 'timestamp' must be Unix seconds or an ISO 8601 date-time");
     }
-    /* Idempotent retries must not write files again. */
+    /* A repeat is answered from the store; its attachments are not written again. */
     int64_t dup = 0;
-    if (sb_tx_int(tx, &dup, "SELECT id FROM message WHERE channel_id = ? AND external_id = ?", "it", op->path_id,
-                  external_id) == 1)
-        json_object_del(v, "attachments");
     json_t *atts = NULL;
-    rc = parse_attachments(op, json_object_get(v, "attachments"), &atts);
-    if (rc != 0) {
-        json_decref(atts);
-        return rc;
-    }
-    if (text[0] == '\0' && json_array_size(atts) == 0 && dup == 0) {
-        json_decref(atts);
-        return sb_api_fail(op, 422, "validation_failed", "field 'text' is required unless there are attachments");
+    if (sb_tx_int(tx, &dup, "SELECT id FROM message WHERE channel_id = ? AND external_id = ?", "it", op->path_id,
+                  msg.external_id) != 1 &&
+        msg.attachments != NULL) {
+        rc = store_attachments(op, msg.attachments, &atts);
+        if (rc != 0) {
+            json_decref(atts);
+            sb_api_inbound_free(&msg);
+            return rc;
+        }
     }
     sb_inbound in;
     memset(&in, 0, sizeof in);
     in.channel_id = op->path_id;
     in.channel_kind = "api";
-    in.external_id = external_id;
-    in.from_id = (fid && fid[0]) ? fid : NULL;
-    in.name = fname;
-    in.phone = fphone;
-    in.email = femail;
-    in.text = text;
+    in.external_id = msg.external_id;
+    in.from_id = msg.from_id;
+    in.name = msg.name;
+    in.phone = msg.phone;
+    in.email = msg.email;
+    in.text = msg.text;
     in.attachments = atts;
-    in.timestamp = when;
+    in.timestamp = msg.timestamp;
     in.reopen_window_ms = op->app->cfg.reopen_window_ms;
     in.default_country_code = "7";
     sb_ingest_result res;
     rc = sb_ingest(tx, &in, &res, op->events);
     json_decref(atts);
+    sb_api_inbound_free(&msg);
     if (rc != 0)
         return rc;
     op->after = res.duplicate ? count_duplicate : count_inbound;

@@ -66,16 +66,12 @@ void sb_system_metrics(sb_app *app, sb_http_req *req)
     sb_store_stats st;
     sb_store_get_stats(app->store, &st);
     sb_app_metrics *m = &app->metrics;
-    sb_buf_appendz(&b, "# HELP switchboard_http_requests_total HTTP responses by status class.\n"
-                       "# TYPE switchboard_http_requests_total counter\n");
-    for (int i = 1; i <= 5; i++)
-        sb_buf_printf(&b, "switchboard_http_requests_total{class=\"%dxx\"} %llu\n", i,
-                      (unsigned long long)m->http_requests[i]);
 #define GAUGE(name, help, type, value)                                                                                 \
     sb_buf_printf(&b,                                                                                                  \
                   "# HELP switchboard_" name " " help "\n# TYPE switchboard_" name " " type "\n"                       \
                   "switchboard_" name " %llu\n",                                                                       \
                   (unsigned long long)(value))
+    GAUGE("http_requests_total", "HTTP requests received.", "counter", sb_http_server_requests_total(app->http));
     GAUGE("http_connections", "Open HTTP connections.", "gauge", sb_http_server_connections(app->http));
     GAUGE("stream_subscribers", "Agents connected to /api/v1/stream.", "gauge", sb_stream_subscribers(app->hub));
     GAUGE("webchat_connections", "Chat visitors connected.", "gauge", sb_webchat_connections(app->webchat));

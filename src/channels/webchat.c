@@ -42,7 +42,24 @@ struct sb_webchat {
     sb_app *app;
     vconn *buckets[BUCKETS];
     unsigned nconns;
+    uv_timer_t *keepalive; /* SSE comments so proxies keep streams open */
 };
+
+#define KEEPALIVE_MS 20000
+
+static void on_keepalive(uv_timer_t *t)
+{
+    sb_webchat *wc = t->data;
+    for (size_t b = 0; b < BUCKETS; b++)
+        for (vconn *c = wc->buckets[b]; c != NULL; c = c->next)
+            if (c->sse != NULL)
+                sb_http_stream_write(c->sse, ": keepalive\n\n", 13);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
 
 void sb_visitor_token(const char *secret, const char *visitor_id, char *out, size_t cap)
 {
@@ -75,6 +92,11 @@ sb_webchat *sb_webchat_new(sb_app *app)
 {
     sb_webchat *wc = sb_xcalloc(1, sizeof *wc);
     wc->app = app;
+    wc->keepalive = sb_xcalloc(1, sizeof *wc->keepalive);
+    uv_timer_init(app->loop, wc->keepalive);
+    wc->keepalive->data = wc;
+    uv_timer_start(wc->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
+    uv_unref((uv_handle_t *)wc->keepalive);
     return wc;
 }
 
@@ -181,6 +203,11 @@ static json_t *visitor_view(json_t *m)
 
 void sb_webchat_close_all(sb_webchat *wc)
 {
+    if (wc->keepalive != NULL) {
+        uv_timer_stop(wc->keepalive);
+        uv_close((uv_handle_t *)wc->keepalive, free_handle);
+        wc->keepalive = NULL;
+    }
     for (size_t b = 0; b < BUCKETS; b++) {
         while (wc->buckets[b] != NULL) {
             vconn *c = wc->buckets[b];
@@ -191,6 +218,7 @@ void sb_webchat_close_all(sb_webchat *wc)
             } else if (c->sse != NULL) {
                 sb_http_req *r = c->sse;
                 vconn_gone(c);
+                vconn_unref(c); /* on_close does not follow stream_end */
                 sb_http_stream_end(r);
             } else {
                 vconn_gone(c);
@@ -497,7 +525,7 @@ static void handle_session(sb_webchat *wc, sb_http_req *req)
             json_decref(body);
             return;
         }
-        if (json_is_string(val) && json_string_length(val) > 2000) {
+        if (json_is_string(val) && json_string_length(val) > 8000) {
             sb_http_respond_error(req, 422, "validation_failed", "field '%s' is too long", key);
             json_decref(body);
             return;
@@ -850,8 +878,12 @@ bool sb_webchat_route(sb_webchat *wc, sb_http_req *req, const char *path)
         if (!get)
             sb_respond_method_not_allowed(req, "GET");
         else
-            serve_asset(req, "application/javascript; charset=utf-8", sb_asset_widget_js, sb_asset_widget_js_len,
+        {
+            sb_http_add_header(req, "Access-Control-Allow-Origin", "*");
+            sb_http_add_header(req, "Cross-Origin-Resource-Policy", "cross-origin");
+            serve_asset(req, "text/javascript; charset=utf-8", sb_asset_widget_js, sb_asset_widget_js_len,
                         "public, max-age=300");
+        }
         return true;
     }
     if (strncmp(path, "/chat/", 6) != 0)
@@ -859,6 +891,7 @@ bool sb_webchat_route(sb_webchat *wc, sb_http_req *req, const char *path)
     /* The widget runs on customers' sites: allow cross-origin calls. No
      * cookies are used, the visitor token travels in the body/query. */
     sb_http_add_header(req, "Access-Control-Allow-Origin", "*");
+    sb_http_add_header(req, "Access-Control-Expose-Headers", "Retry-After");
     if (m == SB_HTTP_OPTIONS) {
         sb_http_add_header(req, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
         sb_http_add_header(req, "Access-Control-Allow-Headers", "Content-Type");

@@ -41,7 +41,7 @@ struct sb_store {
     sqlite3 *db;
     sqlite3 *ckpt_db; /* used only by the checkpoint worker */
     uv_loop_t *loop;
-    uv_prepare_t prepare;
+    uv_prepare_t *prepare; /* heap: freed by its close callback, after the store */
     uv_work_t ckpt_work;
     bool ckpt_running;
     bool ckpt_wanted;
@@ -143,6 +143,11 @@ static int apply_migrations(sqlite3 *db, int *version)
     return 0;
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void on_prepare(uv_prepare_t *h)
 {
     sb_store_flush(h->data);
@@ -172,10 +177,11 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
         rc = open_conn(st->path, &st->ckpt_db);
         if (rc != 0)
             goto fail;
-        uv_prepare_init(loop, &st->prepare);
-        st->prepare.data = st;
-        uv_prepare_start(&st->prepare, on_prepare);
-        uv_unref((uv_handle_t *)&st->prepare);
+        st->prepare = sb_xcalloc(1, sizeof *st->prepare);
+        uv_prepare_init(loop, st->prepare);
+        st->prepare->data = st;
+        uv_prepare_start(st->prepare, on_prepare);
+        uv_unref((uv_handle_t *)st->prepare);
     }
     *out = st;
     return 0;
@@ -229,8 +235,8 @@ void sb_store_close(sb_store *st)
         return;
     sb_store_flush(st);
     if (st->loop != NULL) {
-        uv_prepare_stop(&st->prepare);
-        uv_close((uv_handle_t *)&st->prepare, NULL);
+        uv_prepare_stop(st->prepare);
+        uv_close((uv_handle_t *)st->prepare, free_handle);
         /* A queued checkpoint holds ckpt_db; let the loop finish it. */
         while (st->ckpt_running)
             uv_run(st->loop, UV_RUN_ONCE);
