@@ -50,8 +50,7 @@ static int only_fields(sb_api_inbound *in, json_t *obj, const char *obj_name, co
 {
     const char *key;
     json_t *val;
-    json_object_foreach(obj, key, val)
-    {
+    json_object_foreach (obj, key, val) {
         bool ok = false;
         for (const char *const *a = allowed; *a != NULL; a++)
             ok = ok || strcmp(key, *a) == 0;
@@ -81,8 +80,7 @@ static int check_attachments(sb_api_inbound *in, json_t *list)
     static const char *const allowed[] = {"url", "data", "name", "mime", NULL};
     size_t i;
     json_t *a;
-    json_array_foreach(list, i, a)
-    {
+    json_array_foreach (list, i, a) {
         char where[40];
         snprintf(where, sizeof where, "attachments[%zu].", i);
         if (!json_is_object(a))
@@ -150,7 +148,8 @@ int sb_api_inbound_parse(const char *body, size_t len, sb_api_inbound *in)
         if (json_is_integer(ts) && json_integer_value(ts) > 0 && json_integer_value(ts) < 100000000000LL)
             in->timestamp = json_integer_value(ts) * 1000;
         else if (!json_is_string(ts) || sb_clock_parse_iso(json_string_value(ts), &in->timestamp) != 0)
-            return fail(in, 422, "validation_failed", "field 'timestamp' must be Unix seconds or an ISO 8601 date-time");
+            return fail(in, 422, "validation_failed",
+                        "field 'timestamp' must be Unix seconds or an ISO 8601 date-time");
     }
     if (check_attachments(in, json_object_get(in->root, "attachments")) != 0)
         return -1;

@@ -470,13 +470,13 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     }
     res->ticket_id = tid;
 
-    char *att = json_dumps(in->attachments ? in->attachments : json_array(), JSON_COMPACT);
+    char *att = in->attachments ? json_dumps(in->attachments, JSON_COMPACT) : NULL;
     rc = sb_tx_int(tx, &res->message_id,
                    "INSERT INTO message (ticket_id, channel_id, direction, author_contact_id, text, "
                    "attachments, delivery_status, external_id, client_id, created_at, updated_at) "
                    "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?) RETURNING id",
-                   "iiittttii", tid, in->channel_id, res->contact_id, in->text, att, in->external_id, in->client_id,
-                   now, now);
+                   "iiittttii", tid, in->channel_id, res->contact_id, in->text, att ? att : "[]", in->external_id,
+                   in->client_id, now, now);
     free(att);
     if (rc != 1)
         return rc < 0 ? rc : SB_EIO;

@@ -224,9 +224,8 @@ static void set_status(fixture *f, int64_t ticket, const char *status, int64_t r
 
 static int add_channel(sb_tx *tx, void *arg)
 {
-    return sb_tx_exec(tx,
-                      "INSERT INTO channel (id, kind, name, created_at, updated_at) VALUES (1, 'api', 'test', 0, 0)",
-                      "");
+    return sb_tx_exec(
+        tx, "INSERT INTO channel (id, kind, name, created_at, updated_at) VALUES (1, 'api', 'test', 0, 0)", "");
 }
 
 static void test_ingest_threading(void **state)
