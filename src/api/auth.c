@@ -6,8 +6,12 @@
 
 #include "api/api.h"
 #include "api/directory.h"
+#include "api/ratelimit.h"
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "base/log.h"
+
+#define LOGIN_RATE 5 /* attempts per second per account, burst 10 */
 
 typedef struct login_ctx {
     sb_app *app;
@@ -92,6 +96,12 @@ static void login_verify_work(uv_work_t *w)
 static void login_verify_after(uv_work_t *w, int status)
 {
     login_ctx *lc = w->data;
+    if (lc->app->stopping) { /* the store may be closed already */
+        sb_http_add_header(lc->req, "Retry-After", "1");
+        sb_http_respond_error(lc->req, 503, "shutting_down", "the server is shutting down; retry");
+        login_free(lc);
+        return;
+    }
     if (!lc->ok) {
         sb_log(SB_INFO, "auth", "login failed ip=%s", sb_http_req_remote_ip(lc->req));
         sb_http_respond_error(lc->req, 401, "invalid_credentials", "wrong email or password");
@@ -145,11 +155,24 @@ static void handle_login(sb_app *app, sb_http_req *req)
         sb_api_op_free(op);
         return;
     }
+    char norm[256];
+    const char *who = sb_email_normalize(email, norm, sizeof norm) == 0 ? norm : email;
+    /* Password guessing is slowed per account, whatever the source address. */
+    char key[300];
+    unsigned retry = 0;
+    snprintf(key, sizeof key, "login:%s", who);
+    if (!sb_ratelimit_allow_key(app->ratelimit, key, LOGIN_RATE, sb_clock_mono_ms(), &retry)) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%u", retry ? retry : 1);
+        sb_http_add_header(req, "Retry-After", buf);
+        sb_http_respond_error(req, 429, "rate_limited", "too many login attempts for this account; retry later");
+        sb_api_op_free(op);
+        return;
+    }
     login_ctx *lc = sb_xcalloc(1, sizeof *lc);
     lc->app = app;
     lc->req = req;
-    char norm[256];
-    lc->email = sb_xstrdup(sb_email_normalize(email, norm, sizeof norm) == 0 ? norm : email);
+    lc->email = sb_xstrdup(who);
     lc->password = sb_xstrdup(password);
     sb_api_op_free(op);
     sb_store_submit(app->store, login_lookup, login_lookup_done, lc);

@@ -156,6 +156,12 @@ static void hash_after(uv_work_t *w, int status)
 {
     hash_job *j = w->data;
     hash_job_forget_password(j);
+    if (j->app->stopping) { /* the store may be closed already */
+        sb_http_add_header(j->req, "Retry-After", "1");
+        sb_http_respond_error(j->req, 503, "shutting_down", "the server is shutting down; retry");
+        hash_job_free(j);
+        return;
+    }
     if (status != 0 || j->rc != 0) {
         sb_log(SB_ERROR, "api", "password hashing failed status=%d rc=%d", status, j->rc);
         sb_http_respond_error(j->req, 500, "internal", "could not hash the password");

@@ -375,11 +375,12 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
             goto out;
         json_object_set_new(changes, "tags", json_pack("[O,O]", json_object_get(before, "tags"), tags));
     }
-    if (subject != NULL) {
+    json_t *old_subject = json_object_get(before, "subject");
+    if (subject != NULL && (!json_is_string(old_subject) || strcmp(json_string_value(old_subject), subject) != 0)) {
         rc = sb_tx_exec(tx, "UPDATE ticket SET subject = ?, updated_at = ? WHERE id = ?", "tii", subject, now, tid);
         if (rc != 0)
             goto out;
-        json_object_set_new(changes, "subject", json_string(subject));
+        json_object_set_new(changes, "subject", json_pack("[O,s]", old_subject, subject));
     }
     json_t *after = sb_ticket_json(tx, tid);
     if (json_object_size(changes) > 0)
@@ -517,9 +518,15 @@ static int post_message_action(sb_tx *tx, sb_api_op *op)
             rc = sb_event_log(tx, actor, "ticket", tid, "ticket.first_response", NULL);
         if (rc != 0)
             return rc;
-        if (reopen || first)
+        if (reopen || first) {
+            json_t *changes = json_object();
+            if (reopen)
+                json_object_set_new(changes, "status", json_pack("[s,s]", "new", "open"));
+            if (first)
+                json_object_set_new(changes, "first_response_at", sb_json_time(now));
             sb_emit(op->events, "ticket.updated",
-                    json_pack("{s:o,s:{}}", "ticket", sb_ticket_json(tx, tid), "changes"));
+                    json_pack("{s:o,s:o}", "ticket", sb_ticket_json(tx, tid), "changes", changes));
+        }
     }
     json_t *msg = sb_message_json(tx, mid);
     if (msg == NULL)
@@ -528,10 +535,13 @@ static int post_message_action(sb_tx *tx, sb_api_op *op)
         char *body = api_callback_body(tx, tid, msg);
         rc = sb_outbox_enqueue(tx, channel_id, mid, body);
         free(body);
-        if (rc != 0) {
-            json_decref(msg);
+        json_decref(msg);
+        if (rc != 0)
             return rc;
-        }
+        /* Reload: the enqueue may have marked it failed (no callback URL). */
+        msg = sb_message_json(tx, mid);
+        if (msg == NULL)
+            return SB_EIO;
     } else if (reply && strcmp(c->channel_kind, "webchat") == 0) {
         sb_stmt *s =
             sb_tx_query(tx,

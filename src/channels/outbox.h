@@ -23,7 +23,7 @@ void sb_outbox_free(sb_outbox *ob);
 unsigned sb_outbox_inflight(const sb_outbox *ob);
 
 /* Inside a transaction: queue `body` for the channel's callback URL.
- * Returns SB_EINVAL if the channel has no callback URL. */
+ * If the channel has no callback URL the message is marked failed instead. */
 int sb_outbox_enqueue(sb_tx *tx, int64_t channel_id, int64_t message_id, const char *body);
 
 /* Backoff before attempt n+1 (n >= 1 failures so far), ms, without jitter. */

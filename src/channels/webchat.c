@@ -397,6 +397,8 @@ static int session_run(sb_tx *tx, void *arg)
     const char *email = json_string_value(json_object_get(s->body, "email"));
     const char *phone = json_string_value(json_object_get(s->body, "phone"));
     const char *lang = json_string_value(json_object_get(s->body, "lang"));
+    if (lang != NULL && strlen(lang) > 16)
+        lang = NULL; /* a browser language tag, else ignored */
     char phone_n[40], email_n[256];
     if (phone != NULL && phone[0] != '\0' && sb_phone_normalize(phone, "7", phone_n, sizeof phone_n) != 0) {
         snprintf(s->err_field, sizeof s->err_field, "phone");
@@ -438,8 +440,10 @@ static int session_run(sb_tx *tx, void *arg)
         sb_emit(s->events, "contact.created", sb_contact_json(tx, cid));
     } else if (cid != 0 && has_data) {
         cid = sb_contact_resolve(tx, cid);
+        /* Fills an empty name only: an agent's correction wins. */
         if (name && name[0])
-            rc = sb_tx_exec(tx, "UPDATE contact SET name = ?, updated_at = ? WHERE id = ?", "tii", name, now, cid);
+            rc = sb_tx_exec(tx, "UPDATE contact SET name = ?, updated_at = ? WHERE id = ? AND name IS NULL", "tii",
+                            name, now, cid);
         if (rc != 0)
             return rc;
     }

@@ -345,8 +345,9 @@ static int set_ticket_status(sb_tx *tx, int64_t ticket_id, const char *from, con
     int64_t now = sb_tx_now(tx);
     int rc = sb_tx_exec(tx,
                         "UPDATE ticket SET status = ?, updated_at = ?, "
-                        "resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE resolved_at END, "
-                        "closed_at = CASE WHEN ? = 'closed' THEN ? ELSE closed_at END WHERE id = ?",
+                        "resolved_at = CASE WHEN ?3 = 'resolved' THEN ?4 WHEN ?3 IN ('new','open','pending') "
+                        "THEN NULL ELSE resolved_at END, "
+                        "closed_at = CASE WHEN ?5 = 'closed' THEN ?6 ELSE NULL END WHERE id = ?7",
                         "tititii", to, now, to, now, to, now, ticket_id);
     if (rc != 0)
         return rc;
@@ -488,7 +489,9 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     if (res->ticket_created)
         sb_emit(events, "ticket.created", sb_ticket_json(tx, tid));
     else if (ticket_changed)
-        sb_emit(events, "ticket.updated", sb_ticket_json(tx, tid));
+        sb_emit(events, "ticket.updated",
+                json_pack("{s:o,s:{s:[s,s]}}", "ticket", sb_ticket_json(tx, tid), "changes", "status", status,
+                          "open"));
     sb_emit(events, "message.created", sb_message_json(tx, res->message_id));
     return 0;
 }

@@ -179,8 +179,26 @@ class ApiChannelTest(unittest.TestCase):
         ch = self.d.add_api_channel(name=uid("nocb"))
         r = self.send(ch["id"], ch["secret"], {"id": uid("c")}, "no callback")
         rep = self.reply(r["ticket_number"], "nowhere to go")
-        self.assertEqual(rep["delivery_status"], "failed")
-        self.assertIn("callback_url", rep["delivery_error"] or "")
+        stored = self.message_in_ticket(r["ticket_number"], rep["id"])
+        self.assertEqual(stored["delivery_status"], "failed")
+        self.assertIn("callback_url", stored["delivery_error"] or "")
+
+    def test_reply_response_matches_stored_status_without_callback(self):
+        # KNOWN BUG (tickets.c post_message_action): the message JSON for the
+        # 201 response and the message.created event is built before
+        # sb_outbox_enqueue() marks it failed, so both say "queued" and no
+        # message.updated ever follows: the agent UI shows "queued" forever.
+        ch = self.d.add_api_channel(name=uid("nocb2"))
+        r = self.send(ch["id"], ch["secret"], {"id": uid("c")}, "no callback")
+        ws = self.d.stream(self.anna)
+        try:
+            rep = self.reply(r["ticket_number"], "nowhere to go")
+            stored = self.message_in_ticket(r["ticket_number"], rep["id"])
+            self.assertEqual(rep["delivery_status"], stored["delivery_status"])
+            ev = ws.recv_until(event_pred("message.created", id=rep["id"]))
+            self.assertEqual(ev["data"]["delivery_status"], "failed")
+        finally:
+            ws.close()
 
     def test_bad_signature_stores_nothing(self):
         ch = self.d.add_api_channel(name=uid("sig"))
@@ -293,7 +311,6 @@ class ApiChannelTest(unittest.TestCase):
         self.assertEqual(c["ticket_number"], n)  # reopened within the 3-day window
         t = self.get_ticket(n)["ticket"]
         self.assertEqual(t["status"], "open")
-        self.assertIsNone(t["resolved_at"])
 
         st, h, t = self.d.req("PATCH", f"/api/v1/tickets/{n}", {"status": "closed"}, token=self.anna)
         self.assertEqual(st, 200, t)
@@ -303,6 +320,20 @@ class ApiChannelTest(unittest.TestCase):
         self.assertEqual(e["contact_id"], a["contact_id"])
         self.assertEqual(self.get_ticket(n)["ticket"]["status"], "closed")
         self.assertEqual(self.get_ticket(e["ticket_number"])["ticket"]["status"], "new")
+
+    def test_reopen_by_message_clears_resolved_at(self):
+        # KNOWN BUG (engine/model.c set_ticket_status): reopening by a new
+        # message keeps the old resolved_at, while PATCH status=open clears it.
+        ch = self.d.add_api_channel(name=uid("reopen"))
+        who = {"id": uid("c")}
+        a = self.send(ch["id"], ch["secret"], who, "first")
+        n = a["ticket_number"]
+        st, h, t = self.d.req("PATCH", f"/api/v1/tickets/{n}", {"status": "resolved"}, token=self.anna)
+        self.assertEqual(st, 200, t)
+        self.send(ch["id"], ch["secret"], who, "again")
+        t = self.get_ticket(n)["ticket"]
+        self.assertEqual(t["status"], "open")
+        self.assertIsNone(t["resolved_at"], "an open ticket must not carry resolved_at")
 
     def test_pending_ticket_reopens(self):
         ch = self.d.add_api_channel(name=uid("pend"))
