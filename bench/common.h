@@ -230,6 +230,41 @@ static inline void bench_run_tag(char out[17])
     sodium_bin2hex(out, 17, r, sizeof r);
 }
 
+/* Option values: the whole string must be a number; exits on junk. */
+static inline long bench_opt_long(const char *name, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (v[0] == '\0' || *end != '\0' || errno != 0) {
+        fprintf(stderr, "bench: --%s wants an integer, not '%s'\n", name, v);
+        exit(2);
+    }
+    return n;
+}
+
+static inline double bench_opt_double(const char *name, const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (v[0] == '\0' || *end != '\0' || errno != 0) {
+        fprintf(stderr, "bench: --%s wants a number, not '%s'\n", name, v);
+        exit(2);
+    }
+    return d;
+}
+
+/* The status code of an "HTTP/1.x NNN ..." status line, -1 if malformed. */
+static inline int bench_http_status(const char *line)
+{
+    if (strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ')
+        return -1;
+    char *end = NULL;
+    long n = strtol(line + 9, &end, 10);
+    return end == line + 12 && n >= 100 && n <= 999 ? (int)n : -1;
+}
+
 static inline const char *bench_memmem_z(const char *hay, size_t len, const char *needle)
 {
     return memmem(hay, len, needle, strlen(needle));

@@ -29,6 +29,8 @@ typedef struct options {
     int threads;
     double connect_timeout;
     double settle;
+    int contacts;
+    bool fresh_contacts;
 } options;
 
 typedef struct ws_conn {
@@ -66,7 +68,7 @@ static bench_url url;
 static struct sockaddr_storage addr;
 static socklen_t addrlen;
 static char run_tag[17];
-static char ext_prefix[64]; /* "external_id":"f-<tag>- */
+static char ext_prefix[64];     /* "external_id":"f-<tag>- */
 static _Atomic uint64_t *t0_ns; /* per message: when the POST started */
 static atomic_int opened;       /* sockets that received hello */
 static atomic_int dead;         /* sockets that failed before hello */
@@ -396,8 +398,25 @@ static int post_one(int fd, const char *req, size_t len, char *resp, size_t cap)
         if (hl + blen >= cap)
             return -1;
         if (got >= hl + blen)
-            return atoi(resp + 9);
+            return bench_http_status(resp);
     }
+}
+
+/* external_id "<kind>-<run tag>-<k>", contact "fanout-<run tag>-<contact>". */
+static size_t build_post(char **out, const char *kind, int k, int contact)
+{
+    char body[400], sig[72];
+    int bl = snprintf(body, sizeof body,
+                      "{\"external_id\":\"%s-%s-%d\",\"from\":{\"id\":\"fanout-%s-%d\",\"name\":\"Bench\"},"
+                      "\"text\":\"Fan-out probe %d\"}",
+                      kind, run_tag, k, run_tag, contact, k);
+    bench_sign(opt.secret, body, (size_t)bl, sig);
+    *out = bench_xcalloc(1, 1024);
+    return (size_t)snprintf(*out, 1024,
+                            "POST /api/v1/channels/%d/inbound HTTP/1.1\r\nHost: %s\r\n"
+                            "Content-Type: application/json\r\nX-Switchboard-Signature: %s\r\n"
+                            "Content-Length: %d\r\n\r\n%s",
+                            opt.channel, url.hostport, sig, bl, body);
 }
 
 static void sleep_until(uint64_t t)
@@ -419,7 +438,12 @@ static void usage(FILE *f)
                "  --interval-ms MS      spacing between POST starts (default 20)\n"
                "  --threads T           receiver threads (default 1)\n"
                "  --connect-timeout S   give up opening sockets after S seconds (default 60)\n"
-               "  --settle S            wait for late events after the last POST (default 5)\n");
+               "  --settle S            wait for late events after the last POST (default 5)\n"
+               "  --contacts N          messages come from N contacts whose tickets are opened by an\n"
+               "                        untimed message each before timing, so every timed message\n"
+               "                        makes exactly one event, message.created (default 50)\n"
+               "  --fresh-contacts      every timed message comes from a new contact instead: three\n"
+               "                        events (contact.created, ticket.created, message.created)\n");
 }
 
 static int parse_options(int argc, char **argv)
@@ -435,6 +459,8 @@ static int parse_options(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"connect-timeout", required_argument, NULL, 'c'},
         {"settle", required_argument, NULL, 'S'},
+        {"contacts", required_argument, NULL, 'n'},
+        {"fresh-contacts", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -446,19 +472,22 @@ static int parse_options(int argc, char **argv)
     opt.threads = 1;
     opt.connect_timeout = 60;
     opt.settle = 5;
+    opt.contacts = 50;
     int ch;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (ch) {
         case 'u': opt.url = optarg; break;
         case 's': opt.secret = optarg; break;
         case 'T': opt.token = optarg; break;
-        case 'C': opt.channel = atoi(optarg); break;
-        case 'm': opt.sockets = atoi(optarg); break;
-        case 'k': opt.messages = atoi(optarg); break;
-        case 'i': opt.interval_ms = atof(optarg); break;
-        case 't': opt.threads = atoi(optarg); break;
-        case 'c': opt.connect_timeout = atof(optarg); break;
-        case 'S': opt.settle = atof(optarg); break;
+        case 'C': opt.channel = (int)bench_opt_long("channel", optarg); break;
+        case 'm': opt.sockets = (int)bench_opt_long("sockets", optarg); break;
+        case 'k': opt.messages = (int)bench_opt_long("messages", optarg); break;
+        case 'i': opt.interval_ms = bench_opt_double("interval-ms", optarg); break;
+        case 't': opt.threads = (int)bench_opt_long("threads", optarg); break;
+        case 'c': opt.connect_timeout = bench_opt_double("connect-timeout", optarg); break;
+        case 'S': opt.settle = bench_opt_double("settle", optarg); break;
+        case 'n': opt.contacts = (int)bench_opt_long("contacts", optarg); break;
+        case 'f': opt.fresh_contacts = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -468,7 +497,7 @@ static int parse_options(int argc, char **argv)
         return -1;
     }
     if (opt.sockets < 1 || opt.messages < 1 || opt.interval_ms < 0 || opt.threads < 1 || opt.channel < 1 ||
-        opt.connect_timeout <= 0 || opt.settle < 0) {
+        opt.connect_timeout <= 0 || opt.settle < 0 || opt.contacts < 1) {
         fprintf(stderr, "bench_fanout: bad option value\n");
         return -1;
     }
@@ -499,23 +528,18 @@ int main(int argc, char **argv)
     bench_run_tag(run_tag);
     snprintf(ext_prefix, sizeof ext_prefix, "\"external_id\":\"f-%s-", run_tag);
 
-    /* Requests are built and signed before anything is timed. */
+    /* Requests are built and signed before anything is timed. The untimed
+     * ones (external_id "fw-...", which the receivers do not match) open one
+     * ticket per contact. */
+    int nwarm = opt.fresh_contacts ? 0 : opt.contacts;
+    char **warm = bench_xcalloc((size_t)nwarm + 1, sizeof *warm);
+    size_t *warm_lens = bench_xcalloc((size_t)nwarm + 1, sizeof *warm_lens);
+    for (int i = 0; i < nwarm; i++)
+        warm_lens[i] = build_post(&warm[i], "fw", i, i);
     char **reqs = bench_xcalloc((size_t)opt.messages, sizeof *reqs);
     size_t *req_lens = bench_xcalloc((size_t)opt.messages, sizeof *req_lens);
-    for (int k = 0; k < opt.messages; k++) {
-        char body[400], sig[72];
-        int bl = snprintf(body, sizeof body,
-                          "{\"external_id\":\"f-%s-%d\",\"from\":{\"id\":\"fanout-%d\",\"name\":\"Bench\"},"
-                          "\"text\":\"Fan-out probe %d\"}",
-                          run_tag, k, k % 50, k);
-        bench_sign(opt.secret, body, (size_t)bl, sig);
-        reqs[k] = bench_xcalloc(1, 1024);
-        req_lens[k] = (size_t)snprintf(reqs[k], 1024,
-                                       "POST /api/v1/channels/%d/inbound HTTP/1.1\r\nHost: %s\r\n"
-                                       "Content-Type: application/json\r\nX-Switchboard-Signature: %s\r\n"
-                                       "Content-Length: %d\r\n\r\n%s",
-                                       opt.channel, url.hostport, sig, bl, body);
-    }
+    for (int k = 0; k < opt.messages; k++)
+        req_lens[k] = build_post(&reqs[k], "f", k, opt.fresh_contacts ? opt.contacts + k : k % opt.contacts);
     t0_ns = bench_xcalloc((size_t)opt.messages, sizeof *t0_ns);
 
     rx_thread *ts = bench_xcalloc((size_t)opt.threads, sizeof *ts);
@@ -542,6 +566,12 @@ int main(int argc, char **argv)
     int nopen = atomic_load(&opened);
     printf("bench_fanout  url=%s channel=%d sockets=%d messages=%d interval=%.0f ms receiver_threads=%d\n", opt.url,
            opt.channel, opt.sockets, opt.messages, opt.interval_ms, opt.threads);
+    if (opt.fresh_contacts)
+        printf("  events per message   3 (every message from a new contact: contact.created, ticket.created, "
+               "message.created)\n");
+    else
+        printf("  events per message   1 (message.created; %d contacts whose tickets were opened untimed)\n",
+               opt.contacts);
     printf("  sockets connected    %d of %d in %.2f s (failed: %d)\n", nopen, opt.sockets, connect_s,
            atomic_load(&dead));
     fflush(stdout);
@@ -551,8 +581,18 @@ int main(int argc, char **argv)
     int post_fail = 0, posted = 0;
     char first_post_error[256] = "";
     int fd = nopen > 0 ? post_open() : -1;
-    uint64_t p0 = bench_now_ns(), last_post = p0;
     char resp[16384];
+    for (int i = 0; i < nwarm && fd >= 0; i++) {
+        int status = post_one(fd, warm[i], warm_lens[i], resp, sizeof resp);
+        if (status != 200) {
+            fprintf(stderr, "bench_fanout: untimed setup POST answered %d: %.200s\n", status,
+                    status > 0 ? resp : "(connection failed)");
+            close(fd);
+            fd = -1;
+        }
+    }
+    sleep_until(bench_now_ns() + 300000000ull); /* let the sockets drain the setup events */
+    uint64_t p0 = bench_now_ns(), last_post = p0;
     for (int k = 0; k < opt.messages && fd >= 0; k++) {
         sleep_until(p0 + (uint64_t)((double)k * opt.interval_ms * 1e6));
         uint64_t start = bench_now_ns();
@@ -634,17 +674,21 @@ int main(int argc, char **argv)
            h.n ? h.sum_us / (double)h.n / 1000.0 : 0.0);
     printf("  last socket ms (per message)              p50 %.3f  p99 %.3f  max %.3f\n", us_to_ms(hist_pct(&last, 50)),
            us_to_ms(hist_pct(&last, 99)), us_to_ms(last.max_us));
-    printf("RESULT fanout sockets=%d connected=%d expected=%llu received=%llu p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
-           "max_ms=%.3f last_p99_ms=%.3f post_p50_ms=%.3f\n",
-           opt.sockets, nopen, (unsigned long long)expected, (unsigned long long)received, us_to_ms(hist_pct(&h, 50)),
-           us_to_ms(hist_pct(&h, 90)), us_to_ms(hist_pct(&h, 99)), us_to_ms(h.max_us), us_to_ms(hist_pct(&last, 99)),
-           us_to_ms(hist_pct(&post_hist, 50)));
+    printf("RESULT fanout events_per_message=%d sockets=%d connected=%d expected=%llu received=%llu "
+           "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f last_p99_ms=%.3f post_p50_ms=%.3f\n",
+           opt.fresh_contacts ? 3 : 1, opt.sockets, nopen, (unsigned long long)expected, (unsigned long long)received,
+           us_to_ms(hist_pct(&h, 50)), us_to_ms(hist_pct(&h, 90)), us_to_ms(hist_pct(&h, 99)), us_to_ms(h.max_us),
+           us_to_ms(hist_pct(&last, 99)), us_to_ms(hist_pct(&post_hist, 50)));
     for (int i = 0; i < opt.threads; i++) {
         free(ts[i].per_msg);
         free(ts[i].per_msg_max);
     }
     for (int k = 0; k < opt.messages; k++)
         free(reqs[k]);
+    for (int i = 0; i < nwarm; i++)
+        free(warm[i]);
+    free(warm);
+    free(warm_lens);
     free(reqs);
     free(req_lens);
     free((void *)t0_ns);

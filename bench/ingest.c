@@ -33,7 +33,7 @@ typedef struct options {
     double new_ratio;
     long pool_contacts;
     long requests; /* 0: timed mode */
-    long prebuilt;  /* requests built before the clock starts */
+    long prebuilt; /* requests built before the clock starts */
     bool quiet;
 } options;
 
@@ -274,9 +274,9 @@ static int parse_response(conn *c, int *status, size_t *head_len, size_t *body_l
     const char *end = strstr(c->in, "\r\n\r\n");
     if (end == NULL)
         return c->in_len >= IN_CAP - 1 ? -1 : 0;
-    if (strncmp(c->in, "HTTP/1.", 7) != 0 || c->in_len < 12)
+    *status = bench_http_status(c->in);
+    if (*status < 0)
         return -1;
-    *status = atoi(c->in + 9);
     *head_len = (size_t)(end - c->in) + 4;
     char save = c->in[*head_len];
     c->in[*head_len] = '\0';
@@ -470,15 +470,15 @@ static int parse_options(int argc, char **argv)
         switch (ch) {
         case 'u': opt.url = optarg; break;
         case 's': opt.secret = optarg; break;
-        case 'C': opt.channel = atoi(optarg); break;
-        case 'c': opt.connections = atoi(optarg); break;
-        case 't': opt.threads = atoi(optarg); break;
-        case 'd': opt.duration = atof(optarg); break;
-        case 'w': opt.warmup = atof(optarg); break;
-        case 'r': opt.new_ratio = atof(optarg); break;
-        case 'p': opt.pool_contacts = atol(optarg); break;
-        case 'n': opt.requests = atol(optarg); break;
-        case 'b': opt.prebuilt = atol(optarg); break;
+        case 'C': opt.channel = (int)bench_opt_long("channel", optarg); break;
+        case 'c': opt.connections = (int)bench_opt_long("connections", optarg); break;
+        case 't': opt.threads = (int)bench_opt_long("threads", optarg); break;
+        case 'd': opt.duration = bench_opt_double("duration", optarg); break;
+        case 'w': opt.warmup = bench_opt_double("warmup", optarg); break;
+        case 'r': opt.new_ratio = bench_opt_double("new-ratio", optarg); break;
+        case 'p': opt.pool_contacts = bench_opt_long("pool", optarg); break;
+        case 'n': opt.requests = bench_opt_long("requests", optarg); break;
+        case 'b': opt.prebuilt = bench_opt_long("prebuilt", optarg); break;
         case 'q': opt.quiet = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -576,8 +576,8 @@ int main(int argc, char **argv)
     size_t bl = 0;
     for (int s = 0; s < MAX_STATUS; s++)
         if (s != 200 && status[s] > 0 && bl < sizeof by_status - 32)
-            bl += (size_t)snprintf(by_status + bl, sizeof by_status - bl, "%s%d:%llu", bl ? " " : "",
-                                   s == 0 ? 0 : s, (unsigned long long)status[s]);
+            bl += (size_t)snprintf(by_status + bl, sizeof by_status - bl, "%s%d:%llu", bl ? " " : "", s == 0 ? 0 : s,
+                                   (unsigned long long)status[s]);
     if (!opt.quiet) {
         printf("bench_ingest  url=%s channel=%d connections=%d threads=%d new_ratio=%.2f pool=%ld\n", opt.url,
                opt.channel, opt.connections, opt.threads, opt.new_ratio, opt.pool_contacts);
@@ -587,8 +587,8 @@ int main(int argc, char **argv)
             printf("  mode                 timed: warmup %.1f s, measured %.1f s\n", opt.warmup, opt.duration);
         printf("  prebuilt requests    %ld in %.2f s (built live during the run: %llu)\n", nbuilt, build_s,
                (unsigned long long)live);
-        printf("  requests measured    %llu   (all phases: %llu answered, %llu ok)\n",
-               (unsigned long long)measured, (unsigned long long)done_total, (unsigned long long)ok_total);
+        printf("  requests measured    %llu   (all phases: %llu answered, %llu ok)\n", (unsigned long long)measured,
+               (unsigned long long)done_total, (unsigned long long)ok_total);
         printf("  200 + message_id     %llu   (duplicates among them: %llu)\n", (unsigned long long)ok,
                (unsigned long long)dup);
         printf("  non-200              %llu   %s%s%s\n", (unsigned long long)non200, bl ? "(" : "", by_status,
@@ -605,8 +605,8 @@ int main(int argc, char **argv)
     printf("RESULT ingest requests=%llu ok=%llu non200=%llu errors=%llu msgs_per_s=%.0f p50_ms=%.3f p90_ms=%.3f "
            "p99_ms=%.3f max_ms=%.3f seconds=%.2f\n",
            (unsigned long long)measured, (unsigned long long)ok, (unsigned long long)non200,
-           (unsigned long long)(connerr + proto + bad), rate, us_to_ms(hist_pct(&h, 50)),
-           us_to_ms(hist_pct(&h, 90)), us_to_ms(hist_pct(&h, 99)), us_to_ms(h.max_us), window_s);
+           (unsigned long long)(connerr + proto + bad), rate, us_to_ms(hist_pct(&h, 50)), us_to_ms(hist_pct(&h, 90)),
+           us_to_ms(hist_pct(&h, 99)), us_to_ms(h.max_us), window_s);
     free(ts);
     free(conns);
     free(arena);

@@ -63,6 +63,10 @@ fanout_cmd="bench_fanout --url $SB_URL --secret <channel 1 secret> --token <admi
 "$FANOUT" --url "$SB_URL" --secret "$SB_SECRET" --token "$token" --sockets "$FANOUT_SOCKETS" \
     --messages "$FANOUT_MESSAGES" --interval-ms 20 | tee "$WORK/fanout.txt" || status=1
 fanout_rss=$(sb_rss_kb)
+echo
+echo "-- the same with every message from a new contact (3 events per message) --"
+"$FANOUT" --url "$SB_URL" --secret "$SB_SECRET" --token "$token" --sockets "$FANOUT_SOCKETS" \
+    --messages "$FANOUT_MESSAGES" --interval-ms 20 --fresh-contacts | tee "$WORK/fanout3.txt" || status=1
 sb_stop 60
 
 # ---- 3. memory ----
@@ -71,7 +75,10 @@ echo "== memory: idle, then $MEMORY_TICKETS open tickets =="
 BUILD_DIR=$BUILD_DIR TICKETS=$MEMORY_TICKETS "$ROOT/bench/memory.sh" | tee "$WORK/memory.txt" || status=1
 
 elapsed=$(( $(date +%s) - started ))
-field() { sed -n "s/^RESULT $1 .*[ ]$2=\([^ ]*\).*/\1/p" "$WORK/$1.txt" | head -1; }
+field() {
+    awk -v key="$2" '$1 == "RESULT" { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) { print kv[2]; exit } } }' \
+        "$WORK/$1.txt"
+}
 kb() { awk -v k="$1" 'BEGIN { if (k == "" || k == "?") print "?"; else printf "%.1f MiB", k / 1024 }'; }
 
 cat <<SUMMARY
@@ -95,6 +102,8 @@ fan-out     $fanout_cmd
             events         $(field fanout received) of $(field fanout expected) message.created received
             latency ms     p50 $(field fanout p50_ms)  p90 $(field fanout p90_ms)  p99 $(field fanout p99_ms)  max $(field fanout max_ms)   (target p99 <= 20)
                            slowest socket per message p99 $(field fanout last_p99_ms); POST p50 $(field fanout post_p50_ms)
+            1 event/msg    message.created only (messages from 50 contacts whose tickets exist)
+            3 events/msg   --fresh-contacts: p50 $(field fanout3 p50_ms)  p99 $(field fanout3 p99_ms)  max $(field fanout3 max_ms);  $(field fanout3 received) of $(field fanout3 expected) received
             daemon RSS     $(kb "$fanout_rss") with the sockets open
 
 memory      bench/memory.sh (TICKETS=$MEMORY_TICKETS; fill: bench_ingest --requests $MEMORY_TICKETS --new-ratio 1 --connections 64)

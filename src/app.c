@@ -20,25 +20,35 @@
 #include "channels/outbox.h"
 #include "channels/webchat.h"
 #include "demo.h"
+#include "engine/model.h"
 
 void sb_app_publish(sb_app *app, json_t *events)
 {
-    size_t i;
+    size_t i, n = 0;
     json_t *ev;
     if (events == NULL)
         return;
+    bool listeners = sb_stream_subscribers(app->hub) > 0;
+    size_t cap = json_array_size(events);
+    sb_str *texts = listeners && cap > 0 ? sb_xcalloc(cap, sizeof *texts) : NULL;
+    char at[40];
+    sb_clock_format_iso(sb_clock_wall_ms(), at, sizeof at);
     json_array_foreach (events, i, ev) {
         json_t *data = json_object_get(ev, "data");
         if (data == NULL || json_is_null(data))
             continue;
-        char at[40];
-        sb_clock_format_iso(sb_clock_wall_ms(), at, sizeof at);
+        app->metrics.events_published++;
+        if (!listeners)
+            continue; /* nobody to tell: skip the serialisation */
         json_object_set_new(ev, "at", json_string(at));
         char *text = json_dumps(ev, JSON_COMPACT);
-        sb_stream_broadcast(app->hub, text, strlen(text));
-        free(text);
-        app->metrics.events_published++;
+        texts[n++] = (sb_str){text, strlen(text)};
     }
+    if (n > 0)
+        sb_stream_broadcast(app->hub, texts, n);
+    for (i = 0; i < n; i++)
+        free((char *)texts[i].p);
+    free(texts);
 }
 
 static const char landing[] =
@@ -182,6 +192,7 @@ int sb_app_serve(sb_config *cfg)
         uv_loop_close(&loop);
         return 1;
     }
+    sb_store_set_precommit(app.store, sb_model_index_text, NULL);
     if (cfg->demo) {
         rc = sb_demo_seed(app.store, &app.cfg);
         if (rc != 0)

@@ -254,14 +254,17 @@ static void op_done(void *arg, int rc)
 {
     sb_api_op *op = arg;
     if (rc == 0) {
-        sb_app_publish(op->app, op->events);
+        /* Answer first: the caller's latency must not grow with the
+         * number of agents watching the stream. */
         if (op->after != NULL)
             op->after(op);
         if (op->req != NULL) {
             json_t *out = op->out ? op->out : json_object();
             op->out = NULL;
             sb_http_respond_json(op->req, op->status, out);
+            op->req = NULL;
         }
+        sb_app_publish(op->app, op->events);
     } else if (op->req != NULL) {
         if (op->err_code[0] == '\0') {
             /* run succeeded but the commit did not: nothing was promised */

@@ -178,6 +178,13 @@ static void handle_login(sb_app *app, sb_http_req *req)
     sb_store_submit(app->store, login_lookup, login_lookup_done, lc);
 }
 
+/* Runs on the loop after the commit (actions must not touch the request). */
+static void clear_cookies(sb_api_op *op)
+{
+    sb_http_add_header(op->req, "Set-Cookie", "sb_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    sb_http_add_header(op->req, "Set-Cookie", "sb_csrf=; Path=/; SameSite=Strict; Max-Age=0");
+}
+
 static int logout_action(sb_tx *tx, sb_api_op *op)
 {
     if (op->via_session) {
@@ -185,9 +192,8 @@ static int logout_action(sb_tx *tx, sb_api_op *op)
         if (rc != 0)
             return rc;
     }
-    sb_http_add_header(op->req, "Set-Cookie", "sb_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    sb_http_add_header(op->req, "Set-Cookie", "sb_csrf=; Path=/; SameSite=Strict; Max-Age=0");
     op->out = json_pack("{s:b}", "ok", 1);
+    op->after = clear_cookies;
     return 0;
 }
 

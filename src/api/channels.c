@@ -257,6 +257,21 @@ static int store_attachments(sb_api_op *op, json_t *in, json_t **out)
     return 0;
 }
 
+/* The request's body and signature, copied on the loop: transaction scripts
+ * run on the store thread and must not touch the request. */
+typedef struct inbound_ctx {
+    sb_buf body;
+    char *signature;
+} inbound_ctx;
+
+static void inbound_ctx_free(void *p)
+{
+    inbound_ctx *c = p;
+    sb_buf_free(&c->body);
+    free(c->signature);
+    free(c);
+}
+
 static void count_inbound(sb_api_op *op)
 {
     op->app->metrics.inbound_messages++;
@@ -287,9 +302,9 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
         return rc;
     if (rc == 0 || strcmp(kind, "api") != 0)
         return sb_api_fail(op, 404, "not_found", "API channel %lld does not exist", (long long)op->path_id);
-    sb_str body = sb_http_req_body(op->req);
-    if (!sb_signature_ok(secret, body.p ? body.p : "", body.len,
-                         sb_http_req_header(op->req, "X-Switchboard-Signature")))
+    inbound_ctx *in_ctx = op->ctx;
+    sb_str body = {in_ctx->body.p, in_ctx->body.len};
+    if (!sb_signature_ok(secret, body.p ? body.p : "", body.len, in_ctx->signature))
         return sb_api_fail(op, 401, "bad_signature",
                            "X-Switchboard-Signature must be sha256=<hex HMAC-SHA256 of the body>");
     if (!active)
@@ -383,6 +398,13 @@ bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path)
             return true;
         }
         op = sb_api_op_new(app, req, SB_ROLE_NONE, inbound_action);
+        inbound_ctx *c = sb_xcalloc(1, sizeof *c);
+        sb_str body = sb_http_req_body(req);
+        sb_buf_append(&c->body, body.p ? body.p : "", body.len);
+        const char *sig = sb_http_req_header(req, "X-Switchboard-Signature");
+        c->signature = sig ? sb_xstrdup(sig) : NULL;
+        op->ctx = c;
+        op->ctx_free = inbound_ctx_free;
     } else {
         sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
         return true;

@@ -46,11 +46,11 @@ unsigned sb_stream_subscribers(const sb_stream_hub *hub)
     return hub->n;
 }
 
-void sb_stream_broadcast(sb_stream_hub *hub, const char *text, size_t len)
+void sb_stream_broadcast(sb_stream_hub *hub, const sb_str *events, size_t n)
 {
     for (sub *s = hub->head; s != NULL; s = s->next)
         if (s->ws != NULL)
-            sb_ws_send_text(s->ws, text, len);
+            sb_ws_send_texts(s->ws, events, n);
 }
 
 static void unlink_sub(sub *s)

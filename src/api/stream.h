@@ -7,8 +7,8 @@
 sb_stream_hub *sb_stream_hub_new(sb_app *app);
 void sb_stream_hub_free(sb_stream_hub *hub);
 void sb_stream_close_all(sb_stream_hub *hub);
-/* Sends one serialised event to every subscriber. */
-void sb_stream_broadcast(sb_stream_hub *hub, const char *text, size_t len);
+/* Sends serialised events to every subscriber, one write per socket. */
+void sb_stream_broadcast(sb_stream_hub *hub, const sb_str *events, size_t n);
 unsigned sb_stream_subscribers(const sb_stream_hub *hub);
 /* Handles GET /api/v1/stream (authenticates, then upgrades). */
 void sb_stream_handle(sb_app *app, sb_http_req *req);

@@ -1,6 +1,7 @@
 /* log.c - line-oriented structured log: "ts level module msg". */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 static FILE *g_out;
 static char *g_path;
 static sb_log_level g_min = SB_INFO;
+/* The store thread logs too; reopening swaps the stream under this lock. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *level_name(sb_log_level l)
 {
@@ -46,7 +49,17 @@ int sb_log_open(const char *path, sb_log_level min)
     return sb_log_reopen();
 }
 
+static int reopen_locked(void);
+
 int sb_log_reopen(void)
+{
+    pthread_mutex_lock(&g_mu);
+    int rc = reopen_locked();
+    pthread_mutex_unlock(&g_mu);
+    return rc;
+}
+
+static int reopen_locked(void)
 {
     if (g_out != NULL && g_out != stderr)
         fclose(g_out);
@@ -79,7 +92,6 @@ void sb_log(sb_log_level level, const char *module, const char *fmt, ...)
 {
     if (level < g_min)
         return;
-    FILE *out = g_out ? g_out : stderr;
     char ts[40];
     sb_clock_format_iso(sb_clock_wall_ms(), ts, sizeof ts);
     char line[2048];
@@ -87,5 +99,8 @@ void sb_log(sb_log_level level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&g_mu);
+    FILE *out = g_out ? g_out : stderr;
     fprintf(out, "ts=%s level=%s module=%s %s\n", ts, level_name(level), module, line);
+    pthread_mutex_unlock(&g_mu);
 }

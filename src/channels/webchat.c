@@ -610,9 +610,10 @@ static void msg_done(void *arg, int rc)
     msg_op *m = arg;
     sb_webchat *wc = m->app->webchat;
     if (rc == 0) {
-        m->app->metrics.inbound_messages++;
         if (m->res.duplicate)
             m->app->metrics.inbound_duplicates++;
+        else
+            m->app->metrics.inbound_messages++;
         sb_app_publish(m->app, m->events);
         json_t *ack = json_pack("{s:s,s:s,s:I,s:I}", "type", "ack", "client_id", m->client_id, "message_id",
                                 (json_int_t)m->res.message_id, "ticket_number", (json_int_t)m->res.ticket_number);

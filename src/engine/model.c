@@ -77,6 +77,22 @@ int sb_event_log(sb_tx *tx, sb_actor actor, const char *entity, int64_t entity_i
     return rc;
 }
 
+int sb_model_index_text(sb_tx *tx, void *arg)
+{
+    int64_t upto = 0, last = 0;
+    if (sb_tx_int(tx, &upto, "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'fts_indexed_upto'", "") != 1)
+        return SB_EIO;
+    if (sb_tx_int(tx, &last, "SELECT COALESCE(MAX(id), 0) FROM message", "") != 1)
+        return SB_EIO;
+    if (last <= upto)
+        return 0;
+    int rc = sb_tx_exec(tx, "INSERT INTO message_fts (rowid, text) SELECT id, text FROM message WHERE id > ?", "i",
+                        upto);
+    if (rc == 0)
+        rc = sb_tx_exec(tx, "UPDATE setting SET value = CAST(? AS TEXT) WHERE key = 'fts_indexed_upto'", "i", last);
+    return rc;
+}
+
 int sb_phone_normalize(const char *raw, const char *default_cc, char *out, size_t cap)
 {
     char digits[32];
@@ -312,6 +328,7 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
     int64_t cid = 0;
     for (size_t i = 0; i < n && cid == 0; i++)
         cid = identity_owner(tx, ids[i].kind, ids[i].scope, ids[i].address);
+    bool created = cid == 0;
     int rc;
     if (cid != 0) {
         cid = sb_contact_resolve(tx, cid);
@@ -329,13 +346,14 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         rc = sb_event_log(tx, (sb_actor){"system", 0}, "contact", cid, "contact.created", NULL);
         if (rc != 0)
             return rc;
-        sb_emit(events, "contact.created", sb_contact_json(tx, cid));
     }
     for (size_t i = 0; i < n; i++) {
         rc = sb_identity_attach(tx, cid, ids[i].kind, ids[i].scope, ids[i].address);
         if (rc != 0)
             return rc;
     }
+    if (created)
+        sb_emit(events, "contact.created", sb_contact_json(tx, cid));
     *contact_id = cid;
     return 0;
 }
@@ -412,7 +430,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     char status_buf[16] = "";
     sb_stmt *s = sb_tx_query(tx,
                              "SELECT id, status FROM ticket WHERE contact_id = ? AND "
-                             "(status IN ('new','open','pending') OR (status = 'resolved' AND resolved_at >= ?)) "
+                             "(status IN ('new','open','pending') OR (status = 'resolved' AND resolved_at > ?)) "
                              "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1",
                              "ii", res->contact_id, now - in->reopen_window_ms);
     if (s == NULL)

@@ -67,6 +67,11 @@ int64_t sb_contact_resolve(sb_tx *tx, int64_t contact_id);
 /* Adds identity (kind, scope, address) to the contact unless someone owns it. */
 int sb_identity_attach(sb_tx *tx, int64_t contact_id, const char *kind, int64_t scope, const char *address);
 
+/* Indexes the messages inserted since the last call for full-text search;
+ * registered as the store's pre-commit script, so a batch's messages are
+ * searchable exactly when they are committed. */
+int sb_model_index_text(sb_tx *tx, void *arg);
+
 /* Ticket status / priority vocabulary. */
 bool sb_ticket_status_valid(const char *z);
 bool sb_ticket_priority_valid(const char *z);

@@ -122,6 +122,8 @@ typedef struct sb_ws_callbacks {
  * On failure responds 400 itself and returns NULL. */
 sb_ws *sb_ws_accept(sb_http_req *req, const sb_ws_callbacks *cbs, void *ud);
 int sb_ws_send_text(sb_ws *ws, const char *p, size_t len);
+/* Sends several text messages with one write to the socket. */
+int sb_ws_send_texts(sb_ws *ws, const sb_str *msgs, size_t n);
 /* Starts a close handshake; on_close follows. */
 void sb_ws_close(sb_ws *ws, uint16_t code, const char *reason);
 const char *sb_ws_remote_ip(const sb_ws *ws);

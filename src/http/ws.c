@@ -319,6 +319,22 @@ int sb_ws_send_text(sb_ws *ws, const char *p, size_t len)
     return c->state == SB_CONN_WS ? 0 : SB_EIO;
 }
 
+int sb_ws_send_texts(sb_ws *ws, const sb_str *msgs, size_t n)
+{
+    ws_check(ws);
+    sb_http_conn *c = ws->conn;
+    if (c == NULL || c->state != SB_CONN_WS || wslay_event_get_close_sent(ws->ctx) ||
+        !wslay_event_get_write_enabled(ws->ctx))
+        return SB_EIO;
+    for (size_t i = 0; i < n; i++) {
+        struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)msgs[i].p, msgs[i].len};
+        if (wslay_event_queue_msg(ws->ctx, &msg) != 0)
+            return SB_EIO;
+    }
+    ws_flush(ws); /* all frames in one write */
+    return c->state == SB_CONN_WS ? 0 : SB_EIO;
+}
+
 void sb_ws_close(sb_ws *ws, uint16_t code, const char *reason)
 {
     ws_check(ws);

@@ -84,6 +84,12 @@ static const char *const migrations[] = {
     "  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT,\n"
     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
     "CREATE INDEX outbox_due ON outbox(status, next_at);\n",
+    /* 2: full-text indexing moves from a per-row trigger to one bulk insert
+     * per committed batch (sb_model_index_text): FTS5 writes a segment at
+     * every savepoint release, i.e. per message with the trigger. */
+    "DROP TRIGGER message_fts_ai;\n"
+    "INSERT INTO setting (key, value) SELECT 'fts_indexed_upto', CAST(COALESCE(MAX(id), 0) AS TEXT)\n"
+    "  FROM message;\n",
 };
 
 int sb_schema_count(void)

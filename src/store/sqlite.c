@@ -1,6 +1,17 @@
-/* sqlite.c - SQLite backend of the store: one write connection on the core
- * loop, a batch transaction per loop iteration committed in the before-sleep
- * hook (group commit), savepoint per op, WAL checkpoints on the thread pool. */
+/* sqlite.c - SQLite backend of the store.
+ *
+ * With a loop (the daemon), one *store thread* owns the write connection.
+ * The loop submits ops to a queue; the store thread takes everything queued,
+ * runs it as one batch transaction (a savepoint per op), indexes text, and
+ * commits with fsync (group commit); then it hands the results back and
+ * wakes the loop (uv_async), which calls the completions in submission
+ * order. While one batch is being fsync'ed the loop keeps reading requests,
+ * so the next batch grows instead of the loop waiting on the disk.
+ *
+ * Without a loop (the CLI), ops run and commit at once on the caller's
+ * thread. WAL checkpoints run on the libuv thread pool with their own
+ * connection; see wal_hook for how the WAL is kept from growing. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,11 +36,17 @@ typedef struct cached_stmt {
     sb_stmt stmt;
 } cached_stmt;
 
-typedef struct pending_op {
+typedef struct op {
+    sb_tx_fn run;
     sb_done_fn done;
     void *arg;
     int rc;
-} pending_op;
+} op;
+
+typedef struct op_list {
+    op *v;
+    size_t n, cap;
+} op_list;
 
 struct sb_tx {
     sb_store *st;
@@ -38,23 +55,36 @@ struct sb_tx {
 };
 
 struct sb_store {
-    sqlite3 *db;
+    sqlite3 *db;      /* the store thread's (or the CLI's) */
     sqlite3 *ckpt_db; /* used only by the checkpoint worker */
     uv_loop_t *loop;
-    uv_prepare_t *prepare; /* heap: freed by its close callback, after the store */
-    uv_work_t ckpt_work;
-    bool ckpt_running;
-    bool ckpt_wanted;
-    int ckpt_rc;
-    bool in_batch;
-    bool batch_failed;
-    bool flushing;
-    cached_stmt cache[STMT_CACHE_SIZE];
-    pending_op *pending;
-    size_t npending, cap_pending;
-    sb_tx tx;
-    sb_store_stats stats;
     char *path;
+    int schema_version;
+    cached_stmt cache[STMT_CACHE_SIZE];
+    sb_tx tx;
+    sb_tx_fn precommit;
+    void *precommit_arg;
+
+    /* shared between the loop and the store thread, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv; /* ops queued or stop */
+    pthread_cond_t idle_cv; /* a batch finished */
+    op_list queued;         /* submitted, not yet taken */
+    op_list finished;       /* run and committed (or failed), completions due */
+    size_t in_flight;       /* taken by the store thread */
+    bool stop;
+    bool ckpt_wanted;  /* store thread asks the loop to start a checkpoint */
+    bool ckpt_running; /* a background checkpoint is queued or running */
+    bool ckpt_finish;  /* one ended: the next commit finishes it cheaply */
+    sb_store_stats stats;
+
+    /* loop side */
+    bool threaded;
+    pthread_t thread;
+    uv_async_t *async; /* heap: freed by its close callback */
+    uv_work_t ckpt_work;
+    int ckpt_rc;
+    bool flushing;
 };
 
 static int map_rc(int rc)
@@ -141,115 +171,6 @@ static int apply_migrations(sqlite3 *db, int *version)
     if (version != NULL)
         *version = n;
     return 0;
-}
-
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
-}
-
-static void on_prepare(uv_prepare_t *h)
-{
-    sb_store_flush(h->data);
-}
-
-int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
-{
-    sb_store *st = sb_xcalloc(1, sizeof *st);
-    st->loop = loop;
-    st->path = db_path(data_dir);
-    st->tx.st = st;
-    int rc = open_conn(st->path, &st->db);
-    if (rc != 0)
-        goto fail;
-    rc = exec_simple(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-                             "PRAGMA cache_size=-65536");
-    if (rc != 0)
-        goto fail;
-    rc = apply_migrations(st->db, NULL);
-    if (rc != 0)
-        goto fail;
-    if (loop != NULL) {
-        /* Checkpoints run on the thread pool, never on the loop. */
-        sqlite3_wal_autocheckpoint(st->db, 0);
-        sqlite3_wal_hook(st->db, wal_hook, st);
-        rc = open_conn(st->path, &st->ckpt_db);
-        if (rc != 0)
-            goto fail;
-        st->prepare = sb_xcalloc(1, sizeof *st->prepare);
-        uv_prepare_init(loop, st->prepare);
-        st->prepare->data = st;
-        uv_prepare_start(st->prepare, on_prepare);
-        uv_unref((uv_handle_t *)st->prepare);
-    }
-    *out = st;
-    return 0;
-fail:
-    sqlite3_close(st->db);
-    sqlite3_close(st->ckpt_db);
-    free(st->path);
-    free(st);
-    return rc;
-}
-
-static void ckpt_work(uv_work_t *w)
-{
-    sb_store *st = w->data;
-    int log_pages = 0, ckpt_pages = 0;
-    st->ckpt_rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &ckpt_pages);
-}
-
-static void ckpt_after(uv_work_t *w, int status)
-{
-    sb_store *st = w->data;
-    st->ckpt_running = false;
-    st->stats.checkpoints++;
-    if (st->ckpt_rc != SQLITE_OK && st->ckpt_rc != SQLITE_BUSY)
-        sb_log(SB_WARN, "store", "checkpoint failed rc=%d", st->ckpt_rc);
-    if (st->ckpt_wanted) {
-        st->ckpt_wanted = false;
-        st->ckpt_running = true;
-        uv_queue_work(st->loop, &st->ckpt_work, ckpt_work, ckpt_after);
-    }
-}
-
-static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
-{
-    sb_store *st = ud;
-    if (pages < CHECKPOINT_PAGES)
-        return SQLITE_OK;
-    if (st->ckpt_running) {
-        st->ckpt_wanted = true;
-        return SQLITE_OK;
-    }
-    st->ckpt_running = true;
-    st->ckpt_work.data = st;
-    uv_queue_work(st->loop, &st->ckpt_work, ckpt_work, ckpt_after);
-    return SQLITE_OK;
-}
-
-void sb_store_close(sb_store *st)
-{
-    if (st == NULL)
-        return;
-    sb_store_flush(st);
-    if (st->loop != NULL) {
-        uv_prepare_stop(st->prepare);
-        uv_close((uv_handle_t *)st->prepare, free_handle);
-        /* A queued checkpoint holds ckpt_db; let the loop finish it. */
-        while (st->ckpt_running)
-            uv_run(st->loop, UV_RUN_ONCE);
-    }
-    for (size_t i = 0; i < STMT_CACHE_SIZE; i++)
-        sqlite3_finalize(st->cache[i].stmt.s);
-    /* Leave a small WAL behind for the next start. */
-    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    sqlite3_close(st->ckpt_db);
-    sqlite3_close(st->db);
-    free(st->pending);
-    free(st->path);
-    free(st);
 }
 
 static sb_stmt *cache_get(sb_store *st, const char *sql)
@@ -408,6 +329,20 @@ int64_t sb_tx_now(sb_tx *tx)
     return tx->now;
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void list_push(op_list *l, op o)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = sb_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = o;
+}
+
 static int run_cached(sb_store *st, const char *sql)
 {
     sb_stmt *s = cache_get(st, sql);
@@ -425,106 +360,330 @@ static const char SQL_SAVEPOINT[] = "SAVEPOINT sbop";
 static const char SQL_RELEASE[] = "RELEASE sbop";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO sbop";
 
-void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg)
+/* Runs ops[0..n) as one transaction and commits it; sets each op's rc. */
+static void execute_batch(sb_store *st, op *ops, size_t n)
 {
-    int rc = 0;
-    if (!st->in_batch) {
-        rc = run_cached(st, SQL_BEGIN);
-        if (rc == 0) {
-            st->in_batch = true;
-            st->batch_failed = false;
+    uint64_t t0 = sb_clock_mono_us();
+    int rc = run_cached(st, SQL_BEGIN);
+    bool failed = rc != 0;
+    for (size_t i = 0; i < n; i++) {
+        op *o = &ops[i];
+        if (failed) {
+            o->rc = rc == SB_EAGAIN ? SB_EAGAIN : SB_EIO;
+            continue;
         }
-    }
-    if (rc == 0 && st->batch_failed)
-        rc = SB_EIO;
-    if (rc == 0)
-        rc = run_cached(st, SQL_SAVEPOINT);
-    if (rc == 0) {
+        o->rc = run_cached(st, SQL_SAVEPOINT);
+        if (o->rc != 0) {
+            failed = true;
+            continue;
+        }
         st->tx.now = sb_clock_wall_ms();
         st->tx.changes = 0;
-        rc = run(&st->tx, arg);
-        if (rc != 0) {
-            if (run_cached(st, SQL_ROLLBACK_TO) != 0)
-                st->batch_failed = true;
-        }
+        o->rc = o->run(&st->tx, o->arg);
+        if (o->rc != 0 && run_cached(st, SQL_ROLLBACK_TO) != 0)
+            failed = true;
         if (run_cached(st, SQL_RELEASE) != 0)
-            st->batch_failed = true;
+            failed = true;
+    }
+    if (rc == 0) {
+        int crc = failed ? SB_EIO : 0;
+        if (crc == 0 && st->precommit != NULL) {
+            st->tx.now = sb_clock_wall_ms();
+            crc = st->precommit(&st->tx, st->precommit_arg);
+        }
+        if (crc == 0)
+            crc = run_cached(st, SQL_COMMIT);
+        if (crc != 0) {
+            sb_log(SB_ERROR, "store", "commit failed rc=%d ops=%zu err=\"%s\"", crc, n, sqlite3_errmsg(st->db));
+            run_cached(st, SQL_ROLLBACK);
+            for (size_t i = 0; i < n; i++)
+                if (ops[i].rc == 0)
+                    ops[i].rc = SB_EIO;
+        }
+        pthread_mutex_lock(&st->mu);
+        st->stats.commits++;
+        if (crc != 0)
+            st->stats.commit_failures++;
+        pthread_mutex_unlock(&st->mu);
     } else {
-        sb_log(SB_ERROR, "store", "cannot start op rc=%d", rc);
-        rc = rc == SB_EAGAIN ? SB_EAGAIN : SB_EIO;
+        sb_log(SB_ERROR, "store", "cannot begin a transaction rc=%d", rc);
     }
-    st->stats.ops++;
-    if (rc != 0)
-        st->stats.ops_failed++;
-    if (st->npending == st->cap_pending) {
-        st->cap_pending = st->cap_pending ? st->cap_pending * 2 : 64;
-        st->pending = sb_xrealloc(st->pending, st->cap_pending * sizeof *st->pending);
-    }
-    st->pending[st->npending++] = (pending_op){done, arg, rc};
-    if (st->loop == NULL)
-        sb_store_flush(st);
+    pthread_mutex_lock(&st->mu);
+    st->stats.ops += n;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].rc != 0)
+            st->stats.ops_failed++;
+    st->stats.last_commit_us = sb_clock_mono_us() - t0;
+    if (n > st->stats.max_batch)
+        st->stats.max_batch = n;
+    pthread_mutex_unlock(&st->mu);
 }
 
-static void commit_batch(sb_store *st)
+static void *store_thread(void *arg)
 {
-    if (!st->in_batch)
-        return;
-    uint64_t t0 = sb_clock_mono_us();
-    int rc = st->batch_failed ? SB_EIO : run_cached(st, SQL_COMMIT);
-    if (rc != 0) {
-        sb_log(SB_ERROR, "store", "commit failed rc=%d ops=%zu err=\"%s\"", rc, st->npending, sqlite3_errmsg(st->db));
-        run_cached(st, SQL_ROLLBACK);
-        st->stats.commit_failures++;
-        for (size_t i = 0; i < st->npending; i++)
-            if (st->pending[i].rc == 0)
-                st->pending[i].rc = SB_EIO;
+    sb_store *st = arg;
+    op_list batch = {0};
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->stop && st->queued.n == 0)
+            pthread_cond_wait(&st->work_cv, &st->mu);
+        if (st->queued.n == 0 && st->stop)
+            break;
+        op_list take = st->queued;
+        st->queued = batch; /* reuse the old array */
+        st->queued.n = 0;
+        st->in_flight = take.n;
+        pthread_mutex_unlock(&st->mu);
+
+        execute_batch(st, take.v, take.n);
+
+        pthread_mutex_lock(&st->mu);
+        for (size_t i = 0; i < take.n; i++)
+            list_push(&st->finished, take.v[i]);
+        st->in_flight = 0;
+        batch = take;
+        pthread_cond_broadcast(&st->idle_cv);
+        uv_async_send(st->async);
     }
-    st->in_batch = false;
-    st->stats.commits++;
-    st->stats.last_commit_us = sb_clock_mono_us() - t0;
-    if (st->npending > st->stats.max_batch)
-        st->stats.max_batch = st->npending;
+    pthread_mutex_unlock(&st->mu);
+    free(batch.v);
+    return NULL;
+}
+
+static void ckpt_work(uv_work_t *w)
+{
+    sb_store *st = w->data;
+    int log_pages = 0, ckpt_pages = 0;
+    st->ckpt_rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
+                                            &ckpt_pages);
+}
+
+static void ckpt_after(uv_work_t *w, int status)
+{
+    sb_store *st = w->data;
+    if (st->ckpt_rc != SQLITE_OK && st->ckpt_rc != SQLITE_BUSY)
+        sb_log(SB_WARN, "store", "checkpoint failed rc=%d", st->ckpt_rc);
+    pthread_mutex_lock(&st->mu);
+    st->ckpt_running = false;
+    st->ckpt_finish = true;
+    st->stats.checkpoints++;
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Calls the completions of finished ops, in submission order. */
+static void drain(sb_store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    op_list done = st->finished;
+    st->finished = (op_list){0};
+    bool start_ckpt = st->ckpt_wanted && !st->ckpt_running && st->loop != NULL;
+    if (start_ckpt) {
+        st->ckpt_wanted = false;
+        st->ckpt_running = true;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (start_ckpt) {
+        st->ckpt_work.data = st;
+        uv_queue_work(st->loop, &st->ckpt_work, ckpt_work, ckpt_after);
+    }
+    for (size_t i = 0; i < done.n; i++)
+        if (done.v[i].done != NULL)
+            done.v[i].done(done.v[i].arg, done.v[i].rc);
+    free(done.v);
+}
+
+static void on_async(uv_async_t *h)
+{
+    drain(h->data);
+}
+
+/* Called on the store thread after each commit with the WAL size in pages.
+ * The bulk of a checkpoint runs on the thread pool; but a writer that never
+ * pauses keeps appending meanwhile, so the WAL could never start over.
+ * Therefore, once a background pass has ended, the next commit over the
+ * threshold finishes the job here: only the frames written since that pass
+ * are copied, and the next transaction restarts the WAL from its start. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    sb_store *st = ud;
+    if (pages < CHECKPOINT_PAGES)
+        return SQLITE_OK;
+    pthread_mutex_lock(&st->mu);
+    bool running = st->ckpt_running, finish = st->ckpt_finish;
+    st->ckpt_finish = false;
+    pthread_mutex_unlock(&st->mu);
+    if (running)
+        return SQLITE_OK;
+    if (finish) {
+        int log_pages = 0, done_pages = 0;
+        int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done_pages);
+        pthread_mutex_lock(&st->mu);
+        st->stats.checkpoints++;
+        pthread_mutex_unlock(&st->mu);
+        if (rc == SQLITE_OK && done_pages == log_pages)
+            return SQLITE_OK;
+    }
+    pthread_mutex_lock(&st->mu);
+    st->ckpt_wanted = true; /* the loop starts it when it drains */
+    pthread_mutex_unlock(&st->mu);
+    return SQLITE_OK;
+}
+
+int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
+{
+    static bool configured;
+    if (!configured) {
+        /* Memory statistics cost a global mutex per allocation. */
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        configured = true;
+    }
+    sb_store *st = sb_xcalloc(1, sizeof *st);
+    st->loop = loop;
+    st->path = db_path(data_dir);
+    st->tx.st = st;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->work_cv, NULL);
+    pthread_cond_init(&st->idle_cv, NULL);
+    int rc = open_conn(st->path, &st->db);
+    if (rc != 0)
+        goto fail;
+    rc = exec_simple(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+                             "PRAGMA cache_size=-65536");
+    if (rc != 0)
+        goto fail;
+    rc = apply_migrations(st->db, &st->schema_version);
+    if (rc != 0)
+        goto fail;
+    if (loop != NULL) {
+        sqlite3_wal_autocheckpoint(st->db, 0);
+        sqlite3_wal_hook(st->db, wal_hook, st);
+        rc = open_conn(st->path, &st->ckpt_db);
+        if (rc != 0)
+            goto fail;
+        /* A connection opens the WAL only once it has read the database;
+         * until then its checkpoints do nothing. */
+        rc = exec_simple(st->ckpt_db, "SELECT count(*) FROM sqlite_master");
+        if (rc != 0)
+            goto fail;
+        st->async = sb_xcalloc(1, sizeof *st->async);
+        uv_async_init(loop, st->async, on_async);
+        st->async->data = st;
+        uv_unref((uv_handle_t *)st->async);
+        if (pthread_create(&st->thread, NULL, store_thread, st) != 0) {
+            uv_close((uv_handle_t *)st->async, free_handle);
+            rc = SB_EIO;
+            goto fail;
+        }
+        st->threaded = true;
+    }
+    *out = st;
+    return 0;
+fail:
+    sqlite3_close(st->db);
+    sqlite3_close(st->ckpt_db);
+    free(st->path);
+    free(st);
+    return rc;
+}
+
+void sb_store_close(sb_store *st)
+{
+    if (st == NULL)
+        return;
+    sb_store_flush(st);
+    if (st->threaded) {
+        pthread_mutex_lock(&st->mu);
+        st->stop = true;
+        pthread_cond_signal(&st->work_cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->thread, NULL);
+        drain(st);
+        uv_close((uv_handle_t *)st->async, free_handle);
+        /* A queued checkpoint holds ckpt_db; let the loop finish it. */
+        for (;;) {
+            pthread_mutex_lock(&st->mu);
+            bool running = st->ckpt_running;
+            pthread_mutex_unlock(&st->mu);
+            if (!running)
+                break;
+            uv_run(st->loop, UV_RUN_ONCE);
+        }
+    }
+    for (size_t i = 0; i < STMT_CACHE_SIZE; i++)
+        sqlite3_finalize(st->cache[i].stmt.s);
+    /* Leave an empty WAL behind for the next start. */
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_close(st->ckpt_db);
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->work_cv);
+    pthread_cond_destroy(&st->idle_cv);
+    free(st->queued.v);
+    free(st->finished.v);
+    free(st->path);
+    free(st);
+}
+
+void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg)
+{
+    op o = {run, done, arg, 0};
+    if (!st->threaded) {
+        /* Command line: run and commit now; the completion follows in flush. */
+        execute_batch(st, &o, 1);
+        list_push(&st->finished, o);
+        return;
+    }
+    pthread_mutex_lock(&st->mu);
+    list_push(&st->queued, o);
+    pthread_cond_signal(&st->work_cv);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void sb_store_set_precommit(sb_store *st, sb_tx_fn fn, void *arg)
+{
+    st->precommit = fn;
+    st->precommit_arg = arg;
 }
 
 void sb_store_flush(sb_store *st)
 {
     if (st->flushing)
-        return; /* a completion submitted more work: the outer loop commits it */
+        return; /* a completion submitted more work: the outer loop waits for it */
     st->flushing = true;
-    while (st->in_batch || st->npending > 0) {
-        commit_batch(st);
-        /* Completions may submit new ops: take the list first. */
-        pending_op *ops = st->pending;
-        size_t n = st->npending;
-        st->pending = NULL;
-        st->npending = 0;
-        st->cap_pending = 0;
-        for (size_t i = 0; i < n; i++)
-            if (ops[i].done != NULL)
-                ops[i].done(ops[i].arg, ops[i].rc);
-        free(ops);
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (st->threaded && (st->queued.n > 0 || st->in_flight > 0))
+            pthread_cond_wait(&st->idle_cv, &st->mu);
+        bool more = st->finished.n > 0;
+        pthread_mutex_unlock(&st->mu);
+        if (!more)
+            break;
+        drain(st);
     }
     st->flushing = false;
 }
 
 size_t sb_store_pending(const sb_store *st)
 {
-    return st->npending;
+    sb_store *m = (sb_store *)st;
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->queued.n + m->in_flight;
+    pthread_mutex_unlock(&m->mu);
+    return n;
 }
 
 void sb_store_get_stats(const sb_store *st, sb_store_stats *out)
 {
-    *out = st->stats;
+    sb_store *m = (sb_store *)st;
+    pthread_mutex_lock(&m->mu);
+    *out = m->stats;
+    pthread_mutex_unlock(&m->mu);
 }
 
 int sb_store_schema_version(sb_store *st)
 {
-    sqlite3_stmt *s = NULL;
-    int v = -1;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    return v;
+    return st->schema_version;
 }
 
 int sb_store_migrate(const char *data_dir, int *version)

@@ -59,6 +59,10 @@ void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg);
 /* Commits the current batch now and runs completions (also called by the
  * before-sleep hook). */
 void sb_store_flush(sb_store *st);
+/* Registers a script run once per batch just before COMMIT (inside the
+ * batch transaction; its failure fails the whole batch). Used for work that
+ * is cheaper in bulk, such as full-text indexing. */
+void sb_store_set_precommit(sb_store *st, sb_tx_fn fn, void *arg);
 /* Number of ops waiting for the current batch to commit. */
 size_t sb_store_pending(const sb_store *st);
 void sb_store_get_stats(const sb_store *st, sb_store_stats *out);

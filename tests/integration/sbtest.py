@@ -63,6 +63,15 @@ Stable API (other test files, e.g. test_crash.py, import it):
         non-2xx answers, .wait_requests(n, timeout=10) -> list.
     wait_for(fn, timeout=10, interval=0.05, msg=None) -> fn()'s truthy value
         or raise AssertionError.
+    event_pred(type, **match)   predicate for stream events (data fields;
+        "a__b" matches data["a"]["b"]), for WebSocket.recv_until.
+    chat_session(d, channel=2, **fields) -> /chat/session JSON
+    chat_ws(d, token, channel=2) -> visitor WebSocket on /chat/ws
+    raw_request(target, bytes, timeout=10) -> (status|None, headers, body)
+    read_response(sock, timeout=10), wait_closed(sock, timeout=10)
+    quote_path(path)  percent-encodes non-ASCII (Client/WebSocket do it)
+    SB_TIMEOUT_SCALE (env, default 1) multiplies start/stop timeouts.
+    SB_KEEP_TMP=1 (env) keeps daemons' temp dirs (config, logs, data).
 """
 import base64
 import hashlib
@@ -243,7 +252,7 @@ class Client:
             if self.conn is None:
                 self.conn = self._new_conn()
             try:
-                self.conn.request(method, path, body=data, headers=hdrs)
+                self.conn.request(method, quote_path(path), body=data, headers=hdrs)
                 resp = self.conn.getresponse()
                 payload = resp.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
@@ -259,6 +268,12 @@ class Client:
                 self.close()
             return status, headers_out, _decode_body(headers_out, payload)
         raise AssertionError("unreachable")
+
+
+def quote_path(path):
+    """Percent-encodes the non-ASCII characters of a path (UTF-8), so tests
+    can write "/api/v1/tickets?q=заказ"."""
+    return "".join(c if ord(c) < 128 else urllib.parse.quote(c) for c in path)
 
 
 def req(target, method, path, body=None, headers=None, token=None, raw=None):
@@ -303,7 +318,7 @@ class WebSocket:
         host, port = _port_of(target)
         sock = socket.create_connection((host, port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
+        lines = [f"GET {quote_path(path)} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
         for k, v in (headers or {}).items():
             lines.append(f"{k}: {v}")
@@ -848,3 +863,73 @@ def chat_session(d, channel=2, **fields):
 def chat_ws(d, token, channel=2, timeout=10):
     """A visitor WebSocket on /chat/ws."""
     return WebSocket.connect(d, f"/chat/ws?channel={channel}&token={urllib.parse.quote(token)}", timeout=timeout)
+
+
+# ---------------------------------------------------------------- raw sockets
+
+def read_response(sock, timeout=10):
+    """Reads one HTTP/1.1 response from a raw socket.
+
+    Returns (status, headers, body_bytes) or (None, None, b"") when the peer
+    closed without answering. Raises TimeoutError if nothing complete came."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\r\n\r\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no response head")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("no response head")
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            if not data:
+                return None, None, b""
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = Headers([tuple(x.strip() for x in ln.split(":", 1)) for ln in lines[1:] if ":" in ln])
+    n = int(hdrs.get("content-length", "0") or 0)
+    while len(body) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("response body incomplete")
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return status, hdrs, body[:n] if n else body
+
+
+def raw_request(target, data, timeout=10):
+    """Sends raw bytes on a new connection and reads one response (see read_response)."""
+    host, port = _port_of(target)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return read_response(s, timeout)
+
+
+def wait_closed(sock, timeout=10):
+    """True when the peer closes (EOF/RST) within timeout; data is discarded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            if not sock.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True

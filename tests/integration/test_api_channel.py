@@ -184,10 +184,9 @@ class ApiChannelTest(unittest.TestCase):
         self.assertIn("callback_url", stored["delivery_error"] or "")
 
     def test_reply_response_matches_stored_status_without_callback(self):
-        # KNOWN BUG (tickets.c post_message_action): the message JSON for the
-        # 201 response and the message.created event is built before
-        # sb_outbox_enqueue() marks it failed, so both say "queued" and no
-        # message.updated ever follows: the agent UI shows "queued" forever.
+        # Regression (fixed in tickets.c post_message_action): the 201 response
+        # and the message.created event were built before the outbox marked
+        # the message failed, so both said "queued" forever.
         ch = self.d.add_api_channel(name=uid("nocb2"))
         r = self.send(ch["id"], ch["secret"], {"id": uid("c")}, "no callback")
         ws = self.d.stream(self.anna)
@@ -322,8 +321,8 @@ class ApiChannelTest(unittest.TestCase):
         self.assertEqual(self.get_ticket(e["ticket_number"])["ticket"]["status"], "new")
 
     def test_reopen_by_message_clears_resolved_at(self):
-        # KNOWN BUG (engine/model.c set_ticket_status): reopening by a new
-        # message keeps the old resolved_at, while PATCH status=open clears it.
+        # Regression (fixed in engine/model.c): reopening by a new message
+        # kept the old resolved_at, while PATCH status=open clears it.
         ch = self.d.add_api_channel(name=uid("reopen"))
         who = {"id": uid("c")}
         a = self.send(ch["id"], ch["secret"], who, "first")

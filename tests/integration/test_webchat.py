@@ -26,6 +26,9 @@ class SSE:
         """The next `data: {...}` event as JSON."""
         if self.backlog:
             return self.backlog.pop(0)
+        return self._read_data(timeout)
+
+    def _read_data(self, timeout):
         self.conn.sock.settimeout(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -43,7 +46,7 @@ class SSE:
                 return self.backlog.pop(i)
         deadline = time.monotonic() + timeout
         while True:
-            m = self.next_data(max(0.05, deadline - time.monotonic()))
+            m = self._read_data(max(0.05, deadline - time.monotonic()))
             if pred(m):
                 return m
             self.backlog.append(m)
