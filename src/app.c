@@ -22,33 +22,63 @@
 #include "demo.h"
 #include "engine/model.h"
 
-void sb_app_publish(sb_app *app, json_t *events)
+void sb_event_texts_take(sb_event_texts *out, json_t *events, int64_t now_ms)
 {
-    size_t i, n = 0;
-    json_t *ev;
+    out->v = NULL;
+    out->n = 0;
     if (events == NULL)
         return;
-    bool listeners = sb_stream_subscribers(app->hub) > 0;
-    size_t cap = json_array_size(events);
-    sb_str *texts = listeners && cap > 0 ? sb_xcalloc(cap, sizeof *texts) : NULL;
+    size_t i, cap = json_array_size(events);
+    json_t *ev;
     char at[40];
-    sb_clock_format_iso(sb_clock_wall_ms(), at, sizeof at);
+    sb_clock_format_iso(now_ms, at, sizeof at);
+    if (cap > 0)
+        out->v = sb_xcalloc(cap, sizeof *out->v);
     json_array_foreach (events, i, ev) {
         json_t *data = json_object_get(ev, "data");
         if (data == NULL || json_is_null(data))
             continue;
-        app->metrics.events_published++;
-        if (!listeners)
-            continue; /* nobody to tell: skip the serialisation */
         json_object_set_new(ev, "at", json_string(at));
         char *text = json_dumps(ev, JSON_COMPACT);
-        texts[n++] = (sb_str){text, strlen(text)};
+        out->v[out->n++] = (sb_str){text, strlen(text)};
     }
-    if (n > 0)
-        sb_stream_broadcast(app->hub, texts, n);
-    for (i = 0; i < n; i++)
-        free((char *)texts[i].p);
-    free(texts);
+    json_decref(events);
+}
+
+void sb_event_texts_free(sb_event_texts *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free((char *)t->v[i].p);
+    free(t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
+void sb_event_texts_release(sb_store *store, sb_event_texts *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        sb_store_free_later(store, (char *)t->v[i].p);
+    sb_store_free_later(store, t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
+void sb_app_publish_texts(sb_app *app, sb_event_texts *t)
+{
+    app->metrics.events_published += t->n;
+    if (t->n > 0 && sb_stream_subscribers(app->hub) > 0)
+        sb_stream_broadcast(app->hub, t->v, t->n);
+    sb_event_texts_release(app->store, t);
+}
+
+void sb_app_publish(sb_app *app, json_t *events)
+{
+    sb_event_texts t;
+    sb_event_texts_take(&t, json_incref(events), sb_clock_wall_ms());
+    app->metrics.events_published += t.n;
+    if (t.n > 0 && sb_stream_subscribers(app->hub) > 0)
+        sb_stream_broadcast(app->hub, t.v, t.n);
+    sb_event_texts_free(&t); /* made here, on the loop */
 }
 
 static const char landing[] =

@@ -84,6 +84,8 @@ void sb_api_op_free(sb_api_op *op)
     json_decref(op->body);
     json_decref(op->out);
     json_decref(op->events);
+    sb_store_free_later(op->app->store, op->out_text);
+    sb_event_texts_release(op->app->store, &op->event_texts);
     if (op->ctx_free != NULL)
         op->ctx_free(op->ctx);
     free(op);
@@ -229,9 +231,8 @@ static int authenticate(sb_tx *tx, sb_api_op *op)
     return 0;
 }
 
-static int op_run(sb_tx *tx, void *arg)
+static int op_action(sb_tx *tx, sb_api_op *op)
 {
-    sb_api_op *op = arg;
     if (op->min_role != SB_ROLE_NONE) {
         int rc = authenticate(tx, op);
         if (rc != 0)
@@ -250,6 +251,27 @@ static int op_run(sb_tx *tx, void *arg)
     return rc;
 }
 
+/* Runs on the store thread: the action, then the response body and the
+ * events as text, so that the JSON it built is freed where it was made. */
+static int op_run(sb_tx *tx, void *arg)
+{
+    sb_api_op *op = arg;
+    int rc = op_action(tx, op);
+    if (rc == 0) {
+        op->out_text = json_dumps(op->out ? op->out : json_object(), JSON_COMPACT);
+        json_decref(op->out);
+        op->out = NULL;
+        sb_event_texts_take(&op->event_texts, op->events, sb_tx_now(tx));
+        op->events = NULL;
+    } else {
+        json_decref(op->out);
+        op->out = NULL;
+        json_decref(op->events);
+        op->events = NULL;
+    }
+    return rc;
+}
+
 static void op_done(void *arg, int rc)
 {
     sb_api_op *op = arg;
@@ -258,13 +280,16 @@ static void op_done(void *arg, int rc)
          * number of agents watching the stream. */
         if (op->after != NULL)
             op->after(op);
-        if (op->req != NULL) {
+        if (op->req != NULL && op->out_text != NULL) {
+            sb_http_respond(op->req, op->status, "application/json", op->out_text, strlen(op->out_text));
+            op->req = NULL;
+        } else if (op->req != NULL) {
             json_t *out = op->out ? op->out : json_object();
             op->out = NULL;
             sb_http_respond_json(op->req, op->status, out);
             op->req = NULL;
         }
-        sb_app_publish(op->app, op->events);
+        sb_app_publish_texts(op->app, &op->event_texts);
     } else if (op->req != NULL) {
         if (op->err_code[0] == '\0') {
             /* run succeeded but the commit did not: nothing was promised */

@@ -46,6 +46,9 @@ struct sb_api_op {
     int status;
     json_t *out;
     json_t *events; /* published after commit */
+    /* out and events serialised on the store thread (see sb_event_texts) */
+    char *out_text;
+    sb_event_texts event_texts;
     char err_code[40];
     char err_msg[300];
     /* post-commit hook (e.g. poke the outbox) */

@@ -72,6 +72,8 @@ struct sb_store {
     op_list queued;         /* submitted, not yet taken */
     op_list finished;       /* run and committed (or failed), completions due */
     size_t in_flight;       /* taken by the store thread */
+    void **garbage;         /* made on the store thread, freed there */
+    size_t ngarbage, cap_garbage;
     bool stop;
     bool ckpt_wanted;  /* store thread asks the loop to start a checkpoint */
     bool ckpt_running; /* a background checkpoint is queued or running */
@@ -81,7 +83,8 @@ struct sb_store {
     /* loop side */
     bool threaded;
     pthread_t thread;
-    uv_async_t *async; /* heap: freed by its close callback */
+    uv_async_t *async;     /* heap: freed by its close callback */
+    uv_prepare_t *prepare; /* before sleep: hands the iteration's ops over */
     uv_work_t ckpt_work;
     int ckpt_rc;
     bool flushing;
@@ -433,7 +436,15 @@ static void *store_thread(void *arg)
         st->queued = batch; /* reuse the old array */
         st->queued.n = 0;
         st->in_flight = take.n;
+        void **garbage = st->garbage;
+        size_t ngarbage = st->ngarbage;
+        st->garbage = NULL;
+        st->ngarbage = st->cap_garbage = 0;
         pthread_mutex_unlock(&st->mu);
+
+        for (size_t i = 0; i < ngarbage; i++)
+            free(garbage[i]);
+        free(garbage);
 
         execute_batch(st, take.v, take.n);
 
@@ -491,6 +502,8 @@ static void drain(sb_store *st)
             done.v[i].done(done.v[i].arg, done.v[i].rc);
     free(done.v);
 }
+
+static void on_prepare(uv_prepare_t *h);
 
 static void on_async(uv_async_t *h)
 {
@@ -570,8 +583,14 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
         uv_async_init(loop, st->async, on_async);
         st->async->data = st;
         uv_unref((uv_handle_t *)st->async);
+        st->prepare = sb_xcalloc(1, sizeof *st->prepare);
+        uv_prepare_init(loop, st->prepare);
+        st->prepare->data = st;
+        uv_prepare_start(st->prepare, on_prepare);
+        uv_unref((uv_handle_t *)st->prepare);
         if (pthread_create(&st->thread, NULL, store_thread, st) != 0) {
             uv_close((uv_handle_t *)st->async, free_handle);
+            uv_close((uv_handle_t *)st->prepare, free_handle);
             rc = SB_EIO;
             goto fail;
         }
@@ -600,6 +619,8 @@ void sb_store_close(sb_store *st)
         pthread_join(st->thread, NULL);
         drain(st);
         uv_close((uv_handle_t *)st->async, free_handle);
+        uv_prepare_stop(st->prepare);
+        uv_close((uv_handle_t *)st->prepare, free_handle);
         /* A queued checkpoint holds ckpt_db; let the loop finish it. */
         for (;;) {
             pthread_mutex_lock(&st->mu);
@@ -619,6 +640,9 @@ void sb_store_close(sb_store *st)
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->idle_cv);
+    for (size_t i = 0; i < st->ngarbage; i++)
+        free(st->garbage[i]);
+    free(st->garbage);
     free(st->queued.v);
     free(st->finished.v);
     free(st->path);
@@ -634,9 +658,36 @@ void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg)
         list_push(&st->finished, o);
         return;
     }
+    /* Queued only: the loop's before-sleep hook wakes the store thread once
+     * for everything this iteration produced (one batch, few wake-ups). */
     pthread_mutex_lock(&st->mu);
     list_push(&st->queued, o);
-    pthread_cond_signal(&st->work_cv);
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    sb_store *st = h->data;
+    pthread_mutex_lock(&st->mu);
+    if (st->queued.n > 0 && st->in_flight == 0)
+        pthread_cond_signal(&st->work_cv);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void sb_store_free_later(sb_store *st, void *p)
+{
+    if (p == NULL)
+        return;
+    if (!st->threaded) {
+        free(p);
+        return;
+    }
+    pthread_mutex_lock(&st->mu);
+    if (st->ngarbage == st->cap_garbage) {
+        st->cap_garbage = st->cap_garbage ? st->cap_garbage * 2 : 256;
+        st->garbage = sb_xrealloc(st->garbage, st->cap_garbage * sizeof *st->garbage);
+    }
+    st->garbage[st->ngarbage++] = p;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -653,6 +704,8 @@ void sb_store_flush(sb_store *st)
     st->flushing = true;
     for (;;) {
         pthread_mutex_lock(&st->mu);
+        if (st->threaded && st->queued.n > 0)
+            pthread_cond_signal(&st->work_cv);
         while (st->threaded && (st->queued.n > 0 || st->in_flight > 0))
             pthread_cond_wait(&st->idle_cv, &st->mu);
         bool more = st->finished.n > 0;

@@ -63,6 +63,10 @@ void sb_store_flush(sb_store *st);
  * batch transaction; its failure fails the whole batch). Used for work that
  * is cheaper in bulk, such as full-text indexing. */
 void sb_store_set_precommit(sb_store *st, sb_tx_fn fn, void *arg);
+/* Frees `p` (malloc'ed by a transaction script) on the store's thread at
+ * its next batch. glibc frees of another thread's chunks contend for that
+ * thread's arena lock; handing them back keeps the loop from waiting. */
+void sb_store_free_later(sb_store *st, void *p);
 /* Number of ops waiting for the current batch to commit. */
 size_t sb_store_pending(const sb_store *st);
 void sb_store_get_stats(const sb_store *st, sb_store_stats *out);
