@@ -4,13 +4,13 @@
 DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
 	libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libsodium-dev \
 	libinih-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libcmocka-dev \
-	python3 python3-yaml sqlite3 openssl curl
+	python3 python3-yaml sqlite3 openssl curl chromium
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 CONFIG ?= config/demo.ini
 
-.PHONY: all deps build build-asan run test bench clean format checksrc
+.PHONY: all deps node-deps build build-asan run test bench clean format checksrc screenshots
 
 all: build
 
@@ -22,6 +22,14 @@ deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+
+# Node.js for the browser tests: Debian's nodejs + npm unless a node is on PATH.
+node-deps:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	@[ tests/e2e/node_modules/.package-lock.json -nt tests/e2e/package-lock.json ] || \
+		(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
@@ -35,8 +43,11 @@ build-asan: deps
 run: build
 	./build/switchboard serve --config $(CONFIG)
 
-test: build build-asan
+test: node-deps build build-asan
 	scripts/test.sh build build-asan
+
+screenshots: node-deps build
+	SB_BINARY=build/switchboard SB_SCREENSHOTS=$(CURDIR)/docs/screenshots node --test tests/e2e/
 
 bench: build
 	cmake --build build -j$(JOBS) --target bench_ingest bench_fanout

@@ -258,7 +258,9 @@ static int op_run(sb_tx *tx, void *arg)
     sb_api_op *op = arg;
     int rc = op_action(tx, op);
     if (rc == 0) {
-        op->out_text = json_dumps(op->out ? op->out : json_object(), JSON_COMPACT);
+        if (op->out == NULL)
+            op->out = json_object();
+        op->out_text = json_dumps(op->out, JSON_COMPACT);
         json_decref(op->out);
         op->out = NULL;
         sb_event_texts_take(&op->event_texts, op->events, sb_tx_now(tx));

@@ -1,0 +1,126 @@
+// The website chat widget in a real browser (Debian's chromium driven by
+// playwright-core): a visitor writes on the demo page, an agent sees it on
+// the live stream and answers through the REST API, the visitor sees the
+// answer without reloading; the identity survives a reload; customer text
+// is never interpreted as HTML. SB_SCREENSHOTS=DIR saves screenshots.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.SB_BINARY;
+const SHOTS = process.env.SB_SCREENSHOTS;
+let dir, proc, base, token, browser;
+
+async function waitFor(fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function api(method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+before(async () => {
+  assert.ok(BIN, 'SB_BINARY must name the switchboard binary');
+  dir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
+  const ini = join(dir, 'sb.ini');
+  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${join(dir, 'data')}\n[log]\nlevel = warn\n[demo]\nseed = true\n`);
+  proc = spawn(BIN, ['serve', '--config', ini], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  const m = await waitFor(() => out.match(/switchboard listening on (http:\/\/\S+)/), 30000);
+  base = m[1];
+  token = execFileSync(BIN, ['token', 'create', '--agent', 'anna@demo.switchboard', '--data', join(dir, 'data')])
+    .toString().trim();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (proc) {
+    proc.kill('SIGTERM');
+    const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
+    assert.equal(code, 0, 'the daemon must stop cleanly');
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('visitor and agent talk through the widget, live', async () => {
+  const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1200, height: 800 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base + '/chat/demo');
+  await page.locator('.sbw-launcher').click();
+  await assert.doesNotReject(page.getByText('Здравствуйте! Чем можем помочь?').waitFor());
+  const probe = '<img src=x onerror="window.__xss=1">Где мой заказ?';
+  await page.locator('.sbw-input').fill(probe);
+  await page.locator('.sbw-send').click();
+  await page.locator('.sbw-ok').first().waitFor({ timeout: 10000 }); // acknowledged = stored
+
+  const list = await waitFor(async () => {
+    const r = await api('GET', '/api/v1/tickets?channel=2');
+    return r.json.tickets.length ? r.json.tickets : null;
+  });
+  const number = list[0].number;
+  const t = await api('GET', `/api/v1/tickets/${number}`);
+  assert.equal(t.json.messages[0].text, probe, 'the text is stored as typed');
+
+  const reply = await api('POST', `/api/v1/tickets/${number}/messages`, { text: 'Добрый день! Заказ уже в пути.' });
+  assert.equal(reply.status, 201);
+  await page.getByText('Добрый день! Заказ уже в пути.').waitFor({ timeout: 10000 });
+  await waitFor(async () => {
+    const r = await api('GET', `/api/v1/tickets/${number}`);
+    return r.json.messages.find((m) => m.direction === 'out')?.delivery_status === 'delivered';
+  });
+  // Customer text is shown as text, never run as HTML.
+  await page.getByText(probe).waitFor();
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.equal(await page.locator('img[src="x"]').count(), 0);
+  if (SHOTS) {
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: join(SHOTS, 'widget-desktop.png') });
+    await page.setViewportSize({ width: 390, height: 760 });
+    await page.screenshot({ path: join(SHOTS, 'widget-phone.png') });
+  }
+
+  // A reload keeps the visitor's identity and history.
+  await page.reload();
+  await page.locator('.sbw-launcher').click();
+  await page.getByText('Добрый день! Заказ уже в пути.').waitFor({ timeout: 10000 });
+  await page.locator('.sbw-input').fill('Спасибо!');
+  await page.locator('.sbw-send').click();
+  await waitFor(async () => {
+    const r = await api('GET', `/api/v1/tickets/${number}`);
+    return r.json.messages.some((m) => m.text === 'Спасибо!');
+  });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('English browsers get the English widget', async () => {
+  const ctx = await browser.newContext({ locale: 'en-US' });
+  const page = await ctx.newPage();
+  await page.goto(base + '/chat/demo');
+  await page.locator('.sbw-launcher').click();
+  await page.getByText('Hello! How can we help?').waitFor({ timeout: 10000 });
+  await ctx.close();
+});
