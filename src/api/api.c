@@ -196,6 +196,55 @@ int sb_api_only_fields(sb_api_op *op, json_t *obj, const char *const *allowed)
     return 0;
 }
 
+int sb_api_validate_tags(sb_api_op *op, json_t *tags)
+{
+    if (!json_is_array(tags) || json_array_size(tags) > 50)
+        return sb_api_fail(op, 422, "validation_failed", "field 'tags' must be an array of at most 50 strings");
+    size_t i;
+    json_t *t;
+    json_array_foreach (tags, i, t) {
+        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 64 ||
+            strlen(json_string_value(t)) != json_string_length(t))
+            return sb_api_fail(op, 422, "validation_failed",
+                               "field 'tags' must contain non-empty strings of at most 64 bytes");
+    }
+    return 0;
+}
+
+bool sb_api_parse_id(const char *z, int64_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(z, &end, 10);
+    if (z[0] == '\0' || *end != '\0' || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+int sb_api_collect_ids(sb_stmt *s, int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (s == NULL)
+        return SB_EIO;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *ids = sb_xrealloc(*ids, cap * sizeof **ids);
+        }
+        (*ids)[(*n)++] = sb_stmt_int(s, 0);
+    }
+    sb_stmt_end(s);
+    if (rc < 0) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 /* Authentication happens inside the op's transaction. */
 static int authenticate(sb_tx *tx, sb_api_op *op)
 {

@@ -73,6 +73,13 @@ void sb_api_op_free(sb_api_op *op);
  * or fails the op. `out` untouched when the field is absent. */
 int sb_api_field_str(sb_api_op *op, json_t *obj, const char *name, bool required, size_t maxlen, const char **out);
 int sb_api_field_int(sb_api_op *op, json_t *obj, const char *name, bool required, int64_t *out, bool *present);
+/* Tags: an array of at most 50 non-empty strings of at most 64 bytes. */
+int sb_api_validate_tags(sb_api_op *op, json_t *tags);
+/* A non-negative decimal id from a query parameter. */
+bool sb_api_parse_id(const char *z, int64_t *out);
+/* Reads the first column of every row of `s` (already bound) into *ids
+ * (malloc'd). Returns 0 or a store error. */
+int sb_api_collect_ids(sb_stmt *s, int64_t **ids, size_t *n);
 /* Rejects keys not in the NULL-terminated list (422 unknown_field). */
 int sb_api_only_fields(sb_api_op *op, json_t *obj, const char *const *allowed);
 

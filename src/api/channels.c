@@ -227,8 +227,7 @@ static int store_attachments(sb_api_op *op, json_t *in, json_t **out)
     *out = json_array();
     size_t i;
     json_t *a;
-    json_array_foreach(in, i, a)
-    {
+    json_array_foreach (in, i, a) {
         const char *name = json_string_value(json_object_get(a, "name"));
         const char *mime = json_string_value(json_object_get(a, "mime"));
         const char *url = json_string_value(json_object_get(a, "url"));

@@ -10,56 +10,14 @@
 /* In tickets.c: every message of every ticket of one contact, in time order. */
 int sb_contact_timeline(sb_tx *tx, int64_t contact_id, json_t **out);
 
-#define MAX_NAME 200
-#define MAX_LANGUAGE 16
-#define MAX_TAGS 50
-#define MAX_TAG_LEN 64
-#define MAX_ATTRIBUTES 100
-#define MAX_ATTRIBUTE_KEY 64
+#define MAX_NAME           200
+#define MAX_LANGUAGE       16
+#define MAX_ATTRIBUTES     100
+#define MAX_ATTRIBUTE_KEY  64
 #define MAX_ATTRIBUTE_TEXT 4096
-#define MAX_Q 200
+#define MAX_Q              200
 
 /* ---- small helpers ---- */
-
-static bool parse_int_param(const char *z, int64_t *out)
-{
-    char *end = NULL;
-    long long v = strtoll(z, &end, 10);
-    if (z[0] == '\0' || *end != '\0' || v < 0)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Reads the first column of every row of `s` (already bound) into *ids. */
-static int collect_ids(sb_stmt *s, int64_t **ids, size_t *n)
-{
-    *ids = NULL;
-    *n = 0;
-    if (s == NULL)
-        return SB_EIO;
-    size_t cap = 0;
-    int rc;
-    while ((rc = sb_stmt_step(s)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = sb_xrealloc(*ids, cap * sizeof **ids);
-        }
-        (*ids)[(*n)++] = sb_stmt_int(s, 0);
-    }
-    sb_stmt_end(s);
-    if (rc < 0) {
-        free(*ids);
-        *ids = NULL;
-        *n = 0;
-    }
-    return rc;
-}
-
-static json_t *text_or_null(const char *z)
-{
-    return z ? json_string(z) : json_null();
-}
 
 /* The stored form of a JSON value (malloc'd) or NULL if v is NULL. */
 static char *dump_or_null(json_t *v)
@@ -86,7 +44,7 @@ typedef struct contact_input {
     const char *name;     /* NULL: clear */
     const char *language; /* NULL: clear */
     bool vip;
-    int64_t owner_id; /* 0: none */
+    int64_t owner_id;   /* 0: none */
     json_t *tags;       /* borrowed from the body; NULL if absent */
     json_t *attributes; /* borrowed from the body; NULL if absent */
     char phone[40];     /* E.164; "" if absent */
@@ -110,23 +68,6 @@ static int field_text_or_null(sb_api_op *op, json_t *body, const char *name, siz
     return 0;
 }
 
-static int validate_tags(sb_api_op *op, json_t *tags)
-{
-    if (!json_is_array(tags) || json_array_size(tags) > MAX_TAGS)
-        return sb_api_fail(op, 422, "validation_failed", "field 'tags' must be an array of at most %d strings",
-                           MAX_TAGS);
-    size_t i;
-    json_t *t;
-    json_array_foreach(tags, i, t)
-    {
-        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > MAX_TAG_LEN ||
-            strlen(json_string_value(t)) != json_string_length(t))
-            return sb_api_fail(op, 422, "validation_failed",
-                               "field 'tags' must contain non-empty strings of at most %d bytes", MAX_TAG_LEN);
-    }
-    return 0;
-}
-
 static int validate_attributes(sb_api_op *op, json_t *attrs)
 {
     if (!json_is_object(attrs) || json_object_size(attrs) > MAX_ATTRIBUTES)
@@ -134,12 +75,11 @@ static int validate_attributes(sb_api_op *op, json_t *attrs)
                            MAX_ATTRIBUTES);
     const char *key;
     json_t *v;
-    json_object_foreach(attrs, key, v)
-    {
+    json_object_foreach (attrs, key, v) {
         size_t kl = strlen(key);
         if (kl == 0 || kl > MAX_ATTRIBUTE_KEY)
-            return sb_api_fail(op, 422, "validation_failed",
-                               "field 'attributes': keys must be 1..%d bytes", MAX_ATTRIBUTE_KEY);
+            return sb_api_fail(op, 422, "validation_failed", "field 'attributes': keys must be 1..%d bytes",
+                               MAX_ATTRIBUTE_KEY);
         if (json_is_string(v)) {
             if (json_string_length(v) > MAX_ATTRIBUTE_TEXT)
                 return sb_api_fail(op, 422, "validation_failed",
@@ -147,8 +87,7 @@ static int validate_attributes(sb_api_op *op, json_t *attrs)
                                    MAX_ATTRIBUTE_TEXT);
         } else if (!json_is_number(v) && !json_is_boolean(v) && !json_is_null(v)) {
             return sb_api_fail(op, 422, "validation_failed",
-                               "field 'attributes': value of '%s' must be a string, number, boolean or null",
-                               key);
+                               "field 'attributes': value of '%s' must be a string, number, boolean or null", key);
         }
     }
     return 0;
@@ -158,8 +97,7 @@ static bool language_valid(const char *z)
 {
     for (const char *p = z; *p; p++) {
         char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
             return false;
     }
     return true;
@@ -189,7 +127,7 @@ static int contact_input_parse(sb_api_op *op, json_t *body, contact_input *in)
         return sb_api_fail(op, 422, "validation_failed", "field 'owner_id' must be an agent id or null");
     v = json_object_get(body, "tags");
     if (v != NULL) {
-        if ((rc = validate_tags(op, v)) != 0)
+        if ((rc = sb_api_validate_tags(op, v)) != 0)
             return rc;
         in->tags = v;
     }
@@ -217,9 +155,9 @@ static int identity_claim(sb_tx *tx, sb_api_op *op, int64_t contact_id, const ch
 {
     *added = false;
     int64_t owner = 0;
-    int rc = sb_tx_int(tx, &owner,
-                       "SELECT contact_id FROM contact_identity WHERE kind = ? AND scope = 0 AND address = ?",
-                       "tt", kind, address);
+    int rc =
+        sb_tx_int(tx, &owner, "SELECT contact_id FROM contact_identity WHERE kind = ? AND scope = 0 AND address = ?",
+                  "tt", kind, address);
     if (rc < 0)
         return rc;
     if (rc == 1 && owner == contact_id)
@@ -245,8 +183,7 @@ static int owner_check(sb_tx *tx, sb_api_op *op, const contact_input *in)
     if (rc < 0)
         return rc;
     if (rc == 0)
-        return sb_api_fail(op, 422, "validation_failed", "field 'owner_id': no agent %lld",
-                           (long long)in->owner_id);
+        return sb_api_fail(op, 422, "validation_failed", "field 'owner_id': no agent %lld", (long long)in->owner_id);
     return 0;
 }
 
@@ -278,9 +215,8 @@ static int list_action(sb_tx *tx, sb_api_op *op)
     list_args *a = op->ctx;
     int64_t *ids = NULL;
     size_t n = 0;
-    sb_stmt *s = sb_tx_query(tx, SQL_LIST, "Itti", a->cursor, a->like, a->phone[0] ? a->phone : NULL,
-                             a->limit + 1);
-    int rc = collect_ids(s, &ids, &n);
+    sb_stmt *s = sb_tx_query(tx, SQL_LIST, "Itti", a->cursor, a->like, a->phone[0] ? a->phone : NULL, a->limit + 1);
+    int rc = sb_api_collect_ids(s, &ids, &n);
     if (rc < 0)
         return rc;
     bool more = (int64_t)n > a->limit;
@@ -335,16 +271,16 @@ static void handle_list(sb_app *app, sb_http_req *req)
     list_args *a = sb_xcalloc(1, sizeof *a);
     a->limit = 50;
     const char *v;
-#define BAD(field, msg)                                                                           \
-    do {                                                                                          \
-        list_args_free(a);                                                                        \
-        sb_http_respond_error(req, 422, "validation_failed", "parameter '%s' %s", field, msg);   \
-        return;                                                                                   \
+#define BAD(field, msg)                                                                                                \
+    do {                                                                                                               \
+        list_args_free(a);                                                                                             \
+        sb_http_respond_error(req, 422, "validation_failed", "parameter '%s' %s", field, msg);                         \
+        return;                                                                                                        \
     } while (0)
-    if ((v = sb_http_req_query_param(req, "cursor")) != NULL && !parse_int_param(v, &a->cursor))
+    if ((v = sb_http_req_query_param(req, "cursor")) != NULL && !sb_api_parse_id(v, &a->cursor))
         BAD("cursor", "must be the next_cursor of a previous page");
     if ((v = sb_http_req_query_param(req, "limit")) != NULL &&
-        (!parse_int_param(v, &a->limit) || a->limit < 1 || a->limit > 200))
+        (!sb_api_parse_id(v, &a->limit) || a->limit < 1 || a->limit > 200))
         BAD("limit", "must be 1..200");
     if ((v = sb_http_req_query_param(req, "q")) != NULL) {
         size_t len = strlen(v);
@@ -418,8 +354,8 @@ static int get_action(sb_tx *tx, sb_api_op *op)
 
 static int patch_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"name", "language", "vip", "tags", "attributes", "owner_id",
-                                          "phone", "email", NULL};
+    static const char *const allowed[] = {"name",     "language", "vip",   "tags", "attributes",
+                                          "owner_id", "phone",    "email", NULL};
     contact_input in;
     int rc = sb_api_only_fields(op, op->body, allowed);
     if (rc != 0 || (rc = contact_input_parse(op, op->body, &in)) != 0)
@@ -439,8 +375,8 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
     if ((rc = owner_check(tx, op, &in)) != 0)
         goto out;
 
-    json_t *new_name = in.has_name ? text_or_null(in.name) : NULL;
-    json_t *new_language = in.has_language ? text_or_null(in.language) : NULL;
+    json_t *new_name = in.has_name ? sb_json_text(in.name) : NULL;
+    json_t *new_language = in.has_language ? sb_json_text(in.language) : NULL;
     if (new_name != NULL && !json_equal(new_name, json_object_get(before, "name")))
         json_array_append_new(fields, json_string("name"));
     if (new_language != NULL && !json_equal(new_language, json_object_get(before, "language")))
@@ -515,9 +451,8 @@ static int timeline_action(sb_tx *tx, sb_api_op *op)
         return sb_api_fail(op, 404, "not_found", "contact %lld does not exist", (long long)op->path_id);
     int64_t *ids = NULL;
     size_t n = 0;
-    int rc = collect_ids(sb_tx_query(tx, "SELECT id FROM ticket WHERE contact_id = ? ORDER BY id", "i",
-                                     op->path_id),
-                         &ids, &n);
+    int rc = sb_api_collect_ids(
+        sb_tx_query(tx, "SELECT id FROM ticket WHERE contact_id = ? ORDER BY id", "i", op->path_id), &ids, &n);
     if (rc < 0) {
         json_decref(c);
         return rc;
@@ -548,11 +483,9 @@ static json_t *tags_union(json_t *into, json_t *other)
     json_t *out = json_is_array(into) ? json_copy(into) : json_array();
     size_t i, j;
     json_t *t, *u;
-    json_array_foreach(other, i, t)
-    {
+    json_array_foreach (other, i, t) {
         bool seen = false;
-        json_array_foreach(out, j, u)
-        {
+        json_array_foreach (out, j, u) {
             if (json_equal(t, u)) {
                 seen = true;
                 break;
@@ -570,8 +503,7 @@ static json_t *attributes_union(json_t *into, json_t *other)
     json_t *out = json_is_object(into) ? json_copy(into) : json_object();
     const char *key;
     json_t *v;
-    json_object_foreach(other, key, v)
-    {
+    json_object_foreach (other, key, v) {
         if (json_object_get(out, key) == NULL)
             json_object_set(out, key, v);
     }
@@ -598,15 +530,15 @@ static int merge_action(sb_tx *tx, sb_api_op *op)
     if (!exists)
         return sb_api_fail(op, 404, "not_found", "contact %lld does not exist", (long long)into);
     if (merged_into != 0)
-        return sb_api_fail(op, 409, "conflict", "contact %lld was already merged into contact %lld",
-                           (long long)into, (long long)merged_into);
+        return sb_api_fail(op, 409, "conflict", "contact %lld was already merged into contact %lld", (long long)into,
+                           (long long)merged_into);
     if ((rc = contact_state(tx, other, &exists, &merged_into)) != 0)
         return rc;
     if (!exists)
         return sb_api_fail(op, 404, "not_found", "contact %lld does not exist", (long long)other);
     if (merged_into != 0)
-        return sb_api_fail(op, 409, "conflict", "contact %lld was already merged into contact %lld",
-                           (long long)other, (long long)merged_into);
+        return sb_api_fail(op, 409, "conflict", "contact %lld was already merged into contact %lld", (long long)other,
+                           (long long)merged_into);
 
     int64_t now = sb_tx_now(tx);
     sb_actor actor = {"agent", op->agent_id};
@@ -620,14 +552,14 @@ static int merge_action(sb_tx *tx, sb_api_op *op)
         rc = SB_EIO;
         goto out;
     }
-    rc = collect_ids(sb_tx_query(tx, "SELECT id FROM ticket WHERE contact_id = ? ORDER BY id", "i", other),
-                     &tickets, &ntickets);
+    rc = sb_api_collect_ids(sb_tx_query(tx, "SELECT id FROM ticket WHERE contact_id = ? ORDER BY id", "i", other),
+                            &tickets, &ntickets);
     if (rc < 0)
         goto out;
-    if ((rc = sb_tx_exec(tx, "UPDATE contact_identity SET contact_id = ? WHERE contact_id = ?", "ii", into,
+    if ((rc = sb_tx_exec(tx, "UPDATE contact_identity SET contact_id = ? WHERE contact_id = ?", "ii", into, other)) !=
+            0 ||
+        (rc = sb_tx_exec(tx, "UPDATE ticket SET contact_id = ?, updated_at = ? WHERE contact_id = ?", "iii", into, now,
                          other)) != 0 ||
-        (rc = sb_tx_exec(tx, "UPDATE ticket SET contact_id = ?, updated_at = ? WHERE contact_id = ?", "iii",
-                         into, now, other)) != 0 ||
         (rc = sb_tx_exec(tx, "UPDATE message SET author_contact_id = ? WHERE author_contact_id = ?", "ii", into,
                          other)) != 0)
         goto out;
@@ -647,13 +579,11 @@ static int merge_action(sb_tx *tx, sb_api_op *op)
                     (int64_t)json_integer_value(json_object_get(b, "owner_id")), tags_text, attrs_text, now);
     if (rc != 0)
         goto out;
-    rc = sb_tx_exec(tx, "UPDATE contact SET merged_into = ?, updated_at = ? WHERE id = ?", "iii", into, now,
-                    other);
+    rc = sb_tx_exec(tx, "UPDATE contact SET merged_into = ?, updated_at = ? WHERE id = ?", "iii", into, now, other);
     if (rc != 0)
         goto out;
     rc = sb_event_log(tx, actor, "contact", into, "contact.merged",
-                      json_pack("{s:I,s:I}", "merged_id", (json_int_t)other, "tickets_moved",
-                                (json_int_t)ntickets));
+                      json_pack("{s:I,s:I}", "merged_id", (json_int_t)other, "tickets_moved", (json_int_t)ntickets));
     if (rc == 0)
         rc = sb_event_log(tx, actor, "contact", other, "contact.merged",
                           json_pack("{s:I}", "merged_into", (json_int_t)into));

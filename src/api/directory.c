@@ -19,18 +19,13 @@
 #include "base/crypto.h"
 #include "base/log.h"
 
-#define MAX_NAME 200
-#define MAX_TEAM_NAME 100
-#define MAX_PASSWORD 1024
+#define MAX_NAME           200
+#define MAX_TEAM_NAME      100
+#define MAX_PASSWORD       1024
 #define MIN_PASSWORD_CHARS 8
-#define MAX_IDS 1000
+#define MAX_IDS            1000
 
 /* ---- JSON ---- */
-
-static json_t *text_or_null(const char *z)
-{
-    return z ? json_string(z) : json_null();
-}
 
 /* First column of every row of `s` (already bound) as a JSON array. */
 static json_t *ids_array(sb_stmt *s)
@@ -40,31 +35,6 @@ static json_t *ids_array(sb_stmt *s)
         json_array_append_new(out, json_integer(sb_stmt_int(s, 0)));
     sb_stmt_end(s);
     return out;
-}
-
-/* Reads the first column of every row of `s` (already bound) into *ids. */
-static int collect_ids(sb_stmt *s, int64_t **ids, size_t *n)
-{
-    *ids = NULL;
-    *n = 0;
-    if (s == NULL)
-        return SB_EIO;
-    size_t cap = 0;
-    int rc;
-    while ((rc = sb_stmt_step(s)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = sb_xrealloc(*ids, cap * sizeof **ids);
-        }
-        (*ids)[(*n)++] = sb_stmt_int(s, 0);
-    }
-    sb_stmt_end(s);
-    if (rc < 0) {
-        free(*ids);
-        *ids = NULL;
-        *n = 0;
-    }
-    return rc;
 }
 
 json_t *sb_agent_json(sb_tx *tx, int64_t agent_id)
@@ -78,16 +48,17 @@ json_t *sb_agent_json(sb_tx *tx, int64_t agent_id)
     json_t *out = NULL;
     if (sb_stmt_step(s) == 1)
         out = json_pack("{s:I,s:o,s:o,s:o,s:o,s:b,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "email",
-                        text_or_null(sb_stmt_text(s, 1)), "name", text_or_null(sb_stmt_text(s, 2)), "role",
-                        text_or_null(sb_stmt_text(s, 3)), "language", text_or_null(sb_stmt_text(s, 4)),
-                        "active", sb_stmt_int(s, 5) != 0, "created_at", sb_json_time(sb_stmt_int(s, 6)),
-                        "updated_at", sb_json_time(sb_stmt_int(s, 7)));
+                        sb_json_text(sb_stmt_text(s, 1)), "name", sb_json_text(sb_stmt_text(s, 2)), "role",
+                        sb_json_text(sb_stmt_text(s, 3)), "language", sb_json_text(sb_stmt_text(s, 4)), "active",
+                        sb_stmt_int(s, 5) != 0, "created_at", sb_json_time(sb_stmt_int(s, 6)), "updated_at",
+                        sb_json_time(sb_stmt_int(s, 7)));
     sb_stmt_end(s);
     if (out == NULL)
         return NULL;
     json_object_set_new(out, "team_ids",
-                        ids_array(sb_tx_query(tx, "SELECT team_id FROM agent_team WHERE agent_id = ? "
-                                                  "ORDER BY team_id",
+                        ids_array(sb_tx_query(tx,
+                                              "SELECT team_id FROM agent_team WHERE agent_id = ? "
+                                              "ORDER BY team_id",
                                               "i", agent_id)));
     return out;
 }
@@ -100,14 +71,15 @@ json_t *sb_team_json(sb_tx *tx, int64_t team_id)
     json_t *out = NULL;
     if (sb_stmt_step(s) == 1)
         out = json_pack("{s:I,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "name",
-                        text_or_null(sb_stmt_text(s, 1)), "created_at", sb_json_time(sb_stmt_int(s, 2)),
-                        "updated_at", sb_json_time(sb_stmt_int(s, 3)));
+                        sb_json_text(sb_stmt_text(s, 1)), "created_at", sb_json_time(sb_stmt_int(s, 2)), "updated_at",
+                        sb_json_time(sb_stmt_int(s, 3)));
     sb_stmt_end(s);
     if (out == NULL)
         return NULL;
     json_object_set_new(out, "member_ids",
-                        ids_array(sb_tx_query(tx, "SELECT agent_id FROM agent_team WHERE team_id = ? "
-                                                  "ORDER BY agent_id",
+                        ids_array(sb_tx_query(tx,
+                                              "SELECT agent_id FROM agent_team WHERE team_id = ? "
+                                              "ORDER BY agent_id",
                                               "i", team_id)));
     return out;
 }
@@ -228,8 +200,8 @@ static bool agent_language_valid(const char *z)
 
 /* `v` must be an array of ids of existing rows (exists_sql: "SELECT 1 ... WHERE id = ?").
  * On success *sorted is a new sorted array without duplicates. */
-static int check_ids(sb_tx *tx, sb_api_op *op, json_t *v, const char *field, const char *exists_sql,
-                     const char *what, json_t **sorted)
+static int check_ids(sb_tx *tx, sb_api_op *op, json_t *v, const char *field, const char *exists_sql, const char *what,
+                     json_t **sorted)
 {
     *sorted = NULL;
     if (!json_is_array(v) || json_array_size(v) > MAX_IDS)
@@ -240,8 +212,7 @@ static int check_ids(sb_tx *tx, sb_api_op *op, json_t *v, const char *field, con
     size_t i;
     json_t *x;
     int rc = 0;
-    json_array_foreach(v, i, x)
-    {
+    json_array_foreach (v, i, x) {
         if (!json_is_integer(x) || json_integer_value(x) <= 0) {
             rc = sb_api_fail(op, 422, "validation_failed", "field '%s' must contain %s ids", field, what);
             goto out;
@@ -281,8 +252,7 @@ static int set_agent_teams(sb_tx *tx, int64_t agent_id, json_t *team_ids)
     int rc = sb_tx_exec(tx, "DELETE FROM agent_team WHERE agent_id = ?", "i", agent_id);
     size_t i;
     json_t *x;
-    json_array_foreach(team_ids, i, x)
-    {
+    json_array_foreach (team_ids, i, x) {
         if (rc != 0)
             break;
         rc = sb_tx_exec(tx, "INSERT OR IGNORE INTO agent_team (agent_id, team_id) VALUES (?, ?)", "ii", agent_id,
@@ -296,8 +266,7 @@ static int set_team_members(sb_tx *tx, int64_t team_id, json_t *member_ids)
     int rc = sb_tx_exec(tx, "DELETE FROM agent_team WHERE team_id = ?", "i", team_id);
     size_t i;
     json_t *x;
-    json_array_foreach(member_ids, i, x)
-    {
+    json_array_foreach (member_ids, i, x) {
         if (rc != 0)
             break;
         rc = sb_tx_exec(tx, "INSERT OR IGNORE INTO agent_team (agent_id, team_id) VALUES (?, ?)", "ii",
@@ -312,7 +281,7 @@ static int list_agents_action(sb_tx *tx, sb_api_op *op)
 {
     int64_t *ids = NULL;
     size_t n = 0;
-    int rc = collect_ids(sb_tx_query(tx, "SELECT id FROM agent ORDER BY id", ""), &ids, &n);
+    int rc = sb_api_collect_ids(sb_tx_query(tx, "SELECT id FROM agent ORDER BY id", ""), &ids, &n);
     if (rc < 0)
         return rc;
     json_t *list = json_array();
@@ -418,8 +387,7 @@ static int patch_agent_action(sb_tx *tx, sb_api_op *op)
             return sb_api_fail(op, 403, "forbidden", "only an admin may change another agent");
         const char *key;
         json_t *v;
-        json_object_foreach(op->body, key, v)
-        {
+        json_object_foreach (op->body, key, v) {
             bool ok = false;
             for (const char *const *a = self_allowed; *a != NULL; a++)
                 if (strcmp(key, *a) == 0)
@@ -479,12 +447,12 @@ static int patch_agent_action(sb_tx *tx, sb_api_op *op)
         json_array_append_new(fields, json_string("team_ids"));
 
     if (json_array_size(fields) > 0) {
-        rc = sb_tx_exec(tx,
-                        "UPDATE agent SET name = COALESCE(?1, name), role = COALESCE(?2, role), "
-                        "language = COALESCE(?3, language), active = CASE WHEN ?4 THEN ?5 ELSE active END, "
-                        "password_hash = COALESCE(?6, password_hash), updated_at = ?7 WHERE id = ?8",
-                        "tttbbtii", name, role, language, active != NULL, json_is_true(active), hash,
-                        sb_tx_now(tx), id);
+        rc =
+            sb_tx_exec(tx,
+                       "UPDATE agent SET name = COALESCE(?1, name), role = COALESCE(?2, role), "
+                       "language = COALESCE(?3, language), active = CASE WHEN ?4 THEN ?5 ELSE active END, "
+                       "password_hash = COALESCE(?6, password_hash), updated_at = ?7 WHERE id = ?8",
+                       "tttbbtii", name, role, language, active != NULL, json_is_true(active), hash, sb_tx_now(tx), id);
         if (rc != 0)
             goto out;
     }
@@ -539,7 +507,7 @@ static int list_teams_action(sb_tx *tx, sb_api_op *op)
 {
     int64_t *ids = NULL;
     size_t n = 0;
-    int rc = collect_ids(sb_tx_query(tx, "SELECT id FROM team ORDER BY id", ""), &ids, &n);
+    int rc = sb_api_collect_ids(sb_tx_query(tx, "SELECT id FROM team ORDER BY id", ""), &ids, &n);
     if (rc < 0)
         return rc;
     json_t *list = json_array();
@@ -679,9 +647,9 @@ typedef struct resource {
 } resource;
 
 /* Agents: PATCH admits any agent; patch_agent_action enforces admin-or-self. */
-static const resource agents = {"/api/v1/agents",   "/api/v1/agents/",   list_agents_action, get_agent_action,
+static const resource agents = {"/api/v1/agents",    "/api/v1/agents/",  list_agents_action, get_agent_action,
                                 create_agent_action, patch_agent_action, SB_ROLE_ADMIN,      SB_ROLE_AGENT};
-static const resource teams = {"/api/v1/teams",   "/api/v1/teams/",   list_teams_action,  get_team_action,
+static const resource teams = {"/api/v1/teams",    "/api/v1/teams/",  list_teams_action,  get_team_action,
                                create_team_action, patch_team_action, SB_ROLE_SUPERVISOR, SB_ROLE_SUPERVISOR};
 
 static bool route_resource(sb_app *app, sb_http_req *req, const char *path, const resource *r)

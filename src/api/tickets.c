@@ -121,16 +121,6 @@ static int list_action(sb_tx *tx, sb_api_op *op)
     return 0;
 }
 
-static bool parse_int_param(const char *z, int64_t *out)
-{
-    char *end = NULL;
-    long long v = strtoll(z, &end, 10);
-    if (z[0] == '\0' || *end != '\0' || v < 0)
-        return false;
-    *out = v;
-    return true;
-}
-
 static bool list_words_valid(const char *z, bool (*valid)(const char *))
 {
     char buf[128];
@@ -171,24 +161,24 @@ static void handle_list(sb_app *app, sb_http_req *req)
             a->assignee_me = true;
         else if (strcmp(v, "none") == 0)
             a->assignee = -1;
-        else if (!parse_int_param(v, &a->assignee) || a->assignee == 0)
+        else if (!sb_api_parse_id(v, &a->assignee) || a->assignee == 0)
             BAD("assignee", "must be an agent id, 'me' or 'none'");
     }
     if ((v = sb_http_req_query_param(req, "team")) != NULL) {
         a->team_set = true;
         if (strcmp(v, "none") == 0)
             a->team = -1;
-        else if (!parse_int_param(v, &a->team) || a->team == 0)
+        else if (!sb_api_parse_id(v, &a->team) || a->team == 0)
             BAD("team", "must be a team id or 'none'");
     }
-    if ((v = sb_http_req_query_param(req, "channel")) != NULL && !parse_int_param(v, &a->channel))
+    if ((v = sb_http_req_query_param(req, "channel")) != NULL && !sb_api_parse_id(v, &a->channel))
         BAD("channel", "must be a channel id");
-    if ((v = sb_http_req_query_param(req, "contact")) != NULL && !parse_int_param(v, &a->contact))
+    if ((v = sb_http_req_query_param(req, "contact")) != NULL && !sb_api_parse_id(v, &a->contact))
         BAD("contact", "must be a contact id");
-    if ((v = sb_http_req_query_param(req, "cursor")) != NULL && !parse_int_param(v, &a->cursor))
+    if ((v = sb_http_req_query_param(req, "cursor")) != NULL && !sb_api_parse_id(v, &a->cursor))
         BAD("cursor", "must be the next_cursor of a previous page");
     if ((v = sb_http_req_query_param(req, "limit")) != NULL &&
-        (!parse_int_param(v, &a->limit) || a->limit < 1 || a->limit > 200))
+        (!sb_api_parse_id(v, &a->limit) || a->limit < 1 || a->limit > 200))
         BAD("limit", "must be 1..200");
     if ((v = sb_http_req_query_param(req, "q")) != NULL) {
         if (strlen(v) > 200 || !sb_utf8_valid(v, strlen(v)))
@@ -251,20 +241,6 @@ static int get_action(sb_tx *tx, sb_api_op *op)
     return 0;
 }
 
-static int validate_tags(sb_api_op *op, json_t *tags)
-{
-    if (!json_is_array(tags) || json_array_size(tags) > 50)
-        return sb_api_fail(op, 422, "validation_failed", "field 'tags' must be an array of at most 50 strings");
-    size_t i;
-    json_t *t;
-    json_array_foreach (tags, i, t) {
-        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 64)
-            return sb_api_fail(op, 422, "validation_failed",
-                               "field 'tags' must contain non-empty strings of at most 64 bytes");
-    }
-    return 0;
-}
-
 static int exists(sb_tx *tx, const char *sql, int64_t id)
 {
     int64_t one = 0;
@@ -305,7 +281,7 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
         rc = sb_api_fail(op, 422, "validation_failed", "field 'priority' must be one of low, normal, high, urgent");
         goto out;
     }
-    if (tags != NULL && (rc = validate_tags(op, tags)) != 0)
+    if (tags != NULL && (rc = sb_api_validate_tags(op, tags)) != 0)
         goto out;
     if (has_assignee && assignee != 0 && exists(tx, "SELECT 1 FROM agent WHERE id = ? AND active = 1", assignee) != 1) {
         rc =

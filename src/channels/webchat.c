@@ -882,8 +882,7 @@ bool sb_webchat_route(sb_webchat *wc, sb_http_req *req, const char *path)
     if (strcmp(path, "/widget.js") == 0) {
         if (!get)
             sb_respond_method_not_allowed(req, "GET");
-        else
-        {
+        else {
             sb_http_add_header(req, "Access-Control-Allow-Origin", "*");
             sb_http_add_header(req, "Cross-Origin-Resource-Policy", "cross-origin");
             serve_asset(req, "text/javascript; charset=utf-8", sb_asset_widget_js, sb_asset_widget_js_len,

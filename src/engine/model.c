@@ -18,7 +18,7 @@ json_t *sb_json_time(int64_t ms)
     return json_string(buf);
 }
 
-static json_t *json_text_or_null(const char *z)
+json_t *sb_json_text(const char *z)
 {
     return z ? json_string(z) : json_null();
 }
@@ -86,8 +86,8 @@ int sb_model_index_text(sb_tx *tx, void *arg)
         return SB_EIO;
     if (last <= upto)
         return 0;
-    int rc = sb_tx_exec(tx, "INSERT INTO message_fts (rowid, text) SELECT id, text FROM message WHERE id > ?", "i",
-                        upto);
+    int rc =
+        sb_tx_exec(tx, "INSERT INTO message_fts (rowid, text) SELECT id, text FROM message WHERE id > ?", "i", upto);
     if (rc == 0)
         rc = sb_tx_exec(tx, "UPDATE setting SET value = CAST(? AS TEXT) WHERE key = 'fts_indexed_upto'", "i", last);
     return rc;
@@ -201,15 +201,15 @@ static json_t *ticket_row(sb_stmt *s)
     return json_pack("{s:I,s:I,s:I,s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:o},s:o}", "id",
                      (json_int_t)sb_stmt_int(s, 0), "number", (json_int_t)sb_stmt_int(s, 1), "contact_id",
                      (json_int_t)sb_stmt_int(s, 2), "channel_id", (json_int_t)sb_stmt_int(s, 3), "subject",
-                     json_text_or_null(sb_stmt_text(s, 4)), "status", sb_stmt_text(s, 5), "priority",
-                     sb_stmt_text(s, 6), "team_id", json_int_or_null(s, 7), "assignee_id", json_int_or_null(s, 8),
-                     "tags", json_stored(sb_stmt_text(s, 9), json_array()), "attributes",
+                     sb_json_text(sb_stmt_text(s, 4)), "status", sb_stmt_text(s, 5), "priority", sb_stmt_text(s, 6),
+                     "team_id", json_int_or_null(s, 7), "assignee_id", json_int_or_null(s, 8), "tags",
+                     json_stored(sb_stmt_text(s, 9), json_array()), "attributes",
                      json_stored(sb_stmt_text(s, 10), json_object()), "created_at", sb_json_time(sb_stmt_int(s, 11)),
                      "updated_at", sb_json_time(sb_stmt_int(s, 12)), "last_message_at",
                      sb_json_time(sb_stmt_int(s, 13)), "first_response_at", sb_json_time(sb_stmt_int(s, 14)),
                      "resolved_at", sb_json_time(sb_stmt_int(s, 15)), "closed_at", sb_json_time(sb_stmt_int(s, 16)),
-                     "contact", "id", (json_int_t)sb_stmt_int(s, 2), "name", json_text_or_null(sb_stmt_text(s, 17)),
-                     "channel_kind", json_text_or_null(sb_stmt_text(s, 18)));
+                     "contact", "id", (json_int_t)sb_stmt_int(s, 2), "name", sb_json_text(sb_stmt_text(s, 17)),
+                     "channel_kind", sb_json_text(sb_stmt_text(s, 18)));
 }
 
 json_t *sb_ticket_json(sb_tx *tx, int64_t ticket_id)
@@ -244,17 +244,17 @@ json_t *sb_message_row_json(sb_stmt *s)
     json_t *author = json_null();
     if (!sb_stmt_isnull(s, 4))
         author = json_pack("{s:s,s:I,s:o}", "kind", "agent", "id", (json_int_t)sb_stmt_int(s, 4), "name",
-                           json_text_or_null(sb_stmt_text(s, 13)));
+                           sb_json_text(sb_stmt_text(s, 13)));
     else if (!sb_stmt_isnull(s, 5))
         author = json_pack("{s:s,s:I}", "kind", "contact", "id", (json_int_t)sb_stmt_int(s, 5));
     return json_pack("{s:I,s:I,s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0),
                      "ticket_id", (json_int_t)sb_stmt_int(s, 1), "ticket_number", (json_int_t)sb_stmt_int(s, 14),
                      "channel_id", json_int_or_null(s, 2), "direction", sb_stmt_text(s, 3), "author", author, "text",
                      sb_stmt_text(s, 6), "attachments", json_stored(sb_stmt_text(s, 7), json_array()),
-                     "delivery_status", json_text_or_null(sb_stmt_text(s, 8)), "delivery_error",
-                     json_text_or_null(sb_stmt_text(s, 9)), "external_id", json_text_or_null(sb_stmt_text(s, 10)),
-                     "client_id", json_text_or_null(sb_stmt_text(s, 15)), "created_at",
-                     sb_json_time(sb_stmt_int(s, 11)), "updated_at", sb_json_time(sb_stmt_int(s, 12)));
+                     "delivery_status", sb_json_text(sb_stmt_text(s, 8)), "delivery_error",
+                     sb_json_text(sb_stmt_text(s, 9)), "external_id", sb_json_text(sb_stmt_text(s, 10)), "client_id",
+                     sb_json_text(sb_stmt_text(s, 15)), "created_at", sb_json_time(sb_stmt_int(s, 11)), "updated_at",
+                     sb_json_time(sb_stmt_int(s, 12)));
 }
 
 json_t *sb_message_json(sb_tx *tx, int64_t message_id)
@@ -283,7 +283,7 @@ json_t *sb_contact_json(sb_tx *tx, int64_t contact_id)
     json_t *out = NULL;
     if (sb_stmt_step(s) == 1) {
         out = json_pack("{s:I,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "name",
-                        json_text_or_null(sb_stmt_text(s, 1)), "language", json_text_or_null(sb_stmt_text(s, 2)), "vip",
+                        sb_json_text(sb_stmt_text(s, 1)), "language", sb_json_text(sb_stmt_text(s, 2)), "vip",
                         (int)sb_stmt_int(s, 3), "owner_id", json_int_or_null(s, 4), "tags",
                         json_stored(sb_stmt_text(s, 5), json_array()), "attributes",
                         json_stored(sb_stmt_text(s, 6), json_object()), "merged_into", json_int_or_null(s, 7),
@@ -508,8 +508,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
         sb_emit(events, "ticket.created", sb_ticket_json(tx, tid));
     else if (ticket_changed)
         sb_emit(events, "ticket.updated",
-                json_pack("{s:o,s:{s:[s,s]}}", "ticket", sb_ticket_json(tx, tid), "changes", "status", status,
-                          "open"));
+                json_pack("{s:o,s:{s:[s,s]}}", "ticket", sb_ticket_json(tx, tid), "changes", "status", status, "open"));
     sb_emit(events, "message.created", sb_message_json(tx, res->message_id));
     return 0;
 }

@@ -76,6 +76,9 @@ int sb_model_index_text(sb_tx *tx, void *arg);
 bool sb_ticket_status_valid(const char *z);
 bool sb_ticket_priority_valid(const char *z);
 
+/* A JSON string, or null for NULL. */
+json_t *sb_json_text(const char *z);
+
 /* ISO-8601 string for a stored ms timestamp; json null for 0/NULL. */
 json_t *sb_json_time(int64_t ms);
 

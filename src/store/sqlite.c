@@ -465,8 +465,7 @@ static void ckpt_work(uv_work_t *w)
 {
     sb_store *st = w->data;
     int log_pages = 0, ckpt_pages = 0;
-    st->ckpt_rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
-                                            &ckpt_pages);
+    st->ckpt_rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &ckpt_pages);
 }
 
 static void ckpt_after(uv_work_t *w, int status)
