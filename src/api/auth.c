@@ -219,7 +219,7 @@ bool sb_api_auth_route(sb_app *app, sb_http_req *req, const char *path)
         else
             sb_api_submit(sb_api_op_new(app, req, SB_ROLE_AGENT, logout_action));
     } else if (strcmp(path, "/api/v1/auth/me") == 0) {
-        if (m != SB_HTTP_GET)
+        if (m != SB_HTTP_GET && m != SB_HTTP_HEAD)
             sb_respond_method_not_allowed(req, "GET");
         else
             sb_api_submit(sb_api_op_new(app, req, SB_ROLE_AGENT, me_action));

@@ -529,7 +529,8 @@ static void handle_session(sb_webchat *wc, sb_http_req *req)
             json_decref(body);
             return;
         }
-        if (json_is_string(val) && json_string_length(val) > 8000) {
+        size_t limit = strcmp(key, "page") == 0 ? 8000 : strcmp(key, "token") == 0 ? 128 : 254;
+        if (json_is_string(val) && json_string_length(val) > limit) {
             sb_http_respond_error(req, 422, "validation_failed", "field '%s' is too long", key);
             json_decref(body);
             return;
@@ -769,12 +770,8 @@ static bool visitor_params(sb_webchat *wc, sb_http_req *req, int64_t *channel_id
     return true;
 }
 
-static void handle_ws(sb_webchat *wc, sb_http_req *req)
+static void accept_ws(sb_webchat *wc, sb_http_req *req, int64_t channel_id, const char *vid)
 {
-    int64_t channel_id;
-    char vid[33];
-    if (!visitor_params(wc, req, &channel_id, vid))
-        return;
     vconn *c = vconn_new(wc, vid, channel_id);
     c->refs++; /* held by the socket until on_close */
     sb_ws *ws = sb_ws_accept(req, &visitor_ws_cbs, c);
@@ -786,6 +783,58 @@ static void handle_ws(sb_webchat *wc, sb_http_req *req)
     c->ws = ws;
 }
 
+static void accept_sse(sb_webchat *wc, sb_http_req *req, int64_t channel_id, const char *vid);
+
+/* A live connection (WebSocket or event stream) opens only for an active
+ * chat channel, checked in the store first. */
+typedef struct open_op {
+    sb_webchat *wc;
+    sb_http_req *req;
+    int64_t channel_id;
+    char vid[33];
+    bool sse;
+} open_op;
+
+static int open_run(sb_tx *tx, void *arg)
+{
+    open_op *o = arg;
+    json_t *chan = NULL;
+    int rc = load_channel(tx, o->channel_id, &chan);
+    json_decref(chan);
+    return rc;
+}
+
+static void open_done(void *arg, int rc)
+{
+    open_op *o = arg;
+    if (rc == SB_ENOTFOUND) {
+        sb_http_respond_error(o->req, 404, "not_found", "no such chat channel");
+    } else if (rc != 0 || o->wc->app->stopping) {
+        sb_http_add_header(o->req, "Retry-After", "1");
+        sb_http_respond_error(o->req, 503, "unavailable", "retry later");
+    } else if (o->sse) {
+        accept_sse(o->wc, o->req, o->channel_id, o->vid);
+    } else {
+        accept_ws(o->wc, o->req, o->channel_id, o->vid);
+    }
+    free(o);
+}
+
+static void open_live(sb_webchat *wc, sb_http_req *req, bool sse)
+{
+    int64_t channel_id;
+    char vid[33];
+    if (!visitor_params(wc, req, &channel_id, vid))
+        return;
+    open_op *o = sb_xcalloc(1, sizeof *o);
+    o->wc = wc;
+    o->req = req;
+    o->channel_id = channel_id;
+    o->sse = sse;
+    memcpy(o->vid, vid, sizeof o->vid);
+    sb_store_submit(wc->app->store, open_run, open_done, o);
+}
+
 static void on_sse_close(sb_http_req *req, void *ud)
 {
     vconn *c = ud;
@@ -795,12 +844,8 @@ static void on_sse_close(sb_http_req *req, void *ud)
     vconn_unref(c);
 }
 
-static void handle_events(sb_webchat *wc, sb_http_req *req)
+static void accept_sse(sb_webchat *wc, sb_http_req *req, int64_t channel_id, const char *vid)
 {
-    int64_t channel_id;
-    char vid[33];
-    if (!visitor_params(wc, req, &channel_id, vid))
-        return;
     vconn *c = vconn_new(wc, vid, channel_id);
     c->refs++;
     c->sse = req;
@@ -821,7 +866,10 @@ static void handle_post_message(sb_webchat *wc, sb_http_req *req)
         return;
     json_t *cid = json_object_get(parse->body, "client_id");
     const char *bad = check_message(cid, json_object_get(parse->body, "text"));
-    if (bad != NULL) {
+    static const char *const allowed[] = {"client_id", "text", NULL};
+    if (sb_api_only_fields(parse, parse->body, allowed) != 0) {
+        sb_http_respond_error(req, 422, parse->err_code, "%s", parse->err_msg);
+    } else if (bad != NULL) {
         sb_http_respond_error(req, 422, "validation_failed", "%s", bad);
     } else if (!visitor_rate_ok(wc, vid)) {
         sb_http_add_header(req, "Retry-After", "1");
@@ -903,6 +951,12 @@ bool sb_webchat_route(sb_webchat *wc, sb_http_req *req, const char *path)
         sb_http_respond(req, 204, NULL, NULL, 0);
         return true;
     }
+    if (sb_store_pending(wc->app->store) >= wc->app->cfg.max_pending_ops) {
+        wc->app->metrics.overloaded++;
+        sb_http_add_header(req, "Retry-After", "1");
+        sb_http_respond_error(req, 503, "overloaded", "the server is overloaded; retry later");
+        return true;
+    }
     unsigned retry = 0;
     if (!sb_ratelimit_allow(wc->app->ratelimit, req, &retry)) {
         char buf[16];
@@ -938,12 +992,12 @@ bool sb_webchat_route(sb_webchat *wc, sb_http_req *req, const char *path)
         if (!get)
             sb_respond_method_not_allowed(req, "GET");
         else
-            handle_ws(wc, req);
+            open_live(wc, req, false);
     } else if (strcmp(path, "/chat/events") == 0) {
         if (!get)
             sb_respond_method_not_allowed(req, "GET");
         else
-            handle_events(wc, req);
+            open_live(wc, req, true);
     } else if (strcmp(path, "/chat/messages") == 0) {
         if (m != SB_HTTP_POST)
             sb_respond_method_not_allowed(req, "POST");

@@ -121,6 +121,19 @@ class WebChatTest(unittest.TestCase):
         with self.assertRaises(WSHandshakeError) as cm:
             WebSocket.connect(self.d, f"/chat/ws?token={urllib.parse.quote(s['token'])}")
         self.assertEqual(cm.exception.status, 422)
+        # A live connection opens only for an existing web chat channel (1 is the API channel).
+        for channel in (1, 999):
+            with self.assertRaises(WSHandshakeError) as cm:
+                WebSocket.connect(self.d, f"/chat/ws?channel={channel}&token={urllib.parse.quote(s['token'])}")
+            self.assertEqual(cm.exception.status, 404)
+            st, _, body = self.d.req("GET", f"/chat/events?channel={channel}&token={urllib.parse.quote(s['token'])}")
+            self.assertEqual(st, 404)
+            self.assertEqual(body["error"]["code"], "not_found")
+        # Unknown fields are refused on the POST fallback like everywhere else.
+        st, _, body = self.d.req("POST", f"/chat/messages?channel={CHANNEL}&token={urllib.parse.quote(s['token'])}",
+                                 body={"client_id": "x1", "text": "hi", "colour": "red"})
+        self.assertEqual(st, 422)
+        self.assertEqual(body["error"]["code"], "unknown_field")
 
     def test_round_trip(self):
         s = chat_session(self.d)
