@@ -8,15 +8,6 @@
 #include "channels/outbox.h"
 #include "channels/webchat.h"
 
-json_t *sb_ticket_row_json(sb_stmt *s);
-json_t *sb_message_row_json(sb_stmt *s);
-
-#define TICKET_SELECT                                                                                                  \
-    "SELECT t.id, t.number, t.contact_id, t.channel_id, t.subject, t.status, t.priority, "                             \
-    "t.team_id, t.assignee_id, t.tags, t.attributes, t.created_at, t.updated_at, "                                     \
-    "t.last_message_at, t.first_response_at, t.resolved_at, t.closed_at, c.name, ch.kind "                             \
-    "FROM ticket t JOIN contact c ON c.id = t.contact_id LEFT JOIN channel ch ON ch.id = t.channel_id "
-
 #define TICKET_FILTERS                                                                                                 \
     "WHERE (?1 IS NULL OR instr(',' || ?1 || ',', ',' || t.status || ',') > 0) "                                       \
     "AND (?2 IS NULL OR instr(',' || ?2 || ',', ',' || t.priority || ',') > 0) "                                       \
@@ -25,9 +16,9 @@ json_t *sb_message_row_json(sb_stmt *s);
     "AND (?5 IS NULL OR t.channel_id = ?5) AND (?6 IS NULL OR t.contact_id = ?6) "                                     \
     "AND (?7 IS NULL OR t.id < ?7) "
 
-static const char SQL_LIST[] = TICKET_SELECT TICKET_FILTERS "ORDER BY t.id DESC LIMIT ?8";
+static const char SQL_LIST[] = SB_TICKET_SELECT TICKET_FILTERS "ORDER BY t.id DESC LIMIT ?8";
 static const char SQL_LIST_FTS[] =
-    TICKET_SELECT TICKET_FILTERS "AND t.id IN (SELECT m.ticket_id FROM message_fts f JOIN message m ON m.id = f.rowid "
+    SB_TICKET_SELECT TICKET_FILTERS "AND t.id IN (SELECT m.ticket_id FROM message_fts f JOIN message m ON m.id = f.rowid "
                                  "WHERE message_fts MATCH ?9) ORDER BY t.id DESC LIMIT ?8";
 
 typedef struct list_args {
@@ -210,16 +201,10 @@ static int load_messages(sb_tx *tx, const char *sql, int64_t id, json_t **out)
     return 0;
 }
 
-#define MESSAGE_SELECT                                                                                                 \
-    "SELECT m.id, m.ticket_id, m.channel_id, m.direction, m.author_agent_id, m.author_contact_id, "                    \
-    "m.text, m.attachments, m.delivery_status, m.delivery_error, m.external_id, m.created_at, "                        \
-    "m.updated_at, a.name, t.number, m.client_id FROM message m JOIN ticket t ON t.id = m.ticket_id "                  \
-    "LEFT JOIN agent a ON a.id = m.author_agent_id "
-
 int sb_contact_timeline(sb_tx *tx, int64_t contact_id, json_t **out);
 int sb_contact_timeline(sb_tx *tx, int64_t contact_id, json_t **out)
 {
-    return load_messages(tx, MESSAGE_SELECT "WHERE t.contact_id = ? ORDER BY m.created_at, m.id", contact_id, out);
+    return load_messages(tx, SB_MESSAGE_SELECT "WHERE t.contact_id = ? ORDER BY m.created_at, m.id", contact_id, out);
 }
 
 static int get_action(sb_tx *tx, sb_api_op *op)
@@ -231,7 +216,7 @@ static int get_action(sb_tx *tx, sb_api_op *op)
     if (t == NULL)
         return SB_EIO;
     json_t *msgs = NULL;
-    int rc = load_messages(tx, MESSAGE_SELECT "WHERE m.ticket_id = ? ORDER BY m.id", tid, &msgs);
+    int rc = load_messages(tx, SB_MESSAGE_SELECT "WHERE m.ticket_id = ? ORDER BY m.id", tid, &msgs);
     if (rc != 0) {
         json_decref(t);
         return rc;

@@ -191,12 +191,7 @@ int64_t sb_ticket_id_by_number(sb_tx *tx, int64_t number)
     return sb_tx_int(tx, &id, "SELECT id FROM ticket WHERE number = ?", "i", number) == 1 ? id : 0;
 }
 
-#define TICKET_COLS                                                                                                    \
-    "t.id, t.number, t.contact_id, t.channel_id, t.subject, t.status, t.priority, t.team_id, "                         \
-    "t.assignee_id, t.tags, t.attributes, t.created_at, t.updated_at, t.last_message_at, "                             \
-    "t.first_response_at, t.resolved_at, t.closed_at, c.name, ch.kind"
-
-static json_t *ticket_row(sb_stmt *s)
+json_t *sb_ticket_row_json(sb_stmt *s)
 {
     return json_pack("{s:I,s:I,s:I,s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:o},s:o}", "id",
                      (json_int_t)sb_stmt_int(s, 0), "number", (json_int_t)sb_stmt_int(s, 1), "contact_id",
@@ -214,31 +209,16 @@ static json_t *ticket_row(sb_stmt *s)
 
 json_t *sb_ticket_json(sb_tx *tx, int64_t ticket_id)
 {
-    sb_stmt *s = sb_tx_query(tx,
-                             "SELECT " TICKET_COLS " FROM ticket t JOIN contact c ON c.id = t.contact_id "
-                             "LEFT JOIN channel ch ON ch.id = t.channel_id WHERE t.id = ?",
-                             "i", ticket_id);
+    sb_stmt *s = sb_tx_query(tx, SB_TICKET_SELECT "WHERE t.id = ?", "i", ticket_id);
     if (s == NULL)
         return NULL;
     json_t *out = NULL;
     if (sb_stmt_step(s) == 1)
-        out = ticket_row(s);
+        out = sb_ticket_row_json(s);
     sb_stmt_end(s);
     return out;
 }
 
-json_t *sb_ticket_row_json(sb_stmt *s);
-json_t *sb_ticket_row_json(sb_stmt *s)
-{
-    return ticket_row(s);
-}
-
-#define MESSAGE_COLS                                                                                                   \
-    "m.id, m.ticket_id, m.channel_id, m.direction, m.author_agent_id, m.author_contact_id, "                           \
-    "m.text, m.attachments, m.delivery_status, m.delivery_error, m.external_id, m.created_at, "                        \
-    "m.updated_at, a.name, t.number, m.client_id"
-
-json_t *sb_message_row_json(sb_stmt *s);
 json_t *sb_message_row_json(sb_stmt *s)
 {
     json_t *author = json_null();
@@ -247,22 +227,19 @@ json_t *sb_message_row_json(sb_stmt *s)
                            sb_json_text(sb_stmt_text(s, 13)));
     else if (!sb_stmt_isnull(s, 5))
         author = json_pack("{s:s,s:I}", "kind", "contact", "id", (json_int_t)sb_stmt_int(s, 5));
-    return json_pack("{s:I,s:I,s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0),
+    return json_pack("{s:I,s:I,s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0),
                      "ticket_id", (json_int_t)sb_stmt_int(s, 1), "ticket_number", (json_int_t)sb_stmt_int(s, 14),
                      "channel_id", json_int_or_null(s, 2), "direction", sb_stmt_text(s, 3), "author", author, "text",
                      sb_stmt_text(s, 6), "attachments", json_stored(sb_stmt_text(s, 7), json_array()),
                      "delivery_status", sb_json_text(sb_stmt_text(s, 8)), "delivery_error",
                      sb_json_text(sb_stmt_text(s, 9)), "external_id", sb_json_text(sb_stmt_text(s, 10)), "client_id",
-                     sb_json_text(sb_stmt_text(s, 15)), "created_at", sb_json_time(sb_stmt_int(s, 11)), "updated_at",
-                     sb_json_time(sb_stmt_int(s, 12)));
+                     sb_json_text(sb_stmt_text(s, 15)), "sent_at", sb_json_time(sb_stmt_int(s, 16)), "created_at",
+                     sb_json_time(sb_stmt_int(s, 11)), "updated_at", sb_json_time(sb_stmt_int(s, 12)));
 }
 
 json_t *sb_message_json(sb_tx *tx, int64_t message_id)
 {
-    sb_stmt *s = sb_tx_query(tx,
-                             "SELECT " MESSAGE_COLS " FROM message m JOIN ticket t ON t.id = m.ticket_id "
-                             "LEFT JOIN agent a ON a.id = m.author_agent_id WHERE m.id = ?",
-                             "i", message_id);
+    sb_stmt *s = sb_tx_query(tx, SB_MESSAGE_SELECT "WHERE m.id = ?", "i", message_id);
     if (s == NULL)
         return NULL;
     json_t *out = NULL;
@@ -492,10 +469,10 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     char *att = in->attachments ? json_dumps(in->attachments, JSON_COMPACT) : NULL;
     rc = sb_tx_int(tx, &res->message_id,
                    "INSERT INTO message (ticket_id, channel_id, direction, author_contact_id, text, "
-                   "attachments, delivery_status, external_id, client_id, created_at, updated_at) "
-                   "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?) RETURNING id",
-                   "iiittttii", tid, in->channel_id, res->contact_id, in->text, att ? att : "[]", in->external_id,
-                   in->client_id, now, now);
+                   "attachments, delivery_status, external_id, client_id, sent_at, created_at, updated_at) "
+                   "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?) RETURNING id",
+                   "iiittttIii", tid, in->channel_id, res->contact_id, in->text, att ? att : "[]", in->external_id,
+                   in->client_id, in->timestamp, now, now);
     free(att);
     if (rc != 1)
         return rc < 0 ? rc : SB_EIO;

@@ -50,6 +50,21 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
 int sb_phone_normalize(const char *raw, const char *default_cc, char *out, size_t cap);
 int sb_email_normalize(const char *raw, char *out, size_t cap);
 
+/* The SELECTs whose rows sb_ticket_row_json / sb_message_row_json read;
+ * append "WHERE ..." (and ORDER BY) to them. */
+#define SB_TICKET_SELECT                                                                                               \
+    "SELECT t.id, t.number, t.contact_id, t.channel_id, t.subject, t.status, t.priority, t.team_id, "                  \
+    "t.assignee_id, t.tags, t.attributes, t.created_at, t.updated_at, t.last_message_at, t.first_response_at, "        \
+    "t.resolved_at, t.closed_at, c.name, ch.kind FROM ticket t JOIN contact c ON c.id = t.contact_id "                 \
+    "LEFT JOIN channel ch ON ch.id = t.channel_id "
+#define SB_MESSAGE_SELECT                                                                                              \
+    "SELECT m.id, m.ticket_id, m.channel_id, m.direction, m.author_agent_id, m.author_contact_id, m.text, "            \
+    "m.attachments, m.delivery_status, m.delivery_error, m.external_id, m.created_at, m.updated_at, a.name, "          \
+    "t.number, m.client_id, m.sent_at FROM message m JOIN ticket t ON t.id = m.ticket_id "                             \
+    "LEFT JOIN agent a ON a.id = m.author_agent_id "
+json_t *sb_ticket_row_json(sb_stmt *s);
+json_t *sb_message_row_json(sb_stmt *s);
+
 /* Rows as JSON (NULL if not found). */
 json_t *sb_ticket_json(sb_tx *tx, int64_t ticket_id);
 json_t *sb_message_json(sb_tx *tx, int64_t message_id);

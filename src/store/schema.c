@@ -90,6 +90,8 @@ static const char *const migrations[] = {
     "DROP TRIGGER message_fts_ai;\n"
     "INSERT INTO setting (key, value) SELECT 'fts_indexed_upto', CAST(COALESCE(MAX(id), 0) AS TEXT)\n"
     "  FROM message;\n",
+    /* 3: the sender's own time of an inbound message (API channel "timestamp") */
+    "ALTER TABLE message ADD COLUMN sent_at INTEGER;\n",
 };
 
 int sb_schema_count(void)

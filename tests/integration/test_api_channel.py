@@ -291,6 +291,24 @@ class ApiChannelTest(unittest.TestCase):
         self.assertFalse(other["duplicate"])
         self.assertNotEqual(other["message_id"], first["message_id"])
 
+    def test_sender_timestamp_is_kept(self):
+        ch = self.d.add_api_channel(name=uid("ts"))
+        cases = [("2026-11-20T10:15:00+03:00", "2026-11-20T07:15:00.000Z"), (1700000000, "2023-11-14T22:13:20.000Z"),
+                 (None, None)]
+        for given, stored in cases:
+            payload = {"external_id": uid("ext"), "from": {"id": uid("c")}, "text": "время"}
+            if given is not None:
+                payload["timestamp"] = given
+            st, h, b = inbound(self.d, payload, channel=ch["id"], secret=ch["secret"])
+            self.assertEqual(st, 200, b)
+            m = self.message_in_ticket(b["ticket_number"], b["message_id"])
+            self.assertEqual(m["sent_at"], stored)
+            self.assertIsNotNone(m["created_at"])  # our own clock orders the timeline
+        st, h, b = inbound(self.d, {"external_id": uid("ext"), "from": {"id": "x"}, "text": "t",
+                                    "timestamp": "yesterday"}, channel=ch["id"], secret=ch["secret"])
+        self.assertEqual(st, 422)
+        self.assertIn("timestamp", b["error"]["message"])
+
     def test_same_contact_joins_then_reopens_then_new_after_close(self):
         ch = self.d.add_api_channel(name=uid("join"))
         who = {"id": uid("c")}
