@@ -709,6 +709,58 @@ static void ws_error(vconn *c, const char *code, const char *message, json_t *cl
     json_decref(err);
 }
 
+/* Visitor typing: agents watching the stream see it on the ticket. */
+typedef struct typing_op {
+    sb_app *app;
+    char vid[33];
+    int64_t contact_id, ticket_number;
+} typing_op;
+
+static int typing_run(sb_tx *tx, void *arg)
+{
+    typing_op *t = arg;
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT t.contact_id, t.number FROM contact_identity ci JOIN ticket t "
+                             "ON t.contact_id = ci.contact_id WHERE ci.kind = 'webchat' AND ci.scope = 0 "
+                             "AND ci.address = ? AND t.status IN ('new','open','pending') ORDER BY t.id DESC LIMIT 1",
+                             "t", t->vid);
+    if (s == NULL)
+        return SB_EIO;
+    if (sb_stmt_step(s) == 1) {
+        t->contact_id = sb_stmt_int(s, 0);
+        t->ticket_number = sb_stmt_int(s, 1);
+    }
+    sb_stmt_end(s);
+    return 0;
+}
+
+static void typing_done(void *arg, int rc)
+{
+    typing_op *t = arg;
+    if (rc == 0 && t->ticket_number != 0) {
+        json_t *events = json_array();
+        sb_emit(events, "contact.typing",
+                json_pack("{s:I,s:I}", "ticket_number", (json_int_t)t->ticket_number, "contact_id",
+                          (json_int_t)t->contact_id));
+        sb_app_publish(t->app, events);
+        json_decref(events);
+    }
+    free(t);
+}
+
+static void visitor_typing(sb_webchat *wc, const char *vid)
+{
+    char key[64];
+    unsigned retry = 0;
+    snprintf(key, sizeof key, "typing:%s", vid);
+    if (!sb_ratelimit_allow_key(wc->app->ratelimit, key, 1, sb_clock_mono_ms(), &retry))
+        return; /* at most about one notice a second per visitor */
+    typing_op *t = sb_xcalloc(1, sizeof *t);
+    t->app = wc->app;
+    memcpy(t->vid, vid, sizeof t->vid);
+    sb_store_submit(wc->app->store, typing_run, typing_done, t);
+}
+
 static void on_ws_text(sb_ws *ws, const char *p, size_t len, void *ud)
 {
     vconn *c = ud;
@@ -725,7 +777,7 @@ static void on_ws_text(sb_ws *ws, const char *p, size_t len, void *ud)
         vconn_send(c, pong);
         json_decref(pong);
     } else if (strcmp(type, "typing") == 0) {
-        /* Visitor typing is not shown to agents yet (see README). */
+        visitor_typing(c->wc, c->visitor_id);
     } else if (strcmp(type, "message") == 0) {
         json_t *cid = json_object_get(v, "client_id");
         const char *bad = check_message(cid, json_object_get(v, "text"));
@@ -1008,8 +1060,10 @@ bool sb_webchat_route(sb_webchat *wc, sb_http_req *req, const char *path)
         char vid[33];
         if (m != SB_HTTP_POST)
             sb_respond_method_not_allowed(req, "POST");
-        else if (visitor_params(wc, req, &channel_id, vid))
+        else if (visitor_params(wc, req, &channel_id, vid)) {
+            visitor_typing(wc, vid);
             sb_http_respond_json(req, 200, json_pack("{s:b}", "ok", 1));
+        }
     } else {
         sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
     }

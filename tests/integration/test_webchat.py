@@ -157,6 +157,16 @@ class WebChatTest(unittest.TestCase):
             self.assertEqual(mc["data"]["text"], "Привет")
             self.assertEqual(mc["data"]["client_id"], "c1")
 
+            # The visitor is typing: agents see it on the ticket.
+            visitor.send_json({"type": "typing"})
+            ty = agent.recv_until(event_pred("contact.typing", ticket_number=number))
+            self.assertEqual(ty["data"]["contact_id"], tc["data"]["contact_id"])
+
+            # The agent is typing: the visitor sees the agent's name.
+            agent.send_json({"type": "typing", "ticket_number": number})
+            at = visitor.recv_until(is_type("typing"))
+            self.assertIn("Anna", at["name"])
+
             st, h, b = self.d.req("POST", f"/api/v1/tickets/{number}/messages", {"text": "Здравствуйте! Чем помочь?"},
                                   token=self.anna)
             self.assertEqual(st, 201, b)
