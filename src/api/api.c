@@ -332,7 +332,10 @@ static void op_done(void *arg, int rc)
         int status = rc == 0 ? op->status : op->err_code[0] ? op->status : 503;
         sb_log(status >= 500 ? SB_WARN : SB_DEBUG, "api", "req=%llu agent=%lld %s %s status=%d code=%s",
                (unsigned long long)sb_http_req_id(op->req), (long long)op->agent_id, sb_http_req_method_name(op->req),
-               sb_http_req_path(op->req), status, rc == 0 ? "ok" : op->err_code[0] ? op->err_code : "store");
+               sb_http_req_path(op->req), status,
+               rc == 0           ? "ok"
+               : op->err_code[0] ? op->err_code
+                                 : "store");
     }
     if (rc == 0) {
         /* Answer first: the caller's latency must not grow with the

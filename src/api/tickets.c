@@ -17,9 +17,9 @@
     "AND (?7 IS NULL OR t.id < ?7) "
 
 static const char SQL_LIST[] = SB_TICKET_SELECT TICKET_FILTERS "ORDER BY t.id DESC LIMIT ?8";
-static const char SQL_LIST_FTS[] =
-    SB_TICKET_SELECT TICKET_FILTERS "AND t.id IN (SELECT m.ticket_id FROM message_fts f JOIN message m ON m.id = f.rowid "
-                                 "WHERE message_fts MATCH ?9) ORDER BY t.id DESC LIMIT ?8";
+static const char SQL_LIST_FTS[] = SB_TICKET_SELECT TICKET_FILTERS
+    "AND t.id IN (SELECT m.ticket_id FROM message_fts f JOIN message m ON m.id = f.rowid "
+    "WHERE message_fts MATCH ?9) ORDER BY t.id DESC LIMIT ?8";
 
 typedef struct list_args {
     char *status, *priority, *fts;

@@ -227,14 +227,15 @@ json_t *sb_message_row_json(sb_stmt *s)
                            sb_json_text(sb_stmt_text(s, 13)));
     else if (!sb_stmt_isnull(s, 5))
         author = json_pack("{s:s,s:I}", "kind", "contact", "id", (json_int_t)sb_stmt_int(s, 5));
-    return json_pack("{s:I,s:I,s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0),
-                     "ticket_id", (json_int_t)sb_stmt_int(s, 1), "ticket_number", (json_int_t)sb_stmt_int(s, 14),
-                     "channel_id", json_int_or_null(s, 2), "direction", sb_stmt_text(s, 3), "author", author, "text",
-                     sb_stmt_text(s, 6), "attachments", json_stored(sb_stmt_text(s, 7), json_array()),
-                     "delivery_status", sb_json_text(sb_stmt_text(s, 8)), "delivery_error",
-                     sb_json_text(sb_stmt_text(s, 9)), "external_id", sb_json_text(sb_stmt_text(s, 10)), "client_id",
-                     sb_json_text(sb_stmt_text(s, 15)), "sent_at", sb_json_time(sb_stmt_int(s, 16)), "created_at",
-                     sb_json_time(sb_stmt_int(s, 11)), "updated_at", sb_json_time(sb_stmt_int(s, 12)));
+    return json_pack("{s:I,s:I,s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+                     (json_int_t)sb_stmt_int(s, 0), "ticket_id", (json_int_t)sb_stmt_int(s, 1), "ticket_number",
+                     (json_int_t)sb_stmt_int(s, 14), "channel_id", json_int_or_null(s, 2), "direction",
+                     sb_stmt_text(s, 3), "author", author, "text", sb_stmt_text(s, 6), "attachments",
+                     json_stored(sb_stmt_text(s, 7), json_array()), "delivery_status", sb_json_text(sb_stmt_text(s, 8)),
+                     "delivery_error", sb_json_text(sb_stmt_text(s, 9)), "external_id",
+                     sb_json_text(sb_stmt_text(s, 10)), "client_id", sb_json_text(sb_stmt_text(s, 15)), "sent_at",
+                     sb_json_time(sb_stmt_int(s, 16)), "created_at", sb_json_time(sb_stmt_int(s, 11)), "updated_at",
+                     sb_json_time(sb_stmt_int(s, 12)));
 }
 
 json_t *sb_message_json(sb_tx *tx, int64_t message_id)
