@@ -1,4 +1,7 @@
-"""/healthz, /metrics, /api/v1/openapi.json."""
+"""/healthz, /metrics, /api/v1/openapi.json, the log file and SIGHUP."""
+import os
+import signal
+import tempfile
 import unittest
 
 from sbtest import DEMO_ANNA, Daemon, chat_session, chat_ws, inbound, wait_for
@@ -82,6 +85,32 @@ class SystemTest(unittest.TestCase):
             ws.close()
         wait_for(lambda: self.d.metrics()["switchboard_stream_subscribers"] == 0,
                  msg="the closed stream to be forgotten")
+
+
+class LogFileTest(unittest.TestCase):
+    def test_sighup_reopens_the_log_and_secrets_stay_out(self):
+        tmp = tempfile.mkdtemp(prefix="sblog-")
+        log = os.path.join(tmp, "switchboard.log")
+        with Daemon(config_extra=f"[log]\nfile = {log}\nlevel = debug\n") as d:
+            token = d.token(DEMO_ANNA[0])
+            st, _, b = inbound(d, {"external_id": "log-1", "from": {"id": "u1"}, "text": "секретный текст клиента"})
+            self.assertEqual(st, 200, b)
+            st, _, _ = d.req("GET", "/api/v1/tickets", token=token)
+            self.assertEqual(st, 200)
+            wait_for(lambda: os.path.exists(log) and "status=200" in open(log, encoding="utf-8").read())
+            # logrotate: move the file away, SIGHUP, the daemon writes a new one.
+            os.rename(log, log + ".1")
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: os.path.exists(log) and "log reopened" in open(log, encoding="utf-8").read())
+            st, _, _ = d.req("GET", "/api/v1/tickets", token=token)
+            self.assertEqual(st, 200)
+            wait_for(lambda: "/api/v1/tickets status=200" in open(log, encoding="utf-8").read())
+            text = open(log + ".1", encoding="utf-8").read() + open(log, encoding="utf-8").read()
+            # Request lines carry ids; never tokens, secrets or message text.
+            self.assertRegex(text, r"req=\d+ agent=\d+ GET /api/v1/tickets status=200")
+            self.assertNotIn(token, text)
+            self.assertNotIn(d.api_secret, text)
+            self.assertNotIn("секретный", text)
 
 
 if __name__ == "__main__":
