@@ -317,9 +317,9 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
     /* A repeat is answered from the store; its attachments are not written again. */
     int64_t dup = 0;
     json_t *atts = NULL;
-    if (sb_tx_int(tx, &dup, "SELECT id FROM message WHERE channel_id = ? AND external_id = ?", "it", op->path_id,
-                  msg.external_id) != 1 &&
-        msg.attachments != NULL) {
+    if (msg.attachments != NULL &&
+        sb_tx_int(tx, &dup, "SELECT id FROM message WHERE channel_id = ? AND external_id = ?", "it", op->path_id,
+                  msg.external_id) != 1) {
         rc = store_attachments(op, msg.attachments, &atts);
         if (rc != 0) {
             json_decref(atts);

@@ -303,16 +303,40 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         ids[n++] = (typeof(ids[0])){"phone", 0, phone};
     if (email != NULL)
         ids[n++] = (typeof(ids[0])){"email", 0, email};
+    /* Look identities up until one has an owner; remember the answers so
+     * that attaching the others below needs no second look. */
+    int64_t owner[4] = {0};
+    size_t looked = 0;
     int64_t cid = 0;
-    for (size_t i = 0; i < n && cid == 0; i++)
-        cid = identity_owner(tx, ids[i].kind, ids[i].scope, ids[i].address);
+    while (looked < n && cid == 0) {
+        owner[looked] = identity_owner(tx, ids[looked].kind, ids[looked].scope, ids[looked].address);
+        cid = owner[looked++];
+    }
     bool created = cid == 0;
     int rc;
     if (cid != 0) {
-        cid = sb_contact_resolve(tx, cid);
-        if (in->name != NULL && in->name[0] != '\0') {
-            rc = sb_tx_exec(tx, "UPDATE contact SET name = ?, updated_at = ? WHERE id = ? AND name IS NULL", "tii",
-                            in->name, sb_tx_now(tx), cid);
+        /* Follow merges to the surviving contact; fill a missing name. */
+        bool nameless = false;
+        for (int hops = 0; hops < 32; hops++) {
+            sb_stmt *s = sb_tx_query(tx, "SELECT merged_into, name IS NULL FROM contact WHERE id = ?", "i", cid);
+            if (s == NULL)
+                return SB_EIO;
+            int64_t next = 0;
+            rc = sb_stmt_step(s);
+            if (rc == 1) {
+                next = sb_stmt_int(s, 0);
+                nameless = sb_stmt_int(s, 1) != 0;
+            }
+            sb_stmt_end(s);
+            if (rc < 0)
+                return rc;
+            if (next == 0)
+                break;
+            cid = next;
+        }
+        if (nameless && in->name != NULL && in->name[0] != '\0') {
+            rc = sb_tx_exec(tx, "UPDATE contact SET name = ?, updated_at = ? WHERE id = ?", "tii", in->name,
+                            sb_tx_now(tx), cid);
             if (rc != 0)
                 return rc;
         }
@@ -326,7 +350,15 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
             return rc;
     }
     for (size_t i = 0; i < n; i++) {
-        rc = sb_identity_attach(tx, cid, ids[i].kind, ids[i].scope, ids[i].address);
+        if (i < looked && owner[i] != 0)
+            continue; /* already this contact's, or someone else's */
+        if (i < looked)
+            rc = sb_tx_exec(tx,
+                            "INSERT INTO contact_identity (contact_id, kind, scope, address, created_at) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            "ititi", cid, ids[i].kind, ids[i].scope, ids[i].address, sb_tx_now(tx));
+        else
+            rc = sb_identity_attach(tx, cid, ids[i].kind, ids[i].scope, ids[i].address);
         if (rc != 0)
             return rc;
     }
@@ -407,7 +439,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     const char *status = NULL;
     char status_buf[16] = "";
     sb_stmt *s = sb_tx_query(tx,
-                             "SELECT id, status FROM ticket WHERE contact_id = ? AND "
+                             "SELECT id, status, number FROM ticket WHERE contact_id = ? AND "
                              "(status IN ('new','open','pending') OR (status = 'resolved' AND resolved_at > ?)) "
                              "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1",
                              "ii", res->contact_id, now - in->reopen_window_ms);
@@ -416,6 +448,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     rc = sb_stmt_step(s);
     if (rc == 1) {
         tid = sb_stmt_int(s, 0);
+        res->ticket_number = sb_stmt_int(s, 2);
         snprintf(status_buf, sizeof status_buf, "%s", sb_stmt_text(s, 1));
         status = status_buf;
     }
@@ -461,9 +494,6 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
         rc = sb_tx_exec(tx, "UPDATE ticket SET last_message_at = ?, updated_at = ? WHERE id = ?", "iii", now, now, tid);
         if (rc != 0)
             return rc;
-        rc = sb_tx_int(tx, &res->ticket_number, "SELECT number FROM ticket WHERE id = ?", "i", tid);
-        if (rc != 1)
-            return SB_EIO;
     }
     res->ticket_id = tid;
 
