@@ -33,6 +33,7 @@ static void usage(FILE *out)
                  "  channel add api --name NAME [--callback-url URL]\n"
                  "  channel add webchat --name NAME\n"
                  "  channel list\n"
+            "  channel secret ID                          prints an API channel's signing secret\n"
                  "  version\n");
 }
 
@@ -410,6 +411,21 @@ static int channel_add_run(sb_tx *tx, void *arg)
     return 0;
 }
 
+static int channel_secret_run(sb_tx *tx, void *arg)
+{
+    channel_op *c = arg;
+    sb_stmt *s = sb_tx_query(tx, "SELECT secret FROM channel WHERE id = ? AND kind = 'api'", "i", c->id);
+    if (s == NULL)
+        return SB_EIO;
+    int rc = sb_stmt_step(s);
+    if (rc == 1 && sb_stmt_text(s, 0) != NULL)
+        snprintf(c->secret, sizeof c->secret, "%s", sb_stmt_text(s, 0));
+    sb_stmt_end(s);
+    if (rc < 0)
+        return rc;
+    return c->secret[0] ? 0 : SB_ENOTFOUND;
+}
+
 static int channel_list_run(sb_tx *tx, void *arg)
 {
     channel_op *c = arg;
@@ -462,6 +478,23 @@ static int cmd_channel(cli *c, sb_store *st)
         printf("%s\n", text);
         free(text);
         json_decref(ch.out);
+        return 0;
+    }
+    if (strcmp(sub, "secret") == 0) {
+        char *end = NULL;
+        ch.id = c->argc > 2 ? strtoll(c->argv[2], &end, 10) : 0;
+        if (ch.id <= 0 || *end != '\0') {
+            fprintf(stderr, "usage: switchboard channel secret ID\n");
+            return 2;
+        }
+        int rc = run_sync(st, channel_secret_run, &ch);
+        if (rc == SB_ENOTFOUND) {
+            fprintf(stderr, "switchboard: no API channel %lld\n", (long long)ch.id);
+            return 1;
+        }
+        if (rc != 0)
+            return 1;
+        printf("%s\n", ch.secret);
         return 0;
     }
     if (strcmp(sub, "list") == 0) {

@@ -291,6 +291,14 @@ class ApiChannelTest(unittest.TestCase):
         self.assertFalse(other["duplicate"])
         self.assertNotEqual(other["message_id"], first["message_id"])
 
+    def test_cli_prints_the_channel_secret(self):
+        r = self.d.cli("channel", "secret", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), self.d.api_secret)
+        r = self.d.cli("channel", "secret", "2")  # web chat channels have none
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no API channel", r.stderr)
+
     def test_sender_timestamp_is_kept(self):
         ch = self.d.add_api_channel(name=uid("ts"))
         cases = [("2026-11-20T10:15:00+03:00", "2026-11-20T07:15:00.000Z"), (1700000000, "2023-11-14T22:13:20.000Z"),
