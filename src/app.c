@@ -243,7 +243,7 @@ int sb_app_serve(sb_config *cfg)
     limits.max_connections = cfg->max_connections;
     limits.header_timeout_ms = cfg->header_timeout_ms;
     limits.idle_timeout_ms = cfg->idle_timeout_ms;
-    app.ratelimit = sb_ratelimit_new(cfg->rate_per_ip, cfg->rate_per_token);
+    app.ratelimit = sb_ratelimit_new(cfg->rate_per_ip, cfg->rate_per_token, cfg->trusted_proxies);
     app.hub = sb_stream_hub_new(&app);
     app.webchat = sb_webchat_new(&app);
     app.outbox = sb_outbox_new(&app);

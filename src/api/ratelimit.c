@@ -22,14 +22,22 @@ typedef struct bucket {
 
 struct sb_ratelimit {
     unsigned per_ip, per_token;
+    char trusted[256]; /* ",ip1,ip2," */
     bucket *slots;
 };
 
-sb_ratelimit *sb_ratelimit_new(unsigned per_ip, unsigned per_token)
+sb_ratelimit *sb_ratelimit_new(unsigned per_ip, unsigned per_token, const char *trusted_proxies)
 {
     sb_ratelimit *rl = sb_xcalloc(1, sizeof *rl);
     rl->per_ip = per_ip;
     rl->per_token = per_token;
+    size_t n = 0;
+    rl->trusted[n++] = ',';
+    for (const char *p = trusted_proxies ? trusted_proxies : ""; *p && n + 2 < sizeof rl->trusted; p++)
+        if (*p != ' ')
+            rl->trusted[n++] = *p;
+    rl->trusted[n++] = ',';
+    rl->trusted[n] = '\0';
     rl->slots = sb_xcalloc(SLOTS, sizeof *rl->slots);
     return rl;
 }
@@ -90,11 +98,33 @@ bool sb_ratelimit_allow_key(sb_ratelimit *rl, const char *key, unsigned rate, ui
     return true;
 }
 
+const char *sb_ratelimit_client_ip(const sb_ratelimit *rl, sb_http_req *req, char *buf, size_t cap)
+{
+    const char *peer = sb_http_req_remote_ip(req);
+    char probe[80];
+    snprintf(probe, sizeof probe, ",%s,", peer);
+    const char *xff = sb_http_req_header(req, "X-Forwarded-For");
+    if (xff == NULL || strstr(rl->trusted, probe) == NULL)
+        return peer;
+    /* The proxy appends the address it saw: the last entry is the one
+     * that cannot have been forged by the client. */
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    size_t len = strcspn(last, " ");
+    if (len == 0 || len >= cap)
+        return peer;
+    memcpy(buf, last, len);
+    buf[len] = '\0';
+    return buf;
+}
+
 bool sb_ratelimit_allow(sb_ratelimit *rl, sb_http_req *req, unsigned *retry_after)
 {
     uint64_t now = sb_clock_mono_ms();
-    char key[128];
-    snprintf(key, sizeof key, "ip:%s", sb_http_req_remote_ip(req));
+    char key[128], ip[64];
+    snprintf(key, sizeof key, "ip:%s", sb_ratelimit_client_ip(rl, req, ip, sizeof ip));
     if (!sb_ratelimit_allow_key(rl, key, rl->per_ip, now, retry_after))
         return false;
     const char *auth = sb_http_req_header(req, "Authorization");

@@ -8,8 +8,12 @@
 
 typedef struct sb_ratelimit sb_ratelimit;
 
-/* rate 0 disables that dimension. Burst is twice the rate. */
-sb_ratelimit *sb_ratelimit_new(unsigned per_ip, unsigned per_token);
+/* rate 0 disables that dimension. Burst is twice the rate. Requests from a
+ * peer listed in `trusted_proxies` (comma-separated IPs, may be NULL) are
+ * counted against the client named last in their X-Forwarded-For. */
+sb_ratelimit *sb_ratelimit_new(unsigned per_ip, unsigned per_token, const char *trusted_proxies);
+/* The address a request is counted (and logged) under; `buf` 64 bytes. */
+const char *sb_ratelimit_client_ip(const sb_ratelimit *rl, sb_http_req *req, char *buf, size_t cap);
 void sb_ratelimit_free(sb_ratelimit *rl);
 /* Takes one token from the caller's buckets; false (and seconds to wait in
  * *retry_after) when empty. */

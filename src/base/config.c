@@ -84,6 +84,10 @@ static int on_value(void *ud, const char *section, const char *name, const char 
         if (parse_uint(value, 3600000, &n) || n == 0)
             goto bad;
         c->idle_timeout_ms = (unsigned)n;
+    } else if (MATCH("http", "trusted_proxies")) {
+        if (strlen(value) >= sizeof c->trusted_proxies)
+            goto bad;
+        snprintf(c->trusted_proxies, sizeof c->trusted_proxies, "%s", value);
     } else if (MATCH("limits", "rate_per_ip")) {
         if (parse_uint(value, 10000000, &n))
             goto bad;

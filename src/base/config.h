@@ -18,6 +18,7 @@ typedef struct sb_config {
     unsigned header_timeout_ms; /* [http] header_timeout_ms */
     unsigned idle_timeout_ms;   /* [http] idle_timeout_ms */
     unsigned rate_per_ip;       /* [limits] requests per second per IP (burst = 2x) */
+    char trusted_proxies[256];  /* [http] comma-separated peer IPs whose X-Forwarded-For is believed */
     unsigned rate_per_token;    /* [limits] requests per second per token */
     unsigned max_pending_ops;   /* [limits] store ops queued before 503 */
     int64_t reopen_window_ms;   /* [tickets] reopen_window_days */

@@ -244,6 +244,27 @@ class RateLimitTest(unittest.TestCase):
             self.assertGreaterEqual(d.metrics()["switchboard_rate_limited_total"], 1)
 
 
+    def test_clients_behind_a_trusted_proxy_are_counted_apart(self):
+        def burst(d, forwarded_for):
+            """Requests until the first 429 (or 60), as a client behind the proxy."""
+            with Client(d, keepalive=True) as c:
+                for n in range(60):
+                    st, _, _ = c.req("GET", "/api/v1/openapi.json",
+                                     headers={"X-Forwarded-For": f"{forwarded_for}, 198.51.100.7"})
+                    if st == 429:
+                        return n
+            return None
+
+        # Trusted: the last X-Forwarded-For entry is the client, so each gets its own bucket.
+        with Daemon("[limits]\nrate_per_ip = 1\n[http]\ntrusted_proxies = 127.0.0.1\n") as d:
+            self.assertIsNotNone(burst(d, "203.0.113.1"))
+            self.assertEqual(d.req("GET", "/api/v1/openapi.json")[0], 200)  # the proxy itself is another client
+        # Not trusted: the header is ignored and everything counts against the peer.
+        with Daemon("[limits]\nrate_per_ip = 1\n") as d:
+            self.assertIsNotNone(burst(d, "203.0.113.1"))
+            self.assertEqual(d.req("GET", "/api/v1/openapi.json")[0], 429)
+
+
 class ConnectionLimitTest(unittest.TestCase):
     def test_503_over_max_connections(self):
         with Daemon("[http]\nmax_connections = 2\n") as d:
