@@ -547,23 +547,16 @@ static int cmd_db(cli *c)
     return 2;
 }
 
-int main(int argc, char **argv)
+/* Runs the command once the arguments are parsed; returns the exit code. */
+static int run_command(cli *c)
 {
-    cli c;
-    memset(&c, 0, sizeof c);
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    if (parse_args(&c, argc, argv) != 0)
-        return 2;
-    if (c.argc == 0) {
+    if (c->argc == 0) {
         usage(stderr);
         return 2;
     }
     sb_log_level level = SB_INFO;
-    sb_log_level_parse(c.cfg.log_level, &level);
-    const char *cmd = c.argv[0];
+    sb_log_level_parse(c->cfg.log_level, &level);
+    const char *cmd = c->argv[0];
     if (strcmp(cmd, "version") == 0) {
         printf("switchboard %s\n", SB_VERSION);
         return 0;
@@ -575,20 +568,22 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc;
     if (strcmp(cmd, "serve") == 0) {
-        sb_log_open(c.cfg.log_file[0] ? c.cfg.log_file : NULL, level);
-        rc = sb_app_serve(&c.cfg);
+        sb_log_open(c->cfg.log_file[0] ? c->cfg.log_file : NULL, level);
+        rc = sb_app_serve(&c->cfg);
     } else {
         sb_log_open(NULL, level > SB_WARN ? level : SB_WARN);
         if (strcmp(cmd, "db") == 0) {
-            rc = cmd_db(&c);
+            rc = cmd_db(c);
         } else if (strcmp(cmd, "user") == 0 || strcmp(cmd, "token") == 0 || strcmp(cmd, "channel") == 0) {
-            sb_store *st = open_store(&c);
-            if (st == NULL)
-                return 1;
-            rc = strcmp(cmd, "user") == 0    ? cmd_user(&c, st)
-                 : strcmp(cmd, "token") == 0 ? cmd_token(&c, st)
-                                             : cmd_channel(&c, st);
-            sb_store_close(st);
+            sb_store *st = open_store(c);
+            if (st == NULL) {
+                rc = 1;
+            } else {
+                rc = strcmp(cmd, "user") == 0    ? cmd_user(c, st)
+                     : strcmp(cmd, "token") == 0 ? cmd_token(c, st)
+                                                 : cmd_channel(c, st);
+                sb_store_close(st);
+            }
         } else {
             fprintf(stderr, "switchboard: unknown command '%s'\n", cmd);
             usage(stderr);
@@ -597,6 +592,18 @@ int main(int argc, char **argv)
     }
     curl_global_cleanup();
     sb_log_close();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    memset(&c, 0, sizeof c);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    int rc = parse_args(&c, argc, argv) != 0 ? 2 : run_command(&c);
     free(c.argv);
     return rc;
 }
