@@ -284,10 +284,53 @@ json_t *sb_contact_json(sb_tx *tx, int64_t contact_id)
     return out;
 }
 
+/* What one query tells about an identity: its contact and, when that
+ * contact was not merged away, the ticket a new message would join. */
+typedef struct identity_look {
+    int64_t contact_id;
+    int64_t merged_into;
+    bool nameless;
+    bool ticket_known; /* ticket_* below are valid (0 = no ticket to join) */
+    int64_t ticket_id, ticket_number;
+    char ticket_status[16];
+} identity_look;
+
+static int lookup_identity(sb_tx *tx, const char *kind, int64_t scope, const char *address, int64_t reopen_after,
+                           identity_look *out)
+{
+    memset(out, 0, sizeof *out);
+    sb_stmt *s =
+        sb_tx_query(tx,
+                    "SELECT c.id, c.merged_into, c.name IS NULL, t.id, t.status, t.number FROM contact_identity ci "
+                    "JOIN contact c ON c.id = ci.contact_id LEFT JOIN ticket t ON t.id = (SELECT id FROM ticket "
+                    "WHERE contact_id = c.id AND (status IN ('new','open','pending') OR (status = 'resolved' AND "
+                    "resolved_at > ?4)) "
+                    "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1) "
+                    "WHERE ci.kind = ?1 AND ci.scope = ?2 AND ci.address = ?3",
+                    "titi", kind, scope, address, reopen_after);
+    if (s == NULL)
+        return SB_EIO;
+    int rc = sb_stmt_step(s);
+    if (rc == 1) {
+        out->contact_id = sb_stmt_int(s, 0);
+        out->merged_into = sb_stmt_int(s, 1);
+        out->nameless = sb_stmt_int(s, 2) != 0;
+        out->ticket_known = out->merged_into == 0;
+        if (!sb_stmt_isnull(s, 3)) {
+            out->ticket_id = sb_stmt_int(s, 3);
+            snprintf(out->ticket_status, sizeof out->ticket_status, "%s", sb_stmt_text(s, 4));
+            out->ticket_number = sb_stmt_int(s, 5);
+        }
+    }
+    sb_stmt_end(s);
+    return rc < 0 ? rc : 0;
+}
+
 /* Finds the contact by any identity of the inbound message, or creates it;
- * attaches the identities it did not have yet. */
+ * attaches the identities it did not have yet. When the lookup already
+ * found the ticket to join, `look` says so (ticket_known). */
 static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *phone, const char *email,
-                                  int64_t *contact_id, json_t *events)
+                                  int64_t *contact_id, identity_look *look, json_t *events)
 {
     struct {
         const char *kind;
@@ -303,25 +346,31 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         ids[n++] = (typeof(ids[0])){"phone", 0, phone};
     if (email != NULL)
         ids[n++] = (typeof(ids[0])){"email", 0, email};
-    /* Look identities up until one has an owner; remember the answers so
-     * that attaching the others below needs no second look. */
+    /* Look identities up until one has an owner (one query also finds the
+     * owner's ticket); remember the answers so that attaching the others
+     * below needs no second look. */
+    int64_t reopen_after = sb_tx_now(tx) - in->reopen_window_ms;
     int64_t owner[4] = {0};
     size_t looked = 0;
     int64_t cid = 0;
+    int rc;
     while (looked < n && cid == 0) {
-        owner[looked] = identity_owner(tx, ids[looked].kind, ids[looked].scope, ids[looked].address);
-        cid = owner[looked++];
+        rc = lookup_identity(tx, ids[looked].kind, ids[looked].scope, ids[looked].address, reopen_after, look);
+        if (rc != 0)
+            return rc;
+        cid = owner[looked++] = look->contact_id;
     }
     bool created = cid == 0;
-    int rc;
     if (cid != 0) {
         /* Follow merges to the surviving contact; fill a missing name. */
-        bool nameless = false;
-        for (int hops = 0; hops < 32; hops++) {
+        bool nameless = look->nameless;
+        int64_t next = look->merged_into;
+        for (int hops = 0; next != 0 && hops < 32; hops++) {
+            cid = next;
             sb_stmt *s = sb_tx_query(tx, "SELECT merged_into, name IS NULL FROM contact WHERE id = ?", "i", cid);
             if (s == NULL)
                 return SB_EIO;
-            int64_t next = 0;
+            next = 0;
             rc = sb_stmt_step(s);
             if (rc == 1) {
                 next = sb_stmt_int(s, 0);
@@ -330,9 +379,6 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
             sb_stmt_end(s);
             if (rc < 0)
                 return rc;
-            if (next == 0)
-                break;
-            cid = next;
         }
         if (nameless && in->name != NULL && in->name[0] != '\0') {
             rc = sb_tx_exec(tx, "UPDATE contact SET name = ?, updated_at = ? WHERE id = ?", "tii", in->name,
@@ -341,6 +387,7 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
                 return rc;
         }
     } else {
+        look->ticket_known = true; /* a new contact has no ticket */
         rc = sb_tx_int(tx, &cid, "INSERT INTO contact (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
                        "tii", (in->name && in->name[0]) ? in->name : NULL, sb_tx_now(tx), sb_tx_now(tx));
         if (rc != 1)
@@ -366,6 +413,22 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         sb_emit(events, "contact.created", sb_contact_json(tx, cid));
     *contact_id = cid;
     return 0;
+}
+
+/* The JSON of an inbound message just inserted, built from what the ingest
+ * knows instead of reading it back (the same shape as sb_message_json; a
+ * unit test holds them equal). */
+static json_t *inbound_message_json(const sb_inbound *in, const sb_ingest_result *res, const char *attachments,
+                                    int64_t now)
+{
+    json_t *att = attachments ? json_loads(attachments, 0, NULL) : NULL;
+    return json_pack("{s:I,s:I,s:I,s:I,s:s,s:{s:s,s:I},s:s,s:o,s:s,s:n,s:o,s:o,s:o,s:o,s:o}", "id",
+                     (json_int_t)res->message_id, "ticket_id", (json_int_t)res->ticket_id, "ticket_number",
+                     (json_int_t)res->ticket_number, "channel_id", (json_int_t)in->channel_id, "direction", "in",
+                     "author", "kind", "contact", "id", (json_int_t)res->contact_id, "text", in->text, "attachments",
+                     att ? att : json_array(), "delivery_status", "received", "delivery_error", "external_id",
+                     sb_json_text(in->external_id), "client_id", sb_json_text(in->client_id), "sent_at",
+                     sb_json_time(in->timestamp), "created_at", sb_json_time(now), "updated_at", sb_json_time(now));
 }
 
 static int set_ticket_status(sb_tx *tx, int64_t ticket_id, const char *from, const char *to, sb_actor actor)
@@ -428,33 +491,41 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     if (in->visitor_id == NULL && in->from_id == NULL && phone_p == NULL && email_p == NULL)
         return SB_EINVAL;
 
-    rc = find_or_create_contact(tx, in, phone_p, email_p, &res->contact_id, events);
+    identity_look look;
+    rc = find_or_create_contact(tx, in, phone_p, email_p, &res->contact_id, &look, events);
     if (rc != 0)
         return rc;
     sb_actor actor = {"contact", res->contact_id};
 
     /* Join the contact's active ticket, or reopen a recently resolved one,
-     * or open a new one. */
+     * or open a new one (the identity lookup usually found it already). */
     int64_t tid = 0;
     const char *status = NULL;
     char status_buf[16] = "";
-    sb_stmt *s = sb_tx_query(tx,
-                             "SELECT id, status, number FROM ticket WHERE contact_id = ? AND "
-                             "(status IN ('new','open','pending') OR (status = 'resolved' AND resolved_at > ?)) "
-                             "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1",
-                             "ii", res->contact_id, now - in->reopen_window_ms);
-    if (s == NULL)
-        return SB_EIO;
-    rc = sb_stmt_step(s);
-    if (rc == 1) {
-        tid = sb_stmt_int(s, 0);
-        res->ticket_number = sb_stmt_int(s, 2);
-        snprintf(status_buf, sizeof status_buf, "%s", sb_stmt_text(s, 1));
+    if (look.ticket_known) {
+        tid = look.ticket_id;
+        res->ticket_number = look.ticket_number;
+        snprintf(status_buf, sizeof status_buf, "%s", look.ticket_status);
         status = status_buf;
+    } else {
+        sb_stmt *s = sb_tx_query(tx,
+                                 "SELECT id, status, number FROM ticket WHERE contact_id = ? AND "
+                                 "(status IN ('new','open','pending') OR (status = 'resolved' AND resolved_at > ?)) "
+                                 "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1",
+                                 "ii", res->contact_id, now - in->reopen_window_ms);
+        if (s == NULL)
+            return SB_EIO;
+        rc = sb_stmt_step(s);
+        if (rc == 1) {
+            tid = sb_stmt_int(s, 0);
+            res->ticket_number = sb_stmt_int(s, 2);
+            snprintf(status_buf, sizeof status_buf, "%s", sb_stmt_text(s, 1));
+            status = status_buf;
+        }
+        sb_stmt_end(s);
+        if (rc < 0)
+            return rc;
     }
-    sb_stmt_end(s);
-    if (rc < 0)
-        return rc;
 
     bool ticket_changed = false;
     if (tid == 0) {
@@ -504,19 +575,23 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
                    "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?) RETURNING id",
                    "iiittttIii", tid, in->channel_id, res->contact_id, in->text, att ? att : "[]", in->external_id,
                    in->client_id, in->timestamp, now, now);
-    free(att);
-    if (rc != 1)
+    if (rc != 1) {
+        free(att);
         return rc < 0 ? rc : SB_EIO;
+    }
     rc = sb_event_log(tx, actor, "ticket", tid, "message.created",
                       json_pack("{s:I,s:s}", "message_id", (json_int_t)res->message_id, "direction", "in"));
-    if (rc != 0)
+    if (rc != 0) {
+        free(att);
         return rc;
+    }
 
     if (res->ticket_created)
         sb_emit(events, "ticket.created", sb_ticket_json(tx, tid));
     else if (ticket_changed)
         sb_emit(events, "ticket.updated",
                 json_pack("{s:o,s:{s:[s,s]}}", "ticket", sb_ticket_json(tx, tid), "changes", "status", status, "open"));
-    sb_emit(events, "message.created", sb_message_json(tx, res->message_id));
+    sb_emit(events, "message.created", inbound_message_json(in, res, att, now));
+    free(att);
     return 0;
 }

@@ -230,6 +230,18 @@ static int add_channel(sb_tx *tx, void *arg)
         tx, "INSERT INTO channel (id, kind, name, created_at, updated_at) VALUES (1, 'api', 'test', 0, 0)", "");
 }
 
+typedef struct load_op {
+    int64_t id;
+    json_t *json;
+} load_op;
+
+static int load_message(sb_tx *tx, void *arg)
+{
+    load_op *lo = arg;
+    lo->json = sb_message_json(tx, lo->id);
+    return lo->json ? 0 : SB_ENOTFOUND;
+}
+
 static int count_fts(sb_tx *tx, void *arg)
 {
     counter_op *c = arg;
@@ -254,6 +266,21 @@ static void test_ingest_threading(void **state)
     assert_int_equal(r1.ticket_number, 1);
     /* ticket.created + message.created + contact.created were emitted */
     assert_int_equal(json_array_size(events), 3);
+    /* The message.created event, built without reading the row back, is
+     * exactly what reading it gives. */
+    json_t *built = NULL;
+    size_t i;
+    json_t *ev;
+    json_array_foreach (events, i, ev)
+        if (strcmp(json_string_value(json_object_get(ev, "type")), "message.created") == 0)
+            built = json_object_get(ev, "data");
+    assert_non_null(built);
+    load_op lo = {r1.message_id, NULL};
+    sb_store_submit(f->st, load_message, ingest_done, &lo);
+    sb_store_flush(f->st);
+    assert_non_null(lo.json);
+    assert_true(json_equal(built, lo.json));
+    json_decref(lo.json);
     json_decref(events);
 
     /* Same external id: the same message, nothing new. */
