@@ -211,6 +211,29 @@ int sb_api_validate_tags(sb_api_op *op, json_t *tags)
     return 0;
 }
 
+int sb_api_validate_attributes(sb_api_op *op, json_t *attrs)
+{
+    if (!json_is_object(attrs) || json_object_size(attrs) > 100)
+        return sb_api_fail(op, 422, "validation_failed", "field 'attributes' must be an object of at most %d keys",
+                           100);
+    const char *key;
+    json_t *v;
+    json_object_foreach (attrs, key, v) {
+        size_t kl = strlen(key);
+        if (kl == 0 || kl > 64)
+            return sb_api_fail(op, 422, "validation_failed", "field 'attributes': keys must be 1..%d bytes", 64);
+        if (json_is_string(v)) {
+            if (json_string_length(v) > 4096)
+                return sb_api_fail(op, 422, "validation_failed",
+                                   "field 'attributes': value of '%s' is longer than %d bytes", key, 4096);
+        } else if (!json_is_number(v) && !json_is_boolean(v) && !json_is_null(v)) {
+            return sb_api_fail(op, 422, "validation_failed",
+                               "field 'attributes': value of '%s' must be a string, number, boolean or null", key);
+        }
+    }
+    return 0;
+}
+
 bool sb_api_parse_id(const char *z, int64_t *out)
 {
     char *end = NULL;

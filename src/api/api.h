@@ -75,6 +75,9 @@ int sb_api_field_str(sb_api_op *op, json_t *obj, const char *name, bool required
 int sb_api_field_int(sb_api_op *op, json_t *obj, const char *name, bool required, int64_t *out, bool *present);
 /* Tags: an array of at most 50 non-empty strings of at most 64 bytes. */
 int sb_api_validate_tags(sb_api_op *op, json_t *tags);
+/* Custom attributes: an object of at most 100 keys (1..64 bytes) whose
+ * values are strings (at most 4096 bytes), numbers, booleans or null. */
+int sb_api_validate_attributes(sb_api_op *op, json_t *attrs);
 /* A non-negative decimal id from a query parameter. */
 bool sb_api_parse_id(const char *z, int64_t *out);
 /* Reads the first column of every row of `s` (already bound) into *ids

@@ -10,12 +10,9 @@
 /* In tickets.c: every message of every ticket of one contact, in time order. */
 int sb_contact_timeline(sb_tx *tx, int64_t contact_id, json_t **out);
 
-#define MAX_NAME           200
-#define MAX_LANGUAGE       16
-#define MAX_ATTRIBUTES     100
-#define MAX_ATTRIBUTE_KEY  64
-#define MAX_ATTRIBUTE_TEXT 4096
-#define MAX_Q              200
+#define MAX_NAME     200
+#define MAX_LANGUAGE 16
+#define MAX_Q        200
 
 /* ---- small helpers ---- */
 
@@ -68,31 +65,6 @@ static int field_text_or_null(sb_api_op *op, json_t *body, const char *name, siz
     return 0;
 }
 
-static int validate_attributes(sb_api_op *op, json_t *attrs)
-{
-    if (!json_is_object(attrs) || json_object_size(attrs) > MAX_ATTRIBUTES)
-        return sb_api_fail(op, 422, "validation_failed", "field 'attributes' must be an object of at most %d keys",
-                           MAX_ATTRIBUTES);
-    const char *key;
-    json_t *v;
-    json_object_foreach (attrs, key, v) {
-        size_t kl = strlen(key);
-        if (kl == 0 || kl > MAX_ATTRIBUTE_KEY)
-            return sb_api_fail(op, 422, "validation_failed", "field 'attributes': keys must be 1..%d bytes",
-                               MAX_ATTRIBUTE_KEY);
-        if (json_is_string(v)) {
-            if (json_string_length(v) > MAX_ATTRIBUTE_TEXT)
-                return sb_api_fail(op, 422, "validation_failed",
-                                   "field 'attributes': value of '%s' is longer than %d bytes", key,
-                                   MAX_ATTRIBUTE_TEXT);
-        } else if (!json_is_number(v) && !json_is_boolean(v) && !json_is_null(v)) {
-            return sb_api_fail(op, 422, "validation_failed",
-                               "field 'attributes': value of '%s' must be a string, number, boolean or null", key);
-        }
-    }
-    return 0;
-}
-
 static bool language_valid(const char *z)
 {
     for (const char *p = z; *p; p++) {
@@ -133,7 +105,7 @@ static int contact_input_parse(sb_api_op *op, json_t *body, contact_input *in)
     }
     v = json_object_get(body, "attributes");
     if (v != NULL) {
-        if ((rc = validate_attributes(op, v)) != 0)
+        if ((rc = sb_api_validate_attributes(op, v)) != 0)
             return rc;
         in->attributes = v;
     }

@@ -234,7 +234,8 @@ static int exists(sb_tx *tx, const char *sql, int64_t id)
 
 static int patch_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"status", "priority", "assignee_id", "team_id", "tags", "subject", NULL};
+    static const char *const allowed[] = {"status", "priority", "assignee_id", "team_id",
+                                          "tags",   "subject",  "attributes",  NULL};
     int rc = sb_api_only_fields(op, op->body, allowed);
     if (rc != 0)
         return rc;
@@ -267,6 +268,9 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
         goto out;
     }
     if (tags != NULL && (rc = sb_api_validate_tags(op, tags)) != 0)
+        goto out;
+    json_t *attrs = json_object_get(op->body, "attributes");
+    if (attrs != NULL && (rc = sb_api_validate_attributes(op, attrs)) != 0)
         goto out;
     if (has_assignee && assignee != 0 && exists(tx, "SELECT 1 FROM agent WHERE id = ? AND active = 1", assignee) != 1) {
         rc =
@@ -335,6 +339,17 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
         if (rc != 0)
             goto out;
         json_object_set_new(changes, "tags", json_pack("[O,O]", json_object_get(before, "tags"), tags));
+    }
+    if (attrs != NULL && !json_equal(attrs, json_object_get(before, "attributes"))) {
+        char *text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
+        rc = sb_tx_exec(tx, "UPDATE ticket SET attributes = ?, updated_at = ? WHERE id = ?", "tii", text, now, tid);
+        free(text);
+        if (rc == 0)
+            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.attributes",
+                              json_pack("{s:O,s:O}", "from", json_object_get(before, "attributes"), "to", attrs));
+        if (rc != 0)
+            goto out;
+        json_object_set_new(changes, "attributes", json_pack("[O,O]", json_object_get(before, "attributes"), attrs));
     }
     json_t *old_subject = json_object_get(before, "subject");
     if (subject != NULL && (!json_is_string(old_subject) || strcmp(json_string_value(old_subject), subject) != 0)) {

@@ -161,6 +161,18 @@ class TicketListTest(unittest.TestCase):
             st, h, b2 = self.d.req("PATCH", f"/api/v1/tickets/{n}", {"tags": ["vip"]}, token=self.boris)
             self.assertEqual(st, 200, b2)
             self.assertEqual(b2["ticket"]["tags"], ["vip"])
+            # Custom attributes: stored, published, validated naming the field.
+            attrs = {"order": "A-1001", "amount": 1290, "gift": True}
+            st, h, b3 = self.d.req("PATCH", f"/api/v1/tickets/{n}", {"attributes": attrs}, token=self.boris)
+            self.assertEqual(st, 200, b3)
+            self.assertEqual(b3["ticket"]["attributes"], attrs)
+            ev = ws.recv_until(event_pred("ticket.updated", ticket__number=n))
+            self.assertEqual(ev["data"]["changes"]["attributes"], [{}, attrs])
+            st, h, b4 = self.d.req("PATCH", f"/api/v1/tickets/{n}", {"attributes": {"x": [1]}}, token=self.boris)
+            self.assertEqual(st, 422)
+            self.assertIn("attributes", b4["error"]["message"])
+            self.assertEqual(self.d.req("GET", f"/api/v1/tickets/{n}", token=self.anna)[2]["ticket"]["attributes"],
+                             attrs)
         finally:
             ws.close()
 
