@@ -116,6 +116,39 @@ test('visitor and agent talk through the widget, live', async () => {
   await ctx.close();
 });
 
+test('the pre-chat form names the customer on the card', async () => {
+  const admin = execFileSync(BIN, ['token', 'create', '--agent', 'admin@demo.switchboard', '--data', join(dir, 'data')])
+    .toString().trim();
+  const res = await fetch(base + '/api/v1/channels', {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ kind: 'webchat', name: 'Pre-chat', config: { prechat: true } }),
+  });
+  assert.equal(res.status, 201);
+  const channel = (await res.json()).channel.id;
+  const ctx = await browser.newContext({ locale: 'ru-RU' });
+  const page = await ctx.newPage();
+  await page.goto(`${base}/chat/demo?channel=${channel}`);
+  await page.locator('.sbw-launcher').click();
+  await page.locator('.sbw-form input[type=text]').fill('Мария Петрова');
+  await page.locator('.sbw-form input[type=tel]').fill('8 (916) 555-12-34');
+  await page.locator('.sbw-form input[type=email]').fill('Maria@Example.ru');
+  await page.locator('.sbw-start').click();
+  await page.locator('.sbw-input').fill('Хочу оформить заказ');
+  await page.locator('.sbw-send').click();
+  await page.locator('.sbw-ok').first().waitFor({ timeout: 10000 });
+  const tickets = await waitFor(async () => {
+    const r = await api('GET', `/api/v1/tickets?channel=${channel}`);
+    return r.json.tickets.length ? r.json.tickets : null;
+  });
+  const t = await api('GET', `/api/v1/tickets/${tickets[0].number}`);
+  assert.equal(t.json.contact.name, 'Мария Петрова');
+  const ids = t.json.contact.identities.map((i) => `${i.kind}:${i.address}`).sort();
+  assert.ok(ids.includes('phone:+79165551234'), ids.join(' '));
+  assert.ok(ids.includes('email:maria@example.ru'), ids.join(' '));
+  await ctx.close();
+});
+
 test('English browsers get the English widget', async () => {
   const ctx = await browser.newContext({ locale: 'en-US' });
   const page = await ctx.newPage();
