@@ -541,6 +541,11 @@ static int on_headers_complete(http_parser *p)
     req->method = p->method;
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
+    /* RFC 9112 3.2: an HTTP/1.1 request without Host is answered with 400. */
+    if (p->http_major == 1 && p->http_minor >= 1 && sb_http_req_header(req, "host") == NULL) {
+        c->err_status = 400;
+        return -1;
+    }
 
     bool chunked = (p->flags & F_CHUNKED) != 0;
     if (!chunked && p->content_length != ULLONG_MAX) {

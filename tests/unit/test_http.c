@@ -602,6 +602,19 @@ static void test_garbage(void **state)
     free(r);
     assert_true(read_eof(c));
     client_close(c);
+    /* HTTP/1.1 requires Host; HTTP/1.0 does not. */
+    c = client_open(f->port);
+    send_str(c, "GET /hello HTTP/1.1\r\nX-Any: 1\r\n\r\n");
+    r = read_response(c, false);
+    expect_status(r, 400);
+    free(r);
+    client_close(c);
+    c = client_open(f->port);
+    send_str(c, "GET /hello HTTP/1.0\r\n\r\n");
+    r = read_response(c, false);
+    expect_status(r, 200);
+    free(r);
+    client_close(c);
     server_stop(f);
 }
 
@@ -741,8 +754,8 @@ static void test_max_connections(void **state)
     fixture *f = server_start(&l);
     client *a = client_open(f->port);
     client *b = client_open(f->port);
-    send_str(a, "GET /hello HTTP/1.1\r\n\r\n");
-    send_str(b, "GET /hello HTTP/1.1\r\n\r\n");
+    send_str(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_str(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     char *r = read_response(a, false);
     expect_status(r, 200);
     free(r);
@@ -768,11 +781,11 @@ static void test_stop_accepting(void **state)
     fixture *f = server_start(NULL);
     client *idle = client_open(f->port);
     client *busy = client_open(f->port);
-    send_str(idle, "GET /hello HTTP/1.1\r\n\r\n");
+    send_str(idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     char *r = read_response(idle, false);
     expect_status(r, 200);
     free(r);
-    send_str(busy, "GET /async?ms=200&n=9 HTTP/1.1\r\n\r\n");
+    send_str(busy, "GET /async?ms=200&n=9 HTTP/1.1\r\nHost: x\r\n\r\n");
     usleep(50 * 1000);
     server_stop_accepting(f);
     assert_true(read_eof(idle)); /* idle keep-alive connection closed */
@@ -982,7 +995,7 @@ static void test_fake_conn_bytewise(void **state)
     sb_buf_init(&out);
     sb_http_conn *c = sb_http_conn_new_fake(srv, sink, &out);
     const char *in = "GET /info?a=%41%4&b=%zz+ HTTP/1.1\r\nHost: x\r\nCookie: a=1;sid=\"q\"\r\n"
-                     "X-Agent:\r\n\r\nHEAD /hello HTTP/1.1\r\n\r\n";
+                     "X-Agent:\r\n\r\nHEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     for (const char *p = in; *p != '\0'; p++)
         sb_http_conn_feed(c, p, 1);
     assert_non_null(strstr(out.p, "a=A%4 b=%zz  c=(null) sid=q theme=(null) agent= body="));
