@@ -71,8 +71,7 @@ test('visitor and agent talk through the widget, live', async () => {
   await page.goto(base + '/chat/demo');
   await page.locator('.sbw-launcher').click();
   await assert.doesNotReject(page.getByText('Здравствуйте! Чем можем помочь?').waitFor());
-  const probe = '<img src=x onerror="window.__xss=1">Где мой заказ?';
-  await page.locator('.sbw-input').fill(probe);
+  await page.locator('.sbw-input').fill('Здравствуйте! Где мой заказ?');
   await page.locator('.sbw-send').click();
   await page.locator('.sbw-ok').first().waitFor({ timeout: 10000 }); // acknowledged = stored
 
@@ -82,7 +81,7 @@ test('visitor and agent talk through the widget, live', async () => {
   });
   const number = list[0].number;
   const t = await api('GET', `/api/v1/tickets/${number}`);
-  assert.equal(t.json.messages[0].text, probe, 'the text is stored as typed');
+  assert.equal(t.json.messages[0].text, 'Здравствуйте! Где мой заказ?');
 
   const reply = await api('POST', `/api/v1/tickets/${number}/messages`, { text: 'Добрый день! Заказ уже в пути.' });
   assert.equal(reply.status, 201);
@@ -91,16 +90,27 @@ test('visitor and agent talk through the widget, live', async () => {
     const r = await api('GET', `/api/v1/tickets/${number}`);
     return r.json.messages.find((m) => m.direction === 'out')?.delivery_status === 'delivered';
   });
-  // Customer text is shown as text, never run as HTML.
-  await page.getByText(probe).waitFor();
-  assert.equal(await page.evaluate(() => window.__xss), undefined);
-  assert.equal(await page.locator('img[src="x"]').count(), 0);
   if (SHOTS) {
     mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: join(SHOTS, 'widget-desktop.png') });
     await page.setViewportSize({ width: 390, height: 760 });
     await page.screenshot({ path: join(SHOTS, 'widget-phone.png') });
+    await page.setViewportSize({ width: 1200, height: 800 });
   }
+
+  // Customer text (and an agent's) is shown as text, never run as HTML.
+  const probe = '<img src=x onerror="window.__xss=1">Проверка';
+  await page.locator('.sbw-input').fill(probe);
+  await page.locator('.sbw-send').click();
+  await waitFor(async () => {
+    const r = await api('GET', `/api/v1/tickets/${number}`);
+    return r.json.messages.some((m) => m.text === probe);
+  });
+  await api('POST', `/api/v1/tickets/${number}/messages`, { text: '<b onmouseover="window.__xss=2">жирный?</b>' });
+  await page.getByText('<b onmouseover="window.__xss=2">жирный?</b>').waitFor({ timeout: 10000 });
+  await page.getByText(probe).waitFor();
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.equal(await page.locator('img[src="x"]').count(), 0);
 
   // A reload keeps the visitor's identity and history.
   await page.reload();
