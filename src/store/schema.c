@@ -98,8 +98,8 @@ static const char *const migrations[] = {
      * message twice by ticket cost a quarter of ingest throughput (one more
      * scattered page per message at each commit). Queries of an entity's
      * history use `type <> 'message.created'` to hit this index. */
-    "DROP INDEX event_entity;\n"
-    "CREATE INDEX event_entity ON event(entity, entity_id, id) WHERE type <> 'message.created';\n",
+    ("DROP INDEX event_entity;\n"
+     "CREATE INDEX event_entity ON event(entity, entity_id, id) WHERE type <> 'message.created';\n"),
 };
 
 int sb_schema_count(void)
