@@ -224,7 +224,7 @@ int sb_app_serve(sb_config *cfg)
     }
     sb_store_set_precommit(app.store, sb_model_index_text, NULL);
     if (cfg->demo) {
-        rc = sb_demo_seed(app.store, &app.cfg);
+        rc = sb_demo_seed(app.store);
         if (rc != 0)
             sb_log(SB_ERROR, "app", "demo seed failed rc=%d", rc);
     }

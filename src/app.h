@@ -62,7 +62,7 @@ void sb_event_texts_release(sb_store *store, sb_event_texts *t);
 int sb_app_serve(sb_config *cfg);
 /* Publishes serialised events to agent streams; frees them. */
 void sb_app_publish_texts(sb_app *app, sb_event_texts *t);
-/* Publishes committed change events to agent streams and chat visitors. */
+/* Publishes committed change events to the agents' streams. */
 void sb_app_publish(sb_app *app, json_t *events);
 
 #endif

@@ -11,6 +11,8 @@ json_t *sb_channel_json(sb_tx *tx, int64_t id, const char *public_url);
 /* Creates a channel; api channels get a random secret (copied to secret_out). */
 int sb_channel_create(sb_tx *tx, const char *kind, const char *name, const char *callback_url, const char *config,
                       int64_t *id, char secret_out[65]);
+/* An absolute http(s) URL without spaces or controls, under 2048 bytes (NULL
+ * counts as valid: "no URL"). */
 bool sb_callback_url_valid(const char *url);
 
 #endif

@@ -89,7 +89,8 @@ void sb_system_metrics(sb_app *app, sb_http_req *req)
     GAUGE("store_ops_failed_total", "Store operations rolled back.", "counter", st.ops_failed);
     GAUGE("store_commit_failures_total", "Failed commits.", "counter", st.commit_failures);
     GAUGE("store_checkpoints_total", "WAL checkpoints run.", "counter", st.checkpoints);
-    GAUGE("store_last_commit_microseconds", "Duration of the last commit.", "gauge", st.last_commit_us);
+    GAUGE("store_last_commit_microseconds", "Duration of the last batch: its ops and the commit.", "gauge",
+          st.last_commit_us);
     GAUGE("store_max_batch", "Largest number of ops in one commit.", "gauge", st.max_batch);
     GAUGE("uptime_seconds", "Seconds since start.", "gauge", (sb_clock_wall_ms() - app->started_at) / 1000);
 #undef GAUGE
@@ -98,50 +99,68 @@ void sb_system_metrics(sb_app *app, sb_http_req *req)
     sb_buf_free(&b);
 }
 
+/* A download: the op only authenticates; the file is read on the thread
+ * pool so that neither the loop nor the store thread (and with it every
+ * commit) waits on a large read. */
+typedef struct file_job {
+    sb_http_req *req;
+    char path[700];
+    sb_buf content;
+    bool found;
+    uv_work_t work;
+} file_job;
+
 typedef struct file_ctx {
     char sha[65];
-    sb_buf content;
 } file_ctx;
-
-static void file_ctx_free(void *p)
-{
-    file_ctx *f = p;
-    sb_buf_free(&f->content);
-    free(f);
-}
 
 static int file_action(sb_tx *tx, sb_api_op *op)
 {
-    file_ctx *f = op->ctx;
-    char path[700];
-    snprintf(path, sizeof path, "%s/files/%s", op->app->cfg.data_dir, f->sha);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return 0; /* authentication is all the store has to do */
+}
+
+static void file_read(uv_work_t *w)
+{
+    file_job *j = w->data;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return sb_api_fail(op, 404, "not_found", "no such file");
+        return;
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size > (64 << 20)) {
-        close(fd);
-        return sb_api_fail(op, 404, "not_found", "no such file");
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (64 << 20)) {
+        sb_buf_reserve(&j->content, (size_t)st.st_size);
+        ssize_t n;
+        char chunk[65536];
+        while ((n = read(fd, chunk, sizeof chunk)) > 0)
+            sb_buf_append(&j->content, chunk, (size_t)n);
+        j->found = n == 0;
     }
-    sb_buf *b = &f->content;
-    sb_buf_reserve(b, (size_t)st.st_size);
-    ssize_t n;
-    char chunk[65536];
-    while ((n = read(fd, chunk, sizeof chunk)) > 0)
-        sb_buf_append(b, chunk, (size_t)n);
     close(fd);
-    return 0;
+}
+
+static void file_send(uv_work_t *w, int status)
+{
+    file_job *j = w->data;
+    if (status != 0 || !j->found) {
+        sb_http_respond_error(j->req, 404, "not_found", "no such file");
+    } else {
+        sb_http_add_header(j->req, "Cache-Control", "private, max-age=31536000, immutable");
+        sb_http_add_header(j->req, "X-Content-Type-Options", "nosniff");
+        sb_http_add_header(j->req, "Content-Disposition", "attachment");
+        sb_http_respond(j->req, 200, "application/octet-stream", j->content.p, j->content.len);
+    }
+    sb_buf_free(&j->content);
+    free(j);
 }
 
 static void file_after(sb_api_op *op)
 {
     file_ctx *f = op->ctx;
-    sb_http_req *req = op->req;
-    op->req = NULL;
-    sb_http_add_header(req, "Cache-Control", "private, max-age=31536000, immutable");
-    sb_http_add_header(req, "X-Content-Type-Options", "nosniff");
-    sb_http_add_header(req, "Content-Disposition", "attachment");
-    sb_http_respond(req, 200, "application/octet-stream", f->content.p, f->content.len);
+    file_job *j = sb_xcalloc(1, sizeof *j);
+    j->req = op->req;
+    op->req = NULL; /* answered by file_send */
+    snprintf(j->path, sizeof j->path, "%s/files/%s", op->app->cfg.data_dir, f->sha);
+    j->work.data = j;
+    uv_queue_work(op->app->loop, &j->work, file_read, file_send);
 }
 
 static bool is_sha256(const char *z)
@@ -183,7 +202,7 @@ bool sb_api_system_route(sb_app *app, sb_http_req *req, const char *path)
             file_ctx *f = sb_xcalloc(1, sizeof *f);
             snprintf(f->sha, sizeof f->sha, "%s", path + 14);
             op->ctx = f;
-            op->ctx_free = file_ctx_free;
+            op->ctx_free = free;
             op->after = file_after;
             sb_api_submit(op);
         }

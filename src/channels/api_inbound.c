@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "api/channels.h"
 #include "base/sb.h"
 #include "engine/model.h"
 
@@ -60,16 +61,6 @@ static int only_fields(sb_api_inbound *in, json_t *obj, const char *obj_name, co
     return 0;
 }
 
-static bool url_ok(const char *url)
-{
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return false;
-    for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return false;
-    return strlen(url) > 8;
-}
-
 static int check_attachments(sb_api_inbound *in, json_t *list)
 {
     if (list == NULL || json_is_null(list))
@@ -93,7 +84,7 @@ static int check_attachments(sb_api_inbound *in, json_t *list)
         if ((url == NULL) == (data == NULL))
             return fail(in, 422, "validation_failed", "field 'attachments[%zu]' needs exactly one of 'url' or 'data'",
                         i);
-        if (url != NULL && !url_ok(url))
+        if (url != NULL && !sb_callback_url_valid(url))
             return fail(in, 422, "validation_failed", "field '%surl' must be an http(s) URL", where);
         if (data != NULL) {
             unsigned char *bytes = NULL;

@@ -345,14 +345,7 @@ static void config_done(void *arg, int rc)
 static bool channel_param(sb_http_req *req, int64_t *id)
 {
     const char *v = sb_http_req_query_param(req, "channel");
-    char *end = NULL;
-    if (v == NULL || v[0] == '\0')
-        return false;
-    long long n = strtoll(v, &end, 10);
-    if (*end != '\0' || n <= 0)
-        return false;
-    *id = n;
-    return true;
+    return v != NULL && sb_api_parse_id(v, id) && *id > 0;
 }
 
 /* ---- session ---- */

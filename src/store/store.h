@@ -6,17 +6,18 @@
  *     sb_store_submit(store, run, done, arg);
  *
  * `run(tx, arg)` executes inside a transaction and may only touch `tx` and
- * its own `arg` (it may run on another thread in a future backend). If it
+ * its own `arg`: it runs on the store's own thread. If it
  * returns non-zero, everything it wrote is rolled back and nothing else is
  * affected. `done(arg, rc)` runs later on the core loop, *after* the writes
  * are durable (committed with fsync): rc is run's result, or SB_EIO if the
  * commit failed. This is the one place where a reply promising durability
  * (HTTP 200, chat ack) may be released.
  *
- * The SQLite backend runs `run` at once, on the loop thread, inside a
- * savepoint of the batch transaction opened for this loop iteration; the
- * batch is committed in the loop's before-sleep hook (group commit) and then
- * the completions are called in submission order.
+ * The SQLite backend queues `run`; the loop's before-sleep hook wakes the
+ * store thread, which runs everything queued as one batch transaction (a
+ * savepoint per op), commits it with one fsync (group commit), and hands the
+ * results back; the loop then calls the completions in submission order.
+ * Without a loop (the CLI) an op runs and commits at once.
  *
  * SQL uses `?` placeholders and types shared by SQLite and PostgreSQL.
  * Arguments are bound from a format string:
@@ -56,8 +57,8 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir);
 void sb_store_close(sb_store *st);
 
 void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg);
-/* Commits the current batch now and runs completions (also called by the
- * before-sleep hook). */
+/* Waits until everything submitted is committed and runs the completions
+ * (start-up, shutdown, CLI and tests; the daemon's loop needs no call). */
 void sb_store_flush(sb_store *st);
 /* Registers a script run once per batch just before COMMIT (inside the
  * batch transaction; its failure fails the whole batch). Used for work that

@@ -1,6 +1,9 @@
 """API channel: signed inbound, stream events, agent replies delivered to the
 callback URL (signature, retries, permanent failures), idempotency, joining
 and reopening tickets."""
+import base64
+import hashlib
+import http.client
 import json
 import time
 import unittest
@@ -290,6 +293,46 @@ class ApiChannelTest(unittest.TestCase):
         self.assertEqual(st, 200, other)
         self.assertFalse(other["duplicate"])
         self.assertNotEqual(other["message_id"], first["message_id"])
+
+    def test_attachments(self):
+        data = "Счёт №1001\n".encode() + bytes(range(256))
+        payload = {"external_id": uid("att"), "from": {"id": uid("c")}, "text": "",
+                   "attachments": [{"data": base64.b64encode(data).decode(), "name": "счёт.bin",
+                                    "mime": "application/octet-stream"},
+                                   {"url": "https://shop.example/photo.jpg", "name": "photo.jpg",
+                                    "mime": "image/jpeg"}]}
+        st, h, b = inbound(self.d, payload)
+        self.assertEqual(st, 200, b)
+        m = self.message_in_ticket(b["ticket_number"], b["message_id"])
+        stored, linked = m["attachments"]
+        self.assertEqual(stored["sha256"], hashlib.sha256(data).hexdigest())
+        self.assertEqual(stored["size"], len(data))
+        self.assertEqual(stored["name"], "счёт.bin")
+        self.assertEqual(stored["url"], "/api/v1/files/" + stored["sha256"])
+        self.assertEqual(linked, {"url": "https://shop.example/photo.jpg", "name": "photo.jpg",
+                                  "mime": "image/jpeg"})
+        # The stored file downloads byte for byte, for agents only.
+        conn = http.client.HTTPConnection(self.d.host, self.d.port, timeout=10)
+        conn.request("GET", stored["url"], headers={"Authorization": "Bearer " + self.anna})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.read(), data)
+        self.assertEqual(resp.getheader("Content-Disposition"), "attachment")
+        conn.close()
+        self.assertEqual(self.d.req("GET", stored["url"])[0], 401)
+        # A repeat is a duplicate, whatever it carries.
+        st, h, again = inbound(self.d, payload)
+        self.assertTrue(again["duplicate"])
+        # Bad attachments are refused, naming the field; nothing is stored.
+        for att, word in (({"data": "***", "name": "x"}, "base64"),
+                          ({"data": "aGk=", "url": "https://x.y/z"}, "exactly one"),
+                          ({"url": "ftp://x.y/z"}, "http(s)"),
+                          ({"data": "aGk=", "colour": "red"}, "unknown field")):
+            st, h, bad = inbound(self.d, {"external_id": uid("att"), "from": {"id": uid("c")}, "text": "t",
+                                          "attachments": [att]})
+            self.assertEqual(st, 422, (att, bad))
+            self.assertIn("attachments[0]", bad["error"]["message"])
+            self.assertIn(word, bad["error"]["message"])
 
     def test_cli_prints_the_channel_secret(self):
         r = self.d.cli("channel", "secret", "1")
