@@ -54,21 +54,38 @@ void sb_event_texts_free(sb_event_texts *t)
     t->n = 0;
 }
 
-void sb_event_texts_release(sb_store *store, sb_event_texts *t)
+static void decref_json(void *p)
 {
-    for (size_t i = 0; i < t->n; i++)
-        sb_store_free_later(store, (char *)t->v[i].p);
-    sb_store_free_later(store, t->v);
-    t->v = NULL;
-    t->n = 0;
+    json_decref(p);
 }
 
-void sb_app_publish_texts(sb_app *app, sb_event_texts *t)
+static size_t count_events(json_t *events)
 {
-    app->metrics.events_published += t->n;
-    if (t->n > 0 && sb_stream_subscribers(app->hub) > 0)
-        sb_stream_broadcast(app->hub, t->v, t->n);
-    sb_event_texts_release(app->store, t);
+    size_t i, n = 0;
+    json_t *ev;
+    json_array_foreach (events, i, ev) {
+        json_t *data = json_object_get(ev, "data");
+        if (data != NULL && !json_is_null(data))
+            n++;
+    }
+    return n;
+}
+
+void sb_app_publish_built(sb_app *app, json_t *events, int64_t at_ms)
+{
+    if (events == NULL)
+        return;
+    if (sb_stream_subscribers(app->hub) > 0) {
+        sb_event_texts t;
+        sb_event_texts_take(&t, json_incref(events), at_ms);
+        app->metrics.events_published += t.n;
+        if (t.n > 0)
+            sb_stream_broadcast(app->hub, t.v, t.n);
+        sb_event_texts_free(&t);
+    } else {
+        app->metrics.events_published += count_events(events);
+    }
+    sb_store_release_later(app->store, decref_json, events);
 }
 
 void sb_app_publish(sb_app *app, json_t *events)
@@ -283,6 +300,7 @@ int sb_app_serve(sb_config *cfg)
     sb_webchat_free(app.webchat);
     sb_stream_hub_free(app.hub);
     sb_ratelimit_free(app.ratelimit);
+    free(app.channel_keys);
     int close_rc = uv_loop_close(&loop);
     if (close_rc != 0)
         sb_log(SB_WARN, "app", "loop closed with handles left rc=%d", close_rc);

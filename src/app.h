@@ -26,6 +26,12 @@ typedef struct sb_app_metrics {
     uint64_t overloaded;
 } sb_app_metrics;
 
+/* An API channel's signing secret as last read from the store (loop only). */
+typedef struct sb_channel_key {
+    int64_t channel_id;
+    char secret[65];
+} sb_channel_key;
+
 typedef struct sb_app {
     uv_loop_t *loop;
     sb_config cfg;
@@ -41,27 +47,30 @@ typedef struct sb_app {
     int64_t started_at;
     int64_t demo_channel_id; /* first webchat channel, for /chat/demo */
     sb_app_metrics metrics;
+    /* Lets the loop check inbound signatures before the store sees them;
+     * the store's copy stays the authority (see channels.c). */
+    sb_channel_key *channel_keys;
+    size_t nchannel_keys;
 } sb_app;
 
-/* Events serialised where they were made. JSON built on the store thread
- * is turned into text there and freed there: freeing thousands of small
- * objects on the loop, from another thread's malloc arena, cost the loop
- * more than a third of its time (measured with perf). */
+/* Events as text, one per {"type","data"} object ("at" is added). */
 typedef struct sb_event_texts {
     sb_str *v;
     size_t n;
 } sb_event_texts;
 
-/* Serialises events ({"type","data"} objects; "at" is added) and releases
- * the array. Safe on any thread. */
+/* Serialises events and releases the array. Safe on any thread. */
 void sb_event_texts_take(sb_event_texts *out, json_t *events, int64_t now_ms);
 void sb_event_texts_free(sb_event_texts *t);
-/* The same, handing the texts back to the store thread that made them. */
-void sb_event_texts_release(sb_store *store, sb_event_texts *t);
 
 int sb_app_serve(sb_config *cfg);
-/* Publishes serialised events to agent streams; frees them. */
-void sb_app_publish_texts(sb_app *app, sb_event_texts *t);
+/* Publishes the events a transaction script built on the store thread
+ * (committed at `at_ms`) and hands the JSON back to that thread to be freed:
+ * freeing thousands of small objects on the loop, from another thread's
+ * malloc arena, cost the loop more than a third of its time (perf). The
+ * text is made here, and only when an agent stream is listening, so the
+ * store thread spends no time on it. */
+void sb_app_publish_built(sb_app *app, json_t *events, int64_t at_ms);
 /* Publishes committed change events to the agents' streams. */
 void sb_app_publish(sb_app *app, json_t *events);
 

@@ -85,7 +85,6 @@ void sb_api_op_free(sb_api_op *op)
     json_decref(op->out);
     json_decref(op->events);
     sb_store_free_later(op->app->store, op->out_text);
-    sb_event_texts_release(op->app->store, &op->event_texts);
     if (op->ctx_free != NULL)
         op->ctx_free(op->ctx);
     free(op);
@@ -323,8 +322,9 @@ static int op_action(sb_tx *tx, sb_api_op *op)
     return rc;
 }
 
-/* Runs on the store thread: the action, then the response body and the
- * events as text, so that the JSON it built is freed where it was made. */
+/* Runs on the store thread: the action, then the response body as text, so
+ * that the JSON it built is freed where it was made. The events go to the
+ * loop as JSON (sb_app_publish_built). */
 static int op_run(sb_tx *tx, void *arg)
 {
     sb_api_op *op = arg;
@@ -335,8 +335,7 @@ static int op_run(sb_tx *tx, void *arg)
         op->out_text = json_dumps(op->out, JSON_COMPACT);
         json_decref(op->out);
         op->out = NULL;
-        sb_event_texts_take(&op->event_texts, op->events, sb_tx_now(tx));
-        op->events = NULL;
+        op->committed_at = sb_tx_now(tx);
     } else {
         json_decref(op->out);
         op->out = NULL;
@@ -374,7 +373,8 @@ static void op_done(void *arg, int rc)
             sb_http_respond_json(op->req, op->status, out);
             op->req = NULL;
         }
-        sb_app_publish_texts(op->app, &op->event_texts);
+        sb_app_publish_built(op->app, op->events, op->committed_at);
+        op->events = NULL;
     } else if (op->req != NULL) {
         if (op->err_code[0] == '\0') {
             /* run succeeded but the commit did not: nothing was promised */

@@ -46,9 +46,8 @@ struct sb_api_op {
     int status;
     json_t *out;
     json_t *events; /* published after commit */
-    /* out and events serialised on the store thread (see sb_event_texts) */
-    char *out_text;
-    sb_event_texts event_texts;
+    char *out_text;       /* out serialised on the store thread */
+    int64_t committed_at; /* the transaction's time, for the events */
     char err_code[40];
     char err_msg[300];
     /* post-commit hook (e.g. poke the outbox) */

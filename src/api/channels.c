@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "api/api.h"
 #include "api/channels.h"
 #include "base/crypto.h"
@@ -258,26 +260,64 @@ static int store_attachments(sb_api_op *op, json_t *in, json_t **out)
 
 /* The request's body and signature, copied on the loop: transaction scripts
  * run on the store thread and must not touch the request. */
+/* An inbound request is parsed and its signature checked on the loop,
+ * with the key the loop last saw for the channel; the transaction re-reads
+ * the channel and trusts that check only when the key is still the same,
+ * so a rotated secret takes effect at once. */
 typedef struct inbound_ctx {
     sb_buf body;
     char *signature;
+    sb_api_inbound msg; /* parsed on the loop */
+    int parse_rc;
+    char key[65]; /* the key sig_ok was computed with; "" = not checked */
+    bool sig_ok;
+    char new_key[65]; /* the store's key, for the loop's cache */
 } inbound_ctx;
 
 static void inbound_ctx_free(void *p)
 {
     inbound_ctx *c = p;
+    sb_api_inbound_free(&c->msg);
     sb_buf_free(&c->body);
     free(c->signature);
     free(c);
 }
 
+static void remember_key(sb_app *app, int64_t channel_id, const char *secret)
+{
+    for (size_t i = 0; i < app->nchannel_keys; i++) {
+        if (app->channel_keys[i].channel_id == channel_id) {
+            snprintf(app->channel_keys[i].secret, sizeof app->channel_keys[i].secret, "%s", secret);
+            return;
+        }
+    }
+    app->channel_keys = sb_xrealloc(app->channel_keys, (app->nchannel_keys + 1) * sizeof *app->channel_keys);
+    sb_channel_key *k = &app->channel_keys[app->nchannel_keys++];
+    k->channel_id = channel_id;
+    snprintf(k->secret, sizeof k->secret, "%s", secret);
+}
+
+static const char *known_key(const sb_app *app, int64_t channel_id)
+{
+    for (size_t i = 0; i < app->nchannel_keys; i++)
+        if (app->channel_keys[i].channel_id == channel_id)
+            return app->channel_keys[i].secret;
+    return NULL;
+}
+
 static void count_inbound(sb_api_op *op)
 {
+    inbound_ctx *c = op->ctx;
+    if (c->new_key[0] != '\0')
+        remember_key(op->app, op->path_id, c->new_key);
     op->app->metrics.inbound_messages++;
 }
 
 static void count_duplicate(sb_api_op *op)
 {
+    inbound_ctx *c = op->ctx;
+    if (c->new_key[0] != '\0')
+        remember_key(op->app, op->path_id, c->new_key);
     op->app->metrics.inbound_duplicates++;
 }
 
@@ -302,28 +342,30 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
     if (rc == 0 || strcmp(kind, "api") != 0)
         return sb_api_fail(op, 404, "not_found", "API channel %lld does not exist", (long long)op->path_id);
     inbound_ctx *in_ctx = op->ctx;
-    sb_str body = {in_ctx->body.p, in_ctx->body.len};
-    if (!sb_signature_ok(secret, body.p ? body.p : "", body.len, in_ctx->signature))
+    bool sig_ok;
+    if (in_ctx->key[0] != '\0' && sodium_memcmp(in_ctx->key, secret, sizeof secret) == 0) {
+        sig_ok = in_ctx->sig_ok;
+    } else {
+        sig_ok = sb_signature_ok(secret, in_ctx->body.p ? in_ctx->body.p : "", in_ctx->body.len, in_ctx->signature);
+        memcpy(in_ctx->new_key, secret, sizeof secret);
+    }
+    if (!sig_ok)
         return sb_api_fail(op, 401, "bad_signature",
                            "X-Switchboard-Signature must be sha256=<hex HMAC-SHA256 of the body>");
     if (!active)
         return sb_api_fail(op, 409, "channel_inactive", "channel %lld is deactivated", (long long)op->path_id);
-    sb_api_inbound msg;
-    if (sb_api_inbound_parse(body.p, body.len, &msg) != 0) {
-        rc = sb_api_fail(op, msg.status, msg.code, "%s", msg.message);
-        sb_api_inbound_free(&msg);
-        return rc;
-    }
+    const sb_api_inbound *msg = &in_ctx->msg;
+    if (in_ctx->parse_rc != 0)
+        return sb_api_fail(op, msg->status, msg->code, "%s", msg->message);
     /* A repeat is answered from the store; its attachments are not written again. */
     int64_t dup = 0;
     json_t *atts = NULL;
-    if (msg.attachments != NULL &&
+    if (msg->attachments != NULL &&
         sb_tx_int(tx, &dup, "SELECT id FROM message WHERE channel_id = ? AND external_id = ?", "it", op->path_id,
-                  msg.external_id) != 1) {
-        rc = store_attachments(op, msg.attachments, &atts);
+                  msg->external_id) != 1) {
+        rc = store_attachments(op, msg->attachments, &atts);
         if (rc != 0) {
             json_decref(atts);
-            sb_api_inbound_free(&msg);
             return rc;
         }
     }
@@ -331,20 +373,19 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
     memset(&in, 0, sizeof in);
     in.channel_id = op->path_id;
     in.channel_kind = "api";
-    in.external_id = msg.external_id;
-    in.from_id = msg.from_id;
-    in.name = msg.name;
-    in.phone = msg.phone;
-    in.email = msg.email;
-    in.text = msg.text;
+    in.external_id = msg->external_id;
+    in.from_id = msg->from_id;
+    in.name = msg->name;
+    in.phone = msg->phone;
+    in.email = msg->email;
+    in.text = msg->text;
     in.attachments = atts;
-    in.timestamp = msg.timestamp;
+    in.timestamp = msg->timestamp;
     in.reopen_window_ms = op->app->cfg.reopen_window_ms;
     in.default_country_code = "7";
     sb_ingest_result res;
     rc = sb_ingest(tx, &in, &res, op->events);
     json_decref(atts);
-    sb_api_inbound_free(&msg);
     if (rc != 0)
         return rc;
     op->after = res.duplicate ? count_duplicate : count_inbound;
@@ -402,6 +443,12 @@ bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path)
         sb_buf_append(&c->body, body.p ? body.p : "", body.len);
         const char *sig = sb_http_req_header(req, "X-Switchboard-Signature");
         c->signature = sig ? sb_xstrdup(sig) : NULL;
+        c->parse_rc = sb_api_inbound_parse(c->body.p ? c->body.p : "", c->body.len, &c->msg);
+        const char *key = known_key(app, id);
+        if (key != NULL) {
+            snprintf(c->key, sizeof c->key, "%s", key);
+            c->sig_ok = sb_signature_ok(key, c->body.p ? c->body.p : "", c->body.len, c->signature);
+        }
         op->ctx = c;
         op->ctx_free = inbound_ctx_free;
     } else {

@@ -295,6 +295,14 @@ typedef struct identity_look {
     char ticket_status[16];
 } identity_look;
 
+/* The ticket a new message of contact C joins: its newest active ticket,
+ * else its newest one resolved after R. Two max() lookups on the
+ * (contact_id, status) index: an IN list or an ORDER BY here would make
+ * SQLite build a temporary table at every inbound message. */
+#define ACTIVE_TICKET(c, r)                                                                                            \
+    "COALESCE((SELECT max(id) FROM ticket WHERE contact_id = " c " AND status <> 'resolved' AND status <> 'closed'), " \
+    "(SELECT max(id) FROM ticket WHERE contact_id = " c " AND status = 'resolved' AND resolved_at > " r "))"
+
 static int lookup_identity(sb_tx *tx, const char *kind, int64_t scope, const char *address, int64_t reopen_after,
                            identity_look *out)
 {
@@ -302,10 +310,7 @@ static int lookup_identity(sb_tx *tx, const char *kind, int64_t scope, const cha
     sb_stmt *s =
         sb_tx_query(tx,
                     "SELECT c.id, c.merged_into, c.name IS NULL, t.id, t.status, t.number FROM contact_identity ci "
-                    "JOIN contact c ON c.id = ci.contact_id LEFT JOIN ticket t ON t.id = (SELECT id FROM ticket "
-                    "WHERE contact_id = c.id AND (status IN ('new','open','pending') OR (status = 'resolved' AND "
-                    "resolved_at > ?4)) "
-                    "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1) "
+                    "JOIN contact c ON c.id = ci.contact_id LEFT JOIN ticket t ON t.id = " ACTIVE_TICKET("c.id", "?4") " "
                     "WHERE ci.kind = ?1 AND ci.scope = ?2 AND ci.address = ?3",
                     "titi", kind, scope, address, reopen_after);
     if (s == NULL)
@@ -388,9 +393,9 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         }
     } else {
         look->ticket_known = true; /* a new contact has no ticket */
-        rc = sb_tx_int(tx, &cid, "INSERT INTO contact (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
+        rc = sb_tx_insert(tx, &cid, "INSERT INTO contact (name, created_at, updated_at) VALUES (?, ?, ?)",
                        "tii", (in->name && in->name[0]) ? in->name : NULL, sb_tx_now(tx), sb_tx_now(tx));
-        if (rc != 1)
+        if (rc != 0)
             return rc < 0 ? rc : SB_EIO;
         rc = sb_event_log(tx, (sb_actor){"system", 0}, "contact", cid, "contact.created", NULL);
         if (rc != 0)
@@ -509,9 +514,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
         status = status_buf;
     } else {
         sb_stmt *s = sb_tx_query(tx,
-                                 "SELECT id, status, number FROM ticket WHERE contact_id = ? AND "
-                                 "(status IN ('new','open','pending') OR (status = 'resolved' AND resolved_at > ?)) "
-                                 "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1",
+                                 "SELECT id, status, number FROM ticket WHERE id = " ACTIVE_TICKET("?1", "?2"),
                                  "ii", res->contact_id, now - in->reopen_window_ms);
         if (s == NULL)
             return SB_EIO;
@@ -541,12 +544,12 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
         while (sl > 0 && ((unsigned char)in->text[sl] & 0xC0) == 0x80)
             sl--;
         subject[sl] = '\0';
-        rc = sb_tx_int(tx, &tid,
+        rc = sb_tx_insert(tx, &tid,
                        "INSERT INTO ticket (number, contact_id, channel_id, subject, status, priority, "
                        "created_at, updated_at, last_message_at) "
-                       "VALUES (?, ?, ?, ?, 'new', 'normal', ?, ?, ?) RETURNING id",
+                       "VALUES (?, ?, ?, ?, 'new', 'normal', ?, ?, ?)",
                        "iiitiii", number, res->contact_id, in->channel_id, sl > 0 ? subject : NULL, now, now, now);
-        if (rc != 1)
+        if (rc != 0)
             return rc < 0 ? rc : SB_EIO;
         res->ticket_created = true;
         res->ticket_number = number;
@@ -569,13 +572,13 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
     res->ticket_id = tid;
 
     char *att = in->attachments ? json_dumps(in->attachments, JSON_COMPACT) : NULL;
-    rc = sb_tx_int(tx, &res->message_id,
+    rc = sb_tx_insert(tx, &res->message_id,
                    "INSERT INTO message (ticket_id, channel_id, direction, author_contact_id, text, "
                    "attachments, delivery_status, external_id, client_id, sent_at, created_at, updated_at) "
-                   "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?) RETURNING id",
+                   "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
                    "iiittttIii", tid, in->channel_id, res->contact_id, in->text, att ? att : "[]", in->external_id,
                    in->client_id, in->timestamp, now, now);
-    if (rc != 1) {
+    if (rc != 0) {
         free(att);
         return rc < 0 ? rc : SB_EIO;
     }

@@ -54,6 +54,11 @@ struct sb_tx {
     int64_t changes;
 };
 
+typedef struct garbage_item {
+    void (*fn)(void *);
+    void *p;
+} garbage_item;
+
 struct sb_store {
     sqlite3 *db;      /* the store thread's (or the CLI's) */
     sqlite3 *ckpt_db; /* used only by the checkpoint worker */
@@ -72,7 +77,7 @@ struct sb_store {
     op_list queued;         /* submitted, not yet taken */
     op_list finished;       /* run and committed (or failed), completions due */
     size_t in_flight;       /* taken by the store thread */
-    void **garbage;         /* made on the store thread, freed there */
+    garbage_item *garbage;  /* made on the store thread, freed there */
     size_t ngarbage, cap_garbage;
     bool stop;
     bool ckpt_wanted;  /* store thread asks the loop to start a checkpoint */
@@ -322,6 +327,23 @@ int sb_tx_int(sb_tx *tx, int64_t *out, const char *sql, const char *fmt, ...)
     return rc;
 }
 
+int sb_tx_insert(sb_tx *tx, int64_t *id, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_stmt *s = vquery(tx, sql, fmt, ap);
+    va_end(ap);
+    if (s == NULL)
+        return SB_EIO;
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1)
+        ;
+    if (rc == 0)
+        *id = sqlite3_last_insert_rowid(tx->st->db);
+    sb_stmt_end(s);
+    return rc;
+}
+
 int64_t sb_tx_changes(sb_tx *tx)
 {
     return tx->changes;
@@ -436,14 +458,14 @@ static void *store_thread(void *arg)
         st->queued = batch; /* reuse the old array */
         st->queued.n = 0;
         st->in_flight = take.n;
-        void **garbage = st->garbage;
+        garbage_item *garbage = st->garbage;
         size_t ngarbage = st->ngarbage;
         st->garbage = NULL;
         st->ngarbage = st->cap_garbage = 0;
         pthread_mutex_unlock(&st->mu);
 
         for (size_t i = 0; i < ngarbage; i++)
-            free(garbage[i]);
+            garbage[i].fn(garbage[i].p);
         free(garbage);
 
         execute_batch(st, take.v, take.n);
@@ -640,7 +662,7 @@ void sb_store_close(sb_store *st)
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->idle_cv);
     for (size_t i = 0; i < st->ngarbage; i++)
-        free(st->garbage[i]);
+        st->garbage[i].fn(st->garbage[i].p);
     free(st->garbage);
     free(st->queued.v);
     free(st->finished.v);
@@ -675,10 +697,15 @@ static void on_prepare(uv_prepare_t *h)
 
 void sb_store_free_later(sb_store *st, void *p)
 {
+    sb_store_release_later(st, free, p);
+}
+
+void sb_store_release_later(sb_store *st, void (*fn)(void *), void *p)
+{
     if (p == NULL)
         return;
     if (!st->threaded) {
-        free(p);
+        fn(p);
         return;
     }
     pthread_mutex_lock(&st->mu);
@@ -686,7 +713,7 @@ void sb_store_free_later(sb_store *st, void *p)
         st->cap_garbage = st->cap_garbage ? st->cap_garbage * 2 : 256;
         st->garbage = sb_xrealloc(st->garbage, st->cap_garbage * sizeof *st->garbage);
     }
-    st->garbage[st->ngarbage++] = p;
+    st->garbage[st->ngarbage++] = (garbage_item){fn, p};
     pthread_mutex_unlock(&st->mu);
 }
 

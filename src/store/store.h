@@ -68,6 +68,8 @@ void sb_store_set_precommit(sb_store *st, sb_tx_fn fn, void *arg);
  * its next batch. glibc frees of another thread's chunks contend for that
  * thread's arena lock; handing them back keeps the loop from waiting. */
 void sb_store_free_later(sb_store *st, void *p);
+/* The same with a destructor: fn(p) runs on the store's thread. */
+void sb_store_release_later(sb_store *st, void (*fn)(void *), void *p);
 /* Number of ops waiting for the current batch to commit. */
 size_t sb_store_pending(const sb_store *st);
 void sb_store_get_stats(const sb_store *st, sb_store_stats *out);
@@ -94,6 +96,9 @@ int sb_tx_exec(sb_tx *tx, const char *sql, const char *fmt, ...);
 /* Runs a query expected to return one integer (first column of first row).
  * Returns 1 with *out set, 0 if no row, <0 on error. */
 int sb_tx_int(sb_tx *tx, int64_t *out, const char *sql, const char *fmt, ...);
+/* Runs an INSERT and sets *id to the new row's rowid; 0 or a negative SB_E*.
+ * Cheaper than `RETURNING id`, which SQLite runs through a temporary table. */
+int sb_tx_insert(sb_tx *tx, int64_t *id, const char *sql, const char *fmt, ...);
 /* Rows changed by the last exec. */
 int64_t sb_tx_changes(sb_tx *tx);
 /* Wall-clock time of this transaction (ms), the same for all its rows. */

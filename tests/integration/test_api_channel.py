@@ -5,6 +5,8 @@ import base64
 import hashlib
 import http.client
 import json
+import os
+import sqlite3
 import time
 import unittest
 import uuid
@@ -230,6 +232,37 @@ class ApiChannelTest(unittest.TestCase):
         st, h, b = self.d.req("POST", path, raw=raw,
                               headers={"X-Switchboard-Signature": "sha256=" + sign(ch["secret"], raw)[7:].upper()})
         self.assertEqual(st, 200, b)
+
+    def test_signature_checked_against_the_stored_secret(self):
+        # After a first good message the daemon checks signatures before the
+        # store sees the request, with the key it last read; the store's
+        # secret stays the authority. Change it behind the daemon's back (a
+        # second writer on the real database file) and the old key must stop
+        # working at once, the new one work.
+        ch = self.d.add_api_channel(name=uid("key"))
+        path = f"/api/v1/channels/{ch['id']}/inbound"
+
+        def post(secret, text):
+            raw = json.dumps({"external_id": uid("e"), "from": {"id": "key-user"}, "text": text}).encode()
+            return self.d.req("POST", path, raw=raw, headers={"X-Switchboard-Signature": sign(secret, raw)})
+
+        for i in range(3):
+            st, h, b = post(ch["secret"], f"warm {i}")
+            self.assertEqual(st, 200, b)
+        st, h, b = post("not-the-secret", "forged")
+        self.assertEqual(st, 401, b)
+        new_secret = "ab" * 32
+        db = sqlite3.connect(os.path.join(self.d.data_dir, "switchboard.db"), timeout=10)
+        db.execute("UPDATE channel SET secret = ? WHERE id = ?", (new_secret, ch["id"]))
+        db.commit()
+        db.close()
+        st, h, b = post(ch["secret"], "old key")
+        self.assertEqual(st, 401, b)
+        self.assertEqual(b["error"]["code"], "bad_signature")
+        st, h, b = post(new_secret, "new key")
+        self.assertEqual(st, 200, b)
+        st, h, b = post(ch["secret"], "old key again")
+        self.assertEqual(st, 401, b)
 
     def test_unknown_or_non_api_channel(self):
         payload = {"external_id": uid("e"), "from": {"id": "u"}, "text": "hello"}
