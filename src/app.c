@@ -239,7 +239,7 @@ int sb_app_serve(sb_config *cfg)
         uv_loop_close(&loop);
         return 1;
     }
-    sb_store_set_precommit(app.store, sb_model_index_text, NULL);
+    sb_store_set_precommit(app.store, sb_model_index_text_lazily, &app.text_indexer);
     if (cfg->demo) {
         rc = sb_demo_seed(app.store);
         if (rc != 0)

@@ -8,6 +8,7 @@
 
 #include "base/config.h"
 #include "http/http.h"
+#include "engine/model.h"
 #include "store/store.h"
 
 typedef struct sb_stream_hub sb_stream_hub;
@@ -51,6 +52,7 @@ typedef struct sb_app {
      * the store's copy stays the authority (see channels.c). */
     sb_channel_key *channel_keys;
     size_t nchannel_keys;
+    sb_text_indexer text_indexer; /* the store thread's */
 } sb_app;
 
 /* Events as text, one per {"type","data"} object ("at" is added). */

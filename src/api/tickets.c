@@ -77,6 +77,8 @@ static int list_action(sb_tx *tx, sb_api_op *op)
     const char *fmt = "ttIIIIIi";
     int64_t assignee = a->assignee_set ? a->assignee : 0;
     int64_t team = a->team_set ? a->team : 0;
+    if (a->fts != NULL && sb_model_index_text(tx, NULL) != 0)
+        return SB_EIO;
     if (a->fts != NULL)
         s = sb_tx_query(tx, SQL_LIST_FTS, "ttIIIIIit", a->status, a->priority, assignee, team, a->channel, a->contact,
                         a->cursor, a->limit + 1, a->fts);

@@ -77,19 +77,53 @@ int sb_event_log(sb_tx *tx, sb_actor actor, const char *entity, int64_t entity_i
     return rc;
 }
 
-int sb_model_index_text(sb_tx *tx, void *arg)
+static int text_backlog(sb_tx *tx, int64_t *upto, int64_t *last)
 {
-    int64_t upto = 0, last = 0;
-    if (sb_tx_int(tx, &upto, "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'fts_indexed_upto'", "") != 1)
+    if (sb_tx_int(tx, upto, "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'fts_indexed_upto'", "") != 1)
         return SB_EIO;
-    if (sb_tx_int(tx, &last, "SELECT COALESCE(MAX(id), 0) FROM message", "") != 1)
+    if (sb_tx_int(tx, last, "SELECT COALESCE(MAX(id), 0) FROM message", "") != 1)
         return SB_EIO;
-    if (last <= upto)
-        return 0;
+    return 0;
+}
+
+static int index_text(sb_tx *tx, int64_t upto, int64_t last)
+{
     int rc =
         sb_tx_exec(tx, "INSERT INTO message_fts (rowid, text) SELECT id, text FROM message WHERE id > ?", "i", upto);
     if (rc == 0)
         rc = sb_tx_exec(tx, "UPDATE setting SET value = CAST(? AS TEXT) WHERE key = 'fts_indexed_upto'", "i", last);
+    return rc;
+}
+
+int sb_model_index_text(sb_tx *tx, void *arg)
+{
+    (void)arg;
+    int64_t upto = 0, last = 0;
+    int rc = text_backlog(tx, &upto, &last);
+    if (rc != 0 || last <= upto)
+        return rc;
+    return index_text(tx, upto, last);
+}
+
+int sb_model_index_text_lazily(sb_tx *tx, void *arg)
+{
+    sb_text_indexer *ix = arg;
+    int64_t upto = 0, last = 0;
+    int rc = text_backlog(tx, &upto, &last);
+    if (rc != 0)
+        return rc;
+    if (last <= upto) {
+        ix->waiting_since = 0;
+        return 0;
+    }
+    int64_t now = sb_tx_now(tx);
+    if (ix->waiting_since == 0)
+        ix->waiting_since = now;
+    if (last - upto < SB_TEXT_INDEX_CHUNK && now - ix->waiting_since < SB_TEXT_INDEX_DELAY_MS)
+        return 0;
+    rc = index_text(tx, upto, last);
+    if (rc == 0)
+        ix->waiting_since = 0;
     return rc;
 }
 

@@ -326,6 +326,47 @@ static void test_ingest_threading(void **state)
     assert_int_equal(r6.ticket_number, 4);
 }
 
+static int count_fts_after_catch_up(sb_tx *tx, void *arg)
+{
+    int rc = sb_model_index_text(tx, NULL);
+    return rc != 0 ? rc : count_fts(tx, arg);
+}
+
+static int64_t fts_count(fixture *f, sb_tx_fn fn)
+{
+    counter_op c = {0};
+    sb_store_submit(f->st, fn, record_done, &c);
+    sb_store_flush(f->st);
+    assert_int_equal(c.rc, 0);
+    return c.value;
+}
+
+/* The daemon's pre-commit indexer works in chunks (a backlog of
+ * SB_TEXT_INDEX_CHUNK messages, or one waiting SB_TEXT_INDEX_DELAY_MS);
+ * a search's own catch-up makes everything committed findable anyway. */
+static void test_text_indexed_lazily(void **state)
+{
+    fixture *f = *state;
+    sb_text_indexer ix = {0};
+    sb_store_set_precommit(f->st, sb_model_index_text_lazily, &ix);
+    counter_op c = {0};
+    sb_store_submit(f->st, add_channel, record_done, &c);
+    sb_store_flush(f->st);
+    assert_int_equal(c.rc, 0);
+    const int64_t day = 24 * 3600 * 1000LL;
+
+    ingest(f, "l1", "lazy-1", NULL, "Где мой заказ?", day, NULL);
+    assert_int_equal(fts_count(f, count_fts), 0); /* waiting, not indexed */
+    assert_int_equal(fts_count(f, count_fts_after_catch_up), 1);
+
+    ingest(f, "l2", "lazy-2", NULL, "Второй заказ", day, NULL);
+    assert_int_equal(fts_count(f, count_fts), 1);
+    usleep((SB_TEXT_INDEX_DELAY_MS + 100) * 1000);
+    ingest(f, "l3", "lazy-3", NULL, "Без слова", day, NULL); /* a commit after the delay indexes */
+    assert_int_equal(fts_count(f, count_fts), 2);
+    assert_int_equal(ix.waiting_since, 0);
+}
+
 int main(void)
 {
     sb_crypto_init();
@@ -336,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_phone_normalize),
         cmocka_unit_test(test_email_normalize),
         cmocka_unit_test_setup_teardown(test_ingest_threading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_indexed_lazily, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
