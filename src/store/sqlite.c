@@ -3,20 +3,29 @@
  * With a loop (the daemon), one *store thread* owns the write connection.
  * The loop submits ops to a queue; the store thread takes everything queued,
  * runs it as one batch transaction (a savepoint per op), indexes text, and
- * commits with fsync (group commit); then it hands the results back and
+ * commits it (group commit). The commit writes the WAL but does not wait
+ * for the disk (synchronous=NORMAL): the batch goes to the *sync thread*,
+ * which fdatasync()s the WAL file and only then hands the results back and
  * wakes the loop (uv_async), which calls the completions in submission
- * order. While one batch is being fsync'ed the loop keeps reading requests,
- * so the next batch grows instead of the loop waiting on the disk.
+ * order. So nothing is answered before it is on disk, exactly as with
+ * synchronous=FULL, but the store thread runs the next batch while the
+ * previous one is being flushed, and one flush can cover several batches.
+ * Meanwhile the loop keeps reading requests, so the next batch grows
+ * instead of anyone waiting on the disk.
  *
  * Without a loop (the CLI), ops run and commit at once on the caller's
  * thread. WAL checkpoints run on the libuv thread pool with their own
  * connection; see wal_hook for how the WAL is kept from growing. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -75,8 +84,12 @@ struct sb_store {
     pthread_cond_t work_cv; /* ops queued or stop */
     pthread_cond_t idle_cv; /* a batch finished */
     op_list queued;         /* submitted, not yet taken */
-    op_list finished;       /* run and committed (or failed), completions due */
-    size_t in_flight;       /* taken by the store thread */
+    op_list syncing;        /* committed, waiting for the WAL flush */
+    op_list finished;       /* run and durable (or failed), completions due */
+    size_t in_flight;       /* taken by the store thread, not yet finished */
+    bool executing;         /* the store thread is running a batch */
+    pthread_cond_t sync_cv; /* batches to flush, or sync_stop */
+    bool sync_stop;
     garbage_item *garbage;  /* made on the store thread, freed there */
     size_t ngarbage, cap_garbage;
     bool stop;
@@ -88,6 +101,9 @@ struct sb_store {
     /* loop side */
     bool threaded;
     pthread_t thread;
+    pthread_t sync_thread;
+    int wal_fd; /* the sync thread's; -1 until opened */
+    char *wal_path;
     uv_async_t *async;     /* heap: freed by its close callback */
     uv_prepare_t *prepare; /* before sleep: hands the iteration's ops over */
     uv_work_t ckpt_work;
@@ -457,7 +473,8 @@ static void *store_thread(void *arg)
         op_list take = st->queued;
         st->queued = batch; /* reuse the old array */
         st->queued.n = 0;
-        st->in_flight = take.n;
+        st->in_flight += take.n;
+        st->executing = true;
         garbage_item *garbage = st->garbage;
         size_t ngarbage = st->ngarbage;
         st->garbage = NULL;
@@ -472,14 +489,76 @@ static void *store_thread(void *arg)
 
         pthread_mutex_lock(&st->mu);
         for (size_t i = 0; i < take.n; i++)
-            list_push(&st->finished, take.v[i]);
-        st->in_flight = 0;
+            list_push(&st->syncing, take.v[i]);
+        st->executing = false;
         batch = take;
+        pthread_cond_signal(&st->sync_cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    free(batch.v);
+    return NULL;
+}
+
+/* fdatasync() of the WAL file through a descriptor of our own: it flushes
+ * every write to that file made before the call, whoever made it. SQLite
+ * keeps the file (same inode) while its connections are open; the check
+ * below only guards against a file replaced behind our back. */
+static int sync_wal(sb_store *st)
+{
+    struct stat a, b;
+    if (st->wal_fd >= 0 && (stat(st->wal_path, &a) != 0 || fstat(st->wal_fd, &b) != 0 || a.st_ino != b.st_ino ||
+                            a.st_dev != b.st_dev)) {
+        close(st->wal_fd);
+        st->wal_fd = -1;
+    }
+    if (st->wal_fd < 0) {
+        st->wal_fd = open(st->wal_path, O_RDONLY | O_CLOEXEC);
+        if (st->wal_fd < 0) {
+            sb_log(SB_ERROR, "store", "cannot open the WAL for syncing path=%s errno=%d", st->wal_path, errno);
+            return SB_EIO;
+        }
+    }
+    if (fdatasync(st->wal_fd) != 0) {
+        sb_log(SB_ERROR, "store", "WAL fdatasync failed errno=%d", errno);
+        return SB_EIO;
+    }
+    return 0;
+}
+
+static void *sync_thread(void *arg)
+{
+    sb_store *st = arg;
+    op_list spare = {0};
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->sync_stop && st->syncing.n == 0)
+            pthread_cond_wait(&st->sync_cv, &st->mu);
+        if (st->syncing.n == 0 && st->sync_stop)
+            break;
+        op_list take = st->syncing;
+        st->syncing = spare;
+        st->syncing.n = 0;
+        pthread_mutex_unlock(&st->mu);
+
+        uint64_t t0 = sb_clock_mono_us();
+        int rc = sync_wal(st);
+        uint64_t took = sb_clock_mono_us() - t0;
+
+        pthread_mutex_lock(&st->mu);
+        st->stats.syncs++;
+        st->stats.last_sync_us = took;
+        for (size_t i = 0; i < take.n; i++) {
+            if (rc != 0 && take.v[i].rc == 0)
+                take.v[i].rc = SB_EIO; /* committed but maybe not durable: nothing is promised */
+            list_push(&st->finished, take.v[i]);
+        }
+        st->in_flight -= take.n;
+        spare = take;
         pthread_cond_broadcast(&st->idle_cv);
         uv_async_send(st->async);
     }
     pthread_mutex_unlock(&st->mu);
-    free(batch.v);
+    free(spare.v);
     return NULL;
 }
 
@@ -578,6 +657,8 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->work_cv, NULL);
     pthread_cond_init(&st->idle_cv, NULL);
+    pthread_cond_init(&st->sync_cv, NULL);
+    st->wal_fd = -1;
     int rc = open_conn(st->path, &st->db);
     if (rc != 0)
         goto fail;
@@ -590,6 +671,14 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
     if (rc != 0)
         goto fail;
     if (loop != NULL) {
+        /* Commits only write the WAL; the sync thread flushes it before
+         * anything is answered (see the top of this file). */
+        rc = exec_simple(st->db, "PRAGMA synchronous=NORMAL");
+        if (rc != 0)
+            goto fail;
+        size_t n = strlen(st->path) + 8;
+        st->wal_path = sb_xmalloc(n);
+        snprintf(st->wal_path, n, "%s-wal", st->path);
         sqlite3_wal_autocheckpoint(st->db, 0);
         sqlite3_wal_hook(st->db, wal_hook, st);
         rc = open_conn(st->path, &st->ckpt_db);
@@ -609,7 +698,18 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
         st->prepare->data = st;
         uv_prepare_start(st->prepare, on_prepare);
         uv_unref((uv_handle_t *)st->prepare);
+        if (pthread_create(&st->sync_thread, NULL, sync_thread, st) != 0) {
+            uv_close((uv_handle_t *)st->async, free_handle);
+            uv_close((uv_handle_t *)st->prepare, free_handle);
+            rc = SB_EIO;
+            goto fail;
+        }
         if (pthread_create(&st->thread, NULL, store_thread, st) != 0) {
+            pthread_mutex_lock(&st->mu);
+            st->sync_stop = true;
+            pthread_cond_signal(&st->sync_cv);
+            pthread_mutex_unlock(&st->mu);
+            pthread_join(st->sync_thread, NULL);
             uv_close((uv_handle_t *)st->async, free_handle);
             uv_close((uv_handle_t *)st->prepare, free_handle);
             rc = SB_EIO;
@@ -622,6 +722,7 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
 fail:
     sqlite3_close(st->db);
     sqlite3_close(st->ckpt_db);
+    free(st->wal_path);
     free(st->path);
     free(st);
     return rc;
@@ -638,6 +739,13 @@ void sb_store_close(sb_store *st)
         pthread_cond_signal(&st->work_cv);
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->thread, NULL);
+        pthread_mutex_lock(&st->mu);
+        st->sync_stop = true;
+        pthread_cond_signal(&st->sync_cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->sync_thread, NULL);
+        if (st->wal_fd >= 0)
+            close(st->wal_fd);
         drain(st);
         uv_close((uv_handle_t *)st->async, free_handle);
         uv_prepare_stop(st->prepare);
@@ -661,11 +769,14 @@ void sb_store_close(sb_store *st)
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->idle_cv);
+    pthread_cond_destroy(&st->sync_cv);
     for (size_t i = 0; i < st->ngarbage; i++)
         st->garbage[i].fn(st->garbage[i].p);
     free(st->garbage);
     free(st->queued.v);
     free(st->finished.v);
+    free(st->syncing.v);
+    free(st->wal_path);
     free(st->path);
     free(st);
 }
@@ -690,7 +801,7 @@ static void on_prepare(uv_prepare_t *h)
 {
     sb_store *st = h->data;
     pthread_mutex_lock(&st->mu);
-    if (st->queued.n > 0 && st->in_flight == 0)
+    if (st->queued.n > 0 && !st->executing)
         pthread_cond_signal(&st->work_cv);
     pthread_mutex_unlock(&st->mu);
 }

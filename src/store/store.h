@@ -48,6 +48,8 @@ typedef struct sb_store_stats {
     uint64_t checkpoints;
     uint64_t last_commit_us;
     uint64_t max_batch;
+    uint64_t syncs; /* WAL flushes (one may cover several commits) */
+    uint64_t last_sync_us;
 } sb_store_stats;
 
 /* Opens (creating) DIR/switchboard.db and applies migrations.

@@ -641,8 +641,9 @@ def _scale():
 class Daemon:
     START_TIMEOUT = 30
 
-    def __init__(self, config_extra="", data_dir=None, seed=True, env=None):
+    def __init__(self, config_extra="", data_dir=None, seed=True, env=None, wrapper=None):
         self.binary = binary()
+        self.wrapper = list(wrapper or [])  # e.g. ["strace", "-f", ...] before the binary
         self.tmp = tempfile.mkdtemp(prefix="sbtest-")
         self.data_dir = os.path.abspath(data_dir) if data_dir else os.path.join(self.tmp, "data")
         self.config_path = os.path.join(self.tmp, "switchboard.ini")
@@ -678,7 +679,7 @@ class Daemon:
         err = open(self.stderr_path, "ab")
         try:
             self._out_offset = os.path.getsize(self.stdout_path)
-            self.proc = subprocess.Popen([self.binary, "serve", "--config", self.config_path], stdout=out,
+            self.proc = subprocess.Popen([*self.wrapper, self.binary, "serve", "--config", self.config_path], stdout=out,
                                          stderr=err, stdin=subprocess.DEVNULL, env=self.env)
         finally:
             out.close()
