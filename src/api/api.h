@@ -45,7 +45,7 @@ struct sb_api_op {
     /* outputs */
     int status;
     json_t *out;
-    json_t *events; /* published after commit */
+    json_t *events;       /* published after commit */
     char *out_text;       /* out serialised on the store thread */
     int64_t committed_at; /* the transaction's time, for the events */
     char err_code[40];

@@ -89,8 +89,8 @@ void sb_system_metrics(sb_app *app, sb_http_req *req)
     GAUGE("store_ops_failed_total", "Store operations rolled back.", "counter", st.ops_failed);
     GAUGE("store_commit_failures_total", "Failed commits.", "counter", st.commit_failures);
     GAUGE("store_checkpoints_total", "WAL checkpoints run.", "counter", st.checkpoints);
-    GAUGE("store_last_commit_microseconds", "Duration of the last batch: its ops and the commit (without the WAL flush).", "gauge",
-          st.last_commit_us);
+    GAUGE("store_last_commit_microseconds",
+          "Duration of the last batch: its ops and the commit (without the WAL flush).", "gauge", st.last_commit_us);
     GAUGE("store_max_batch", "Largest number of ops in one commit.", "gauge", st.max_batch);
     GAUGE("store_wal_syncs_total", "WAL flushes; one covers every commit before it.", "counter", st.syncs);
     GAUGE("store_last_wal_sync_microseconds", "Duration of the last WAL flush.", "gauge", st.last_sync_us);

@@ -465,10 +465,10 @@ static int post_message_action(sb_tx *tx, sb_api_op *op)
     }
     int64_t mid = 0;
     rc = sb_tx_insert(tx, &mid,
-                   "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, delivery_status, "
-                   "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   "iItittii", tid, channel_id, reply ? "out" : "note", op->agent_id, text, reply ? "queued" : NULL,
-                   now, now);
+                      "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, delivery_status, "
+                      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      "iItittii", tid, channel_id, reply ? "out" : "note", op->agent_id, text, reply ? "queued" : NULL,
+                      now, now);
     if (rc != 0)
         return rc < 0 ? rc : SB_EIO;
     rc = sb_event_log(tx, actor, "ticket", tid, "message.created",

@@ -419,9 +419,8 @@ static int session_run(sb_tx *tx, void *arg)
         /* Pre-chat data: a contact of its own. An email or phone typed into
          * a form is not proof of identity, so it never links this visitor to
          * an existing customer's conversation; agents can merge contacts. */
-        rc = sb_tx_insert(tx, &cid,
-                       "INSERT INTO contact (name, language, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                       "ttii", (name && name[0]) ? name : NULL, lang, now, now);
+        rc = sb_tx_insert(tx, &cid, "INSERT INTO contact (name, language, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                          "ttii", (name && name[0]) ? name : NULL, lang, now, now);
         if (rc != 0)
             return rc < 0 ? rc : SB_EIO;
         rc = sb_identity_attach(tx, cid, "webchat", 0, s->visitor_id);

@@ -344,8 +344,9 @@ static int lookup_identity(sb_tx *tx, const char *kind, int64_t scope, const cha
     sb_stmt *s =
         sb_tx_query(tx,
                     "SELECT c.id, c.merged_into, c.name IS NULL, t.id, t.status, t.number FROM contact_identity ci "
-                    "JOIN contact c ON c.id = ci.contact_id LEFT JOIN ticket t ON t.id = " ACTIVE_TICKET("c.id", "?4") " "
-                    "WHERE ci.kind = ?1 AND ci.scope = ?2 AND ci.address = ?3",
+                    "JOIN contact c ON c.id = ci.contact_id LEFT JOIN ticket t ON t.id = " ACTIVE_TICKET(
+                        "c.id", "?4") " "
+                                      "WHERE ci.kind = ?1 AND ci.scope = ?2 AND ci.address = ?3",
                     "titi", kind, scope, address, reopen_after);
     if (s == NULL)
         return SB_EIO;
@@ -427,8 +428,8 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         }
     } else {
         look->ticket_known = true; /* a new contact has no ticket */
-        rc = sb_tx_insert(tx, &cid, "INSERT INTO contact (name, created_at, updated_at) VALUES (?, ?, ?)",
-                       "tii", (in->name && in->name[0]) ? in->name : NULL, sb_tx_now(tx), sb_tx_now(tx));
+        rc = sb_tx_insert(tx, &cid, "INSERT INTO contact (name, created_at, updated_at) VALUES (?, ?, ?)", "tii",
+                          (in->name && in->name[0]) ? in->name : NULL, sb_tx_now(tx), sb_tx_now(tx));
         if (rc != 0)
             return rc < 0 ? rc : SB_EIO;
         rc = sb_event_log(tx, (sb_actor){"system", 0}, "contact", cid, "contact.created", NULL);
@@ -547,8 +548,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
         snprintf(status_buf, sizeof status_buf, "%s", look.ticket_status);
         status = status_buf;
     } else {
-        sb_stmt *s = sb_tx_query(tx,
-                                 "SELECT id, status, number FROM ticket WHERE id = " ACTIVE_TICKET("?1", "?2"),
+        sb_stmt *s = sb_tx_query(tx, "SELECT id, status, number FROM ticket WHERE id = " ACTIVE_TICKET("?1", "?2"),
                                  "ii", res->contact_id, now - in->reopen_window_ms);
         if (s == NULL)
             return SB_EIO;
@@ -579,10 +579,10 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
             sl--;
         subject[sl] = '\0';
         rc = sb_tx_insert(tx, &tid,
-                       "INSERT INTO ticket (number, contact_id, channel_id, subject, status, priority, "
-                       "created_at, updated_at, last_message_at) "
-                       "VALUES (?, ?, ?, ?, 'new', 'normal', ?, ?, ?)",
-                       "iiitiii", number, res->contact_id, in->channel_id, sl > 0 ? subject : NULL, now, now, now);
+                          "INSERT INTO ticket (number, contact_id, channel_id, subject, status, priority, "
+                          "created_at, updated_at, last_message_at) "
+                          "VALUES (?, ?, ?, ?, 'new', 'normal', ?, ?, ?)",
+                          "iiitiii", number, res->contact_id, in->channel_id, sl > 0 ? subject : NULL, now, now, now);
         if (rc != 0)
             return rc < 0 ? rc : SB_EIO;
         res->ticket_created = true;
@@ -607,11 +607,11 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
 
     char *att = in->attachments ? json_dumps(in->attachments, JSON_COMPACT) : NULL;
     rc = sb_tx_insert(tx, &res->message_id,
-                   "INSERT INTO message (ticket_id, channel_id, direction, author_contact_id, text, "
-                   "attachments, delivery_status, external_id, client_id, sent_at, created_at, updated_at) "
-                   "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
-                   "iiittttIii", tid, in->channel_id, res->contact_id, in->text, att ? att : "[]", in->external_id,
-                   in->client_id, in->timestamp, now, now);
+                      "INSERT INTO message (ticket_id, channel_id, direction, author_contact_id, text, "
+                      "attachments, delivery_status, external_id, client_id, sent_at, created_at, updated_at) "
+                      "VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
+                      "iiittttIii", tid, in->channel_id, res->contact_id, in->text, att ? att : "[]", in->external_id,
+                      in->client_id, in->timestamp, now, now);
     if (rc != 0) {
         free(att);
         return rc < 0 ? rc : SB_EIO;

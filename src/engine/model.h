@@ -93,7 +93,7 @@ int sb_model_index_text(sb_tx *tx, void *arg);
  * per call, so one call per 64-message batch cost 10% of ingest
  * throughput; the searches' own catch-up keeps results complete. `arg` is
  * an sb_text_indexer, used only on the store thread. */
-#define SB_TEXT_INDEX_CHUNK 2048
+#define SB_TEXT_INDEX_CHUNK    2048
 #define SB_TEXT_INDEX_DELAY_MS 1000
 typedef struct sb_text_indexer {
     int64_t waiting_since; /* ms; 0 = nothing waits */

@@ -90,7 +90,7 @@ struct sb_store {
     bool executing;         /* the store thread is running a batch */
     pthread_cond_t sync_cv; /* batches to flush, or sync_stop */
     bool sync_stop;
-    garbage_item *garbage;  /* made on the store thread, freed there */
+    garbage_item *garbage; /* made on the store thread, freed there */
     size_t ngarbage, cap_garbage;
     bool stop;
     bool ckpt_wanted;  /* store thread asks the loop to start a checkpoint */
@@ -506,8 +506,8 @@ static void *store_thread(void *arg)
 static int sync_wal(sb_store *st)
 {
     struct stat a, b;
-    if (st->wal_fd >= 0 && (stat(st->wal_path, &a) != 0 || fstat(st->wal_fd, &b) != 0 || a.st_ino != b.st_ino ||
-                            a.st_dev != b.st_dev)) {
+    if (st->wal_fd >= 0 &&
+        (stat(st->wal_path, &a) != 0 || fstat(st->wal_fd, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
         close(st->wal_fd);
         st->wal_fd = -1;
     }
