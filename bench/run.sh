@@ -87,7 +87,7 @@ cat <<SUMMARY
 date        $(date -u '+%Y-%m-%d %H:%M:%S UTC')   commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty)')
 machine     $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r)
 binary      $SB_BIN ($("$SB_BIN" version 2>/dev/null || echo '?'))
-storage     $(df -hT "$WORK" | awk 'NR == 2 { print $2 " on " $1 }') (scratch dir $WORK); SQLite WAL, synchronous=FULL
+storage     $(df -hT "$WORK" | awk 'NR == 2 { print $2 " on " $1 }') (scratch dir $WORK); SQLite WAL, each commit fdatasync()ed before its answers
 load        generator on the same machine, loopback TCP
 
 ingest      $ingest_cmd
