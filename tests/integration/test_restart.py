@@ -113,8 +113,15 @@ class RestartTest(unittest.TestCase):
                 self.assertEqual(st, 200, b)
             st, h, lst = d.req("GET", "/api/v1/tickets?limit=200", token=tok)
             path = os.path.join(d.tmp, "backup.db")
+            wal = os.path.join(d.data_dir, "switchboard.db-wal")
+            wal_inode = os.stat(wal).st_ino
             p = d.cli("db", "backup", path)
             self.assertEqual(p.returncode, 0, p.stderr)
+            # The CLI's connection closed without taking the daemon's WAL away:
+            # the sync thread flushes the same file, and writes still succeed.
+            self.assertEqual(os.stat(wal).st_ino, wal_inode)
+            st, h, b = inbound(d, {"external_id": "b-after", "from": {"id": "b-after"}, "text": "after backup"})
+            self.assertEqual(st, 200, b)
             self.assertTrue(os.path.exists(path))
             db = sqlite3.connect(path)
             try:
