@@ -329,7 +329,9 @@ static int op_run(sb_tx *tx, void *arg)
 {
     sb_api_op *op = arg;
     int rc = op_action(tx, op);
-    if (rc == 0) {
+    if (rc == 0 && op->out_on_loop) {
+        op->committed_at = sb_tx_now(tx);
+    } else if (rc == 0) {
         if (op->out == NULL)
             op->out = json_object();
         op->out_text = json_dumps(op->out, JSON_COMPACT);

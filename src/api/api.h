@@ -47,6 +47,7 @@ struct sb_api_op {
     json_t *out;
     json_t *events;       /* published after commit */
     char *out_text;       /* out serialised on the store thread */
+    bool out_on_loop;     /* no: `after` builds out on the loop */
     int64_t committed_at; /* the transaction's time, for the events */
     char err_code[40];
     char err_msg[300];

@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/channels.h"
+#include "api/stream.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "channels/api_inbound.h"
@@ -259,11 +260,12 @@ static int store_attachments(sb_api_op *op, json_t *in, json_t **out)
 }
 
 /* The request's body and signature, copied on the loop: transaction scripts
- * run on the store thread and must not touch the request. */
-/* An inbound request is parsed and its signature checked on the loop,
- * with the key the loop last saw for the channel; the transaction re-reads
- * the channel and trusts that check only when the key is still the same,
- * so a rotated secret takes effect at once. */
+ * run on the store thread and must not touch the request. The body is
+ * parsed and its signature checked on the loop, with the key the loop last
+ * saw for the channel; the transaction re-reads the channel and trusts that
+ * check only when the key is still the same, so a rotated secret takes
+ * effect at once. The response and the message.created event are built on
+ * the loop too, from `res`: the store thread is ingest's bottleneck. */
 typedef struct inbound_ctx {
     sb_buf body;
     char *signature;
@@ -272,12 +274,15 @@ typedef struct inbound_ctx {
     char key[65]; /* the key sig_ok was computed with; "" = not checked */
     bool sig_ok;
     char new_key[65]; /* the store's key, for the loop's cache */
+    sb_ingest_result res;
+    json_t *atts; /* the attachments as stored, or NULL */
 } inbound_ctx;
 
 static void inbound_ctx_free(void *p)
 {
     inbound_ctx *c = p;
     sb_api_inbound_free(&c->msg);
+    json_decref(c->atts);
     sb_buf_free(&c->body);
     free(c->signature);
     free(c);
@@ -305,20 +310,48 @@ static const char *known_key(const sb_app *app, int64_t channel_id)
     return NULL;
 }
 
-static void count_inbound(sb_api_op *op)
+static void fill_inbound(sb_inbound *in, const sb_api_op *op, const sb_api_inbound *msg, json_t *atts)
 {
-    inbound_ctx *c = op->ctx;
-    if (c->new_key[0] != '\0')
-        remember_key(op->app, op->path_id, c->new_key);
-    op->app->metrics.inbound_messages++;
+    memset(in, 0, sizeof *in);
+    in->channel_id = op->path_id;
+    in->channel_kind = "api";
+    in->external_id = msg->external_id;
+    in->from_id = msg->from_id;
+    in->name = msg->name;
+    in->phone = msg->phone;
+    in->email = msg->email;
+    in->text = msg->text;
+    in->attachments = atts;
+    in->timestamp = msg->timestamp;
+    in->reopen_window_ms = op->app->cfg.reopen_window_ms;
+    in->default_country_code = "7";
+    in->defer_message_event = true;
 }
 
-static void count_duplicate(sb_api_op *op)
+/* After the commit, on the loop: the answer, and the message.created event
+ * (only built when an agent stream listens to it). */
+static void inbound_committed(sb_api_op *op)
 {
     inbound_ctx *c = op->ctx;
+    sb_app *app = op->app;
     if (c->new_key[0] != '\0')
-        remember_key(op->app, op->path_id, c->new_key);
-    op->app->metrics.inbound_duplicates++;
+        remember_key(app, op->path_id, c->new_key);
+    const sb_ingest_result *res = &c->res;
+    op->out = json_pack("{s:I,s:I,s:I,s:I,s:b}", "ticket_number", (json_int_t)res->ticket_number, "ticket_id",
+                        (json_int_t)res->ticket_id, "message_id", (json_int_t)res->message_id, "contact_id",
+                        (json_int_t)res->contact_id, "duplicate", res->duplicate);
+    if (res->duplicate) {
+        app->metrics.inbound_duplicates++;
+        return;
+    }
+    app->metrics.inbound_messages++;
+    if (sb_stream_subscribers(app->hub) > 0) {
+        sb_inbound in;
+        fill_inbound(&in, op, &c->msg, c->atts);
+        sb_emit(op->events, "message.created", sb_inbound_message_json(&in, res, c->atts));
+    } else {
+        app->metrics.events_published++;
+    }
 }
 
 static int inbound_action(sb_tx *tx, sb_api_op *op)
@@ -370,28 +403,15 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
         }
     }
     sb_inbound in;
-    memset(&in, 0, sizeof in);
-    in.channel_id = op->path_id;
-    in.channel_kind = "api";
-    in.external_id = msg->external_id;
-    in.from_id = msg->from_id;
-    in.name = msg->name;
-    in.phone = msg->phone;
-    in.email = msg->email;
-    in.text = msg->text;
-    in.attachments = atts;
-    in.timestamp = msg->timestamp;
-    in.reopen_window_ms = op->app->cfg.reopen_window_ms;
-    in.default_country_code = "7";
-    sb_ingest_result res;
-    rc = sb_ingest(tx, &in, &res, op->events);
-    json_decref(atts);
-    if (rc != 0)
+    fill_inbound(&in, op, msg, atts);
+    rc = sb_ingest(tx, &in, &in_ctx->res, op->events);
+    if (rc != 0) {
+        json_decref(atts);
         return rc;
-    op->after = res.duplicate ? count_duplicate : count_inbound;
-    op->out = json_pack("{s:I,s:I,s:I,s:I,s:b}", "ticket_number", (json_int_t)res.ticket_number, "ticket_id",
-                        (json_int_t)res.ticket_id, "message_id", (json_int_t)res.message_id, "contact_id",
-                        (json_int_t)res.contact_id, "duplicate", res.duplicate);
+    }
+    in_ctx->atts = atts;
+    op->after = inbound_committed;
+    op->out_on_loop = true;
     return 0;
 }
 

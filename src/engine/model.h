@@ -33,6 +33,10 @@ typedef struct sb_inbound {
     int64_t timestamp;   /* sender's time (ms) or 0 */
     int64_t reopen_window_ms;
     const char *default_country_code; /* "7" */
+    /* Leave the message.created event to the caller, who builds it on the
+     * loop with sb_inbound_message_json (the store thread is the
+     * bottleneck of ingest; the loop has time to spare). */
+    bool defer_message_event;
 } sb_inbound;
 
 typedef struct sb_ingest_result {
@@ -42,9 +46,14 @@ typedef struct sb_ingest_result {
     int64_t message_id;
     bool duplicate;
     bool ticket_created;
+    int64_t created_at; /* the new message's time (ms) */
 } sb_ingest_result;
 
 int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *events);
+/* The message.created data of an ingested message, as a read of the row
+ * would give it; `attachments` (borrowed) is what was stored, or NULL. Pure:
+ * safe on any thread. */
+json_t *sb_inbound_message_json(const sb_inbound *in, const sb_ingest_result *res, json_t *attachments);
 
 /* Normalisers: 0 on success with the canonical form in out. */
 int sb_phone_normalize(const char *raw, const char *default_cc, char *out, size_t cap);

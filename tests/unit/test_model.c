@@ -250,6 +250,33 @@ static int count_fts(sb_tx *tx, void *arg)
                : SB_EIO;
 }
 
+typedef struct event_data_op {
+    const char *type;
+    int64_t entity_id;
+    json_t *data;
+} event_data_op;
+
+static int load_event_data(sb_tx *tx, void *arg)
+{
+    event_data_op *e = arg;
+    sb_stmt *s = sb_tx_query(tx, "SELECT data FROM event WHERE type = ? AND entity_id = ? ORDER BY id LIMIT 1", "ti",
+                             e->type, e->entity_id);
+    if (s == NULL)
+        return SB_EIO;
+    if (sb_stmt_step(s) == 1)
+        e->data = json_loads(sb_stmt_text(s, 0), 0, NULL);
+    sb_stmt_end(s);
+    return e->data ? 0 : SB_ENOTFOUND;
+}
+
+static json_t *event_data(fixture *f, const char *type, int64_t entity_id)
+{
+    event_data_op e = {type, entity_id, NULL};
+    sb_store_submit(f->st, load_event_data, ingest_done, &e);
+    sb_store_flush(f->st);
+    return e.data;
+}
+
 static void test_ingest_threading(void **state)
 {
     fixture *f = *state;
@@ -282,6 +309,18 @@ static void test_ingest_threading(void **state)
     assert_true(json_equal(built, lo.json));
     json_decref(lo.json);
     json_decref(events);
+
+    /* The event log rows (written as text, not through jansson) are JSON. */
+    json_t *ev_msg = event_data(f, "message.created", r1.ticket_id);
+    assert_non_null(ev_msg);
+    assert_int_equal(json_integer_value(json_object_get(ev_msg, "message_id")), r1.message_id);
+    assert_string_equal(json_string_value(json_object_get(ev_msg, "direction")), "in");
+    json_decref(ev_msg);
+    json_t *ev_ticket = event_data(f, "ticket.created", r1.ticket_id);
+    assert_non_null(ev_ticket);
+    assert_int_equal(json_integer_value(json_object_get(ev_ticket, "number")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ev_ticket, "channel_id")), 1);
+    json_decref(ev_ticket);
 
     /* Same external id: the same message, nothing new. */
     sb_ingest_result again = ingest(f, "m1", "cust-1", NULL, "Где мой заказ?", 3 * day, NULL);
