@@ -59,18 +59,6 @@ static void decref_json(void *p)
     json_decref(p);
 }
 
-static size_t count_events(json_t *events)
-{
-    size_t i, n = 0;
-    json_t *ev;
-    json_array_foreach (events, i, ev) {
-        json_t *data = json_object_get(ev, "data");
-        if (data != NULL && !json_is_null(data))
-            n++;
-    }
-    return n;
-}
-
 void sb_app_publish_built(sb_app *app, json_t *events, int64_t at_ms)
 {
     if (events == NULL)
@@ -82,8 +70,6 @@ void sb_app_publish_built(sb_app *app, json_t *events, int64_t at_ms)
         if (t.n > 0)
             sb_stream_broadcast(app->hub, t.v, t.n);
         sb_event_texts_free(&t);
-    } else {
-        app->metrics.events_published += count_events(events);
     }
     sb_store_release_later(app->store, decref_json, events);
 }
@@ -92,9 +78,10 @@ void sb_app_publish(sb_app *app, json_t *events)
 {
     sb_event_texts t;
     sb_event_texts_take(&t, json_incref(events), sb_clock_wall_ms());
-    app->metrics.events_published += t.n;
-    if (t.n > 0 && sb_stream_subscribers(app->hub) > 0)
+    if (t.n > 0 && sb_stream_subscribers(app->hub) > 0) {
+        app->metrics.events_published += t.n;
         sb_stream_broadcast(app->hub, t.v, t.n);
+    }
     sb_event_texts_free(&t); /* made here, on the loop */
 }
 

@@ -275,7 +275,8 @@ typedef struct inbound_ctx {
     bool sig_ok;
     char new_key[65]; /* the store's key, for the loop's cache */
     sb_ingest_result res;
-    json_t *atts; /* the attachments as stored, or NULL */
+    json_t *atts;     /* the attachments as stored, or NULL */
+    bool want_events; /* an agent stream listened when the request came */
 } inbound_ctx;
 
 static void inbound_ctx_free(void *p)
@@ -345,12 +346,10 @@ static void inbound_committed(sb_api_op *op)
         return;
     }
     app->metrics.inbound_messages++;
-    if (sb_stream_subscribers(app->hub) > 0) {
+    if (c->want_events) {
         sb_inbound in;
         fill_inbound(&in, op, &c->msg, c->atts);
         sb_emit(op->events, "message.created", sb_inbound_message_json(&in, res, c->atts));
-    } else {
-        app->metrics.events_published++;
     }
 }
 
@@ -404,7 +403,7 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
     }
     sb_inbound in;
     fill_inbound(&in, op, msg, atts);
-    rc = sb_ingest(tx, &in, &in_ctx->res, op->events);
+    rc = sb_ingest(tx, &in, &in_ctx->res, in_ctx->want_events ? op->events : NULL);
     if (rc != 0) {
         json_decref(atts);
         return rc;
@@ -464,6 +463,7 @@ bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path)
         const char *sig = sb_http_req_header(req, "X-Switchboard-Signature");
         c->signature = sig ? sb_xstrdup(sig) : NULL;
         c->parse_rc = sb_api_inbound_parse(c->body.p ? c->body.p : "", c->body.len, &c->msg);
+        c->want_events = sb_stream_subscribers(app->hub) > 0;
         const char *key = known_key(app, id);
         if (key != NULL) {
             snprintf(c->key, sizeof c->key, "%s", key);

@@ -81,7 +81,8 @@ void sb_system_metrics(sb_app *app, sb_http_req *req)
     GAUGE("outbound_failed_total", "Outbound callbacks given up.", "counter", m->outbound_failed);
     GAUGE("outbound_retries_total", "Outbound callback attempts to be retried.", "counter", m->outbound_retries);
     GAUGE("outbox_inflight", "Outbound callbacks in flight.", "gauge", sb_outbox_inflight(app->outbox));
-    GAUGE("events_published_total", "Events published to live connections.", "counter", m->events_published);
+    GAUGE("events_published_total", "Events sent to agent streams (counted while at least one listens).", "counter",
+          m->events_published);
     GAUGE("rate_limited_total", "Requests refused with 429.", "counter", m->rate_limited);
     GAUGE("overloaded_total", "Requests refused with 503.", "counter", m->overloaded);
     GAUGE("store_commits_total", "Group commits.", "counter", st.commits);

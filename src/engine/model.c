@@ -456,7 +456,7 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         if (rc != 0)
             return rc;
     }
-    if (created)
+    if (created && events != NULL)
         sb_emit(events, "contact.created", sb_contact_json(tx, cid));
     *contact_id = cid;
     return 0;
@@ -634,13 +634,16 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
         return rc;
     }
 
-    if (res->ticket_created)
+    if (events == NULL) {
+        /* nobody listens: the event log above is the record */
+    } else if (res->ticket_created) {
         sb_emit(events, "ticket.created", sb_ticket_json(tx, tid));
-    else if (ticket_changed)
+    } else if (ticket_changed) {
         sb_emit(events, "ticket.updated",
                 json_pack("{s:o,s:{s:[s,s]}}", "ticket", sb_ticket_json(tx, tid), "changes", "status", status, "open"));
+    }
     res->created_at = now;
-    if (!in->defer_message_event)
+    if (!in->defer_message_event && events != NULL)
         sb_emit(events, "message.created", sb_inbound_message_json(in, res, in->attachments));
     free(att);
     return 0;

@@ -49,6 +49,9 @@ typedef struct sb_ingest_result {
     int64_t created_at; /* the new message's time (ms) */
 } sb_ingest_result;
 
+/* Stores an inbound message. The live events (contact.created,
+ * ticket.created/updated, message.created) are appended to `events`; with
+ * events NULL (no agent stream listening) they are not even built. */
 int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *events);
 /* The message.created data of an ingested message, as a read of the row
  * would give it; `attachments` (borrowed) is what was stored, or NULL. Pure:
