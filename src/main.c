@@ -33,7 +33,8 @@ static void usage(FILE *out)
                  "  channel add api --name NAME [--callback-url URL]\n"
                  "  channel add webchat --name NAME\n"
                  "  channel list\n"
-            "  channel secret ID                          prints an API channel's signing secret\n"
+                 "  channel secret ID                          prints an API channel's signing secret\n"
+                 "  channel rotate-secret ID                   gives it a new secret (the old one stops working)\n"
                  "  version\n");
 }
 
@@ -426,6 +427,12 @@ static int channel_secret_run(sb_tx *tx, void *arg)
     return c->secret[0] ? 0 : SB_ENOTFOUND;
 }
 
+static int channel_rotate_run(sb_tx *tx, void *arg)
+{
+    channel_op *c = arg;
+    return sb_channel_rotate_secret(tx, c->id, (sb_actor){"system", 0}, c->secret);
+}
+
 static int channel_list_run(sb_tx *tx, void *arg)
 {
     channel_op *c = arg;
@@ -480,14 +487,14 @@ static int cmd_channel(cli *c, sb_store *st)
         json_decref(ch.out);
         return 0;
     }
-    if (strcmp(sub, "secret") == 0) {
+    if (strcmp(sub, "secret") == 0 || strcmp(sub, "rotate-secret") == 0) {
         char *end = NULL;
         ch.id = c->argc > 2 ? strtoll(c->argv[2], &end, 10) : 0;
         if (ch.id <= 0 || *end != '\0') {
-            fprintf(stderr, "usage: switchboard channel secret ID\n");
+            fprintf(stderr, "usage: switchboard channel %s ID\n", sub);
             return 2;
         }
-        int rc = run_sync(st, channel_secret_run, &ch);
+        int rc = run_sync(st, strcmp(sub, "secret") == 0 ? channel_secret_run : channel_rotate_run, &ch);
         if (rc == SB_ENOTFOUND) {
             fprintf(stderr, "switchboard: no API channel %lld\n", (long long)ch.id);
             return 1;

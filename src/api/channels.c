@@ -69,6 +69,35 @@ int sb_channel_create(sb_tx *tx, const char *kind, const char *name, const char 
     return 0;
 }
 
+int sb_channel_rotate_secret(sb_tx *tx, int64_t id, sb_actor actor, char secret_out[65])
+{
+    char secret[65];
+    sb_random_hex(secret, 32);
+    int rc = sb_tx_exec(tx, "UPDATE channel SET secret = ?, updated_at = ? WHERE id = ? AND kind = 'api'", "tii",
+                        secret, sb_tx_now(tx), id);
+    if (rc != 0)
+        return rc;
+    if (sb_tx_changes(tx) == 0)
+        return SB_ENOTFOUND;
+    rc = sb_event_log(tx, actor, "channel", id, "channel.secret_rotated", NULL);
+    if (rc != 0)
+        return rc;
+    memcpy(secret_out, secret, sizeof secret);
+    return 0;
+}
+
+static int rotate_action(sb_tx *tx, sb_api_op *op)
+{
+    char secret[65];
+    int rc = sb_channel_rotate_secret(tx, op->path_id, (sb_actor){"agent", op->agent_id}, secret);
+    if (rc == SB_ENOTFOUND)
+        return sb_api_fail(op, 404, "not_found", "API channel %lld does not exist", (long long)op->path_id);
+    if (rc != 0)
+        return rc;
+    op->out = json_pack("{s:I,s:s}", "channel_id", (json_int_t)op->path_id, "secret", secret);
+    return 0;
+}
+
 static const char *public_url(sb_app *app)
 {
     return app->cfg.public_url;
@@ -451,6 +480,12 @@ bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path)
             sb_respond_method_not_allowed(req, "GET, PATCH");
             return true;
         }
+    } else if (strcmp(rest, "/secret") == 0) {
+        if (m != SB_HTTP_POST) {
+            sb_respond_method_not_allowed(req, "POST");
+            return true;
+        }
+        op = sb_api_op_new(app, req, SB_ROLE_ADMIN, rotate_action);
     } else if (strcmp(rest, "/inbound") == 0) {
         if (m != SB_HTTP_POST) {
             sb_respond_method_not_allowed(req, "POST");

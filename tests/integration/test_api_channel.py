@@ -63,6 +63,10 @@ class ApiChannelTest(unittest.TestCase):
             self.message_in_ticket(number, message_id)), timeout=timeout,
             msg=f"message {message_id} to become {status}")
 
+    def post_signed(self, path, secret, text, from_id):
+        raw = json.dumps({"external_id": uid("e"), "from": {"id": from_id}, "text": text}).encode()
+        return self.d.req("POST", path, raw=raw, headers={"X-Switchboard-Signature": sign(secret, raw)})
+
     def send(self, channel, secret, from_, text, external_id=None):
         st, h, b = inbound(self.d, {"external_id": external_id or uid("ext"), "from": from_, "text": text},
                            channel=channel, secret=secret)
@@ -243,8 +247,7 @@ class ApiChannelTest(unittest.TestCase):
         path = f"/api/v1/channels/{ch['id']}/inbound"
 
         def post(secret, text):
-            raw = json.dumps({"external_id": uid("e"), "from": {"id": "key-user"}, "text": text}).encode()
-            return self.d.req("POST", path, raw=raw, headers={"X-Switchboard-Signature": sign(secret, raw)})
+            return self.post_signed(path, secret, text, "key-user")
 
         for i in range(3):
             st, h, b = post(ch["secret"], f"warm {i}")
@@ -263,6 +266,47 @@ class ApiChannelTest(unittest.TestCase):
         self.assertEqual(st, 200, b)
         st, h, b = post(ch["secret"], "old key again")
         self.assertEqual(st, 401, b)
+
+    def test_rotate_secret(self):
+        ch = self.d.add_api_channel(name=uid("rot"))
+        path = f"/api/v1/channels/{ch['id']}/inbound"
+
+        def post(secret, text):
+            return self.post_signed(path, secret, text, "rot-user")
+
+        for i in range(2):  # the daemon now knows the old key
+            self.assertEqual(post(ch["secret"], f"before {i}")[0], 200)
+        st, h, b = self.d.req("POST", f"/api/v1/channels/{ch['id']}/secret", token=self.anna)
+        self.assertEqual(st, 403, b)
+        st, h, b = self.d.req("GET", f"/api/v1/channels/{ch['id']}/secret", token=self.admin)
+        self.assertEqual(st, 405, b)
+        st, h, b = self.d.req("POST", "/api/v1/channels/2/secret", token=self.admin)  # web chat
+        self.assertEqual(st, 404, b)
+        st, h, b = self.d.req("POST", f"/api/v1/channels/{ch['id']}/secret", token=self.admin)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(b["channel_id"], ch["id"])
+        new = b["secret"]
+        self.assertRegex(new, r"^[0-9a-f]{64}$")
+        self.assertNotEqual(new, ch["secret"])
+        st, h, b = post(ch["secret"], "old key")
+        self.assertEqual(st, 401, b)
+        self.assertEqual(post(new, "new key")[0], 200)
+        # The CLI prints the current secret and can rotate it too.
+        p = self.d.cli("channel", "secret", ch["id"])
+        self.assertEqual(p.stdout.strip(), new)
+        p = self.d.cli("channel", "rotate-secret", ch["id"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        newer = p.stdout.strip()
+        self.assertRegex(newer, r"^[0-9a-f]{64}$")
+        self.assertEqual(post(new, "rotated again")[0], 401)
+        self.assertEqual(post(newer, "newest key")[0], 200)
+        p = self.d.cli("channel", "rotate-secret", 2)
+        self.assertNotEqual(p.returncode, 0)
+        # The secret itself never reaches the log.
+        with open(self.d.stderr_path, errors="replace") as f:
+            log = f.read()
+        self.assertNotIn(new, log)
+        self.assertNotIn(newer, log)
 
     def test_unknown_or_non_api_channel(self):
         payload = {"external_id": uid("e"), "from": {"id": "u"}, "text": "hello"}
