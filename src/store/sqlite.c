@@ -460,19 +460,27 @@ static void execute_batch(sb_store *st, op *ops, size_t n)
     pthread_mutex_unlock(&st->mu);
 }
 
+/* With mu held: waits until `from` has ops (false once it is empty and
+ * *stop is set), then moves them to *take and leaves `from` the spare
+ * array (emptied), so the two arrays are reused turn about. */
+static bool take_ops(sb_store *st, op_list *from, pthread_cond_t *cv, const bool *stop, op_list *spare, op_list *take)
+{
+    while (!*stop && from->n == 0)
+        pthread_cond_wait(cv, &st->mu);
+    if (from->n == 0)
+        return false;
+    *take = *from;
+    *from = *spare;
+    from->n = 0;
+    return true;
+}
+
 static void *store_thread(void *arg)
 {
     sb_store *st = arg;
-    op_list batch = {0};
+    op_list batch = {0}, take;
     pthread_mutex_lock(&st->mu);
-    for (;;) {
-        while (!st->stop && st->queued.n == 0)
-            pthread_cond_wait(&st->work_cv, &st->mu);
-        if (st->queued.n == 0 && st->stop)
-            break;
-        op_list take = st->queued;
-        st->queued = batch; /* reuse the old array */
-        st->queued.n = 0;
+    while (take_ops(st, &st->queued, &st->work_cv, &st->stop, &batch, &take)) {
         st->in_flight += take.n;
         st->executing = true;
         garbage_item *garbage = st->garbage;
@@ -528,16 +536,9 @@ static int sync_wal(sb_store *st)
 static void *sync_thread(void *arg)
 {
     sb_store *st = arg;
-    op_list spare = {0};
+    op_list spare = {0}, take;
     pthread_mutex_lock(&st->mu);
-    for (;;) {
-        while (!st->sync_stop && st->syncing.n == 0)
-            pthread_cond_wait(&st->sync_cv, &st->mu);
-        if (st->syncing.n == 0 && st->sync_stop)
-            break;
-        op_list take = st->syncing;
-        st->syncing = spare;
-        st->syncing.n = 0;
+    while (take_ops(st, &st->syncing, &st->sync_cv, &st->sync_stop, &spare, &take)) {
         pthread_mutex_unlock(&st->mu);
 
         uint64_t t0 = sb_clock_mono_us();
