@@ -313,18 +313,25 @@ void sb_stmt_end(sb_stmt *st)
         sqlite3_reset(st->s);
 }
 
-int sb_tx_exec(sb_tx *tx, const char *sql, const char *fmt, ...)
+/* Runs a statement to completion; 0 or a negative SB_E*. */
+static int vexec(sb_tx *tx, const char *sql, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     sb_stmt *s = vquery(tx, sql, fmt, ap);
-    va_end(ap);
     if (s == NULL)
         return SB_EIO;
     int rc;
     while ((rc = sb_stmt_step(s)) == 1)
         ;
     sb_stmt_end(s);
+    return rc;
+}
+
+int sb_tx_exec(sb_tx *tx, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vexec(tx, sql, fmt, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -347,16 +354,10 @@ int sb_tx_insert(sb_tx *tx, int64_t *id, const char *sql, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    sb_stmt *s = vquery(tx, sql, fmt, ap);
+    int rc = vexec(tx, sql, fmt, ap);
     va_end(ap);
-    if (s == NULL)
-        return SB_EIO;
-    int rc;
-    while ((rc = sb_stmt_step(s)) == 1)
-        ;
     if (rc == 0)
         *id = sqlite3_last_insert_rowid(tx->st->db);
-    sb_stmt_end(s);
     return rc;
 }
 
