@@ -3,8 +3,8 @@
 # summary. Builds nothing: `make bench` builds first. BUILD_DIR (default
 # build) names the build directory; KEEP=1 keeps the scratch directory.
 # Each benchmark gets its own daemon on a fresh data dir and a free loopback
-# port; every daemon is stopped on exit. Takes about a minute.
-#   INGEST_CONNECTIONS=64 INGEST_DURATION=10 INGEST_WARMUP=2
+# port; every daemon is stopped on exit. Takes about a minute and a half.
+#   INGEST_CONNECTIONS=64 INGEST_DURATION=10 INGEST_WARMUP=2 INGEST_SWEEP="16 256"
 #   FANOUT_SOCKETS=2000 FANOUT_MESSAGES=200   MEMORY_TICKETS=100000
 set -euo pipefail
 
@@ -17,6 +17,7 @@ FANOUT=$BUILD_DIR/bench/bench_fanout
 INGEST_CONNECTIONS=${INGEST_CONNECTIONS:-64}
 INGEST_DURATION=${INGEST_DURATION:-10}
 INGEST_WARMUP=${INGEST_WARMUP:-2}
+INGEST_SWEEP=${INGEST_SWEEP-16 256}
 FANOUT_SOCKETS=${FANOUT_SOCKETS:-2000}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-200}
 MEMORY_TICKETS=${MEMORY_TICKETS:-100000}
@@ -54,6 +55,16 @@ ingest_wal=$(sb_file_bytes "$SB_DATA/switchboard.db-wal")
 sb_stop 120
 ingest_stop=$SB_STOP_SECONDS
 
+# ---- 1b. ingest at other connection counts (closed loop: latency ~ connections / throughput) ----
+for c in $INGEST_SWEEP; do
+    echo
+    echo "== ingest: $c connections, ${INGEST_DURATION} s (+${INGEST_WARMUP} s warmup) =="
+    sb_start "ingest$c"
+    "$INGEST" --url "$SB_URL" --secret "$SB_SECRET" --connections "$c" --threads 2 \
+        --duration "$INGEST_DURATION" --warmup "$INGEST_WARMUP" --new-ratio 0.2 | tee "$WORK/ingest$c.txt" || status=1
+    sb_stop 120
+done
+
 # ---- 2. fan-out ----
 echo
 echo "== fan-out: $FANOUT_SOCKETS WebSockets, $FANOUT_MESSAGES messages =="
@@ -79,6 +90,11 @@ field() {
     awk -v key="$2" '$1 == "RESULT" { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) { print kv[2]; exit } } }' \
         "$WORK/$1.txt"
 }
+sweep_lines=""
+for c in $INGEST_SWEEP; do
+    sweep_lines="$sweep_lines$(printf '\n            %-16s %6s msg/s   p50 %s  p99 %s  max %s ms' "$c connections" \
+        "$(field "ingest$c" msgs_per_s)" "$(field "ingest$c" p50_ms)" "$(field "ingest$c" p99_ms)" "$(field "ingest$c" max_ms)")"
+done
 kb() { awk -v k="$1" 'BEGIN { if (k == "" || k == "?") print "?"; else printf "%.1f MiB", k / 1024 }'; }
 
 cat <<SUMMARY
@@ -96,6 +112,7 @@ ingest      $ingest_cmd
             requests       $(field ingest requests) measured, $(field ingest non200) non-200, $(field ingest errors) errors
             daemon         $ingest_ops store ops in $ingest_commits commits (max batch $ingest_batch); RSS $(kb "$ingest_rss");
                            db $(sb_mib "$ingest_db") + WAL $(sb_mib "$ingest_wal") after the run; graceful stop ${ingest_stop} s
+            same load, other connection counts (a fresh daemon each):$sweep_lines
 
 fan-out     $fanout_cmd
             sockets        $(field fanout connected) of $(field fanout sockets) connected
