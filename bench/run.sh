@@ -3,7 +3,7 @@
 # summary. Builds nothing: `make bench` builds first. BUILD_DIR (default
 # build) names the build directory; KEEP=1 keeps the scratch directory.
 # Each benchmark gets its own daemon on a fresh data dir and a free loopback
-# port; every daemon is stopped on exit. Takes about a minute and a half.
+# port; every daemon is stopped on exit. Takes about a minute.
 #   INGEST_CONNECTIONS=64 INGEST_DURATION=10 INGEST_WARMUP=2 INGEST_SWEEP="16 256"
 #   FANOUT_SOCKETS=2000 FANOUT_MESSAGES=200   MEMORY_TICKETS=100000
 set -euo pipefail
