@@ -4,6 +4,7 @@
 DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
 	libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libsodium-dev \
 	libinih-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libcmocka-dev \
+	libpcre2-dev libutf8proc-dev libexttextcat-dev tzdata \
 	python3 python3-yaml sqlite3 openssl curl strace chromium fonts-noto-color-emoji
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

@@ -192,3 +192,33 @@ bool sb_utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+void sb_verrorf(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    if (buf == NULL || cap == 0)
+        return;
+    int n = vsnprintf(buf, cap, fmt, ap);
+    if (n < 0) {
+        buf[0] = '\0';
+        return;
+    }
+    if ((size_t)n < cap)
+        return;
+    size_t len = strlen(buf), k = len;
+    while (k > 0 && ((unsigned char)buf[k - 1] & 0xC0) == 0x80)
+        k--;
+    if (k > 0 && ((unsigned char)buf[k - 1] & 0x80) != 0) {
+        unsigned char lead = (unsigned char)buf[k - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+        if (len - (k - 1) < need)
+            buf[k - 1] = '\0';
+    }
+}
+
+void sb_errorf(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_verrorf(buf, cap, fmt, ap);
+    va_end(ap);
+}

@@ -3,6 +3,7 @@
 #ifndef SB_H
 #define SB_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -62,6 +63,12 @@ void *sb_xcalloc(size_t n, size_t size);
 void *sb_xrealloc(void *p, size_t n);
 char *sb_xstrdup(const char *z);
 char *sb_xstrndup(const char *p, size_t len);
+
+/* Formats an error message into buf (nothing if buf is NULL or cap 0). A
+ * message cut short by cap never ends inside a UTF-8 character, so it can
+ * travel on in JSON. */
+void sb_errorf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sb_verrorf(char *buf, size_t cap, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Checks that [p, p+len) is valid UTF-8 (no overlongs, no surrogates). */
 bool sb_utf8_valid(const char *p, size_t len);

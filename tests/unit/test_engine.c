@@ -1,0 +1,636 @@
+/* test_engine.c - the routing engine on a virtual clock: strategies,
+ * capacity, queues, sticky owners, deputies, unanswered reassignment,
+ * SLA clocks. Every test checks the engine's invariants after each step. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "engine/calendar.h"
+#include "engine/engine.h"
+
+#define MIN  (60 * 1000LL)
+#define HOUR (60 * MIN)
+#define T0   1795000000000LL /* 2026-11-18, an arbitrary Wednesday */
+
+typedef struct world {
+    sb_engine *eng;
+    sb_effects fx;
+    int64_t now;
+    int64_t next_ticket;
+} world;
+
+static void check(world *w)
+{
+    char msg[256];
+    int bad = sb_engine_check(w->eng, msg, sizeof msg);
+    if (bad != 0)
+        fail_msg("invariant broken (%d): %s", bad, msg);
+}
+
+static int handle(world *w, sb_event ev)
+{
+    int rc = sb_engine_handle(w->eng, &ev, w->now, &w->fx);
+    check(w);
+    return rc;
+}
+
+static void advance(world *w, int64_t ms)
+{
+    int64_t until = w->now + ms;
+    for (;;) {
+        int64_t d = sb_engine_next_deadline(w->eng);
+        if (d > until)
+            break;
+        if (d > w->now)
+            w->now = d;
+        sb_engine_tick(w->eng, w->now, &w->fx);
+        check(w);
+    }
+    w->now = until;
+}
+
+static void team(world *w, int64_t id, sb_strategy strategy)
+{
+    sb_engine_team_cfg t = {.id = id, .strategy = strategy, .supervisor_id = 100};
+    assert_int_equal(sb_engine_put_team(w->eng, &t), 0);
+}
+
+static void team_cfg(world *w, sb_engine_team_cfg t)
+{
+    assert_int_equal(sb_engine_put_team(w->eng, &t), 0);
+}
+
+static void agent(world *w, int64_t id, int64_t team_id, bool online)
+{
+    sb_engine_agent_cfg a = {.id = id, .capacity = 1.0, .teams = {team_id}, .nteams = 1};
+    assert_int_equal(sb_engine_put_agent(w->eng, &a), 0);
+    if (online)
+        assert_int_equal(handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = id, .presence = SB_PRESENCE_ONLINE}),
+                         0);
+}
+
+static int64_t ticket_full(world *w, sb_ticket_info info)
+{
+    info.id = ++w->next_ticket;
+    info.number = info.id;
+    info.contact_id = 1000 + info.id;
+    if (info.created_at == 0)
+        info.created_at = w->now;
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TICKET_NEW, .ticket = info}), 0);
+    return info.id;
+}
+
+static int64_t ticket(world *w, int64_t team_id, sb_channel_kind ch, sb_priority prio)
+{
+    return ticket_full(w,
+                       (sb_ticket_info){.channel = ch, .status = SB_STATUS_NEW, .priority = prio, .team_id = team_id});
+}
+
+static sb_ticket_view view(world *w, int64_t id)
+{
+    sb_ticket_view v;
+    assert_int_equal(sb_engine_ticket(w->eng, id, &v), 0);
+    return v;
+}
+
+static int64_t owner(world *w, int64_t id)
+{
+    return view(w, id).assignee_id;
+}
+
+static int count_fx(world *w, sb_effect_kind kind, const char *reason, int64_t agent_id)
+{
+    int n = 0;
+    for (size_t i = 0; i < w->fx.n; i++) {
+        const sb_effect *e = &w->fx.v[i];
+        if (e->kind == kind && (reason == NULL || (e->reason != NULL && strcmp(e->reason, reason) == 0)) &&
+            (agent_id == 0 || e->agent_id == agent_id))
+            n++;
+    }
+    return n;
+}
+
+static int setup(void **state)
+{
+    world *w = calloc(1, sizeof *w);
+    w->eng = sb_engine_new(NULL);
+    w->now = T0;
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    world *w = *state;
+    sb_engine_free(w->eng);
+    sb_effects_free(&w->fx);
+    free(w);
+    return 0;
+}
+
+/* ---- strategies and capacity ---- */
+
+static void test_round_robin_rotates_and_skips_offline(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    agent(w, 11, 1, true);
+    agent(w, 12, 1, false);
+    agent(w, 13, 1, true);
+    int64_t got[4];
+    for (int i = 0; i < 4; i++)
+        got[i] = owner(w, ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL));
+    assert_int_equal(got[0], 11);
+    assert_int_equal(got[1], 13);
+    assert_int_equal(got[2], 11);
+    assert_int_equal(got[3], 13);
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 12, .presence = SB_PRESENCE_ONLINE});
+    assert_int_equal(owner(w, ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL)), 11);
+    assert_int_equal(owner(w, ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL)), 12);
+}
+
+static void test_capacity_weights_by_channel(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_LEAST_BUSY);
+    agent(w, 11, 1, true);
+    /* capacity 1.0: three chats (1/3 each), then nothing more */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(owner(w, ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL)), 11);
+    int64_t fourth = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(owner(w, fourth), 0);
+    assert_true(view(w, fourth).queued);
+    sb_agent_view a;
+    sb_engine_agent(w->eng, 11, &a);
+    assert_true(a.load > 0.999 && a.load < 1.001);
+    assert_int_equal(a.open_tickets, 3);
+    /* a call is a whole agent: it waits until everything else is done */
+    int64_t call = ticket(w, 1, SB_CHANNEL_CALL, SB_PRIORITY_NORMAL);
+    assert_int_equal(owner(w, call), 0);
+    /* emails weigh 1/10 */
+    agent(w, 12, 1, true);
+    for (int i = 0; i < 10; i++)
+        ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_LOW);
+    sb_engine_agent(w->eng, 12, &a);
+    /* agent 12 took the queued chat and the call first (higher in queue by age) */
+    assert_int_equal(owner(w, fourth), 12);
+}
+
+static void test_least_busy_breaks_ties_fairly(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_LEAST_BUSY);
+    agent(w, 11, 1, true);
+    agent(w, 12, 1, true);
+    agent(w, 13, 1, true);
+    int64_t a = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    w->now += 1000;
+    int64_t b = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    w->now += 1000;
+    int64_t c = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    /* all equal at first: each agent gets one, not the lowest id thrice */
+    int64_t owners[3] = {owner(w, a), owner(w, b), owner(w, c)};
+    assert_int_not_equal(owners[0], owners[1]);
+    assert_int_not_equal(owners[1], owners[2]);
+    assert_int_not_equal(owners[0], owners[2]);
+    /* the one who resolves first is least busy next */
+    w->now += 1000;
+    handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = b, .status = SB_STATUS_RESOLVED, .agent_id = owners[1]});
+    assert_int_equal(owner(w, ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL)), owners[1]);
+}
+
+static void test_skills_and_languages_must_match(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    sb_engine_agent_cfg ru = {.id = 11, .teams = {1}, .nteams = 1, .languages = {{"ru"}}, .nlanguages = 1};
+    sb_engine_agent_cfg kk = {.id = 12,
+                              .teams = {1},
+                              .nteams = 1,
+                              .languages = {{"ru"}, {"kk"}},
+                              .nlanguages = 2,
+                              .skills = {{"billing"}},
+                              .nskills = 1};
+    sb_engine_put_agent(w->eng, &ru);
+    sb_engine_put_agent(w->eng, &kk);
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 11, .presence = SB_PRESENCE_ONLINE});
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 12, .presence = SB_PRESENCE_ONLINE});
+    for (int i = 0; i < 2; i++) {
+        int64_t t = ticket_full(w, (sb_ticket_info){.channel = SB_CHANNEL_CHAT,
+                                                    .status = SB_STATUS_NEW,
+                                                    .priority = SB_PRIORITY_NORMAL,
+                                                    .team_id = 1,
+                                                    .language = {"kk"}});
+        assert_int_equal(owner(w, t), 12);
+    }
+    int64_t billing = ticket_full(w, (sb_ticket_info){.channel = SB_CHANNEL_CHAT,
+                                                      .status = SB_STATUS_NEW,
+                                                      .priority = SB_PRIORITY_NORMAL,
+                                                      .team_id = 1,
+                                                      .skill = {"billing"}});
+    assert_int_equal(owner(w, billing), 12);
+    /* agent 12 is full now; the next Kazakh chat waits rather than going to 11 */
+    int64_t t = ticket_full(w, (sb_ticket_info){.channel = SB_CHANNEL_CHAT,
+                                                .status = SB_STATUS_NEW,
+                                                .priority = SB_PRIORITY_NORMAL,
+                                                .team_id = 1,
+                                                .language = {"kk"}});
+    assert_int_equal(owner(w, t), 0);
+    assert_true(view(w, t).queued);
+}
+
+/* ---- queues ---- */
+
+static void test_queue_keeps_places_and_nothing_is_forgotten(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    agent(w, 11, 1, false);
+    /* night: nobody online */
+    int64_t normal1 = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    w->now += MIN;
+    int64_t low = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_LOW);
+    w->now += MIN;
+    int64_t urgent = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_URGENT);
+    w->now += MIN;
+    int64_t normal2 = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(sb_engine_queue_length(w->eng, 1), 4);
+    assert_int_equal(view(w, urgent).queue_position, 1);
+    assert_int_equal(view(w, normal1).queue_position, 2);
+    assert_int_equal(view(w, normal2).queue_position, 3);
+    assert_int_equal(view(w, low).queue_position, 4);
+    /* morning: the agent comes online and gets them in that order, up to capacity */
+    w->fx.n = 0;
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 11, .presence = SB_PRESENCE_ONLINE});
+    assert_int_equal(owner(w, urgent), 11);
+    assert_int_equal(owner(w, normal1), 11);
+    assert_int_equal(owner(w, normal2), 11);
+    assert_int_equal(owner(w, low), 0);
+    assert_int_equal(w->fx.v[0].ticket_id, urgent);
+    /* resolving one frees room for the last */
+    handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = urgent, .status = SB_STATUS_RESOLVED, .agent_id = 11});
+    assert_int_equal(owner(w, low), 11);
+    assert_int_equal(sb_engine_queue_length(w->eng, 1), 0);
+}
+
+static void test_priority_change_resorts_queue(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_LEAST_BUSY);
+    int64_t a = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    w->now += MIN;
+    int64_t b = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(view(w, b).queue_position, 2);
+    handle(w, (sb_event){.kind = SB_EV_PRIORITY, .ticket_id = b, .priority = SB_PRIORITY_HIGH});
+    assert_int_equal(view(w, b).queue_position, 1);
+    assert_int_equal(view(w, a).queue_position, 2);
+}
+
+static void test_manual_team_and_take(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    team(w, 2, SB_STRATEGY_MANUAL);
+    agent(w, 11, 1, true);
+    agent(w, 21, 2, true);
+    int64_t t = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    assert_int_equal(owner(w, t), 0);
+    assert_true(view(w, t).queued);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = t, .agent_id = 21}), SB_EINVAL);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = t, .agent_id = 11}), 0);
+    assert_int_equal(owner(w, t), 11);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = t, .agent_id = 11}), SB_ECONFLICT);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = 999, .agent_id = 11}), SB_ENOTFOUND);
+    /* a manual move to the other team's agent, then back to the queue */
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_ASSIGN, .ticket_id = t, .agent_id = 21, .team_id = 2}), 0);
+    assert_int_equal(owner(w, t), 21);
+    sb_agent_view a;
+    sb_engine_agent(w->eng, 11, &a);
+    assert_int_equal(a.open_tickets, 0);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_ASSIGN, .ticket_id = t, .agent_id = 0}), 0);
+    assert_int_equal(owner(w, t), 0);
+    assert_int_equal(sb_engine_queue_length(w->eng, 2), 1);
+}
+
+/* ---- sticky owners and deputies ---- */
+
+static void test_sticky_owner_waits_then_team(void **state)
+{
+    world *w = *state;
+    team_cfg(w, (sb_engine_team_cfg){.id = 1, .strategy = SB_STRATEGY_ROUND_ROBIN, .sticky_wait_ms = 5 * MIN});
+    agent(w, 11, 1, true);
+    agent(w, 12, 1, true);
+    sb_ticket_info info = {.channel = SB_CHANNEL_CHAT,
+                           .status = SB_STATUS_NEW,
+                           .priority = SB_PRIORITY_NORMAL,
+                           .team_id = 1,
+                           .owner_id = 12};
+    /* owner free: straight to them, though round robin would pick 11 */
+    int64_t t1 = ticket_full(w, info);
+    assert_int_equal(owner(w, t1), 12);
+    assert_int_equal(count_fx(w, SB_FX_ASSIGN, "sticky", 12), 1);
+    /* owner away: the ticket waits for them ... */
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 12, .presence = SB_PRESENCE_AWAY});
+    int64_t t2 = ticket_full(w, info);
+    assert_int_equal(owner(w, t2), 0);
+    assert_true(view(w, t2).queued);
+    /* ... and gets them when they are back within the wait */
+    advance(w, 2 * MIN);
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 12, .presence = SB_PRESENCE_ONLINE});
+    assert_int_equal(owner(w, t2), 12);
+    /* owner away for longer than the wait: the team takes it */
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 12, .presence = SB_PRESENCE_OFFLINE});
+    int64_t t3 = ticket_full(w, info);
+    assert_int_equal(owner(w, t3), 0);
+    advance(w, 5 * MIN - 1);
+    assert_int_equal(owner(w, t3), 0);
+    advance(w, 1);
+    assert_int_equal(owner(w, t3), 11);
+}
+
+static void test_deputy_takes_new_work_and_handover(void **state)
+{
+    world *w = *state;
+    team_cfg(w, (sb_engine_team_cfg){.id = 1, .strategy = SB_STRATEGY_ROUND_ROBIN, .supervisor_id = 13});
+    sb_sla_policy p = {.id = 1, .channel_kind = -1, .vip = -1};
+    for (int i = 0; i < 4; i++)
+        p.targets[i] = (sb_sla_targets){.first_response_ms = 30 * MIN, .resolution_ms = 8 * HOUR};
+    sb_engine_put_sla_policy(w->eng, &p);
+    agent(w, 11, 1, true);
+    agent(w, 12, 1, true);
+    agent(w, 13, 1, false);
+    sb_ticket_info info = {.channel = SB_CHANNEL_EMAIL,
+                           .status = SB_STATUS_NEW,
+                           .priority = SB_PRIORITY_NORMAL,
+                           .team_id = 1,
+                           .owner_id = 11};
+    int64_t before = ticket_full(w, info);
+    assert_int_equal(owner(w, before), 11);
+    int64_t due = view(w, before).due[SB_SLA_RESOLUTION];
+    assert_int_equal(due, T0 + 8 * HOUR);
+    /* 11 is away until tomorrow with 12 as deputy */
+    assert_int_equal(
+        handle(w, (sb_event){.kind = SB_EV_ABSENCE, .agent_id = 11, .until = w->now + 24 * HOUR, .deputy_id = 11}),
+        SB_EINVAL);
+    assert_int_equal(
+        handle(w, (sb_event){.kind = SB_EV_ABSENCE, .agent_id = 11, .until = w->now + 24 * HOUR, .deputy_id = 12}), 0);
+    w->fx.n = 0;
+    int64_t after = ticket_full(w, info);
+    assert_int_equal(owner(w, after), 12);
+    assert_int_equal(count_fx(w, SB_FX_ASSIGN, "deputy", 12), 1);
+    /* round robin skips the absent agent */
+    assert_int_equal(owner(w, ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL)), 12);
+    /* handover: the old ticket moves with its SLA clock intact */
+    w->now += HOUR;
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_HANDOVER, .agent_id = 11}), 0);
+    assert_int_equal(owner(w, before), 12);
+    assert_int_equal(view(w, before).due[SB_SLA_RESOLUTION], due);
+    sb_agent_view a;
+    sb_engine_agent(w->eng, 11, &a);
+    assert_int_equal(a.open_tickets, 0);
+    /* back the next day: work flows again */
+    advance(w, 24 * HOUR);
+    assert_int_equal(owner(w, ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL)), 11);
+}
+
+/* ---- unanswered ---- */
+
+static void test_unanswered_goes_to_next_and_auto_away(void **state)
+{
+    world *w = *state;
+    team_cfg(w, (sb_engine_team_cfg){.id = 1,
+                                     .strategy = SB_STRATEGY_ROUND_ROBIN,
+                                     .supervisor_id = 19,
+                                     .unanswered_ms = {[SB_CHANNEL_CHAT] = 3 * MIN},
+                                     .auto_away_after = 2});
+    agent(w, 11, 1, true);
+    agent(w, 12, 1, true);
+    sb_engine_agent_cfg sup = {.id = 19, .supervisor = true};
+    sb_engine_put_agent(w->eng, &sup);
+    int64_t t = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(owner(w, t), 11);
+    w->fx.n = 0;
+    advance(w, 3 * MIN);
+    assert_int_equal(owner(w, t), 12);
+    assert_int_equal(view(w, t).reassignments, 1);
+    assert_int_equal(count_fx(w, SB_FX_ASSIGN, "unanswered", 0), 1);
+    assert_int_equal(count_fx(w, SB_FX_NOTIFY, "unanswered", 19), 1);
+    /* 12 answers in time: it stays */
+    advance(w, MIN);
+    handle(w, (sb_event){.kind = SB_EV_AGENT_REPLY, .ticket_id = t, .agent_id = 12});
+    advance(w, 10 * MIN);
+    assert_int_equal(owner(w, t), 12);
+    /* 11 ignores a second one: set away, supervisor told */
+    int64_t t2 = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(owner(w, t2), 11);
+    w->fx.n = 0;
+    advance(w, 3 * MIN);
+    assert_int_equal(owner(w, t2), 12);
+    assert_int_equal(count_fx(w, SB_FX_PRESENCE, "auto_away", 11), 1);
+    assert_int_equal(count_fx(w, SB_FX_NOTIFY, "auto_away", 19), 1);
+    sb_agent_view a;
+    sb_engine_agent(w->eng, 11, &a);
+    assert_int_equal(a.presence, SB_PRESENCE_AWAY);
+    /* a customer waiting on a ticket held by someone gone gets reassigned too */
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 11, .presence = SB_PRESENCE_ONLINE});
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 12, .presence = SB_PRESENCE_OFFLINE});
+    handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = t});
+    advance(w, 3 * MIN);
+    assert_int_equal(owner(w, t), 11);
+}
+
+/* ---- SLA ---- */
+
+static void sla_policy(world *w, int warn_pct)
+{
+    sb_sla_policy p = {.id = 1, .channel_kind = -1, .vip = -1, .warn_pct = warn_pct};
+    for (int i = 0; i < 4; i++)
+        p.targets[i] =
+            (sb_sla_targets){.first_response_ms = 60 * MIN, .next_response_ms = 30 * MIN, .resolution_ms = 4 * HOUR};
+    p.targets[SB_PRIORITY_URGENT].first_response_ms = 10 * MIN;
+    assert_int_equal(sb_engine_put_sla_policy(w->eng, &p), 0);
+}
+
+static void test_sla_first_response_warning_breach_met(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    sla_policy(w, 80);
+    int64_t t = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    assert_int_equal(view(w, t).due[SB_SLA_FIRST_RESPONSE], T0 + 60 * MIN);
+    w->fx.n = 0;
+    advance(w, 48 * MIN - 1);
+    assert_int_equal(count_fx(w, SB_FX_SLA_EVENT, NULL, 0), 0);
+    advance(w, 1);
+    assert_int_equal(w->fx.n, 1);
+    assert_int_equal(w->fx.v[0].sla_clock, SB_SLA_FIRST_RESPONSE);
+    assert_int_equal(w->fx.v[0].sla_state, SB_SLA_WARNING);
+    advance(w, 12 * MIN);
+    assert_true(view(w, t).breached[SB_SLA_FIRST_RESPONSE]);
+    assert_int_equal(w->fx.v[w->fx.n - 1].sla_state, SB_SLA_BREACHED);
+    assert_int_equal(w->fx.v[w->fx.n - 1].at, T0 + 60 * MIN);
+    /* a reply after the breach: missed, not met */
+    handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = t, .agent_id = 0});
+    sb_engine_agent_cfg a = {.id = 11, .teams = {1}, .nteams = 1};
+    sb_engine_put_agent(w->eng, &a);
+    handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = t, .agent_id = 11});
+    w->fx.n = 0;
+    handle(w, (sb_event){.kind = SB_EV_AGENT_REPLY, .ticket_id = t, .agent_id = 11});
+    assert_int_equal(count_fx(w, SB_FX_SLA_EVENT, NULL, 0), 1);
+    assert_int_equal(w->fx.v[0].sla_state, SB_SLA_MISSED);
+    /* the customer writes again: the next-response clock runs, and is met */
+    w->now += HOUR;
+    handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = t});
+    assert_int_equal(view(w, t).due[SB_SLA_NEXT_RESPONSE], w->now + 30 * MIN);
+    advance(w, 10 * MIN);
+    w->fx.n = 0;
+    handle(w, (sb_event){.kind = SB_EV_AGENT_REPLY, .ticket_id = t, .agent_id = 11});
+    assert_int_equal(w->fx.v[0].sla_clock, SB_SLA_NEXT_RESPONSE);
+    assert_int_equal(w->fx.v[0].sla_state, SB_SLA_MET);
+}
+
+static void test_sla_pauses_while_pending(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    sla_policy(w, 0);
+    int64_t t = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    assert_int_equal(view(w, t).due[SB_SLA_RESOLUTION], T0 + 4 * HOUR);
+    advance(w, HOUR);
+    handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = t, .status = SB_STATUS_PENDING});
+    assert_int_equal(view(w, t).due[SB_SLA_RESOLUTION], 0); /* paused: no due time */
+    advance(w, 10 * HOUR);                                  /* the customer takes their time */
+    assert_false(view(w, t).breached[SB_SLA_RESOLUTION]);
+    handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = t});
+    assert_int_equal(view(w, t).status, SB_STATUS_OPEN);
+    assert_int_equal(view(w, t).due[SB_SLA_RESOLUTION], w->now + 3 * HOUR);
+    advance(w, 3 * HOUR);
+    assert_true(view(w, t).breached[SB_SLA_RESOLUTION]);
+}
+
+static void test_sla_priority_change_retargets(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    sla_policy(w, 0);
+    int64_t t = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    advance(w, 5 * MIN);
+    handle(w, (sb_event){.kind = SB_EV_PRIORITY, .ticket_id = t, .priority = SB_PRIORITY_URGENT});
+    /* urgent: 10 minutes from creation, 5 of them already used */
+    assert_int_equal(view(w, t).due[SB_SLA_FIRST_RESPONSE], T0 + 10 * MIN);
+}
+
+static void test_sla_first_matching_policy(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    sb_sla_policy vip = {.id = 1, .channel_kind = -1, .vip = 1};
+    sb_sla_policy rest = {.id = 2, .channel_kind = -1, .vip = -1};
+    for (int i = 0; i < 4; i++) {
+        vip.targets[i].first_response_ms = 5 * MIN;
+        rest.targets[i].first_response_ms = 60 * MIN;
+    }
+    sb_engine_put_sla_policy(w->eng, &vip);
+    sb_engine_put_sla_policy(w->eng, &rest);
+    int64_t v = ticket_full(w, (sb_ticket_info){.channel = SB_CHANNEL_CHAT,
+                                                .status = SB_STATUS_NEW,
+                                                .priority = SB_PRIORITY_NORMAL,
+                                                .team_id = 1,
+                                                .vip = true});
+    int64_t n = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(view(w, v).due[SB_SLA_FIRST_RESPONSE], T0 + 5 * MIN);
+    assert_int_equal(view(w, n).due[SB_SLA_FIRST_RESPONSE], T0 + 60 * MIN);
+}
+
+static sb_calendar *moscow_office_hours(void)
+{
+    json_error_t jerr;
+    json_t *j = json_loads("{\"time_zone\":\"Europe/Moscow\",\"hours\":{"
+                           "\"mon\":[[\"09:00\",\"18:00\"]],\"tue\":[[\"09:00\",\"18:00\"]],"
+                           "\"wed\":[[\"09:00\",\"18:00\"]],\"thu\":[[\"09:00\",\"18:00\"]],"
+                           "\"fri\":[[\"09:00\",\"18:00\"]]},"
+                           "\"holidays\":[{\"date\":\"2026-12-31\",\"recurring\":true}]}",
+                           0, &jerr);
+    assert_non_null(j);
+    sb_calendar *cal = NULL;
+    char field[64], msg[128];
+    assert_int_equal(sb_calendar_from_json(j, &cal, field, sizeof field, msg, sizeof msg), 0);
+    json_decref(j);
+    return cal;
+}
+
+static void test_sla_in_business_hours(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    assert_int_equal(sb_engine_put_calendar(w->eng, 7, moscow_office_hours()), 0);
+    sb_sla_policy p = {.id = 1, .channel_kind = -1, .vip = -1, .calendar_id = 7};
+    for (int i = 0; i < 4; i++)
+        p.targets[i] = (sb_sla_targets){.first_response_ms = HOUR, .resolution_ms = 8 * HOUR};
+    assert_int_equal(sb_engine_put_sla_policy(w->eng, &p), 0);
+    /* Friday 2026-11-20 17:30 Moscow (14:30 UTC): 30 minutes today, 30 on Monday */
+    w->now = 1795185000000LL;
+    int64_t t = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    assert_int_equal(view(w, t).due[SB_SLA_FIRST_RESPONSE], 1795415400000LL); /* Mon 09:30 MSK */
+    /* 8 business hours: 0.5 h Friday + 7.5 h Monday → Monday 16:30 */
+    assert_int_equal(view(w, t).due[SB_SLA_RESOLUTION], 1795440600000LL);
+    /* pending over the weekend costs nothing; pending on Monday morning does */
+    advance(w, 15 * MIN); /* 17:45 */
+    handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = t, .status = SB_STATUS_PENDING});
+    w->now = 1795417200000LL; /* Monday 10:00 */
+    handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = t, .status = SB_STATUS_OPEN});
+    /* used: 15 min; left 45 min of the first response: due Monday 10:45 */
+    assert_int_equal(view(w, t).due[SB_SLA_FIRST_RESPONSE], 1795417200000LL + 45 * MIN);
+    /* a ticket on New Year's Eve (a recurring holiday, Thursday) waits for Friday */
+    w->now = 1798696800000LL; /* 2026-12-31 09:00 MSK */
+    int64_t nye = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    assert_int_equal(view(w, nye).due[SB_SLA_FIRST_RESPONSE], 1798786800000LL); /* 2027-01-01 10:00 MSK */
+}
+
+static void test_bad_events_change_nothing(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    agent(w, 11, 1, true);
+    int64_t t = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_ASSIGN, .ticket_id = t, .agent_id = 77}), SB_ENOTFOUND);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_ASSIGN, .ticket_id = t, .team_id = 77}), SB_ENOTFOUND);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = t, .status = (sb_status)42}), SB_EINVAL);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 77}), SB_ENOTFOUND);
+    assert_int_equal(handle(w, (sb_event){.kind = (sb_event_kind)99}), SB_EINVAL);
+    sb_ticket_info dup = {.id = t, .channel = SB_CHANNEL_CHAT, .status = SB_STATUS_NEW, .team_id = 1};
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TICKET_NEW, .ticket = dup}), SB_ECONFLICT);
+    assert_int_equal(owner(w, t), 11);
+    sb_engine_team_cfg bad = {.id = 0};
+    assert_int_equal(sb_engine_put_team(w->eng, &bad), SB_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_robin_rotates_and_skips_offline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capacity_weights_by_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_least_busy_breaks_ties_fairly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skills_and_languages_must_match, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_keeps_places_and_nothing_is_forgotten, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_priority_change_resorts_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manual_team_and_take, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sticky_owner_waits_then_team, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deputy_takes_new_work_and_handover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unanswered_goes_to_next_and_auto_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sla_first_response_warning_breach_met, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sla_pauses_while_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sla_priority_change_retargets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sla_first_matching_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sla_in_business_hours, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_events_change_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
