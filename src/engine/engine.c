@@ -59,7 +59,9 @@ struct ticket {
     sla_clock_state sla[SB_SLA_CLOCK_COUNT];
     uint32_t gen_sla, gen_unanswered, gen_sticky, gen_time;
     /* for rules */
-    char *last_text; /* the customer's last message (bounded copy) */
+    char *last_text;           /* the customer's last message (bounded copy) */
+    const char *text_language; /* its guessed language, once asked */
+    bool text_language_known;
     bool last_auto_reply;
     int64_t last_customer_at, last_agent_at, last_activity_at;
     int64_t last_responder;
@@ -1388,6 +1390,8 @@ static void set_text(ticket *t, const char *text, bool is_auto_reply)
     free(t->last_text);
     t->last_text = NULL;
     t->last_auto_reply = is_auto_reply;
+    t->text_language = NULL;
+    t->text_language_known = false;
     if (text == NULL)
         return;
     size_t n = strnlen(text, MAX_TEXT_KEPT);
@@ -1406,6 +1410,16 @@ static void raise_trigger(sb_engine *eng, const ticket *t, sb_trigger trigger)
     }
     eng->pending[eng->npending++] =
         (pending_rule){.ticket_id = t->info.id, .trigger = trigger, .origin = eng->origin, .depth = eng->depth + 1};
+}
+
+/* The language of the customer's last message, guessed once per message. */
+static const char *text_language(ticket *t)
+{
+    if (!t->text_language_known) {
+        t->text_language = t->last_text != NULL && t->last_text[0] != '\0' ? sb_text_language(t->last_text) : NULL;
+        t->text_language_known = true;
+    }
+    return t->text_language;
 }
 
 static bool fired_once(const ticket *t, int64_t rule_id)
@@ -1432,8 +1446,7 @@ static bool facts_business_hours(void *ctx, int64_t calendar_id)
 static bool apply_actions(sb_engine *eng, ticket *t, const sb_rule *r, int64_t now, sb_effects *fx, bool *stop);
 
 /* Whether rule `r` runs for `trigger` on `t` now. */
-static bool rule_applies(sb_engine *eng, const ticket *t, const sb_rule *r, sb_trigger trigger, int64_t origin,
-                         int64_t now)
+static bool rule_applies(sb_engine *eng, ticket *t, const sb_rule *r, sb_trigger trigger, int64_t origin, int64_t now)
 {
     if (!sb_rule_enabled(r) || !sb_rule_has_trigger(r, trigger) || sb_rule_id(r) == origin)
         return false;
@@ -1450,7 +1463,7 @@ static bool rule_applies(sb_engine *eng, const ticket *t, const sb_rule *r, sb_t
         values[i] = t->info.attr_values[i];
     }
     const char *text = t->last_text != NULL ? t->last_text : "";
-    const char *lang = text[0] != '\0' ? sb_text_language(text) : NULL;
+    const char *lang = text_language(t);
     if (lang == NULL && t->info.contact_language.v[0] != '\0')
         lang = t->info.contact_language.v;
     facts_ctx ctx = {eng, now};
@@ -1720,8 +1733,8 @@ static void auto_reply(sb_engine *eng, ticket *t, int64_t template_id, int64_t n
     if (t->last_auto_reply && strcmp(reason, "csat") != 0)
         return;
     const char *lang = t->info.contact_language.v[0] != '\0' ? t->info.contact_language.v : NULL;
-    if (lang == NULL && t->last_text != NULL)
-        lang = sb_text_language(t->last_text);
+    if (lang == NULL)
+        lang = text_language(t);
     if (lang == NULL)
         lang = eng->cfg.default_language;
     const template_entry *te = find_template(eng, template_id, lang);

@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "engine/engine.h"
 
 #define SEC  1000LL
@@ -32,10 +34,13 @@
 /* 2026-11-18 00:00 Moscow = 2026-11-17 21:00 UTC */
 #define DAY0 1794949200000LL
 
-#define NAGENTS   20
-#define IGNORER   7
-#define SUP_SALES 19
-#define SUP_SUPP  20
+#define NAGENTS       20
+#define TEMPLATE_ACK  1
+#define RULE_URGENT   1
+#define RULE_ESCALATE 4
+#define IGNORER       7
+#define SUP_SALES     19
+#define SUP_SUPP      20
 
 #define FAIL(...)                                                                                                      \
     do {                                                                                                               \
@@ -142,7 +147,8 @@ typedef struct sim_ticket {
     bool vip;
     sb_priority priority;
     int64_t first_response_at;
-    int breaches, escalations;
+    int breaches, escalations, rule_escalations, acks;
+    bool burst, urgent_by_rule;
 } sim_ticket;
 
 typedef struct sim {
@@ -221,7 +227,20 @@ static void apply_effects(sim *s)
                 s->warnings++;
             }
             break;
+        case SB_FX_REPLY:
+            if (e->template_id != TEMPLATE_ACK)
+                break;
+            t->acks++;
+            if (e->text == NULL || (strstr(e->text, "№") == NULL && strstr(e->text, "#") == NULL))
+                FAIL("acknowledgement without the ticket number: %s", e->text ? e->text : "(null)");
+            break;
+        case SB_FX_PRIORITY:
+            if (e->rule_id == RULE_URGENT && e->priority == SB_PRIORITY_URGENT)
+                t->urgent_by_rule = true;
+            break;
         case SB_FX_NOTIFY:
+            if (e->rule_id == RULE_ESCALATE && e->agent_id == (t->team == 1 ? SUP_SALES : SUP_SUPP))
+                t->rule_escalations++;
             if (e->reason != NULL && strcmp(e->reason, "sla_breached") == 0) {
                 if (e->agent_id != (t->team == 1 ? SUP_SALES : SUP_SUPP))
                     FAIL("breach of ticket %lld went to agent %lld", (long long)e->ticket_id, (long long)e->agent_id);
@@ -236,7 +255,7 @@ static void apply_effects(sim *s)
         default: break;
         }
     }
-    s->fx.n = 0;
+    sb_effects_reset(&s->fx);
 }
 
 static void handle(sim *s, sb_event ev)
@@ -333,6 +352,63 @@ static void setup_engine(sim *s)
         }
 }
 
+/* What customers write, in the languages our users' customers use. */
+static const char *const texts[] = {
+    "Здравствуйте, у меня не работает доставка заказа",
+    "Добрый день! Подскажите, когда будет возврат денег?",
+    "Не могу войти в личный кабинет",
+    "Добрий день, коли буде доставка?",
+    "Сәлеметсіз бе, тапсырысым қашан келеді?",
+    "Hello, my order has not arrived yet. Can you check it?",
+    "Хочу изменить адрес доставки",
+    "Спасибо, всё получил, но есть вопрос по гарантии",
+};
+
+static void rule_json(sim *s, const char *json)
+{
+    json_t *j = json_loads(json, 0, NULL);
+    sb_rule *r = NULL;
+    char field[64], msg[160];
+    if (j == NULL || sb_rule_parse(j, &r, field, sizeof field, msg, sizeof msg) != 0)
+        FAIL("rule rejected: %s: %s", field, msg);
+    json_decref(j);
+    if (sb_engine_put_rule(s->eng, r) != 0)
+        FAIL("rule not accepted by the engine");
+}
+
+static void template_json(sim *s, int64_t id, const char *lang, const char *text)
+{
+    sb_template *t = NULL;
+    char err[128];
+    if (sb_template_parse(text, &t, err, sizeof err) != 0 || sb_engine_put_template(s->eng, id, lang, t) != 0)
+        FAIL("template rejected: %s", err);
+}
+
+/* The automation a team would set up: acknowledge every request in the
+ * customer's language, make "срочно" urgent, treat VIPs as high priority,
+ * and escalate every SLA breach (bump the priority, tell the supervisor). */
+static void setup_rules(sim *s)
+{
+    template_json(s, TEMPLATE_ACK, "ru", "Ваш запрос №{{ticket.number}} принят в работу");
+    template_json(s, TEMPLATE_ACK, "uk", "Ваш запит №{{ticket.number}} прийнято в роботу");
+    template_json(s, TEMPLATE_ACK, "kk", "Сіздің №{{ticket.number}} өтінішіңіз қабылданды");
+    template_json(s, TEMPLATE_ACK, "en", "Your request #{{ticket.number}} has been received");
+    rule_json(s, "{\"id\":1,\"name\":\"Срочно\",\"on\":[\"ticket.created\",\"message.customer\"],"
+                 "\"when\":{\"field\":\"text\",\"op\":\"contains\",\"value\":[\"срочно\",\"urgent\"]},"
+                 "\"actions\":[{\"type\":\"set_priority\",\"value\":\"urgent\"}]}");
+    rule_json(s, "{\"id\":2,\"name\":\"VIP\",\"on\":[\"ticket.created\"],"
+                 "\"when\":{\"all\":[{\"field\":\"contact.vip\",\"op\":\"is\",\"value\":true},"
+                 "{\"field\":\"priority\",\"op\":\"in\",\"value\":[\"low\",\"normal\"]}]},"
+                 "\"actions\":[{\"type\":\"set_priority\",\"value\":\"high\"}]}");
+    rule_json(s, "{\"id\":3,\"name\":\"Ack\",\"on\":[\"ticket.created\"],\"once_per_ticket\":true,"
+                 "\"actions\":[{\"type\":\"send_template\",\"id\":1}]}");
+    rule_json(s, "{\"id\":4,\"name\":\"Escalate\",\"on\":[\"sla.breached\"],"
+                 "\"actions\":[{\"type\":\"notify\",\"target\":\"supervisor\"}]}");
+    rule_json(s, "{\"id\":5,\"name\":\"Bump\",\"on\":[\"sla.breached\"],"
+                 "\"when\":{\"field\":\"priority\",\"op\":\"in\",\"value\":[\"low\",\"normal\"]},"
+                 "\"actions\":[{\"type\":\"set_priority\",\"value\":\"high\"}]}");
+}
+
 static void arrival(sim *s, bool urgent)
 {
     int64_t id = ++s->nt;
@@ -344,7 +420,8 @@ static void arrival(sim *s, bool urgent)
     t->team = uniform() < 0.4 ? 1 : 2;
     t->vip = uniform() < 0.1;
     t->created_at = s->now;
-    t->priority = urgent ? SB_PRIORITY_URGENT : SB_PRIORITY_NORMAL;
+    t->priority = SB_PRIORITY_NORMAL;
+    t->burst = urgent;
     t->exchanges_left = (int)between(0, 2);
     sb_ticket_info info = {.id = id,
                            .number = id,
@@ -354,10 +431,12 @@ static void arrival(sim *s, bool urgent)
                            .priority = t->priority,
                            .team_id = t->team,
                            .created_at = s->now,
-                           .vip = t->vip};
+                           .vip = t->vip,
+                           .channel_type = {"webchat"}};
     if (uniform() < 0.3) /* returning: their owner is someone of that team */
         info.owner_id = t->team == 1 ? between(1, 9) : between(9, 19);
-    handle(s, (sb_event){.kind = SB_EV_TICKET_NEW, .ticket = info});
+    const char *text = urgent ? "СРОЧНО!!! Не проходит оплата, помогите" : texts[between(0, SB_ARRAY_LEN(texts))];
+    handle(s, (sb_event){.kind = SB_EV_TICKET_NEW, .ticket = info, .text = text});
 }
 
 static void agent_reply(sim *s, const sim_event *ev)
@@ -441,6 +520,7 @@ int main(int argc, char **argv)
     s.frt = calloc((size_t)requests + 400, sizeof *s.frt);
     s.t = calloc(1, sizeof *s.t);
     setup_engine(&s);
+    setup_rules(&s);
     plan_arrivals(&s, requests);
     int64_t end = DAY0 + 36 * HOUR; /* the next day, 12:00 */
     while (s.heap.n > 0 || sb_engine_next_deadline(s.eng) <= end) {
@@ -474,11 +554,16 @@ int main(int argc, char **argv)
     }
 
     /* ---- the day's verdict ---- */
-    long unresolved = 0, unanswered_tickets = 0, breach_without_escalation = 0;
+    long unresolved = 0, unanswered_tickets = 0, breach_without_escalation = 0, ack_not_once = 0, burst_not_urgent = 0,
+         urgent_not_burst = 0;
     for (int64_t id = 1; id <= s.nt; id++) {
-        unresolved += !s.t[id].resolved;
-        unanswered_tickets += s.t[id].first_response_at == 0;
-        breach_without_escalation += s.t[id].breaches != s.t[id].escalations;
+        const sim_ticket *t = &s.t[id];
+        unresolved += !t->resolved;
+        unanswered_tickets += t->first_response_at == 0;
+        breach_without_escalation += t->breaches != t->escalations || t->breaches != t->rule_escalations;
+        ack_not_once += t->acks != 1;
+        burst_not_urgent += t->burst && !t->urgent_by_rule;
+        urgent_not_burst += !t->burst && t->urgent_by_rule;
     }
     long total_breaches = 0;
     for (int c = 0; c < SB_SLA_CLOCK_COUNT; c++)
@@ -502,6 +587,8 @@ int main(int argc, char **argv)
         printf("  SLA warnings %ld, breaches %ld, escalated to a supervisor %ld\n", s.warnings, total_breaches,
                s.escalations);
         printf("  invariant checks %ld: all held; unresolved at the end %ld\n", s.checks, unresolved);
+        printf("  rules: every ticket acknowledged once; 300 of 300 \"СРОЧНО\" messages made urgent by the rule; "
+               "every breach escalated to the team's supervisor\n");
     }
     if (unresolved != 0 && getenv("SIMDAY_DEBUG") != NULL) {
         long by_owner[NAGENTS + 1] = {0}, queued_n = 0;
@@ -528,6 +615,10 @@ int main(int argc, char **argv)
     }
     if (unresolved != 0 || unanswered_tickets != 0)
         FAIL("%ld tickets unresolved, %ld never answered", unresolved, unanswered_tickets);
+    if (ack_not_once != 0)
+        FAIL("%ld tickets did not get exactly one acknowledgement", ack_not_once);
+    if (burst_not_urgent != 0 || urgent_not_burst != 0)
+        FAIL("the \"срочно\" rule missed %ld and wrongly hit %ld", burst_not_urgent, urgent_not_burst);
     if (breach_without_escalation != 0)
         FAIL("%ld tickets with a breach that reached no supervisor", breach_without_escalation);
     if (sb_engine_open_tickets(s.eng) != 0)

@@ -267,7 +267,7 @@ static void test_queue_keeps_places_and_nothing_is_forgotten(void **state)
     assert_int_equal(view(w, normal2).queue_position, 3);
     assert_int_equal(view(w, low).queue_position, 4);
     /* morning: the agent comes online and gets them in that order, up to capacity */
-    w->fx.n = 0;
+    sb_effects_reset(&w->fx);
     handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 11, .presence = SB_PRESENCE_ONLINE});
     assert_int_equal(owner(w, urgent), 11);
     assert_int_equal(owner(w, normal1), 11);
@@ -381,7 +381,7 @@ static void test_deputy_takes_new_work_and_handover(void **state)
         SB_EINVAL);
     assert_int_equal(
         handle(w, (sb_event){.kind = SB_EV_ABSENCE, .agent_id = 11, .until = w->now + 24 * HOUR, .deputy_id = 12}), 0);
-    w->fx.n = 0;
+    sb_effects_reset(&w->fx);
     int64_t after = ticket_full(w, info);
     assert_int_equal(owner(w, after), 12);
     assert_int_equal(count_fx(w, SB_FX_ASSIGN, "deputy", 12), 1);
@@ -416,7 +416,7 @@ static void test_unanswered_goes_to_next_and_auto_away(void **state)
     sb_engine_put_agent(w->eng, &sup);
     int64_t t = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
     assert_int_equal(owner(w, t), 11);
-    w->fx.n = 0;
+    sb_effects_reset(&w->fx);
     advance(w, 3 * MIN);
     assert_int_equal(owner(w, t), 12);
     assert_int_equal(view(w, t).reassignments, 1);
@@ -430,7 +430,7 @@ static void test_unanswered_goes_to_next_and_auto_away(void **state)
     /* 11 ignores a second one: set away, supervisor told */
     int64_t t2 = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
     assert_int_equal(owner(w, t2), 11);
-    w->fx.n = 0;
+    sb_effects_reset(&w->fx);
     advance(w, 3 * MIN);
     assert_int_equal(owner(w, t2), 12);
     assert_int_equal(count_fx(w, SB_FX_PRESENCE, "auto_away", 11), 1);
@@ -465,7 +465,7 @@ static void test_sla_first_response_warning_breach_met(void **state)
     sla_policy(w, 80);
     int64_t t = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
     assert_int_equal(view(w, t).due[SB_SLA_FIRST_RESPONSE], T0 + 60 * MIN);
-    w->fx.n = 0;
+    sb_effects_reset(&w->fx);
     advance(w, 48 * MIN - 1);
     assert_int_equal(count_fx(w, SB_FX_SLA_EVENT, NULL, 0), 0);
     advance(w, 1);
@@ -481,7 +481,7 @@ static void test_sla_first_response_warning_breach_met(void **state)
     sb_engine_agent_cfg a = {.id = 11, .teams = {1}, .nteams = 1};
     sb_engine_put_agent(w->eng, &a);
     handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = t, .agent_id = 11});
-    w->fx.n = 0;
+    sb_effects_reset(&w->fx);
     handle(w, (sb_event){.kind = SB_EV_AGENT_REPLY, .ticket_id = t, .agent_id = 11});
     assert_int_equal(count_fx(w, SB_FX_SLA_EVENT, NULL, 0), 1);
     assert_int_equal(w->fx.v[0].sla_state, SB_SLA_MISSED);
@@ -490,7 +490,7 @@ static void test_sla_first_response_warning_breach_met(void **state)
     handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = t});
     assert_int_equal(view(w, t).due[SB_SLA_NEXT_RESPONSE], w->now + 30 * MIN);
     advance(w, 10 * MIN);
-    w->fx.n = 0;
+    sb_effects_reset(&w->fx);
     handle(w, (sb_event){.kind = SB_EV_AGENT_REPLY, .ticket_id = t, .agent_id = 11});
     assert_int_equal(w->fx.v[0].sla_clock, SB_SLA_NEXT_RESPONSE);
     assert_int_equal(w->fx.v[0].sla_state, SB_SLA_MET);
@@ -594,6 +594,262 @@ static void test_sla_in_business_hours(void **state)
     assert_int_equal(view(w, nye).due[SB_SLA_FIRST_RESPONSE], 1798786800000LL); /* 2027-01-01 10:00 MSK */
 }
 
+/* ---- rules and templates ---- */
+
+static void rule(world *w, const char *json)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(json, 0, &jerr);
+    if (j == NULL)
+        fail_msg("bad JSON in test: %s", jerr.text);
+    sb_rule *r = NULL;
+    char field[64], msg[160];
+    if (sb_rule_parse(j, &r, field, sizeof field, msg, sizeof msg) != 0)
+        fail_msg("rule rejected: %s: %s", field, msg);
+    json_decref(j);
+    assert_int_equal(sb_engine_put_rule(w->eng, r), 0);
+}
+
+static void template_text(world *w, int64_t id, const char *lang, const char *text)
+{
+    sb_template *t = NULL;
+    char err[128];
+    assert_int_equal(sb_template_parse(text, &t, err, sizeof err), 0);
+    assert_int_equal(sb_engine_put_template(w->eng, id, lang, t), 0);
+}
+
+static int64_t message_ticket(world *w, int64_t team_id, const char *text, const char *lang, int64_t contact)
+{
+    sb_ticket_info info = {.id = ++w->next_ticket,
+                           .channel = SB_CHANNEL_CHAT,
+                           .status = SB_STATUS_NEW,
+                           .priority = SB_PRIORITY_NORMAL,
+                           .team_id = team_id,
+                           .created_at = w->now,
+                           .channel_type = {"telegram"},
+                           .contact_name = "Айгерим Сапарова"};
+    info.number = 340 + info.id;
+    info.contact_id = contact != 0 ? contact : 1000 + info.id;
+    if (lang != NULL)
+        snprintf(info.contact_language.v, sizeof info.contact_language.v, "%s", lang);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TICKET_NEW, .ticket = info, .text = text}), 0);
+    return info.id;
+}
+
+static const sb_effect *find_fx(world *w, sb_effect_kind kind, int64_t ticket_id)
+{
+    for (size_t i = 0; i < w->fx.n; i++)
+        if (w->fx.v[i].kind == kind && (ticket_id == 0 || w->fx.v[i].ticket_id == ticket_id))
+            return &w->fx.v[i];
+    return NULL;
+}
+
+static void test_rule_urgent_words_before_routing(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    sla_policy(w, 0);
+    rule(w,
+         "{\"id\":1,\"name\":\"urgent\",\"on\":[\"ticket.created\",\"message.customer\"],"
+         "\"when\":{\"field\":\"text\",\"op\":\"contains\",\"value\":\"срочно\"},"
+         "\"actions\":[{\"type\":\"set_priority\",\"value\":\"urgent\"},{\"type\":\"add_tag\",\"value\":\"urgent\"}]}");
+    int64_t calm = message_ticket(w, 1, "Здравствуйте, вопрос по доставке", NULL, 0);
+    w->now += MIN;
+    sb_effects_reset(&w->fx);
+    int64_t hot = message_ticket(w, 1, "СРОЧНО!!! Не проходит оплата", NULL, 0);
+    assert_int_equal(view(w, calm).priority, SB_PRIORITY_NORMAL);
+    assert_int_equal(view(w, hot).priority, SB_PRIORITY_URGENT);
+    /* decided before routing: first in the queue, with the urgent SLA target */
+    assert_int_equal(view(w, hot).queue_position, 1);
+    assert_int_equal(view(w, hot).due[SB_SLA_FIRST_RESPONSE], w->now + 10 * MIN);
+    const sb_effect *e = find_fx(w, SB_FX_TAG, hot);
+    assert_non_null(e);
+    assert_string_equal(e->text, "urgent");
+    assert_int_equal(e->rule_id, 1);
+    /* "несрочно" is another word */
+    int64_t not_hot = message_ticket(w, 1, "это несрочно", NULL, 0);
+    assert_int_equal(view(w, not_hot).priority, SB_PRIORITY_NORMAL);
+    /* a later message can raise it too */
+    handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = calm, .text = "Срочно, пожалуйста"});
+    assert_int_equal(view(w, calm).priority, SB_PRIORITY_URGENT);
+}
+
+static void test_rule_routes_by_language(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    team(w, 2, SB_STRATEGY_ROUND_ROBIN);
+    agent(w, 11, 1, true);
+    agent(w, 21, 2, true);
+    rule(w, "{\"id\":1,\"name\":\"kazakh\",\"on\":[\"ticket.created\"],"
+            "\"when\":{\"field\":\"language\",\"op\":\"eq\",\"value\":\"kk\"},"
+            "\"actions\":[{\"type\":\"assign_team\",\"id\":2}]}");
+    int64_t kk = message_ticket(w, 1, "Сәлеметсіз бе, тапсырысым қашан келеді?", NULL, 0);
+    int64_t ru = message_ticket(w, 1, "Здравствуйте, когда придёт мой заказ?", NULL, 0);
+    assert_int_equal(view(w, kk).team_id, 2);
+    assert_int_equal(owner(w, kk), 21);
+    assert_int_equal(owner(w, ru), 11);
+    /* a rule naming a team the engine does not have is refused */
+    json_t *j = json_loads("{\"id\":2,\"name\":\"x\",\"on\":[\"ticket.created\"],"
+                           "\"actions\":[{\"type\":\"assign_team\",\"id\":99}]}",
+                           0, NULL);
+    sb_rule *r = NULL;
+    char field[64], msg[128];
+    assert_int_equal(sb_rule_parse(j, &r, field, sizeof field, msg, sizeof msg), 0);
+    assert_int_equal(sb_engine_put_rule(w->eng, r), SB_ENOTFOUND);
+    sb_rule_free(r);
+    json_decref(j);
+}
+
+static void test_acknowledgement_in_the_contacts_language_once(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    template_text(w, 1, "ru", "Ваш запрос №{{ticket.number}} принят в работу");
+    template_text(w, 1, "en", "Your request #{{ticket.number}} has been received");
+    rule(w, "{\"id\":1,\"name\":\"ack\",\"on\":[\"ticket.created\"],"
+            "\"actions\":[{\"type\":\"send_template\",\"id\":1}]}");
+    int64_t en = message_ticket(w, 1, "Hello, my order has not arrived yet", "en", 0);
+    const sb_effect *e = find_fx(w, SB_FX_REPLY, en);
+    assert_non_null(e);
+    assert_string_equal(e->text, "Your request #341 has been received");
+    int64_t ru = message_ticket(w, 1, "Здравствуйте, у меня не работает доставка заказа", NULL, 0);
+    e = find_fx(w, SB_FX_REPLY, ru);
+    assert_non_null(e);
+    assert_string_equal(e->text, "Ваш запрос №342 принят в работу");
+    /* never answer an automatic reply */
+    sb_effects_reset(&w->fx);
+    sb_ticket_info info = {.id = 50, .number = 50, .contact_id = 7, .channel = SB_CHANNEL_EMAIL, .team_id = 1};
+    handle(w, (sb_event){.kind = SB_EV_TICKET_NEW, .ticket = info, .text = "Out of office", .auto_reply = true});
+    assert_null(find_fx(w, SB_FX_REPLY, 50));
+    /* at most three automatic replies per contact and hour */
+    int replies = 0;
+    for (int i = 0; i < 5; i++) {
+        sb_effects_reset(&w->fx);
+        int64_t t = message_ticket(w, 1, "ещё вопрос", "ru", 4242);
+        replies += find_fx(w, SB_FX_REPLY, t) != NULL;
+        handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = t, .status = SB_STATUS_CLOSED});
+    }
+    assert_int_equal(replies, 3);
+    w->now += HOUR;
+    sb_effects_reset(&w->fx);
+    assert_non_null(find_fx(w, SB_FX_REPLY, message_ticket(w, 1, "снова", "ru", 4242)));
+}
+
+static void test_rules_cannot_loop(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    /* two rules that undo each other, and one that re-triggers itself */
+    rule(w, "{\"id\":1,\"name\":\"up\",\"on\":[\"priority.changed\"],"
+            "\"actions\":[{\"type\":\"set_priority\",\"value\":\"urgent\"}]}");
+    rule(w, "{\"id\":2,\"name\":\"down\",\"on\":[\"priority.changed\"],"
+            "\"actions\":[{\"type\":\"set_priority\",\"value\":\"low\"}]}");
+    rule(w, "{\"id\":3,\"name\":\"self\",\"on\":[\"ticket.created\",\"priority.changed\"],"
+            "\"actions\":[{\"type\":\"add_note\",\"value\":\"seen\"}]}");
+    int64_t t = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    sb_effects_reset(&w->fx);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_PRIORITY, .ticket_id = t, .priority = SB_PRIORITY_HIGH}), 0);
+    /* it ends, and after a bounded number of steps */
+    assert_true(w->fx.n < 200);
+    assert_true(count_fx(w, SB_FX_PRIORITY, NULL, 0) <= 10);
+}
+
+static void test_once_per_ticket_and_stop(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    rule(w, "{\"id\":1,\"name\":\"first\",\"on\":[\"message.customer\"],\"once_per_ticket\":true,"
+            "\"actions\":[{\"type\":\"add_note\",\"value\":\"returning customer\"},{\"type\":\"stop\"}]}");
+    rule(w, "{\"id\":2,\"name\":\"second\",\"on\":[\"message.customer\"],"
+            "\"actions\":[{\"type\":\"add_tag\",\"value\":\"talkative\"}]}");
+    int64_t t = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    sb_effects_reset(&w->fx);
+    handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = t, .text = "ещё"});
+    assert_int_equal(count_fx(w, SB_FX_NOTE, NULL, 0), 1);
+    assert_int_equal(count_fx(w, SB_FX_TAG, NULL, 0), 0); /* stopped */
+    handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = t, .text = "и ещё"});
+    assert_int_equal(count_fx(w, SB_FX_NOTE, NULL, 0), 1); /* once */
+    assert_int_equal(count_fx(w, SB_FX_TAG, NULL, 0), 1);
+}
+
+static void test_breach_escalation_rule(void **state)
+{
+    world *w = *state;
+    team_cfg(w, (sb_engine_team_cfg){.id = 1, .strategy = SB_STRATEGY_MANUAL, .supervisor_id = 19});
+    sb_engine_agent_cfg sup = {.id = 19, .supervisor = true};
+    sb_engine_put_agent(w->eng, &sup);
+    sla_policy(w, 0);
+    rule(w, "{\"id\":1,\"name\":\"escalate\",\"on\":[\"sla.breached\"],"
+            "\"actions\":[{\"type\":\"set_priority\",\"value\":\"high\"},"
+            "{\"type\":\"assign_agent\",\"id\":19},{\"type\":\"notify\",\"target\":\"supervisor\"}]}");
+    int64_t t = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    sb_effects_reset(&w->fx);
+    advance(w, 60 * MIN);
+    assert_true(view(w, t).breached[SB_SLA_FIRST_RESPONSE]);
+    assert_int_equal(view(w, t).priority, SB_PRIORITY_HIGH);
+    assert_int_equal(owner(w, t), 19);
+    assert_true(count_fx(w, SB_FX_NOTIFY, "rule", 19) >= 1);
+}
+
+static void test_time_rule_no_agent_reply(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_MANUAL);
+    rule(w, "{\"id\":1,\"name\":\"nudge\",\"on\":[\"time.no_agent_reply\"],\"minutes\":30,"
+            "\"actions\":[{\"type\":\"add_tag\",\"value\":\"waiting\"}]}");
+    agent(w, 11, 1, true);
+    int64_t t = ticket(w, 1, SB_CHANNEL_EMAIL, SB_PRIORITY_NORMAL);
+    sb_effects_reset(&w->fx);
+    advance(w, 30 * MIN - 1);
+    assert_int_equal(count_fx(w, SB_FX_TAG, NULL, 0), 0);
+    advance(w, 1);
+    assert_int_equal(count_fx(w, SB_FX_TAG, NULL, 0), 1);
+    /* the agent answers: the clock stops; the customer writes: it starts again */
+    handle(w, (sb_event){.kind = SB_EV_TAKE, .ticket_id = t, .agent_id = 11});
+    handle(w, (sb_event){.kind = SB_EV_AGENT_REPLY, .ticket_id = t, .agent_id = 11});
+    sb_effects_reset(&w->fx);
+    advance(w, 2 * HOUR);
+    assert_int_equal(count_fx(w, SB_FX_TAG, NULL, 0), 0);
+    handle(w, (sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = t, .text = "?"});
+    advance(w, 30 * MIN);
+    assert_int_equal(count_fx(w, SB_FX_TAG, NULL, 0), 0); /* already tagged: nothing new to add */
+    assert_true(sb_engine_next_deadline(w->eng) > w->now);
+}
+
+static void test_resolve_sends_survey_and_runs_rules(void **state)
+{
+    world *w = *state;
+    sb_engine_free(w->eng);
+    sb_engine_cfg cfg = {.csat_template_id = 9};
+    w->eng = sb_engine_new(&cfg);
+    team(w, 1, SB_STRATEGY_MANUAL);
+    template_text(w, 9, "ru", "Оцените, пожалуйста, нашу работу по запросу №{{ticket.number}}: {{csat.scale}}");
+    rule(w, "{\"id\":1,\"name\":\"crm\",\"on\":[\"status.changed\"],"
+            "\"when\":{\"field\":\"status\",\"op\":\"eq\",\"value\":\"resolved\"},"
+            "\"actions\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:9/crm\"}]}");
+    rule(w, "{\"id\":2,\"name\":\"spam\",\"on\":[\"ticket.created\"],"
+            "\"when\":{\"field\":\"text\",\"op\":\"matches\",\"value\":\"casino|казино\"},"
+            "\"actions\":[{\"type\":\"set_status\",\"value\":\"closed\"},{\"type\":\"add_note\",\"value\":\"x\"}]}");
+    int64_t t = message_ticket(w, 1, "Не работает вход", "ru", 0);
+    sb_effects_reset(&w->fx);
+    handle(w, (sb_event){.kind = SB_EV_STATUS, .ticket_id = t, .status = SB_STATUS_RESOLVED});
+    const sb_effect *e = find_fx(w, SB_FX_REPLY, t);
+    assert_non_null(e);
+    assert_string_equal(e->reason, "csat");
+    assert_string_equal(e->text, "Оцените, пожалуйста, нашу работу по запросу №341: 1–5");
+    e = find_fx(w, SB_FX_WEBHOOK, t);
+    assert_non_null(e);
+    assert_string_equal(e->text, "http://127.0.0.1:9/crm");
+    assert_int_equal(sb_engine_ticket(w->eng, t, &(sb_ticket_view){0}), SB_ENOTFOUND);
+    /* a rule that closes the ticket it was created for: gone, nothing left behind */
+    sb_effects_reset(&w->fx);
+    int64_t spam = message_ticket(w, 1, "Лучшее КАЗИНО онлайн", NULL, 0);
+    assert_int_equal(sb_engine_ticket(w->eng, spam, &(sb_ticket_view){0}), SB_ENOTFOUND);
+    assert_int_equal(count_fx(w, SB_FX_NOTE, NULL, 0), 0);
+    assert_int_equal(sb_engine_queue_length(w->eng, 1), 0);
+}
+
 static void test_bad_events_change_nothing(void **state)
 {
     world *w = *state;
@@ -630,6 +886,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sla_priority_change_retargets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sla_first_matching_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sla_in_business_hours, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_urgent_words_before_routing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_routes_by_language, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acknowledgement_in_the_contacts_language_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rules_cannot_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_once_per_ticket_and_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_breach_escalation_rule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_rule_no_agent_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_sends_survey_and_runs_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_events_change_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
