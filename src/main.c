@@ -1,4 +1,4 @@
-/* main.c - the `switchboard` command line: serve, db, user, token, channel. */
+/* main.c - the `switchboard` command line: serve, db, user, token, channel, config. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "base/config.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "engine/config_io.h"
 #include "engine/model.h"
 #include "store/store.h"
 
@@ -35,6 +36,8 @@ static void usage(FILE *out)
                  "  channel list\n"
                  "  channel secret ID                          prints an API channel's signing secret\n"
                  "  channel rotate-secret ID                   gives it a new secret (the old one stops working)\n"
+                 "  config export FILE                         rules, templates, calendars, SLA policies, routing\n"
+                 "  config import FILE                         validates all of it, then replaces the stored one\n"
                  "  version\n");
 }
 
@@ -517,6 +520,67 @@ static int cmd_channel(cli *c, sb_store *st)
     return 2;
 }
 
+typedef struct config_job {
+    json_t *doc;
+    sb_config_import_stats stats;
+    char err[512];
+} config_job;
+
+static int config_export_run(sb_tx *tx, void *arg)
+{
+    config_job *j = arg;
+    return sb_config_export(tx, &j->doc);
+}
+
+static int config_import_run(sb_tx *tx, void *arg)
+{
+    config_job *j = arg;
+    return sb_config_import(tx, j->doc, &j->stats, j->err, sizeof j->err);
+}
+
+static int cmd_config(cli *c, sb_store *st)
+{
+    const char *sub = c->argc > 1 ? c->argv[1] : "";
+    config_job j = {0};
+    if (c->argc < 3 || (strcmp(sub, "export") != 0 && strcmp(sub, "import") != 0)) {
+        fprintf(stderr, "usage: switchboard config export|import FILE   (FILE - is stdout/stdin)\n");
+        return 2;
+    }
+    const char *path = c->argv[2];
+    if (strcmp(sub, "export") == 0) {
+        if (run_sync(st, config_export_run, &j) != 0) {
+            fprintf(stderr, "switchboard: cannot read the configuration\n");
+            return 1;
+        }
+        int rc = strcmp(path, "-") == 0 ? json_dumpf(j.doc, stdout, JSON_INDENT(2))
+                                        : json_dump_file(j.doc, path, JSON_INDENT(2));
+        if (strcmp(path, "-") == 0)
+            fputc('\n', stdout);
+        json_decref(j.doc);
+        if (rc != 0) {
+            fprintf(stderr, "switchboard: cannot write %s\n", path);
+            return 1;
+        }
+        return 0;
+    }
+    json_error_t jerr;
+    j.doc = strcmp(path, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
+                                   : json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (j.doc == NULL) {
+        fprintf(stderr, "switchboard: %s:%d:%d: %s\n", path, jerr.line, jerr.column, jerr.text);
+        return 1;
+    }
+    int rc = run_sync(st, config_import_run, &j);
+    json_decref(j.doc);
+    if (rc != 0) {
+        fprintf(stderr, "switchboard: %s: %s\n", path, j.err[0] ? j.err : sb_strerror(rc));
+        return 1;
+    }
+    printf("imported %d documents, routing of %d teams and %d agents\n", j.stats.documents, j.stats.teams,
+           j.stats.agents);
+    return 0;
+}
+
 static int cmd_db(cli *c)
 {
     const char *sub = c->argc > 1 ? c->argv[1] : "";
@@ -581,14 +645,16 @@ static int run_command(cli *c)
         sb_log_open(NULL, level > SB_WARN ? level : SB_WARN);
         if (strcmp(cmd, "db") == 0) {
             rc = cmd_db(c);
-        } else if (strcmp(cmd, "user") == 0 || strcmp(cmd, "token") == 0 || strcmp(cmd, "channel") == 0) {
+        } else if (strcmp(cmd, "user") == 0 || strcmp(cmd, "token") == 0 || strcmp(cmd, "channel") == 0 ||
+                   strcmp(cmd, "config") == 0) {
             sb_store *st = open_store(c);
             if (st == NULL) {
                 rc = 1;
             } else {
-                rc = strcmp(cmd, "user") == 0    ? cmd_user(c, st)
-                     : strcmp(cmd, "token") == 0 ? cmd_token(c, st)
-                                                 : cmd_channel(c, st);
+                rc = strcmp(cmd, "user") == 0     ? cmd_user(c, st)
+                     : strcmp(cmd, "token") == 0  ? cmd_token(c, st)
+                     : strcmp(cmd, "config") == 0 ? cmd_config(c, st)
+                                                  : cmd_channel(c, st);
                 sb_store_close(st);
             }
         } else {

@@ -93,6 +93,7 @@ bool sb_api_contacts_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_directory_route(sb_app *app, sb_http_req *req, const char *path); /* agents, teams */
 bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_system_route(sb_app *app, sb_http_req *req, const char *path);
+bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path); /* rules, templates, calendars, SLA */
 
 /* "/api/v1/tickets/12/messages" with prefix "/api/v1/tickets/" -> 12, rest "/messages".
  * Returns false if no number follows the prefix. */

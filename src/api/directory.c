@@ -18,12 +18,16 @@
 #include "api/api.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "engine/config.h"
 
 #define MAX_NAME           200
 #define MAX_TEAM_NAME      100
 #define MAX_PASSWORD       1024
 #define MIN_PASSWORD_CHARS 8
 #define MAX_IDS            1000
+
+static const char SQL_TEAM_EXISTS[] = "SELECT 1 FROM team WHERE id = ?";
+static const char SQL_AGENT_EXISTS[] = "SELECT 1 FROM agent WHERE id = ?";
 
 /* ---- JSON ---- */
 
@@ -37,10 +41,54 @@ static json_t *ids_array(sb_stmt *s)
     return out;
 }
 
+/* A stored JSON object column; {} if it is missing or damaged. */
+static json_t *stored_object(const char *z)
+{
+    json_t *v = z != NULL ? json_loads(z, 0, NULL) : NULL;
+    if (!json_is_object(v)) {
+        json_decref(v);
+        v = json_object();
+    }
+    return v;
+}
+
+/* Validates a "routing" body field of a team or an agent, checks the ids it
+ * names, and returns it as text to store (NULL if absent; caller frees). */
+static int routing_field(sb_tx *tx, sb_api_op *op, bool team, char **out)
+{
+    *out = NULL;
+    json_t *r = json_object_get(op->body, "routing");
+    if (r == NULL)
+        return 0;
+    sb_config_error err = {{0}, {0}};
+    sb_config_refs refs = {0};
+    int rc = team ? sb_config_check_team_routing(r, &refs, &err) : sb_config_check_agent_routing(r, &err);
+    if (rc != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field, err.message);
+    for (int i = 0; i < refs.nagents; i++) {
+        if ((rc = sb_tx_int(tx, &(int64_t){0}, SQL_AGENT_EXISTS, "i", refs.agents[i])) < 0)
+            return rc;
+        if (rc == 0)
+            return sb_api_fail(op, 422, "validation_failed", "field 'routing.supervisor_id': agent %lld does not exist",
+                               (long long)refs.agents[i]);
+    }
+    for (int i = 0; i < refs.ncalendars; i++) {
+        if ((rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM config_item WHERE kind = 'calendar' AND id = ?", "i",
+                            refs.calendars[i])) < 0)
+            return rc;
+        if (rc == 0)
+            return sb_api_fail(op, 422, "validation_failed",
+                               "field 'routing.calendar_id': calendar %lld does not exist",
+                               (long long)refs.calendars[i]);
+    }
+    *out = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+    return 0;
+}
+
 json_t *sb_agent_json(sb_tx *tx, int64_t agent_id)
 {
     sb_stmt *s = sb_tx_query(tx,
-                             "SELECT id, email, name, role, language, active, created_at, updated_at "
+                             "SELECT id, email, name, role, language, active, created_at, updated_at, routing "
                              "FROM agent WHERE id = ?",
                              "i", agent_id);
     if (s == NULL)
@@ -52,6 +100,8 @@ json_t *sb_agent_json(sb_tx *tx, int64_t agent_id)
                         sb_json_text(sb_stmt_text(s, 3)), "language", sb_json_text(sb_stmt_text(s, 4)), "active",
                         sb_stmt_int(s, 5) != 0, "created_at", sb_json_time(sb_stmt_int(s, 6)), "updated_at",
                         sb_json_time(sb_stmt_int(s, 7)));
+    if (out != NULL)
+        json_object_set_new(out, "routing", stored_object(sb_stmt_text(s, 8)));
     sb_stmt_end(s);
     if (out == NULL)
         return NULL;
@@ -65,14 +115,15 @@ json_t *sb_agent_json(sb_tx *tx, int64_t agent_id)
 
 json_t *sb_team_json(sb_tx *tx, int64_t team_id)
 {
-    sb_stmt *s = sb_tx_query(tx, "SELECT id, name, created_at, updated_at FROM team WHERE id = ?", "i", team_id);
+    sb_stmt *s =
+        sb_tx_query(tx, "SELECT id, name, created_at, updated_at, routing FROM team WHERE id = ?", "i", team_id);
     if (s == NULL)
         return NULL;
     json_t *out = NULL;
     if (sb_stmt_step(s) == 1)
-        out = json_pack("{s:I,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "name",
+        out = json_pack("{s:I,s:o,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "name",
                         sb_json_text(sb_stmt_text(s, 1)), "created_at", sb_json_time(sb_stmt_int(s, 2)), "updated_at",
-                        sb_json_time(sb_stmt_int(s, 3)));
+                        sb_json_time(sb_stmt_int(s, 3)), "routing", stored_object(sb_stmt_text(s, 4)));
     sb_stmt_end(s);
     if (out == NULL)
         return NULL;
@@ -244,9 +295,6 @@ out:
     return rc;
 }
 
-static const char SQL_TEAM_EXISTS[] = "SELECT 1 FROM team WHERE id = ?";
-static const char SQL_AGENT_EXISTS[] = "SELECT 1 FROM agent WHERE id = ?";
-
 static int set_agent_teams(sb_tx *tx, int64_t agent_id, json_t *team_ids)
 {
     int rc = sb_tx_exec(tx, "DELETE FROM agent_team WHERE agent_id = ?", "i", agent_id);
@@ -376,7 +424,8 @@ out:
  * password. Taking away the last active admin is refused. */
 static int patch_agent_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"name", "role", "language", "active", "password", "team_ids", NULL};
+    static const char *const allowed[] = {"name",     "role",     "language", "active",
+                                          "password", "team_ids", "routing",  NULL};
     static const char *const self_allowed[] = {"name", "language", "password", NULL};
     int64_t id = op->path_id;
     int rc = sb_api_only_fields(op, op->body, allowed);
@@ -419,8 +468,11 @@ static int patch_agent_action(sb_tx *tx, sb_api_op *op)
         return sb_api_fail(op, 404, "not_found", "agent %lld does not exist", (long long)id);
     json_t *teams = NULL;
     json_t *fields = json_array();
+    char *routing = NULL;
     json_t *team_ids = json_object_get(op->body, "team_ids");
     if (team_ids != NULL && (rc = check_ids(tx, op, team_ids, "team_ids", SQL_TEAM_EXISTS, "team", &teams)) != 0)
+        goto out;
+    if ((rc = routing_field(tx, op, false, &routing)) != 0)
         goto out;
     const char *hash = op_password_hash(op);
     if (password != NULL && hash == NULL) {
@@ -445,6 +497,11 @@ static int patch_agent_action(sb_tx *tx, sb_api_op *op)
     bool teams_changed = teams != NULL && !json_equal(teams, json_object_get(before, "team_ids"));
     if (teams_changed)
         json_array_append_new(fields, json_string("team_ids"));
+    if (routing != NULL && !json_equal(json_object_get(op->body, "routing"), json_object_get(before, "routing"))) {
+        json_array_append_new(fields, json_string("routing"));
+        if ((rc = sb_tx_exec(tx, "UPDATE agent SET routing = ? WHERE id = ?", "ti", routing, id)) != 0)
+            goto out;
+    }
 
     if (json_array_size(fields) > 0) {
         rc =
@@ -495,6 +552,7 @@ static int patch_agent_action(sb_tx *tx, sb_api_op *op)
     op->out = json_pack("{s:o}", "agent", a);
     rc = 0;
 out:
+    free(routing);
     json_decref(teams);
     json_decref(fields);
     json_decref(before);
@@ -585,7 +643,7 @@ out:
 
 static int patch_team_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"name", "member_ids", NULL};
+    static const char *const allowed[] = {"name", "member_ids", "routing", NULL};
     const char *name = NULL;
     int64_t id = op->path_id;
     int rc = sb_api_only_fields(op, op->body, allowed);
@@ -598,10 +656,18 @@ static int patch_team_action(sb_tx *tx, sb_api_op *op)
         return sb_api_fail(op, 404, "not_found", "team %lld does not exist", (long long)id);
     json_t *members = NULL;
     json_t *fields = json_array();
+    char *routing = NULL;
     json_t *member_ids = json_object_get(op->body, "member_ids");
     if (member_ids != NULL &&
         (rc = check_ids(tx, op, member_ids, "member_ids", SQL_AGENT_EXISTS, "agent", &members)) != 0)
         goto out;
+    if ((rc = routing_field(tx, op, true, &routing)) != 0)
+        goto out;
+    if (routing != NULL && !json_equal(json_object_get(op->body, "routing"), json_object_get(before, "routing"))) {
+        json_array_append_new(fields, json_string("routing"));
+        if ((rc = sb_tx_exec(tx, "UPDATE team SET routing = ? WHERE id = ?", "ti", routing, id)) != 0)
+            goto out;
+    }
     if (name != NULL && strcmp(name, json_string_value(json_object_get(before, "name"))) != 0) {
         if ((rc = team_name_free(tx, op, name, id)) != 0)
             goto out;
@@ -631,6 +697,7 @@ static int patch_team_action(sb_tx *tx, sb_api_op *op)
     op->out = json_pack("{s:o}", "team", t);
     rc = 0;
 out:
+    free(routing);
     json_decref(members);
     json_decref(fields);
     json_decref(before);

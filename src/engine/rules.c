@@ -316,6 +316,11 @@ static int parse_leaf(const json_t *j, cond *c, perr *e, const char *path)
     };
     if (!(allowed[c->field] & (1u << c->op)))
         return fail(e, p, "operator \"%s\" does not apply to field \"%s\"", op, field);
+    const json_t *cal = json_object_get(j, "calendar");
+    if (cal != NULL && c->field != F_BUSINESS_HOURS) {
+        sub(p, sizeof p, path, "calendar");
+        return fail(e, p, "only business_hours takes a calendar");
+    }
     bool needs_value = c->op != OP_IS_SET && c->op != OP_IS_NOT_SET;
     sub(p, sizeof p, path, "value");
     if (!needs_value) {
@@ -325,11 +330,6 @@ static int parse_leaf(const json_t *j, cond *c, perr *e, const char *path)
     }
     if (value == NULL)
         return fail(e, p, "is required");
-    const json_t *cal = json_object_get(j, "calendar");
-    if (cal != NULL && c->field != F_BUSINESS_HOURS) {
-        sub(p, sizeof p, path, "calendar");
-        return fail(e, p, "only business_hours takes a calendar");
-    }
     switch (c->field) {
     case F_TEXT:
     case F_SUBJECT:
@@ -402,6 +402,17 @@ static int parse_cond(const json_t *j, cond *c, perr *e, const char *path, int d
 }
 
 /* ---- actions ---- */
+
+/* A URL goes into an HTTP request line: no spaces, no control characters
+ * (a "\r\n" would let a rule write its own headers), printable ASCII only
+ * (non-ASCII must be percent-encoded). */
+static bool url_chars_ok(const char *url)
+{
+    for (const unsigned char *c = (const unsigned char *)url; *c != '\0'; c++)
+        if (*c <= 0x20 || *c >= 0x7f)
+            return false;
+    return true;
+}
 
 /* Whether `word` is one of the space-separated words of `list`. */
 static bool word_in(const char *list, const char *word)
@@ -530,8 +541,9 @@ static int parse_action(const json_t *j, sb_rule_action *a, perr *e, const char 
     case SB_ACTION_WEBHOOK: {
         const char *url = json_string_value(json_object_get(j, "url"));
         sub(p, sizeof p, path, "url");
-        if (url == NULL || strlen(url) > 2000 || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-            return fail(e, p, "must be an http:// or https:// URL");
+        if (url == NULL || strlen(url) > 2000 || !url_chars_ok(url) ||
+            (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+            return fail(e, p, "must be an http:// or https:// URL without spaces or control characters");
         str = url;
         break;
     }

@@ -100,6 +100,15 @@ static const char *const migrations[] = {
      * history use `type <> 'message.created'` to hit this index. */
     ("DROP INDEX event_entity;\n"
      "CREATE INDEX event_entity ON event(entity, entity_id, id) WHERE type <> 'message.created';\n"),
+    /* 5: the engine's configuration: rules, templates, calendars and SLA
+     * policies as validated JSON documents (engine/config.h), and the
+     * routing settings of teams and agents */
+    ("CREATE TABLE config_item (\n"
+     "  kind TEXT NOT NULL CHECK (kind IN ('rule','template','calendar','sla_policy')),\n"
+     "  id INTEGER NOT NULL, position INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL,\n"
+     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, id));\n"
+     "ALTER TABLE team ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';\n"
+     "ALTER TABLE agent ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';\n"),
 };
 
 int sb_schema_count(void)

@@ -1,0 +1,334 @@
+/* config.c - /api/v1/rules, /templates, /calendars, /sla-policies: the
+ * engine's configuration documents (formats in engine/config.h and
+ * engine/rules.h). Each is one JSON document, validated completely by the
+ * engine's own parsers before it is stored, with the ids it refers to
+ * checked against the store. Reading is open to every agent (templates are
+ * canned replies); writing needs an admin. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "engine/config.h"
+
+typedef struct config_kind {
+    const char *kind;       /* stored kind: "rule" */
+    const char *collection; /* "/api/v1/rules" */
+    const char *prefix;     /* "/api/v1/rules/" */
+    const char *one, *many; /* response keys: "rule", "rules" */
+    bool ordered;           /* has a "position" (rules run in order) */
+} config_kind;
+
+static const config_kind kinds[] = {
+    {"rule", "/api/v1/rules", "/api/v1/rules/", "rule", "rules", true},
+    {"template", "/api/v1/templates", "/api/v1/templates/", "template", "templates", false},
+    {"calendar", "/api/v1/calendars", "/api/v1/calendars/", "calendar", "calendars", false},
+    {"sla_policy", "/api/v1/sla-policies", "/api/v1/sla-policies/", "sla_policy", "sla_policies", true},
+};
+
+/* ---- validation ---- */
+
+static int exists(sb_tx *tx, const char *sql, const char *kind, int64_t id)
+{
+    int64_t one = 0;
+    return kind != NULL ? sb_tx_int(tx, &one, sql, "ti", kind, id) : sb_tx_int(tx, &one, sql, "i", id);
+}
+
+/* 422 unless every id the document names exists. */
+static int check_refs(sb_tx *tx, sb_api_op *op, const sb_config_refs *r)
+{
+    static const char SQL_ITEM[] = "SELECT 1 FROM config_item WHERE kind = ? AND id = ?";
+    struct {
+        const int64_t *ids;
+        int n;
+        const char *sql, *kind, *what;
+    } sets[] = {
+        {r->teams, r->nteams, "SELECT 1 FROM team WHERE id = ?", NULL, "team"},
+        {r->agents, r->nagents, "SELECT 1 FROM agent WHERE id = ?", NULL, "agent"},
+        {r->templates, r->ntemplates, SQL_ITEM, "template", "template"},
+        {r->calendars, r->ncalendars, SQL_ITEM, "calendar", "calendar"},
+    };
+    for (size_t s = 0; s < SB_ARRAY_LEN(sets); s++)
+        for (int i = 0; i < sets[s].n; i++) {
+            int rc = exists(tx, sets[s].sql, sets[s].kind, sets[s].ids[i]);
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                return sb_api_fail(op, 422, "validation_failed", "%s %lld does not exist", sets[s].what,
+                                   (long long)sets[s].ids[i]);
+        }
+    return 0;
+}
+
+/* Validates `doc` as a `kind` document; 422 naming the field. */
+static int check_doc(sb_tx *tx, sb_api_op *op, const config_kind *k, const json_t *doc)
+{
+    sb_config_error err = {{0}, {0}};
+    sb_config_refs refs = {0};
+    int rc = sb_config_check(k->kind, doc, &refs, &err);
+    if (rc != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field[0] ? err.field : "(body)",
+                           err.message);
+    return check_refs(tx, op, &refs);
+}
+
+/* 409 if another document still refers to `kind` `id`. */
+static int check_unused(sb_tx *tx, sb_api_op *op, const char *kind, int64_t id)
+{
+    if (strcmp(kind, "template") != 0 && strcmp(kind, "calendar") != 0)
+        return 0;
+    sb_stmt *s = sb_tx_query(tx, "SELECT kind, id, data FROM config_item WHERE kind IN ('rule', 'sla_policy')", "");
+    if (s == NULL)
+        return SB_EIO;
+    int rc, found = 0;
+    char by[32] = "";
+    int64_t by_id = 0;
+    while (found == 0 && (rc = sb_stmt_step(s)) == 1) {
+        json_t *doc = json_loads(sb_stmt_text(s, 2), 0, NULL);
+        sb_config_refs refs = {0};
+        sb_config_error err;
+        if (doc != NULL && strcmp(sb_stmt_text(s, 0), "rule") == 0)
+            sb_config_check_rule(doc, &refs, &err);
+        else if (doc != NULL)
+            sb_config_check_sla_policy(doc, &refs, &err);
+        const int64_t *ids = strcmp(kind, "template") == 0 ? refs.templates : refs.calendars;
+        int n = strcmp(kind, "template") == 0 ? refs.ntemplates : refs.ncalendars;
+        for (int i = 0; i < n; i++)
+            if (ids[i] == id) {
+                found = 1;
+                snprintf(by, sizeof by, "%s", sb_stmt_text(s, 0));
+                by_id = sb_stmt_int(s, 1);
+            }
+        json_decref(doc);
+    }
+    sb_stmt_end(s);
+    if (found == 0) {
+        int64_t team = 0;
+        if (strcmp(kind, "calendar") == 0 &&
+            (rc = sb_tx_int(tx, &team, "SELECT id FROM team WHERE json_extract(routing, '$.calendar_id') = ?", "i",
+                            id)) == 1) {
+            found = 1;
+            snprintf(by, sizeof by, "team");
+            by_id = team;
+        }
+    }
+    if (found)
+        return sb_api_fail(op, 409, "conflict", "%s %lld is used by %s %lld", kind, (long long)id, by,
+                           (long long)by_id);
+    return 0;
+}
+
+/* ---- actions ---- */
+
+static const config_kind *op_kind(sb_api_op *op)
+{
+    return op->ctx;
+}
+
+static int list_action(sb_tx *tx, sb_api_op *op)
+{
+    const config_kind *k = op_kind(op);
+    sb_stmt *s = sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = ? ORDER BY position, id", "t", k->kind);
+    if (s == NULL)
+        return SB_EIO;
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1) {
+        json_t *doc = json_loads(sb_stmt_text(s, 0), 0, NULL);
+        if (doc != NULL)
+            json_array_append_new(list, doc);
+    }
+    sb_stmt_end(s);
+    if (rc < 0) {
+        json_decref(list);
+        return rc;
+    }
+    op->out = json_pack("{s:o}", k->many, list);
+    return 0;
+}
+
+static json_t *load(sb_tx *tx, const char *kind, int64_t id, int64_t *position)
+{
+    sb_stmt *s = sb_tx_query(tx, "SELECT data, position FROM config_item WHERE kind = ? AND id = ?", "ti", kind, id);
+    json_t *doc = NULL;
+    if (s != NULL && sb_stmt_step(s) == 1) {
+        doc = json_loads(sb_stmt_text(s, 0), 0, NULL);
+        if (position != NULL)
+            *position = sb_stmt_int(s, 1);
+    }
+    sb_stmt_end(s);
+    return doc;
+}
+
+static int get_action(sb_tx *tx, sb_api_op *op)
+{
+    const config_kind *k = op_kind(op);
+    json_t *doc = load(tx, k->kind, op->path_id, NULL);
+    if (doc == NULL)
+        return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
+    op->out = json_pack("{s:o}", k->one, doc);
+    return 0;
+}
+
+/* Takes "position" out of the body (it is not part of the document). */
+static int take_position(sb_api_op *op, const config_kind *k, json_t *doc, int64_t *position, bool *given)
+{
+    json_t *p = json_object_get(doc, "position");
+    *given = p != NULL;
+    if (p == NULL)
+        return 0;
+    if (!k->ordered)
+        return sb_api_fail(op, 422, "validation_failed", "field 'position': a %s has no position", k->kind);
+    if (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > 1000000)
+        return sb_api_fail(op, 422, "validation_failed", "field 'position' must be 0 to 1000000");
+    *position = json_integer_value(p);
+    json_object_del(doc, "position");
+    return 0;
+}
+
+static json_t *with_position(json_t *doc, const config_kind *k, int64_t position)
+{
+    if (k->ordered)
+        json_object_set_new(doc, "position", json_integer(position));
+    return doc;
+}
+
+static int save(sb_tx *tx, sb_api_op *op, bool create)
+{
+    const config_kind *k = op_kind(op);
+    json_t *doc = json_deep_copy(op->body);
+    int64_t position = 0, id = op->path_id;
+    bool given = false;
+    int rc = take_position(op, k, doc, &position, &given);
+    if (rc != 0)
+        goto out;
+    json_t *jid = json_object_get(doc, "id");
+    if (create && jid == NULL) {
+        rc = sb_tx_int(tx, &id, "SELECT COALESCE(MAX(id), 0) + 1 FROM config_item WHERE kind = ?", "t", k->kind);
+        if (rc != 1) {
+            rc = rc == 0 ? SB_EIO : rc;
+            goto out;
+        }
+        json_object_set_new(doc, "id", json_integer(id));
+    } else if (!create && jid == NULL) {
+        json_object_set_new(doc, "id", json_integer(id));
+    } else if (!json_is_integer(jid) || json_integer_value(jid) <= 0 ||
+               (!create && json_integer_value(jid) != op->path_id)) {
+        rc = sb_api_fail(op, 422, "validation_failed", "field 'id' must be %s",
+                         create ? "a positive integer" : "the id in the path");
+        goto out;
+    } else {
+        id = json_integer_value(jid);
+    }
+    int64_t old_position = 0;
+    json_t *before = load(tx, k->kind, id, &old_position);
+    json_decref(before);
+    if (create && before != NULL) {
+        rc = sb_api_fail(op, 409, "conflict", "%s %lld already exists", k->kind, (long long)id);
+        goto out;
+    }
+    if (!create && before == NULL) {
+        rc = sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)id);
+        goto out;
+    }
+    if (!given)
+        position = create ? id * 10 : old_position;
+    if ((rc = check_doc(tx, op, k, doc)) != 0)
+        goto out;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    int64_t now = sb_tx_now(tx);
+    rc = create
+             ? sb_tx_exec(tx,
+                          "INSERT INTO config_item (kind, id, position, data, created_at, updated_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?)",
+                          "tiitii", k->kind, id, position, text, now, now)
+             : sb_tx_exec(tx, "UPDATE config_item SET position = ?, data = ?, updated_at = ? WHERE kind = ? AND id = ?",
+                          "ititi", position, text, now, k->kind, id);
+    free(text);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, k->kind, id,
+                          create ? "config.created" : "config.updated", json_pack("{s:s}", "kind", k->kind));
+    if (rc != 0)
+        goto out;
+    op->out = json_pack("{s:O}", k->one, with_position(doc, k, position));
+    op->status = create ? 201 : 200;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+static int create_action(sb_tx *tx, sb_api_op *op)
+{
+    return save(tx, op, true);
+}
+
+static int put_action(sb_tx *tx, sb_api_op *op)
+{
+    return save(tx, op, false);
+}
+
+static int delete_action(sb_tx *tx, sb_api_op *op)
+{
+    const config_kind *k = op_kind(op);
+    json_t *doc = load(tx, k->kind, op->path_id, NULL);
+    if (doc == NULL)
+        return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
+    json_decref(doc);
+    int rc = check_unused(tx, op, k->kind, op->path_id);
+    if (rc == 0)
+        rc = sb_tx_exec(tx, "DELETE FROM config_item WHERE kind = ? AND id = ?", "ti", k->kind, op->path_id);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, k->kind, op->path_id, "config.deleted",
+                          json_pack("{s:s}", "kind", k->kind));
+    if (rc == 0)
+        op->out = json_pack("{s:{s:s,s:I}}", "deleted", "kind", k->kind, "id", (json_int_t)op->path_id);
+    return rc;
+}
+
+/* ---- routing ---- */
+
+static bool submit(sb_app *app, sb_http_req *req, sb_role role, sb_api_action action, const config_kind *k, int64_t id,
+                   bool body)
+{
+    sb_api_op *op = sb_api_op_new(app, req, role, action);
+    op->ctx = (void *)k;
+    op->path_id = id;
+    if (body && !sb_api_parse_body(op))
+        return true;
+    sb_api_submit(op);
+    return true;
+}
+
+bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path)
+{
+    sb_http_method m = sb_http_req_method(req);
+    bool read = m == SB_HTTP_GET || m == SB_HTTP_HEAD;
+    for (size_t i = 0; i < SB_ARRAY_LEN(kinds); i++) {
+        const config_kind *k = &kinds[i];
+        if (strcmp(path, k->collection) == 0) {
+            if (read)
+                return submit(app, req, SB_ROLE_AGENT, list_action, k, 0, false);
+            if (m == SB_HTTP_POST)
+                return submit(app, req, SB_ROLE_ADMIN, create_action, k, 0, true);
+            sb_respond_method_not_allowed(req, "GET, POST");
+            return true;
+        }
+        if (strncmp(path, k->prefix, strlen(k->prefix)) != 0)
+            continue;
+        int64_t id;
+        const char *rest;
+        if (!sb_path_id(path, k->prefix, &id, &rest) || *rest != '\0' || id <= 0) {
+            sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
+            return true;
+        }
+        if (read)
+            return submit(app, req, SB_ROLE_AGENT, get_action, k, id, false);
+        if (m == SB_HTTP_PUT)
+            return submit(app, req, SB_ROLE_ADMIN, put_action, k, id, true);
+        if (m == SB_HTTP_DELETE)
+            return submit(app, req, SB_ROLE_ADMIN, delete_action, k, id, false);
+        sb_respond_method_not_allowed(req, "GET, PUT, DELETE");
+        return true;
+    }
+    return false;
+}

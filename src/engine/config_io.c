@@ -1,0 +1,292 @@
+/* config_io.c - `switchboard config export|import`: the whole engine
+ * configuration as one JSON file, so a setup can be versioned, reviewed and
+ * moved between installations of the same directory.
+ *
+ *   {"switchboard_config": 1,
+ *    "calendars": [...], "templates": [...], "sla_policies": [...], "rules": [...],
+ *    "teams": [{"id": 1, "name": "Sales", "routing": {...}}],
+ *    "agents": [{"email": "anna@example.com", "routing": {...}}]}
+ *
+ * Import is all or nothing: every document is validated with the same
+ * parsers the API uses, every id a document names must exist (in the file
+ * or, for teams and agents, in the store), and then the documents replace
+ * the stored ones in one transaction. Teams are matched by id, agents by
+ * email; teams and agents not in the file keep their routing. */
+#include "engine/config_io.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/config.h"
+
+#define FORMAT_VERSION 1
+
+typedef struct section {
+    const char *key;  /* in the file */
+    const char *kind; /* in config_item */
+    bool ordered;
+} section;
+
+static const section sections[] = {
+    {"calendars", "calendar", false},
+    {"templates", "template", false},
+    {"sla_policies", "sla_policy", true},
+    {"rules", "rule", true},
+};
+
+static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_verrorf(err, cap, fmt, ap);
+    va_end(ap);
+    return SB_EINVAL;
+}
+
+int sb_config_export(sb_tx *tx, json_t **out)
+{
+    json_t *doc = json_pack("{s:i}", "switchboard_config", FORMAT_VERSION);
+    int rc = 0;
+    for (size_t i = 0; i < SB_ARRAY_LEN(sections) && rc == 0; i++) {
+        json_t *list = json_array();
+        json_object_set_new(doc, sections[i].key, list);
+        sb_stmt *s = sb_tx_query(tx, "SELECT data, position FROM config_item WHERE kind = ? ORDER BY position, id", "t",
+                                 sections[i].kind);
+        if (s == NULL) {
+            rc = SB_EIO;
+            break;
+        }
+        while ((rc = sb_stmt_step(s)) == 1) {
+            json_t *item = json_loads(sb_stmt_text(s, 0), 0, NULL);
+            if (item == NULL)
+                continue;
+            if (sections[i].ordered)
+                json_object_set_new(item, "position", json_integer(sb_stmt_int(s, 1)));
+            json_array_append_new(list, item);
+        }
+        sb_stmt_end(s);
+    }
+    struct {
+        const char *key, *sql;
+    } people[] = {
+        {"teams", "SELECT id, name, routing FROM team ORDER BY id"},
+        {"agents", "SELECT email, routing FROM agent ORDER BY id"},
+    };
+    for (size_t p = 0; p < SB_ARRAY_LEN(people) && rc >= 0; p++) {
+        json_t *list = json_array();
+        json_object_set_new(doc, people[p].key, list);
+        sb_stmt *s = sb_tx_query(tx, people[p].sql, "");
+        if (s == NULL) {
+            rc = SB_EIO;
+            break;
+        }
+        while ((rc = sb_stmt_step(s)) == 1) {
+            bool team = p == 0;
+            json_t *routing = json_loads(sb_stmt_text(s, team ? 2 : 1), 0, NULL);
+            if (!json_is_object(routing)) {
+                json_decref(routing);
+                routing = json_object();
+            }
+            json_array_append_new(list, team ? json_pack("{s:I,s:s,s:o}", "id", (json_int_t)sb_stmt_int(s, 0), "name",
+                                                         sb_stmt_text(s, 1), "routing", routing)
+                                             : json_pack("{s:s,s:o}", "email", sb_stmt_text(s, 0), "routing", routing));
+        }
+        sb_stmt_end(s);
+    }
+    if (rc < 0) {
+        json_decref(doc);
+        return rc;
+    }
+    *out = doc;
+    return 0;
+}
+
+/* Whether `list` (a file section) has a document with this id. */
+static bool has_id(const json_t *list, int64_t id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach (list, i, v) {
+        if (json_integer_value(json_object_get(v, "id")) == id)
+            return true;
+    }
+    return false;
+}
+
+static int check_refs(sb_tx *tx, const json_t *in, const sb_config_refs *r, const char *where, char *err, size_t cap)
+{
+    for (int i = 0; i < r->ntemplates; i++)
+        if (!has_id(json_object_get(in, "templates"), r->templates[i]))
+            return fail(err, cap, "%s: template %lld is not in the file", where, (long long)r->templates[i]);
+    for (int i = 0; i < r->ncalendars; i++)
+        if (!has_id(json_object_get(in, "calendars"), r->calendars[i]))
+            return fail(err, cap, "%s: calendar %lld is not in the file", where, (long long)r->calendars[i]);
+    for (int i = 0; i < r->nteams; i++) {
+        int rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM team WHERE id = ?", "i", r->teams[i]);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return fail(err, cap, "%s: team %lld does not exist", where, (long long)r->teams[i]);
+    }
+    for (int i = 0; i < r->nagents; i++) {
+        int rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM agent WHERE id = ?", "i", r->agents[i]);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return fail(err, cap, "%s: agent %lld does not exist", where, (long long)r->agents[i]);
+    }
+    return 0;
+}
+
+/* Validates one section; `positions` receives each document's position. */
+static int check_section(sb_tx *tx, const json_t *in, const section *sec, char *err, size_t cap)
+{
+    const json_t *list = json_object_get(in, sec->key);
+    if (list == NULL)
+        return 0;
+    if (!json_is_array(list))
+        return fail(err, cap, "%s: must be an array", sec->key);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        char where[64];
+        snprintf(where, sizeof where, "%s[%zu]", sec->key, i);
+        json_t *doc = json_deep_copy(json_array_get(list, i));
+        if (!json_is_object(doc)) {
+            json_decref(doc);
+            return fail(err, cap, "%s: must be an object", where);
+        }
+        const json_t *pos = json_object_get(doc, "position");
+        if (pos != NULL && (!sec->ordered || !json_is_integer(pos) || json_integer_value(pos) < 0 ||
+                            json_integer_value(pos) > 1000000)) {
+            json_decref(doc);
+            return fail(err, cap, "%s.position: %s", where,
+                        sec->ordered ? "must be 0 to 1000000" : "this kind has no position");
+        }
+        json_object_del(doc, "position");
+        sb_config_error e = {{0}, {0}};
+        sb_config_refs refs = {0};
+        int rc = sb_config_check(sec->kind, doc, &refs, &e);
+        int64_t id = json_integer_value(json_object_get(doc, "id"));
+        json_decref(doc);
+        if (rc != 0)
+            return fail(err, cap, "%s.%s: %s", where, e.field, e.message);
+        for (size_t j = 0; j < i; j++)
+            if (json_integer_value(json_object_get(json_array_get(list, j), "id")) == id)
+                return fail(err, cap, "%s.id: %lld appears twice", where, (long long)id);
+        if ((rc = check_refs(tx, in, &refs, where, err, cap)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static char *routing_text(const json_t *routing)
+{
+    return routing != NULL ? json_dumps(routing, JSON_COMPACT | JSON_SORT_KEYS) : sb_xstrdup("{}");
+}
+
+int sb_config_import(sb_tx *tx, const json_t *in, sb_config_import_stats *stats, char *err, size_t cap)
+{
+    static const char *const top[] = {
+        "switchboard_config", "calendars", "templates", "sla_policies", "rules", "teams", "agents"};
+    memset(stats, 0, sizeof *stats);
+    if (!json_is_object(in))
+        return fail(err, cap, "the file must hold a JSON object");
+    if (json_integer_value(json_object_get(in, "switchboard_config")) != FORMAT_VERSION)
+        return fail(err, cap, "switchboard_config: this is not a Switchboard configuration (version %d)",
+                    FORMAT_VERSION);
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *)in, key, v) {
+        bool ok = false;
+        for (size_t i = 0; i < SB_ARRAY_LEN(top) && !ok; i++)
+            ok = strcmp(key, top[i]) == 0;
+        if (!ok)
+            return fail(err, cap, "%s: unknown section", key);
+    }
+    int rc;
+    for (size_t i = 0; i < SB_ARRAY_LEN(sections); i++)
+        if ((rc = check_section(tx, in, &sections[i], err, cap)) != 0)
+            return rc;
+    /* teams and agents: routing only */
+    const json_t *teams = json_object_get(in, "teams"), *agents = json_object_get(in, "agents");
+    if ((teams != NULL && !json_is_array(teams)) || (agents != NULL && !json_is_array(agents)))
+        return fail(err, cap, "%s: must be an array", teams != NULL && !json_is_array(teams) ? "teams" : "agents");
+    size_t i;
+    json_array_foreach (teams, i, v) {
+        char where[64];
+        snprintf(where, sizeof where, "teams[%zu]", i);
+        int64_t id = json_integer_value(json_object_get(v, "id"));
+        if ((rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM team WHERE id = ?", "i", id)) < 0)
+            return rc;
+        if (rc == 0)
+            return fail(err, cap, "%s.id: team %lld does not exist", where, (long long)id);
+        sb_config_error e = {{0}, {0}};
+        sb_config_refs refs = {0};
+        const json_t *routing = json_object_get(v, "routing");
+        if (routing != NULL && sb_config_check_team_routing(routing, &refs, &e) != 0)
+            return fail(err, cap, "%s.%s: %s", where, e.field, e.message);
+        if ((rc = check_refs(tx, in, &refs, where, err, cap)) != 0)
+            return rc;
+    }
+    json_array_foreach (agents, i, v) {
+        char where[64];
+        snprintf(where, sizeof where, "agents[%zu]", i);
+        const char *email = json_string_value(json_object_get(v, "email"));
+        if ((rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM agent WHERE email = ?", "t", email ? email : "")) < 0)
+            return rc;
+        if (rc == 0)
+            return fail(err, cap, "%s.email: no agent %s", where, email ? email : "(missing)");
+        sb_config_error e = {{0}, {0}};
+        const json_t *routing = json_object_get(v, "routing");
+        if (routing != NULL && sb_config_check_agent_routing(routing, &e) != 0)
+            return fail(err, cap, "%s.%s: %s", where, e.field, e.message);
+    }
+
+    /* all valid: replace */
+    int64_t now = sb_tx_now(tx);
+    if ((rc = sb_tx_exec(tx, "DELETE FROM config_item", "")) != 0)
+        return rc;
+    for (size_t s = 0; s < SB_ARRAY_LEN(sections); s++) {
+        json_array_foreach (json_object_get(in, sections[s].key), i, v) {
+            json_t *doc = json_deep_copy(v);
+            int64_t id = json_integer_value(json_object_get(doc, "id"));
+            const json_t *pos = json_object_get(doc, "position");
+            int64_t position = pos != NULL ? json_integer_value(pos) : id * 10;
+            json_object_del(doc, "position");
+            char *text = json_dumps(doc, JSON_COMPACT);
+            json_decref(doc);
+            rc = sb_tx_exec(tx,
+                            "INSERT INTO config_item (kind, id, position, data, created_at, updated_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            "tiitii", sections[s].kind, id, position, text, now, now);
+            free(text);
+            if (rc != 0)
+                return rc;
+            stats->documents++;
+        }
+    }
+    json_array_foreach (teams, i, v) {
+        char *text = routing_text(json_object_get(v, "routing"));
+        rc = sb_tx_exec(tx, "UPDATE team SET routing = ?, updated_at = ? WHERE id = ?", "tii", text, now,
+                        json_integer_value(json_object_get(v, "id")));
+        free(text);
+        if (rc != 0)
+            return rc;
+        stats->teams++;
+    }
+    json_array_foreach (agents, i, v) {
+        char *text = routing_text(json_object_get(v, "routing"));
+        rc = sb_tx_exec(tx, "UPDATE agent SET routing = ?, updated_at = ? WHERE email = ?", "tit", text, now,
+                        json_string_value(json_object_get(v, "email")));
+        free(text);
+        if (rc != 0)
+            return rc;
+        stats->agents++;
+    }
+    return sb_event_log(
+        tx, (sb_actor){"system", 0}, "config", 0, "config.imported",
+        json_pack("{s:i,s:i,s:i}", "documents", stats->documents, "teams", stats->teams, "agents", stats->agents));
+}
