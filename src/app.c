@@ -20,6 +20,7 @@
 #include "channels/outbox.h"
 #include "channels/webchat.h"
 #include "demo.h"
+#include "dispatch.h"
 #include "engine/model.h"
 
 void sb_event_texts_take(sb_event_texts *out, json_t *events, int64_t now_ms)
@@ -140,6 +141,7 @@ static void begin_shutdown(sb_app *app, const char *why)
     app->stopping = true;
     sb_log(SB_INFO, "app", "shutting down reason=%s", why);
     sb_http_server_stop_accepting(app->http);
+    sb_dispatch_stop(app->dispatch);
     sb_store_flush(app->store); /* answers everything that waited on a commit */
     sb_stream_close_all(app->hub);
     sb_webchat_close_all(app->webchat);
@@ -154,6 +156,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         sb_log_reopen();
         sb_log(SB_INFO, "app", "log reopened");
+        sb_dispatch_reload(app->dispatch); /* picks up `config import` */
         return;
     }
     begin_shutdown(app, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -241,6 +244,15 @@ int sb_app_serve(sb_config *cfg)
         return 1;
     }
 
+    app.dispatch = sb_dispatch_start(&app);
+    if (app.dispatch == NULL) {
+        sb_log(SB_ERROR, "app", "cannot load the routing engine's state");
+        sb_store_close(app.store);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return 1;
+    }
+
     sb_http_limits limits;
     sb_http_limits_default(&limits);
     limits.max_body_bytes = cfg->max_body_bytes;
@@ -280,8 +292,10 @@ int sb_app_serve(sb_config *cfg)
     uv_close((uv_handle_t *)&app.sig_term, NULL);
     uv_close((uv_handle_t *)&app.sig_int, NULL);
     uv_close((uv_handle_t *)&app.sig_hup, NULL);
+    sb_dispatch_stop(app.dispatch);
     sb_store_close(app.store);
     uv_run(&loop, UV_RUN_DEFAULT); /* let closing handles finish */
+    sb_dispatch_free(app.dispatch);
     sb_http_server_free(app.http);
     sb_outbox_free(app.outbox);
     sb_webchat_free(app.webchat);

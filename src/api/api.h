@@ -95,6 +95,26 @@ bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_system_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path); /* rules, templates, calendars, SLA */
 
+/* A reply or note added to a ticket, and what it takes to deliver the
+ * reply once committed. */
+typedef struct sb_delivery {
+    int64_t ticket_id;
+    char *channel_kind; /* NULL for a note */
+    char *visitor_id;   /* webchat */
+    json_t *message;
+} sb_delivery;
+
+/* Adds a reply (sent in the channel the customer last wrote in) or an
+ * internal note to ticket `tid`. `agent_id` 0 means the system (automatic
+ * replies), which does not count as the ticket's first response. Appends
+ * the events, returns the message JSON (new reference) and the delivery
+ * to pass to sb_delivery_send after the commit; *out is set even on
+ * failure and must be freed with sb_delivery_free. */
+int sb_ticket_add_message(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, const char *text, json_t *events,
+                          sb_delivery **out, json_t **message);
+void sb_delivery_send(sb_app *app, const sb_delivery *d);
+void sb_delivery_free(sb_delivery *d);
+
 /* "/api/v1/tickets/12/messages" with prefix "/api/v1/tickets/" -> 12, rest "/messages".
  * Returns false if no number follows the prefix. */
 bool sb_path_id(const char *path, const char *prefix, int64_t *id, const char **rest);

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "api/api.h"
+#include "dispatch.h"
 #include "api/channels.h"
 #include "api/stream.h"
 #include "base/crypto.h"
@@ -375,6 +376,12 @@ static void inbound_committed(sb_api_op *op)
         return;
     }
     app->metrics.inbound_messages++;
+    if (res->ticket_created)
+        sb_dispatch_ticket_created(app->dispatch, res->ticket_id, c->msg.text, false);
+    else
+        sb_dispatch_event(
+            app->dispatch,
+            &(sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = res->ticket_id, .text = c->msg.text});
     if (c->want_events) {
         sb_inbound in;
         fill_inbound(&in, op, &c->msg, c->atts);

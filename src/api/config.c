@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "dispatch.h"
 #include "engine/config.h"
 
 typedef struct config_kind {
@@ -60,12 +61,31 @@ static int check_refs(sb_tx *tx, sb_api_op *op, const sb_config_refs *r)
     return 0;
 }
 
+/* 422 for a rule whose actions the daemon cannot carry out yet. */
+static int supported_actions(sb_api_op *op, const json_t *doc)
+{
+    sb_rule *r = NULL;
+    char field[8], msg[8];
+    if (sb_rule_parse(doc, &r, field, sizeof field, msg, sizeof msg) != 0)
+        return 0;
+    int n = 0, rc = 0;
+    const sb_rule_action *acts = sb_rule_actions(r, &n);
+    for (int i = 0; i < n && rc == 0; i++)
+        if (!sb_dispatch_action_supported(acts[i].kind))
+            rc = sb_api_fail(op, 422, "validation_failed",
+                             "field 'actions[%d].type': this action is not available in this version yet", i);
+    sb_rule_free(r);
+    return rc;
+}
+
 /* Validates `doc` as a `kind` document; 422 naming the field. */
 static int check_doc(sb_tx *tx, sb_api_op *op, const config_kind *k, const json_t *doc)
 {
     sb_config_error err = {{0}, {0}};
     sb_config_refs refs = {0};
     int rc = sb_config_check(k->kind, doc, &refs, &err);
+    if (rc == 0 && strcmp(k->kind, "rule") == 0 && (rc = supported_actions(op, doc)) != 0)
+        return rc;
     if (rc != 0)
         return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field[0] ? err.field : "(body)",
                            err.message);
@@ -119,6 +139,11 @@ static int check_unused(sb_tx *tx, sb_api_op *op, const char *kind, int64_t id)
 }
 
 /* ---- actions ---- */
+
+static void reload_after(sb_api_op *op)
+{
+    sb_dispatch_reload(op->app->dispatch);
+}
 
 static const config_kind *op_kind(sb_api_op *op)
 {
@@ -252,6 +277,7 @@ static int save(sb_tx *tx, sb_api_op *op, bool create)
         goto out;
     op->out = json_pack("{s:O}", k->one, with_position(doc, k, position));
     op->status = create ? 201 : 200;
+    op->after = reload_after;
 out:
     json_decref(doc);
     return rc;
@@ -280,8 +306,10 @@ static int delete_action(sb_tx *tx, sb_api_op *op)
     if (rc == 0)
         rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, k->kind, op->path_id, "config.deleted",
                           json_pack("{s:s}", "kind", k->kind));
-    if (rc == 0)
+    if (rc == 0) {
         op->out = json_pack("{s:{s:s,s:I}}", "deleted", "kind", k->kind, "id", (json_int_t)op->path_id);
+        op->after = reload_after;
+    }
     return rc;
 }
 

@@ -18,6 +18,8 @@
 #include "api/api.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/clock.h"
+#include "dispatch.h"
 #include "engine/config.h"
 
 #define MAX_NAME           200
@@ -25,6 +27,8 @@
 #define MAX_PASSWORD       1024
 #define MIN_PASSWORD_CHARS 8
 #define MAX_IDS            1000
+
+static void reload_after(sb_api_op *op);
 
 static const char SQL_TEAM_EXISTS[] = "SELECT 1 FROM team WHERE id = ?";
 static const char SQL_AGENT_EXISTS[] = "SELECT 1 FROM agent WHERE id = ?";
@@ -414,6 +418,8 @@ static int create_agent_action(sb_tx *tx, sb_api_op *op)
     sb_emit(op->events, "agent.created", json_incref(a));
     op->out = json_pack("{s:o}", "agent", a);
     op->status = 201;
+    if (op->after == NULL)
+        op->after = reload_after;
     rc = 0;
 out:
     json_decref(teams);
@@ -551,12 +557,121 @@ static int patch_agent_action(sb_tx *tx, sb_api_op *op)
         sb_emit(op->events, "agent.updated", json_pack("{s:O,s:O}", "agent", a, "fields", fields));
     op->out = json_pack("{s:o}", "agent", a);
     rc = 0;
+    if (op->after == NULL)
+        op->after = reload_after;
 out:
     free(routing);
     json_decref(teams);
     json_decref(fields);
     json_decref(before);
     return rc;
+}
+
+static void reload_after(sb_api_op *op)
+{
+    sb_dispatch_reload(op->app->dispatch);
+}
+
+/* ---- presence and absence ---- */
+
+typedef struct presence_ctx {
+    sb_event ev;
+    bool handover;
+} presence_ctx;
+
+static void presence_after(sb_api_op *op)
+{
+    presence_ctx *p = op->ctx;
+    sb_dispatch_event(op->app->dispatch, &p->ev);
+    if (p->handover)
+        sb_dispatch_event(op->app->dispatch, &(sb_event){.kind = SB_EV_HANDOVER, .agent_id = p->ev.agent_id});
+}
+
+/* POST /api/v1/agents/{id}/presence {"presence": "online"|"away"|"offline"}:
+ * the agent themselves, or a supervisor. */
+static int presence_action(sb_tx *tx, sb_api_op *op)
+{
+    static const char *const allowed[] = {"presence", NULL};
+    const char *z = NULL;
+    int rc = sb_api_only_fields(op, op->body, allowed);
+    if (rc || (rc = sb_api_field_str(op, op->body, "presence", true, 16, &z)))
+        return rc;
+    presence_ctx *p = sb_xcalloc(1, sizeof *p);
+    op->ctx = p;
+    op->ctx_free = free;
+    p->ev = (sb_event){.kind = SB_EV_PRESENCE, .agent_id = op->path_id};
+    if (sb_presence_parse(z, &p->ev.presence) != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'presence' must be online, away or offline");
+    if (op->agent_id != op->path_id && op->role < SB_ROLE_SUPERVISOR)
+        return sb_api_fail(op, 403, "forbidden", "only a supervisor may set another agent's presence");
+    if ((rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM agent WHERE id = ? AND active = 1", "i", op->path_id)) < 0)
+        return rc;
+    if (rc == 0)
+        return sb_api_fail(op, 404, "not_found", "agent %lld does not exist", (long long)op->path_id);
+    rc = sb_tx_exec(tx, "UPDATE agent SET presence = ?, updated_at = ? WHERE id = ?", "tii", z, sb_tx_now(tx),
+                    op->path_id);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "agent", op->path_id, "agent.presence",
+                          json_pack("{s:s}", "presence", z));
+    if (rc != 0)
+        return rc;
+    sb_emit(op->events, "agent.presence", json_pack("{s:I,s:s}", "agent_id", (json_int_t)op->path_id, "presence", z));
+    op->out = json_pack("{s:I,s:s}", "agent_id", (json_int_t)op->path_id, "presence", z);
+    op->after = presence_after;
+    return 0;
+}
+
+/* POST /api/v1/agents/{id}/absence {"until": ISO-8601 | null, "deputy_id": id | null,
+ * "handover": bool}: supervisors mark an agent absent (until = null: back). */
+static int absence_action(sb_tx *tx, sb_api_op *op)
+{
+    static const char *const allowed[] = {"until", "deputy_id", "handover", NULL};
+    int rc = sb_api_only_fields(op, op->body, allowed);
+    if (rc != 0)
+        return rc;
+    presence_ctx *p = sb_xcalloc(1, sizeof *p);
+    op->ctx = p;
+    op->ctx_free = free;
+    p->ev = (sb_event){.kind = SB_EV_ABSENCE, .agent_id = op->path_id};
+    json_t *until = json_object_get(op->body, "until"), *deputy = json_object_get(op->body, "deputy_id"),
+           *handover = json_object_get(op->body, "handover");
+    if (until != NULL && !json_is_null(until) &&
+        (!json_is_string(until) || sb_clock_parse_iso(json_string_value(until), &p->ev.until) != 0))
+        return sb_api_fail(op, 422, "validation_failed", "field 'until' must be an ISO-8601 time or null");
+    if (deputy != NULL && !json_is_null(deputy) && (!json_is_integer(deputy) || json_integer_value(deputy) <= 0))
+        return sb_api_fail(op, 422, "validation_failed", "field 'deputy_id' must be an agent id or null");
+    if (handover != NULL && !json_is_boolean(handover))
+        return sb_api_fail(op, 422, "validation_failed", "field 'handover' must be a boolean");
+    p->ev.deputy_id = json_integer_value(deputy);
+    p->handover = json_is_true(handover);
+    if (p->ev.deputy_id == op->path_id)
+        return sb_api_fail(op, 422, "validation_failed", "field 'deputy_id': an agent cannot be their own deputy");
+    if (p->handover && p->ev.deputy_id == 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'handover' needs a 'deputy_id'");
+    int64_t ids[2] = {op->path_id, p->ev.deputy_id};
+    for (int i = 0; i < 2; i++) {
+        if (ids[i] == 0)
+            continue;
+        if ((rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM agent WHERE id = ? AND active = 1", "i", ids[i])) < 0)
+            return rc;
+        if (rc == 0)
+            return i == 0 ? sb_api_fail(op, 404, "not_found", "agent %lld does not exist", (long long)ids[i])
+                          : sb_api_fail(op, 422, "validation_failed", "field 'deputy_id': no active agent %lld",
+                                        (long long)ids[i]);
+    }
+    rc = sb_tx_exec(tx, "UPDATE agent SET absent_until = ?, deputy_id = ?, updated_at = ? WHERE id = ?", "IIii",
+                    p->ev.until, p->ev.deputy_id, sb_tx_now(tx), op->path_id);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "agent", op->path_id, "agent.absence",
+                          json_pack("{s:o,s:o,s:b}", "until", sb_json_time(p->ev.until), "deputy_id",
+                                    p->ev.deputy_id ? json_integer(p->ev.deputy_id) : json_null(), "handover",
+                                    p->handover));
+    if (rc != 0)
+        return rc;
+    op->out = json_pack("{s:I,s:o,s:o}", "agent_id", (json_int_t)op->path_id, "absent_until", sb_json_time(p->ev.until),
+                        "deputy_id", p->ev.deputy_id ? json_integer(p->ev.deputy_id) : json_null());
+    op->after = presence_after;
+    return 0;
 }
 
 /* ---- teams ---- */
@@ -635,6 +750,8 @@ static int create_team_action(sb_tx *tx, sb_api_op *op)
     sb_emit(op->events, "team.created", json_incref(t));
     op->out = json_pack("{s:o}", "team", t);
     op->status = 201;
+    if (op->after == NULL)
+        op->after = reload_after;
     rc = 0;
 out:
     json_decref(members);
@@ -696,6 +813,8 @@ static int patch_team_action(sb_tx *tx, sb_api_op *op)
         sb_emit(op->events, "team.updated", json_pack("{s:O,s:O}", "team", t, "fields", fields));
     op->out = json_pack("{s:o}", "team", t);
     rc = 0;
+    if (op->after == NULL)
+        op->after = reload_after;
 out:
     free(routing);
     json_decref(members);
@@ -762,7 +881,29 @@ static bool route_resource(sb_app *app, sb_http_req *req, const char *path, cons
     return true;
 }
 
+static bool route_agent_state(sb_app *app, sb_http_req *req, const char *path)
+{
+    int64_t id;
+    const char *rest;
+    if (!sb_path_id(path, "/api/v1/agents/", &id, &rest) ||
+        (strcmp(rest, "/presence") != 0 && strcmp(rest, "/absence") != 0))
+        return false;
+    if (sb_http_req_method(req) != SB_HTTP_POST) {
+        sb_respond_method_not_allowed(req, "POST");
+        return true;
+    }
+    bool presence = strcmp(rest, "/presence") == 0;
+    sb_api_op *op = sb_api_op_new(app, req, presence ? SB_ROLE_AGENT : SB_ROLE_SUPERVISOR,
+                                  presence ? presence_action : absence_action);
+    if (!sb_api_parse_body(op))
+        return true;
+    op->path_id = id;
+    sb_api_submit(op);
+    return true;
+}
+
 bool sb_api_directory_route(sb_app *app, sb_http_req *req, const char *path)
 {
-    return route_resource(app, req, path, &agents) || route_resource(app, req, path, &teams);
+    return route_agent_state(app, req, path) || route_resource(app, req, path, &agents) ||
+           route_resource(app, req, path, &teams);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "dispatch.h"
 #include "channels/outbox.h"
 #include "channels/webchat.h"
 
@@ -234,6 +235,32 @@ static int exists(sb_tx *tx, const char *sql, int64_t id)
     return sb_tx_int(tx, &one, sql, "i", id);
 }
 
+/* What a PATCH changed, for the engine once it is committed. */
+typedef struct patch_ctx {
+    int64_t ticket_id;
+    bool status, priority, assignment;
+    sb_status new_status;
+    sb_priority new_priority;
+    int64_t assignee, team;
+} patch_ctx;
+
+static void patch_after(sb_api_op *op)
+{
+    patch_ctx *p = op->ctx;
+    sb_dispatch *d = op->app->dispatch;
+    if (p->assignment)
+        sb_dispatch_event(
+            d,
+            &(sb_event){.kind = SB_EV_ASSIGN, .ticket_id = p->ticket_id, .agent_id = p->assignee, .team_id = p->team});
+    if (p->priority)
+        sb_dispatch_event(d,
+                          &(sb_event){.kind = SB_EV_PRIORITY, .ticket_id = p->ticket_id, .priority = p->new_priority});
+    if (p->status)
+        sb_dispatch_event(
+            d, &(sb_event){
+                   .kind = SB_EV_STATUS, .ticket_id = p->ticket_id, .status = p->new_status, .agent_id = op->agent_id});
+}
+
 static int patch_action(sb_tx *tx, sb_api_op *op)
 {
     static const char *const allowed[] = {"status", "priority", "assignee_id", "team_id",
@@ -363,6 +390,18 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
     json_t *after = sb_ticket_json(tx, tid);
     if (json_object_size(changes) > 0)
         sb_emit(op->events, "ticket.updated", json_pack("{s:O,s:O}", "ticket", after, "changes", changes));
+    patch_ctx *p = sb_xcalloc(1, sizeof *p);
+    p->ticket_id = tid;
+    p->status = json_object_get(changes, "status") != NULL &&
+                sb_status_parse(json_string_value(json_object_get(after, "status")), &p->new_status) == 0;
+    p->priority = json_object_get(changes, "priority") != NULL &&
+                  sb_priority_parse(json_string_value(json_object_get(after, "priority")), &p->new_priority) == 0;
+    p->assignment = json_object_get(changes, "assignee_id") != NULL || json_object_get(changes, "team_id") != NULL;
+    p->assignee = json_integer_value(json_object_get(after, "assignee_id"));
+    p->team = json_object_get(changes, "team_id") != NULL ? json_integer_value(json_object_get(after, "team_id")) : 0;
+    op->ctx = p;
+    op->ctx_free = free;
+    op->after = patch_after;
     op->out = json_pack("{s:o}", "ticket", after);
     rc = 0;
 out:
@@ -371,32 +410,39 @@ out:
     return rc;
 }
 
-typedef struct reply_ctx {
-    char *channel_kind;
-    char *visitor_id;
-    json_t *message;
-} reply_ctx;
+void sb_delivery_free(sb_delivery *d)
+{
+    if (d == NULL)
+        return;
+    free(d->channel_kind);
+    free(d->visitor_id);
+    json_decref(d->message);
+    free(d);
+}
+
+void sb_delivery_send(sb_app *app, const sb_delivery *d)
+{
+    if (d == NULL || d->channel_kind == NULL)
+        return;
+    if (strcmp(d->channel_kind, "api") == 0)
+        sb_outbox_poke(app->outbox);
+    else if (strcmp(d->channel_kind, "webchat") == 0 && d->visitor_id != NULL)
+        sb_webchat_deliver(app->webchat, d->visitor_id, d->message);
+}
 
 static void reply_ctx_free(void *p)
 {
-    reply_ctx *rc = p;
-    if (rc == NULL)
-        return;
-    free(rc->channel_kind);
-    free(rc->visitor_id);
-    json_decref(rc->message);
-    free(rc);
+    sb_delivery_free(p);
 }
 
 static void reply_after(sb_api_op *op)
 {
-    reply_ctx *c = op->ctx;
-    if (c == NULL || c->channel_kind == NULL)
+    sb_delivery *d = op->ctx;
+    if (d == NULL || d->channel_kind == NULL)
         return;
-    if (strcmp(c->channel_kind, "api") == 0)
-        sb_outbox_poke(op->app->outbox);
-    else if (strcmp(c->channel_kind, "webchat") == 0 && c->visitor_id != NULL)
-        sb_webchat_deliver(op->app->webchat, c->visitor_id, c->message);
+    sb_dispatch_event(op->app->dispatch,
+                      &(sb_event){.kind = SB_EV_AGENT_REPLY, .ticket_id = d->ticket_id, .agent_id = op->agent_id});
+    sb_delivery_send(op->app, d);
 }
 
 /* The API channel's callback body for an outbound message. */
@@ -428,6 +474,111 @@ static char *api_callback_body(sb_tx *tx, int64_t ticket_id, json_t *message)
     return text;
 }
 
+/* An agent's first reply moves a new ticket to open and sets its first
+ * response time (automatic replies do not: they answer nobody's question). */
+static int first_reply(sb_tx *tx, int64_t tid, sb_actor actor, int64_t now, json_t *events)
+{
+    sb_stmt *s = sb_tx_query(tx, "SELECT status, first_response_at FROM ticket WHERE id = ?", "i", tid);
+    char status[16] = "";
+    bool first = false;
+    if (s != NULL && sb_stmt_step(s) == 1) {
+        snprintf(status, sizeof status, "%s", sb_stmt_text(s, 0));
+        first = sb_stmt_isnull(s, 1);
+    }
+    sb_stmt_end(s);
+    bool reopen = strcmp(status, "new") == 0;
+    int rc = sb_tx_exec(tx,
+                        "UPDATE ticket SET updated_at = ?1, first_response_at = COALESCE(first_response_at, ?1), "
+                        "status = CASE WHEN status = 'new' THEN 'open' ELSE status END WHERE id = ?2",
+                        "ii", now, tid);
+    if (rc == 0 && reopen)
+        rc = sb_event_log(tx, actor, "ticket", tid, "ticket.status",
+                          json_pack("{s:s,s:s}", "from", "new", "to", "open"));
+    if (rc == 0 && first)
+        rc = sb_event_log(tx, actor, "ticket", tid, "ticket.first_response", NULL);
+    if (rc != 0)
+        return rc;
+    if (reopen || first) {
+        json_t *changes = json_object();
+        if (reopen)
+            json_object_set_new(changes, "status", json_pack("[s,s]", "new", "open"));
+        if (first)
+            json_object_set_new(changes, "first_response_at", sb_json_time(now));
+        sb_emit(events, "ticket.updated",
+                json_pack("{s:o,s:o}", "ticket", sb_ticket_json(tx, tid), "changes", changes));
+    }
+    return 0;
+}
+
+int sb_ticket_add_message(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, const char *text, json_t *events,
+                          sb_delivery **out, json_t **message)
+{
+    int64_t now = sb_tx_now(tx);
+    sb_actor actor = agent_id != 0 ? (sb_actor){"agent", agent_id} : (sb_actor){"system", 0};
+    int64_t channel_id = 0;
+    sb_delivery *d = sb_xcalloc(1, sizeof *d);
+    d->ticket_id = tid;
+    *out = d;
+    int rc;
+    if (reply) {
+        /* Answer where the customer last wrote; else the ticket's channel. */
+        rc = sb_tx_int(tx, &channel_id,
+                       "SELECT COALESCE((SELECT channel_id FROM message WHERE ticket_id = ?1 AND direction = 'in' "
+                       "ORDER BY id DESC LIMIT 1), (SELECT channel_id FROM ticket WHERE id = ?1))",
+                       "i", tid);
+        if (rc != 1)
+            return SB_EIO;
+        sb_stmt *s = sb_tx_query(tx, "SELECT kind FROM channel WHERE id = ?", "i", channel_id);
+        if (s != NULL && sb_stmt_step(s) == 1)
+            d->channel_kind = sb_xstrdup(sb_stmt_text(s, 0));
+        sb_stmt_end(s);
+        if (d->channel_kind == NULL)
+            return SB_EIO;
+    }
+    int64_t mid = 0;
+    rc = sb_tx_insert(tx, &mid,
+                      "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, delivery_status, "
+                      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      "iItIttii", tid, channel_id, reply ? "out" : "note", agent_id, text, reply ? "queued" : NULL, now,
+                      now);
+    if (rc != 0)
+        return rc < 0 ? rc : SB_EIO;
+    rc = sb_event_log(tx, actor, "ticket", tid, "message.created",
+                      json_pack("{s:I,s:s}", "message_id", (json_int_t)mid, "direction", reply ? "out" : "note"));
+    if (rc == 0 && reply && agent_id != 0)
+        rc = first_reply(tx, tid, actor, now, events);
+    if (rc != 0)
+        return rc;
+    json_t *msg = sb_message_json(tx, mid);
+    if (msg == NULL)
+        return SB_EIO;
+    if (reply && strcmp(d->channel_kind, "api") == 0) {
+        char *body = api_callback_body(tx, tid, msg);
+        rc = sb_outbox_enqueue(tx, channel_id, mid, body);
+        free(body);
+        json_decref(msg);
+        if (rc != 0)
+            return rc;
+        /* Reload: the enqueue may have marked it failed (no callback URL). */
+        msg = sb_message_json(tx, mid);
+        if (msg == NULL)
+            return SB_EIO;
+    } else if (reply && strcmp(d->channel_kind, "webchat") == 0) {
+        sb_stmt *s =
+            sb_tx_query(tx,
+                        "SELECT ci.address FROM contact_identity ci JOIN ticket t ON t.contact_id = ci.contact_id "
+                        "WHERE t.id = ? AND ci.kind = 'webchat' ORDER BY ci.id DESC LIMIT 1",
+                        "i", tid);
+        if (s != NULL && sb_stmt_step(s) == 1)
+            d->visitor_id = sb_xstrdup(sb_stmt_text(s, 0));
+        sb_stmt_end(s);
+    }
+    d->message = json_incref(msg);
+    sb_emit(events, "message.created", json_incref(msg));
+    *message = msg;
+    return 0;
+}
+
 static int post_message_action(sb_tx *tx, sb_api_op *op)
 {
     static const char *const allowed[] = {"text", "kind", NULL};
@@ -441,97 +592,13 @@ static int post_message_action(sb_tx *tx, sb_api_op *op)
     int64_t tid = sb_ticket_id_by_number(tx, op->path_id);
     if (tid == 0)
         return sb_api_fail(op, 404, "not_found", "ticket #%lld does not exist", (long long)op->path_id);
-    int64_t now = sb_tx_now(tx);
-    sb_actor actor = {"agent", op->agent_id};
-    bool reply = strcmp(kind, "reply") == 0;
-    int64_t channel_id = 0;
-    reply_ctx *c = sb_xcalloc(1, sizeof *c);
-    op->ctx = c;
+    sb_delivery *d = NULL;
+    json_t *msg = NULL;
+    rc = sb_ticket_add_message(tx, tid, op->agent_id, strcmp(kind, "reply") == 0, text, op->events, &d, &msg);
+    op->ctx = d;
     op->ctx_free = reply_ctx_free;
-    if (reply) {
-        /* Answer where the customer last wrote; else the ticket's channel. */
-        rc = sb_tx_int(tx, &channel_id,
-                       "SELECT COALESCE((SELECT channel_id FROM message WHERE ticket_id = ?1 AND direction = 'in' "
-                       "ORDER BY id DESC LIMIT 1), (SELECT channel_id FROM ticket WHERE id = ?1))",
-                       "i", tid);
-        if (rc != 1)
-            return SB_EIO;
-        sb_stmt *s = sb_tx_query(tx, "SELECT kind FROM channel WHERE id = ?", "i", channel_id);
-        if (s != NULL && sb_stmt_step(s) == 1)
-            c->channel_kind = sb_xstrdup(sb_stmt_text(s, 0));
-        sb_stmt_end(s);
-        if (c->channel_kind == NULL)
-            return SB_EIO;
-    }
-    int64_t mid = 0;
-    rc = sb_tx_insert(tx, &mid,
-                      "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, delivery_status, "
-                      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      "iItittii", tid, channel_id, reply ? "out" : "note", op->agent_id, text, reply ? "queued" : NULL,
-                      now, now);
-    if (rc != 0)
-        return rc < 0 ? rc : SB_EIO;
-    rc = sb_event_log(tx, actor, "ticket", tid, "message.created",
-                      json_pack("{s:I,s:s}", "message_id", (json_int_t)mid, "direction", reply ? "out" : "note"));
     if (rc != 0)
         return rc;
-    if (reply) {
-        sb_stmt *s = sb_tx_query(tx, "SELECT status, first_response_at FROM ticket WHERE id = ?", "i", tid);
-        char status[16] = "";
-        bool first = false;
-        if (s != NULL && sb_stmt_step(s) == 1) {
-            snprintf(status, sizeof status, "%s", sb_stmt_text(s, 0));
-            first = sb_stmt_isnull(s, 1);
-        }
-        sb_stmt_end(s);
-        bool reopen = strcmp(status, "new") == 0;
-        rc = sb_tx_exec(tx,
-                        "UPDATE ticket SET updated_at = ?1, first_response_at = COALESCE(first_response_at, ?1), "
-                        "status = CASE WHEN status = 'new' THEN 'open' ELSE status END WHERE id = ?2",
-                        "ii", now, tid);
-        if (rc == 0 && reopen)
-            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.status",
-                              json_pack("{s:s,s:s}", "from", "new", "to", "open"));
-        if (rc == 0 && first)
-            rc = sb_event_log(tx, actor, "ticket", tid, "ticket.first_response", NULL);
-        if (rc != 0)
-            return rc;
-        if (reopen || first) {
-            json_t *changes = json_object();
-            if (reopen)
-                json_object_set_new(changes, "status", json_pack("[s,s]", "new", "open"));
-            if (first)
-                json_object_set_new(changes, "first_response_at", sb_json_time(now));
-            sb_emit(op->events, "ticket.updated",
-                    json_pack("{s:o,s:o}", "ticket", sb_ticket_json(tx, tid), "changes", changes));
-        }
-    }
-    json_t *msg = sb_message_json(tx, mid);
-    if (msg == NULL)
-        return SB_EIO;
-    if (reply && strcmp(c->channel_kind, "api") == 0) {
-        char *body = api_callback_body(tx, tid, msg);
-        rc = sb_outbox_enqueue(tx, channel_id, mid, body);
-        free(body);
-        json_decref(msg);
-        if (rc != 0)
-            return rc;
-        /* Reload: the enqueue may have marked it failed (no callback URL). */
-        msg = sb_message_json(tx, mid);
-        if (msg == NULL)
-            return SB_EIO;
-    } else if (reply && strcmp(c->channel_kind, "webchat") == 0) {
-        sb_stmt *s =
-            sb_tx_query(tx,
-                        "SELECT ci.address FROM contact_identity ci JOIN ticket t ON t.contact_id = ci.contact_id "
-                        "WHERE t.id = ? AND ci.kind = 'webchat' ORDER BY ci.id DESC LIMIT 1",
-                        "i", tid);
-        if (s != NULL && sb_stmt_step(s) == 1)
-            c->visitor_id = sb_xstrdup(sb_stmt_text(s, 0));
-        sb_stmt_end(s);
-    }
-    c->message = json_incref(msg);
-    sb_emit(op->events, "message.created", json_incref(msg));
     op->out = json_pack("{s:o}", "message", msg);
     op->status = 201;
     op->after = reply_after;

@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "dispatch.h"
 #include "engine/model.h"
 
 extern const unsigned char sb_asset_widget_js[];
@@ -603,10 +604,17 @@ static void msg_done(void *arg, int rc)
     msg_op *m = arg;
     sb_webchat *wc = m->app->webchat;
     if (rc == 0) {
-        if (m->res.duplicate)
+        if (m->res.duplicate) {
             m->app->metrics.inbound_duplicates++;
-        else
+        } else {
             m->app->metrics.inbound_messages++;
+            if (m->res.ticket_created)
+                sb_dispatch_ticket_created(m->app->dispatch, m->res.ticket_id, m->text, false);
+            else
+                sb_dispatch_event(
+                    m->app->dispatch,
+                    &(sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = m->res.ticket_id, .text = m->text});
+        }
         sb_app_publish(m->app, m->events);
         json_t *ack = json_pack("{s:s,s:s,s:I,s:I}", "type", "ack", "client_id", m->client_id, "message_id",
                                 (json_int_t)m->res.message_id, "ticket_number", (json_int_t)m->res.ticket_number);

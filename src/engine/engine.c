@@ -1222,6 +1222,20 @@ int sb_engine_put_rule(sb_engine *eng, sb_rule *rule)
     return 0;
 }
 
+void sb_engine_clear_config(sb_engine *eng)
+{
+    for (size_t i = 0; i < eng->nrules; i++)
+        sb_rule_free(eng->rules[i]);
+    eng->nrules = 0;
+    for (size_t i = 0; i < eng->ntemplates; i++)
+        sb_template_free(eng->templates[i].tpl);
+    eng->ntemplates = 0;
+    for (size_t i = 0; i < eng->ncalendars; i++)
+        sb_calendar_free(eng->calendars[i].cal);
+    eng->ncalendars = 0;
+    eng->npolicies = 0;
+}
+
 int sb_engine_remove_rule(sb_engine *eng, int64_t rule_id)
 {
     for (size_t i = 0; i < eng->nrules; i++)

@@ -292,6 +292,10 @@ int sb_engine_put_sla_policy(sb_engine *eng, const sb_sla_policy *policy);
  * template, team or calendar the engine does not have. */
 int sb_engine_put_rule(sb_engine *eng, sb_rule *rule);
 int sb_engine_remove_rule(sb_engine *eng, int64_t rule_id);
+/* Drops every rule, template, SLA policy and calendar, to put the current
+ * ones again (a reload). Tickets keep their SLA clocks; the policies and
+ * calendars are looked up by id when next needed. */
+void sb_engine_clear_config(sb_engine *eng);
 /* A template's text in one language ("ru", "en", ...). The engine takes it. */
 int sb_engine_put_template(sb_engine *eng, int64_t id, const char *language, sb_template *tpl);
 

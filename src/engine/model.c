@@ -232,7 +232,34 @@ int64_t sb_ticket_id_by_number(sb_tx *tx, int64_t number)
     return sb_tx_int(tx, &id, "SELECT id FROM ticket WHERE number = ?", "i", number) == 1 ? id : 0;
 }
 
+static json_t *ticket_row_json(sb_stmt *s);
+
+/* The engine's SLA record of a ticket ({"due": {clock: ms}, "state": {clock:
+ * outcome}}) as the API shows it: due times as ISO-8601, null when a clock
+ * is not running. */
+static json_t *sla_json(const char *stored)
+{
+    static const char *const clocks[] = {"first_response", "next_response", "resolution"};
+    json_t *in = stored != NULL ? json_loads(stored, 0, NULL) : NULL;
+    json_t *due = json_object(), *state = json_object_get(in, "state");
+    for (size_t i = 0; i < SB_ARRAY_LEN(clocks); i++)
+        json_object_set_new(due, clocks[i],
+                            sb_json_time(json_integer_value(json_object_get(json_object_get(in, "due"), clocks[i]))));
+    json_t *out =
+        json_pack("{s:o,s:o}", "due", due, "state", json_is_object(state) ? json_incref(state) : json_object());
+    json_decref(in);
+    return out;
+}
+
 json_t *sb_ticket_row_json(sb_stmt *s)
+{
+    json_t *t = ticket_row_json(s);
+    if (t != NULL)
+        json_object_set_new(t, "sla", sla_json(sb_stmt_text(s, 19)));
+    return t;
+}
+
+static json_t *ticket_row_json(sb_stmt *s)
 {
     return json_pack("{s:I,s:I,s:I,s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:o},s:o}", "id",
                      (json_int_t)sb_stmt_int(s, 0), "number", (json_int_t)sb_stmt_int(s, 1), "contact_id",

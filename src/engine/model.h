@@ -67,7 +67,7 @@ int sb_email_normalize(const char *raw, char *out, size_t cap);
 #define SB_TICKET_SELECT                                                                                               \
     "SELECT t.id, t.number, t.contact_id, t.channel_id, t.subject, t.status, t.priority, t.team_id, "                  \
     "t.assignee_id, t.tags, t.attributes, t.created_at, t.updated_at, t.last_message_at, t.first_response_at, "        \
-    "t.resolved_at, t.closed_at, c.name, ch.kind FROM ticket t JOIN contact c ON c.id = t.contact_id "                 \
+    "t.resolved_at, t.closed_at, c.name, ch.kind, t.sla FROM ticket t JOIN contact c ON c.id = t.contact_id "          \
     "LEFT JOIN channel ch ON ch.id = t.channel_id "
 #define SB_MESSAGE_SELECT                                                                                              \
     "SELECT m.id, m.ticket_id, m.channel_id, m.direction, m.author_agent_id, m.author_contact_id, m.text, "            \

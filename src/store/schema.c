@@ -109,6 +109,13 @@ static const char *const migrations[] = {
      "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, id));\n"
      "ALTER TABLE team ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';\n"
      "ALTER TABLE agent ADD COLUMN routing TEXT NOT NULL DEFAULT '{}';\n"),
+    /* 6: what the engine keeps across restarts: agents' presence and
+     * absences, and each ticket's SLA due times and outcomes */
+    ("ALTER TABLE agent ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline'\n"
+     "  CHECK (presence IN ('online','away','offline'));\n"
+     "ALTER TABLE agent ADD COLUMN absent_until INTEGER;\n"
+     "ALTER TABLE agent ADD COLUMN deputy_id INTEGER REFERENCES agent(id);\n"
+     "ALTER TABLE ticket ADD COLUMN sla TEXT;\n"),
 };
 
 int sb_schema_count(void)

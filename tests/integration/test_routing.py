@@ -1,0 +1,163 @@
+"""The routing engine inside the daemon, end to end: configured over the API, fed by real
+inbound messages, its decisions visible on the tickets, in the event log, on the callback
+URL and on the agents' stream, and kept across a restart."""
+import json
+import unittest
+
+from sbtest import (DEMO_ADMIN, DEMO_ANNA, DEMO_BORIS, CallbackServer, Daemon, event_pred, inbound, sign,
+                    wait_for)
+
+ACK = {"name": "Подтверждение", "texts": {"ru": "Ваш запрос №{{ticket.number}} принят в работу",
+                                          "en": "Your request #{{ticket.number}} has been received"}}
+
+
+class RoutingTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cb = CallbackServer()
+        cls.d = Daemon()
+        cls.d.__enter__()
+        cls.admin = cls.d.token(DEMO_ADMIN[0])
+        cls.anna_token = cls.d.token(DEMO_ANNA[0])
+        cls.boris_token = cls.d.token(DEMO_BORIS[0])
+        ch = cls.d.add_api_channel(name="Shop", callback_url=cls.cb.url)
+        cls.channel, cls.secret = ch["id"], ch["secret"]
+        cls.cb.secret = cls.secret
+        st, _, b = cls.d.req("GET", "/api/v1/agents", token=cls.admin)
+        ids = {a["email"]: a["id"] for a in b["agents"]}
+        cls.anna, cls.boris = ids[DEMO_ANNA[0]], ids[DEMO_BORIS[0]]
+        # Sales (team 1): round robin; everything new goes there; "срочно" is urgent; every
+        # new request is acknowledged; first response within 30 minutes (urgent: 5).
+        cls.ok(cls.d.req("PATCH", "/api/v1/teams/1", {"routing": {"strategy": "round_robin",
+                                                                  "supervisor_id": cls.boris}}, token=cls.admin))
+        st, _, b = cls.d.req("POST", "/api/v1/templates", ACK, token=cls.admin)
+        cls.ok((st, None, b))
+        tpl = b["template"]["id"]
+        for rule in ({"name": "Всё в продажи", "position": 1, "on": ["ticket.created"],
+                      "actions": [{"type": "assign_team", "id": 1}]},
+                     {"name": "Срочно", "position": 2, "on": ["ticket.created", "message.customer"],
+                      "when": {"field": "text", "op": "contains", "value": "срочно"},
+                      "actions": [{"type": "set_priority", "value": "urgent"}]},
+                     {"name": "Подтверждение", "position": 3, "on": ["ticket.created"],
+                      "actions": [{"type": "send_template", "id": tpl}]}):
+            cls.ok(cls.d.req("POST", "/api/v1/rules", rule, token=cls.admin))
+        cls.ok(cls.d.req("POST", "/api/v1/sla-policies",
+                         {"name": "Все", "targets": {p: {"first_response_minutes": 5 if p == "urgent" else 30}
+                                                     for p in ("low", "normal", "high", "urgent")}},
+                         token=cls.admin))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.__exit__(None, None, None)
+        cls.cb.stop()
+
+    @staticmethod
+    def ok(resp):
+        st, _, b = resp
+        assert 200 <= st < 300, (st, b)
+        return b
+
+    def send(self, ext, text, who="shop-customer"):
+        raw = json.dumps({"external_id": ext, "from": {"id": who, "name": "Айгерим"}, "text": text}).encode()
+        st, _, b = self.d.req("POST", f"/api/v1/channels/{self.channel}/inbound", raw=raw,
+                              headers={"X-Switchboard-Signature": sign(self.secret, raw)})
+        self.assertEqual(st, 200, b)
+        return b
+
+    def ticket(self, number):
+        return self.ok(self.d.req("GET", f"/api/v1/tickets/{number}", token=self.admin))
+
+    def presence(self, agent, value):
+        self.ok(self.d.req("POST", f"/api/v1/agents/{agent}/presence", {"presence": value}, token=self.admin))
+
+    def wait_ticket(self, number, pred, what):
+        return wait_for(lambda: (lambda t: t if pred(t) else None)(self.ticket(number)), timeout=10,
+                        msg=f"ticket #{number}: {what}")
+
+    def test_1_route_acknowledge_and_measure(self):
+        self.presence(self.anna, "online")
+        ws = self.d.stream(self.admin)
+        try:
+            r = self.send("r-1", "Срочно! Не проходит оплата заказа")
+            n = r["ticket_number"]
+            t = self.wait_ticket(n, lambda t: t["ticket"]["assignee_id"] == self.anna, "assigned to Anna")
+            self.assertEqual(t["ticket"]["team_id"], 1)
+            self.assertEqual(t["ticket"]["priority"], "urgent")
+            due = t["ticket"]["sla"]["due"]["first_response"]
+            self.assertIsNotNone(due, t["ticket"]["sla"])
+            ws.recv_until(event_pred("ticket.updated"))
+        finally:
+            ws.close()
+        # The acknowledgement went out through the channel, signed, with the number.
+        reqs = self.cb.wait_requests(1)
+        ack = [q for q in reqs if q["json"] and q["json"]["message"]["text"].startswith("Ваш запрос")]
+        self.assertTrue(ack, reqs)
+        self.assertTrue(ack[0]["sig_ok"])
+        self.assertEqual(ack[0]["json"]["message"]["text"], f"Ваш запрос №{n} принят в работу")
+        out = [m for m in self.ticket(n)["messages"] if m["direction"] == "out"]
+        self.assertEqual(len(out), 1, out)
+        # An automatic reply is not the first response; Anna's is, and it is in time.
+        self.assertIsNone(self.ticket(n)["ticket"]["first_response_at"])
+        self.ok(self.d.req("POST", f"/api/v1/tickets/{n}/messages", {"text": "Проверяю, минуту"},
+                           token=self.anna_token))
+        t = self.wait_ticket(n, lambda t: t["ticket"]["sla"]["state"].get("first_response") == "met", "FRT met")
+        self.assertIsNotNone(t["ticket"]["first_response_at"])
+        # A second message from the same customer joins the ticket: no second acknowledgement.
+        self.send("r-2", "Спасибо")
+        st, _, b = self.d.req("GET", f"/api/v1/tickets/{n}", token=self.admin)
+        self.assertEqual(len([m for m in b["messages"] if m["direction"] == "out"]), 2)
+
+    def test_2_queue_when_nobody_is_online_and_restart(self):
+        self.presence(self.anna, "offline")
+        r = self.send("q-1", "Здравствуйте, вопрос по доставке", who="night-owl")
+        n = r["ticket_number"]
+        t = self.wait_ticket(n, lambda t: t["ticket"]["team_id"] == 1, "in the Sales queue")
+        self.assertIsNone(t["ticket"]["assignee_id"])
+        st, _, b = self.d.req("GET", f"/api/v1/tickets/{n}", token=self.admin)
+        # Across a restart the queue is rebuilt from the store ...
+        self.d.restart()
+        self.assertIsNone(self.ticket(n)["ticket"]["assignee_id"])
+        # ... and the ticket goes to the first agent who comes online.
+        self.presence(self.anna, "online")
+        self.wait_ticket(n, lambda t: t["ticket"]["assignee_id"] == self.anna, "assigned after restart")
+
+    def test_3_manual_changes_reach_the_engine(self):
+        self.presence(self.anna, "online")
+        r = self.send("m-1", "Хочу изменить адрес", who="mover")
+        n = r["ticket_number"]
+        self.wait_ticket(n, lambda t: t["ticket"]["assignee_id"] == self.anna, "assigned to Anna")
+        # Resolving frees Anna; a supervisor moving a ticket to nobody puts it back in line.
+        self.ok(self.d.req("PATCH", f"/api/v1/tickets/{n}", {"assignee_id": None}, token=self.boris_token))
+        self.wait_ticket(n, lambda t: t["ticket"]["assignee_id"] == self.anna, "re-routed to Anna")
+        self.ok(self.d.req("PATCH", f"/api/v1/tickets/{n}", {"status": "resolved"}, token=self.anna_token))
+        # An agent may set only their own presence.
+        st, _, b = self.d.req("POST", f"/api/v1/agents/{self.boris}/presence", {"presence": "online"},
+                              token=self.anna_token)
+        self.assertEqual(st, 403, b)
+        st, _, b = self.d.req("POST", f"/api/v1/agents/{self.anna}/presence", {"presence": "busy"},
+                              token=self.anna_token)
+        self.assertEqual(st, 422, b)
+        # Rules whose actions the daemon cannot carry out yet are refused.
+        st, _, b = self.d.req("POST", "/api/v1/rules", {"name": "x", "on": ["ticket.created"],
+                                                        "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/x"}]},
+                              token=self.admin)
+        self.assertEqual(st, 422, b)
+
+    def test_4_absence_sends_new_work_to_the_deputy(self):
+        # Boris joins Sales, and stands in for Anna while she is away.
+        self.ok(self.d.req("PATCH", "/api/v1/teams/1", {"member_ids": [self.anna, self.boris]}, token=self.admin))
+        self.presence(self.anna, "online")
+        self.presence(self.boris, "online")
+        self.ok(self.d.req("POST", f"/api/v1/agents/{self.anna}/absence",
+                           {"until": "2099-01-01T00:00:00Z", "deputy_id": self.boris}, token=self.boris_token))
+        r = self.send("a-1", "Добрый день, вопрос", who="while-away")
+        n = r["ticket_number"]
+        self.wait_ticket(n, lambda t: t["ticket"]["assignee_id"] == self.boris, "assigned to the deputy")
+        st, _, b = self.d.req("POST", f"/api/v1/agents/{self.anna}/absence", {"until": None, "deputy_id": self.anna},
+                              token=self.boris_token)
+        self.assertEqual(st, 422, b)
+        self.ok(self.d.req("POST", f"/api/v1/agents/{self.anna}/absence", {"until": None}, token=self.boris_token))
+
+
+if __name__ == "__main__":
+    unittest.main()
