@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/stream.h"
 #include "app.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -24,6 +25,7 @@ struct sb_dispatch {
     sb_engine *eng;
     sb_effects fx;
     uv_timer_t *timer; /* heap: freed by its close callback */
+    uv_check_t *check; /* submits the iteration's effects after its I/O */
     int64_t armed_for;
     bool stopped;
 };
@@ -244,6 +246,7 @@ typedef struct fx_op {
     int64_t at;
     sb_delivery **deliveries; /* replies to send once committed */
     size_t ndeliveries;
+    bool want_events; /* an agent stream listened when the effects were made */
 } fx_op;
 
 static json_t *iso_or_null(int64_t ms)
@@ -271,6 +274,8 @@ static int apply_one(sb_tx *tx, fx_op *o, const sb_effect *e, json_t *events)
                                        e->reason ? e->reason : "", "rule_id", rule));
         break;
     case SB_FX_QUEUE:
+        if (e->team_id == 0)
+            break; /* the shared inbox is where every new ticket starts: not news */
         rc = sb_event_log(tx, SYSTEM, "ticket", tid, "ticket.queued",
                           json_pack("{s:o,s:s}", "team_id", e->team_id ? json_integer(e->team_id) : json_null(),
                                     "reason", e->reason ? e->reason : ""));
@@ -411,11 +416,11 @@ static int fx_run(sb_tx *tx, void *arg)
     for (size_t i = 0; i < o->n; i++) {
         /* An effect for a ticket that is gone (merged away) is skipped,
          * not a reason to lose the others. */
-        int rc = apply_one(tx, o, &o->v[i], o->events);
+        int rc = apply_one(tx, o, &o->v[i], o->want_events ? o->events : NULL);
         if (rc != 0)
             return rc;
     }
-    for (size_t i = 0; i < o->n; i++) {
+    for (size_t i = 0; o->want_events && i < o->n; i++) {
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
             seen = touches_ticket(&o->v[j]) && o->v[j].ticket_id == o->v[i].ticket_id;
@@ -450,9 +455,19 @@ static void fx_done(void *arg, int rc)
 }
 
 static void arm(sb_dispatch *d);
+static void on_check(uv_check_t *h);
 
-/* Hands the effects gathered in d->fx to the store, and re-arms the timer. */
+/* Effects wait for the end of the loop iteration (the check phase, after
+ * its I/O callbacks): everything decided in one iteration goes to the
+ * store as one op, in the same batch as the requests that caused it. */
 static void flush_effects(sb_dispatch *d)
+{
+    if (d->fx.n > 0 && !d->stopped)
+        uv_check_start(d->check, on_check);
+    arm(d);
+}
+
+static void submit_effects(sb_dispatch *d)
 {
     if (d->fx.n > 0) {
         fx_op *o = sb_xcalloc(1, sizeof *o);
@@ -464,10 +479,17 @@ static void flush_effects(sb_dispatch *d)
             o->v[i].text = d->fx.v[i].text != NULL ? sb_xstrdup(d->fx.v[i].text) : NULL;
         }
         o->events = json_array();
+        o->want_events = sb_stream_subscribers(d->app->hub) > 0;
         sb_effects_reset(&d->fx);
         sb_store_submit(d->app->store, fx_run, fx_done, o);
     }
-    arm(d);
+}
+
+static void on_check(uv_check_t *h)
+{
+    sb_dispatch *d = h->data;
+    uv_check_stop(h);
+    submit_effects(d);
 }
 
 /* ---- the timer ---- */
@@ -522,6 +544,9 @@ sb_dispatch *sb_dispatch_start(sb_app *app)
     uv_timer_init(app->loop, d->timer);
     d->timer->data = d;
     uv_unref((uv_handle_t *)d->timer);
+    d->check = sb_xcalloc(1, sizeof *d->check);
+    uv_check_init(app->loop, d->check);
+    d->check->data = d;
     load_op l = {d, true, NULL, SB_EINTERNAL};
     sb_store_submit(app->store, load_run, load_done, &l);
     sb_store_flush(app->store);
@@ -547,9 +572,12 @@ void sb_dispatch_stop(sb_dispatch *d)
 {
     if (d == NULL || d->stopped)
         return;
+    submit_effects(d); /* what was decided is still stored */
     d->stopped = true;
     uv_timer_stop(d->timer);
     uv_close((uv_handle_t *)d->timer, free_timer);
+    uv_check_stop(d->check);
+    uv_close((uv_handle_t *)d->check, free_timer);
 }
 
 void sb_dispatch_free(sb_dispatch *d)
@@ -639,6 +667,16 @@ void sb_dispatch_ticket_created(sb_dispatch *d, int64_t ticket_id, const char *t
     sb_store_submit(d->app->store, created_run, created_done, c);
 }
 
+void sb_dispatch_ticket_known(sb_dispatch *d, const sb_ticket_info *info, const char *text, bool auto_reply)
+{
+    if (d == NULL || d->stopped)
+        return;
+    sb_engine_handle(d->eng,
+                     &(sb_event){.kind = SB_EV_TICKET_NEW, .ticket = *info, .text = text, .auto_reply = auto_reply},
+                     sb_clock_wall_ms(), &d->fx);
+    flush_effects(d);
+}
+
 void sb_dispatch_event(sb_dispatch *d, const sb_event *ev)
 {
     if (d == NULL || d->stopped)
@@ -652,9 +690,4 @@ void sb_dispatch_event(sb_dispatch *d, const sb_event *ev)
     if (rc != 0 && rc != SB_ENOTFOUND)
         sb_log(SB_DEBUG, "dispatch", "event %d not taken rc=%d", (int)ev->kind, rc);
     flush_effects(d);
-}
-
-bool sb_dispatch_action_supported(sb_action_kind kind)
-{
-    return kind != SB_ACTION_CREATE_TASK && kind != SB_ACTION_WEBHOOK;
 }

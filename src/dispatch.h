@@ -35,11 +35,11 @@ void sb_dispatch_reload(sb_dispatch *d);
 /* A ticket was created (or reopened) by an inbound message: reads what
  * routing needs about it and its contact, then hands it to the engine. */
 void sb_dispatch_ticket_created(sb_dispatch *d, int64_t ticket_id, const char *text, bool auto_reply);
+/* The same for a first-time customer, when the caller already knows all
+ * there is (no owner, no history, not VIP): no read needed. */
+void sb_dispatch_ticket_known(sb_dispatch *d, const sb_ticket_info *info, const char *text, bool auto_reply);
 /* Any other event (customer message, agent reply, status, priority,
  * assignment, presence). */
 void sb_dispatch_event(sb_dispatch *d, const sb_event *ev);
-
-/* Rule actions the daemon carries out; the API refuses the others. */
-bool sb_dispatch_action_supported(sb_action_kind kind);
 
 #endif

@@ -376,12 +376,29 @@ static void inbound_committed(sb_api_op *op)
         return;
     }
     app->metrics.inbound_messages++;
-    if (res->ticket_created)
+    if (res->ticket_created && res->contact_created) {
+        sb_ticket_info info = {.id = res->ticket_id,
+                               .number = res->ticket_number,
+                               .contact_id = res->contact_id,
+                               .channel = SB_CHANNEL_CHAT,
+                               .status = SB_STATUS_NEW,
+                               .priority = SB_PRIORITY_NORMAL,
+                               .created_at = res->created_at,
+                               .channel_type = {"api"}};
+        if (c->msg.name != NULL)
+            snprintf(info.contact_name, sizeof info.contact_name, "%s", c->msg.name);
+        if (c->msg.phone != NULL)
+            snprintf(info.contact_phone, sizeof info.contact_phone, "%s", c->msg.phone);
+        if (c->msg.email != NULL)
+            snprintf(info.contact_email, sizeof info.contact_email, "%s", c->msg.email);
+        sb_dispatch_ticket_known(app->dispatch, &info, c->msg.text, false);
+    } else if (res->ticket_created) {
         sb_dispatch_ticket_created(app->dispatch, res->ticket_id, c->msg.text, false);
-    else
+    } else {
         sb_dispatch_event(
             app->dispatch,
             &(sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = res->ticket_id, .text = c->msg.text});
+    }
     if (c->want_events) {
         sb_inbound in;
         fill_inbound(&in, op, &c->msg, c->atts);

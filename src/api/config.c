@@ -61,31 +61,12 @@ static int check_refs(sb_tx *tx, sb_api_op *op, const sb_config_refs *r)
     return 0;
 }
 
-/* 422 for a rule whose actions the daemon cannot carry out yet. */
-static int supported_actions(sb_api_op *op, const json_t *doc)
-{
-    sb_rule *r = NULL;
-    char field[8], msg[8];
-    if (sb_rule_parse(doc, &r, field, sizeof field, msg, sizeof msg) != 0)
-        return 0;
-    int n = 0, rc = 0;
-    const sb_rule_action *acts = sb_rule_actions(r, &n);
-    for (int i = 0; i < n && rc == 0; i++)
-        if (!sb_dispatch_action_supported(acts[i].kind))
-            rc = sb_api_fail(op, 422, "validation_failed",
-                             "field 'actions[%d].type': this action is not available in this version yet", i);
-    sb_rule_free(r);
-    return rc;
-}
-
 /* Validates `doc` as a `kind` document; 422 naming the field. */
 static int check_doc(sb_tx *tx, sb_api_op *op, const config_kind *k, const json_t *doc)
 {
     sb_config_error err = {{0}, {0}};
     sb_config_refs refs = {0};
     int rc = sb_config_check(k->kind, doc, &refs, &err);
-    if (rc == 0 && strcmp(k->kind, "rule") == 0 && (rc = supported_actions(op, doc)) != 0)
-        return rc;
     if (rc != 0)
         return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field[0] ? err.field : "(body)",
                            err.message);

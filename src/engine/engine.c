@@ -53,7 +53,8 @@ struct ticket {
     bool queued_for_owner; /* counted in sb_engine.waiting_for_owner */
     bool awaiting_agent;
     int64_t first_response_at;
-    int reassignments; /* owner changes after the first assignment */
+    int reassignments;                        /* owner changes after the first assignment */
+    int64_t reported_due[SB_SLA_CLOCK_COUNT]; /* as last told in an SLA_DUE effect */
     bool ever_assigned;
     int64_t policy_id;
     sla_clock_state sla[SB_SLA_CLOCK_COUNT];
@@ -893,7 +894,6 @@ static void sla_rearm(sb_engine *eng, ticket *t, int64_t now, sb_effects *fx, bo
     const sb_sla_policy *p = find_policy(eng, t->policy_id);
     const sb_calendar *cal = p != NULL ? find_calendar(eng, p->calendar_id) : NULL;
     int64_t next = INT64_MAX;
-    sb_effect *e = report ? push_effect(fx, SB_FX_SLA_DUE, t, now) : NULL;
     for (int c = 0; c < SB_SLA_CLOCK_COUNT; c++) {
         sla_clock_state *s = &t->sla[c];
         if (!s->active || s->paused) {
@@ -912,8 +912,16 @@ static void sla_rearm(sb_engine *eng, ticket *t, int64_t now, sb_effects *fx, bo
         }
         if (!s->breached && s->due < next)
             next = s->due;
-        if (e != NULL)
-            e->due[c] = s->due;
+    }
+    /* Report due times only when they changed since the last report: a
+     * ticket without an SLA policy costs the store nothing. */
+    bool changed = false;
+    for (int c = 0; c < SB_SLA_CLOCK_COUNT; c++)
+        changed |= t->sla[c].due != t->reported_due[c];
+    if (report && changed) {
+        sb_effect *e = push_effect(fx, SB_FX_SLA_DUE, t, now);
+        for (int c = 0; c < SB_SLA_CLOCK_COUNT; c++)
+            e->due[c] = t->reported_due[c] = t->sla[c].due;
     }
     t->gen_sla = ++eng->gen_next;
     arm(eng, TIMER_SLA, t->info.id, t->gen_sla, next);

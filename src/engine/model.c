@@ -359,6 +359,7 @@ typedef struct identity_look {
     int64_t merged_into;
     bool nameless;
     bool ticket_known; /* ticket_* below are valid (0 = no ticket to join) */
+    bool created;      /* the contact is new */
     int64_t ticket_id, ticket_number;
     char ticket_status[16];
 } identity_look;
@@ -435,6 +436,7 @@ static int find_or_create_contact(sb_tx *tx, const sb_inbound *in, const char *p
         cid = owner[looked++] = look->contact_id;
     }
     bool created = cid == 0;
+    look->created = created;
     if (cid != 0) {
         /* Follow merges to the surviving contact; fill a missing name. */
         bool nameless = look->nameless;
@@ -567,6 +569,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
 
     identity_look look;
     rc = find_or_create_contact(tx, in, phone_p, email_p, &res->contact_id, &look, events);
+    res->contact_created = look.created;
     if (rc != 0)
         return rc;
     sb_actor actor = {"contact", res->contact_id};

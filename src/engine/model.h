@@ -46,7 +46,8 @@ typedef struct sb_ingest_result {
     int64_t message_id;
     bool duplicate;
     bool ticket_created;
-    int64_t created_at; /* the new message's time (ms) */
+    bool contact_created; /* a first-time customer: nothing more to know about them */
+    int64_t created_at;   /* the new message's time (ms) */
 } sb_ingest_result;
 
 /* Stores an inbound message. The live events (contact.created,
