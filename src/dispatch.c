@@ -28,6 +28,7 @@ struct sb_dispatch {
     uv_check_t *check; /* submits the iteration's effects after its I/O */
     int64_t armed_for;
     bool stopped;
+    json_t *blacklist; /* rows [kind, value, reason], from the last load */
 };
 
 static const sb_actor SYSTEM = {"system", 0};
@@ -81,6 +82,7 @@ static int load_run(sb_tx *tx, void *arg)
              8, "ittittii"),
         "members", rows(tx, "SELECT agent_id, team_id FROM agent_team ORDER BY agent_id, team_id", 2, "ii"), "config",
         rows(tx, "SELECT kind, id, data FROM config_item ORDER BY kind, position, id", 3, "tit"));
+    json_object_set_new(l->out, "blacklist", rows(tx, "SELECT kind, value, reason FROM blacklist", 3, "ttt"));
     if (l->tickets)
         json_object_set_new(l->out, "tickets",
                             rows(tx, TICKET_ROW_SQL "WHERE t.status IN ('new', 'open', 'pending') ORDER BY t.id",
@@ -98,6 +100,8 @@ static void load_done(void *arg, int rc)
 static void put_config(sb_dispatch *d, const json_t *load)
 {
     sb_engine *eng = d->eng;
+    json_decref(d->blacklist);
+    d->blacklist = json_incref(json_object_get(load, "blacklist"));
     sb_engine_clear_config(eng);
     size_t i;
     json_t *row;
@@ -586,6 +590,7 @@ void sb_dispatch_free(sb_dispatch *d)
         return;
     sb_engine_free(d->eng);
     sb_effects_free(&d->fx);
+    json_decref(d->blacklist);
     free(d);
 }
 
@@ -665,6 +670,80 @@ void sb_dispatch_ticket_created(sb_dispatch *d, int64_t ticket_id, const char *t
     c->text = text != NULL ? sb_xstrdup(text) : NULL;
     c->auto_reply = auto_reply;
     sb_store_submit(d->app->store, created_run, created_done, c);
+}
+
+static const char *listed(const sb_dispatch *d, const char *kind, const char *value)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach (d->blacklist, i, row) {
+        if (strcmp(json_string_value(json_array_get(row, 0)), kind) == 0 &&
+            strcmp(json_string_value(json_array_get(row, 1)), value) == 0)
+            return json_string_value(json_array_get(row, 2));
+    }
+    return NULL;
+}
+
+const char *sb_dispatch_blocked(sb_dispatch *d, int64_t contact_id, const char *phone, const char *email,
+                                const char *handle)
+{
+    if (d == NULL || json_array_size(d->blacklist) == 0)
+        return NULL;
+    char buf[256];
+    const char *why = NULL;
+    snprintf(buf, sizeof buf, "%lld", (long long)contact_id);
+    if (contact_id != 0)
+        why = listed(d, "contact", buf);
+    if (why == NULL && phone != NULL && sb_blacklist_normalize("phone", phone, buf, sizeof buf) == 0)
+        why = listed(d, "phone", buf);
+    if (why == NULL && email != NULL && sb_blacklist_normalize("email", email, buf, sizeof buf) == 0)
+        why = listed(d, "email", buf);
+    if (why == NULL && handle != NULL)
+        why = listed(d, "handle", handle);
+    return why;
+}
+
+typedef struct quarantine_op {
+    int64_t ticket_id;
+    char *reason;
+} quarantine_op;
+
+static int quarantine_run(sb_tx *tx, void *arg)
+{
+    quarantine_op *q = arg;
+    int64_t now = sb_tx_now(tx);
+    int rc = sb_tx_exec(tx,
+                        "UPDATE ticket SET status = 'closed', closed_at = ?1, updated_at = ?1, "
+                        "tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = 'blacklisted') "
+                        "THEN tags ELSE json_insert(tags, '$[#]', 'blacklisted') END WHERE id = ?2",
+                        "ii", now, q->ticket_id);
+    if (rc == 0)
+        rc = sb_event_log(tx, SYSTEM, "ticket", q->ticket_id, "ticket.blacklisted",
+                          json_pack("{s:s}", "reason", q->reason));
+    return rc;
+}
+
+static void quarantine_done(void *arg, int rc)
+{
+    quarantine_op *q = arg;
+    if (rc != 0)
+        sb_log(SB_WARN, "dispatch", "blacklisted ticket %lld not closed rc=%d", (long long)q->ticket_id, rc);
+    free(q->reason);
+    free(q);
+}
+
+void sb_dispatch_quarantine(sb_dispatch *d, int64_t ticket_id, const char *reason)
+{
+    if (d == NULL || d->stopped)
+        return;
+    /* the engine lets go of it if it had it (a contact listed later) */
+    sb_engine_handle(d->eng, &(sb_event){.kind = SB_EV_STATUS, .ticket_id = ticket_id, .status = SB_STATUS_CLOSED},
+                     sb_clock_wall_ms(), &d->fx);
+    flush_effects(d);
+    quarantine_op *q = sb_xcalloc(1, sizeof *q);
+    q->ticket_id = ticket_id;
+    q->reason = sb_xstrdup(reason);
+    sb_store_submit(d->app->store, quarantine_run, quarantine_done, q);
 }
 
 void sb_dispatch_ticket_known(sb_dispatch *d, const sb_ticket_info *info, const char *text, bool auto_reply)

@@ -38,6 +38,15 @@ void sb_dispatch_ticket_created(sb_dispatch *d, int64_t ticket_id, const char *t
 /* The same for a first-time customer, when the caller already knows all
  * there is (no owner, no history, not VIP): no read needed. */
 void sb_dispatch_ticket_known(sb_dispatch *d, const sb_ticket_info *info, const char *text, bool auto_reply);
+/* The blacklist's reason if a message from this sender must not be routed
+ * nor answered automatically (contact id, raw phone and email, the
+ * channel's handle: API channel from.id or web-chat visitor), else NULL. */
+const char *sb_dispatch_blocked(sb_dispatch *d, int64_t contact_id, const char *phone, const char *email,
+                                const char *handle);
+/* Keeps a blacklisted sender's ticket out of routing: closes it, tags it
+ * "blacklisted" and logs the reason. The message itself stays stored. */
+void sb_dispatch_quarantine(sb_dispatch *d, int64_t ticket_id, const char *reason);
+
 /* Any other event (customer message, agent reply, status, priority,
  * assignment, presence). */
 void sb_dispatch_event(sb_dispatch *d, const sb_event *ev);

@@ -460,7 +460,26 @@ void sb_api_handle(sb_app *app, sb_http_req *req)
     if (sb_api_auth_route(app, req, path) || sb_api_tickets_route(app, req, path) ||
         sb_api_contacts_route(app, req, path) || sb_api_directory_route(app, req, path) ||
         sb_api_channels_route(app, req, path) || sb_api_config_route(app, req, path) ||
-        sb_api_system_route(app, req, path))
+        sb_api_blacklist_route(app, req, path) || sb_api_system_route(app, req, path))
         return;
     sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
+}
+
+bool sb_api_route_collection(sb_app *app, sb_http_req *req, sb_role list_role, sb_api_action list, sb_role create_role,
+                             sb_api_action create)
+{
+    sb_http_method m = sb_http_req_method(req);
+    sb_api_op *op = NULL;
+    if (m == SB_HTTP_GET || m == SB_HTTP_HEAD) {
+        op = sb_api_op_new(app, req, list_role, list);
+    } else if (m == SB_HTTP_POST) {
+        op = sb_api_op_new(app, req, create_role, create);
+        if (!sb_api_parse_body(op))
+            return true;
+    } else {
+        sb_respond_method_not_allowed(req, "GET, POST");
+        return true;
+    }
+    sb_api_submit(op);
+    return true;
 }

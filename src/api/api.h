@@ -94,6 +94,10 @@ bool sb_api_directory_route(sb_app *app, sb_http_req *req, const char *path); /*
 bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_system_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path); /* rules, templates, calendars, SLA */
+bool sb_api_blacklist_route(sb_app *app, sb_http_req *req, const char *path);
+/* The stored form of a blacklist value of `kind` (phone, email, handle,
+ * contact): E.164 phones, lower-case emails. 0 or SB_EINVAL. */
+int sb_blacklist_normalize(const char *kind, const char *value, char *out, size_t cap);
 
 /* A reply or note added to a ticket, and what it takes to deliver the
  * reply once committed. */
@@ -119,5 +123,9 @@ void sb_delivery_free(sb_delivery *d);
  * Returns false if no number follows the prefix. */
 bool sb_path_id(const char *path, const char *prefix, int64_t *id, const char **rest);
 void sb_respond_method_not_allowed(sb_http_req *req, const char *allow);
+/* A collection: GET/HEAD lists (list_role), POST creates from the JSON body
+ * (create_role), anything else is 405. Always handles the request. */
+bool sb_api_route_collection(sb_app *app, sb_http_req *req, sb_role list_role, sb_api_action list, sb_role create_role,
+                             sb_api_action create);
 
 #endif

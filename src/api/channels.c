@@ -376,7 +376,11 @@ static void inbound_committed(sb_api_op *op)
         return;
     }
     app->metrics.inbound_messages++;
-    if (res->ticket_created && res->contact_created) {
+    const char *blocked =
+        sb_dispatch_blocked(app->dispatch, res->contact_id, c->msg.phone, c->msg.email, c->msg.from_id);
+    if (blocked != NULL) {
+        sb_dispatch_quarantine(app->dispatch, res->ticket_id, blocked);
+    } else if (res->ticket_created && res->contact_created) {
         sb_ticket_info info = {.id = res->ticket_id,
                                .number = res->ticket_number,
                                .contact_id = res->contact_id,
@@ -471,20 +475,8 @@ bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path)
 {
     sb_http_method m = sb_http_req_method(req);
     sb_api_op *op = NULL;
-    if (strcmp(path, "/api/v1/channels") == 0) {
-        if (m == SB_HTTP_GET || m == SB_HTTP_HEAD) {
-            op = sb_api_op_new(app, req, SB_ROLE_AGENT, list_action);
-        } else if (m == SB_HTTP_POST) {
-            op = sb_api_op_new(app, req, SB_ROLE_ADMIN, create_action);
-            if (!sb_api_parse_body(op))
-                return true;
-        } else {
-            sb_respond_method_not_allowed(req, "GET, POST");
-            return true;
-        }
-        sb_api_submit(op);
-        return true;
-    }
+    if (strcmp(path, "/api/v1/channels") == 0)
+        return sb_api_route_collection(app, req, SB_ROLE_AGENT, list_action, SB_ROLE_ADMIN, create_action);
     int64_t id;
     const char *rest;
     if (!sb_path_id(path, "/api/v1/channels/", &id, &rest)) {

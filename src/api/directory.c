@@ -843,20 +843,8 @@ static bool route_resource(sb_app *app, sb_http_req *req, const char *path, cons
     sb_http_method m = sb_http_req_method(req);
     bool read = m == SB_HTTP_GET || m == SB_HTTP_HEAD;
     sb_api_op *op = NULL;
-    if (strcmp(path, r->collection) == 0) {
-        if (read) {
-            op = sb_api_op_new(app, req, SB_ROLE_AGENT, r->list);
-        } else if (m == SB_HTTP_POST) {
-            op = sb_api_op_new(app, req, r->create_role, r->create);
-            if (!sb_api_parse_body(op))
-                return true;
-        } else {
-            sb_respond_method_not_allowed(req, "GET, POST");
-            return true;
-        }
-        sb_api_submit(op);
-        return true;
-    }
+    if (strcmp(path, r->collection) == 0)
+        return sb_api_route_collection(app, req, SB_ROLE_AGENT, r->list, r->create_role, r->create);
     size_t pl = strlen(r->prefix);
     if (strncmp(path, r->prefix, pl) != 0)
         return false;

@@ -608,7 +608,10 @@ static void msg_done(void *arg, int rc)
             m->app->metrics.inbound_duplicates++;
         } else {
             m->app->metrics.inbound_messages++;
-            if (m->res.ticket_created)
+            const char *blocked = sb_dispatch_blocked(m->app->dispatch, m->res.contact_id, NULL, NULL, m->visitor_id);
+            if (blocked != NULL)
+                sb_dispatch_quarantine(m->app->dispatch, m->res.ticket_id, blocked);
+            else if (m->res.ticket_created)
                 sb_dispatch_ticket_created(m->app->dispatch, m->res.ticket_id, m->text, false);
             else
                 sb_dispatch_event(

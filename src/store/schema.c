@@ -116,6 +116,12 @@ static const char *const migrations[] = {
      "ALTER TABLE agent ADD COLUMN absent_until INTEGER;\n"
      "ALTER TABLE agent ADD COLUMN deputy_id INTEGER REFERENCES agent(id);\n"
      "ALTER TABLE ticket ADD COLUMN sla TEXT;\n"),
+    /* 7: the blacklist: who is not routed nor answered automatically, why,
+     * and who said so */
+    ("CREATE TABLE blacklist (\n"
+     "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('phone','email','handle','contact')),\n"
+     "  value TEXT NOT NULL, reason TEXT NOT NULL, added_by INTEGER REFERENCES agent(id),\n"
+     "  created_at INTEGER NOT NULL, UNIQUE (kind, value));\n"),
 };
 
 int sb_schema_count(void)

@@ -158,6 +158,49 @@ class RoutingTest(unittest.TestCase):
         self.assertEqual(st, 422, b)
         self.ok(self.d.req("POST", f"/api/v1/agents/{self.anna}/absence", {"until": None}, token=self.boris_token))
 
+    def test_5_blacklist(self):
+        self.presence(self.anna, "online")
+        # A reason is required; duplicates are refused; agents may not edit the list.
+        st, _, b = self.d.req("POST", "/api/v1/blacklist", {"kind": "phone", "value": "8 (916) 000-11-22",
+                                                            "reason": " "}, token=self.boris_token)
+        self.assertEqual(st, 422, b)
+        self.assertIn("reason", b["error"]["message"])
+        st, _, b = self.d.req("POST", "/api/v1/blacklist", {"kind": "phone", "value": "8 (916) 000-11-22",
+                                                            "reason": "спам"}, token=self.anna_token)
+        self.assertEqual(st, 403, b)
+        b = self.ok(self.d.req("POST", "/api/v1/blacklist", {"kind": "phone", "value": "8 (916) 000-11-22",
+                                                             "reason": "спам, рассылки"}, token=self.boris_token))
+        entry = b["entry"]
+        self.assertEqual((entry["value"], entry["added_by"]), ("+79160001122", self.boris))
+        st, _, b = self.d.req("POST", "/api/v1/blacklist", {"kind": "phone", "value": "+7 916 000 11 22",
+                                                            "reason": "ещё раз"}, token=self.boris_token)
+        self.assertEqual(st, 409, b)
+        st, _, b = self.d.req("POST", "/api/v1/blacklist", {"kind": "fax", "value": "1", "reason": "x"},
+                              token=self.boris_token)
+        self.assertEqual(st, 422, b)
+        # A message from that number is stored, but the ticket is closed: not routed, not acknowledged.
+        before = len(self.cb.snapshot())
+        raw = json.dumps({"external_id": "bl-1", "from": {"id": "spammer", "phone": "+79160001122"},
+                          "text": "Лучшие цены! Срочно!"}).encode()
+        st, _, r = self.d.req("POST", f"/api/v1/channels/{self.channel}/inbound", raw=raw,
+                              headers={"X-Switchboard-Signature": sign(self.secret, raw)})
+        self.assertEqual(st, 200, r)
+        t = self.wait_ticket(r["ticket_number"], lambda t: t["ticket"]["status"] == "closed", "closed")
+        self.assertIn("blacklisted", t["ticket"]["tags"])
+        self.assertIsNone(t["ticket"]["assignee_id"])
+        self.assertEqual([m["text"] for m in t["messages"]], ["Лучшие цены! Срочно!"])
+        self.assertEqual(len(self.cb.snapshot()), before)
+        # Removed from the list, the same sender is routed again.
+        st, _, b = self.d.req("GET", "/api/v1/blacklist", token=self.boris_token)
+        self.assertEqual([e["id"] for e in b["blacklist"]], [entry["id"]])
+        self.ok(self.d.req("DELETE", f"/api/v1/blacklist/{entry['id']}", token=self.boris_token))
+        raw = json.dumps({"external_id": "bl-2", "from": {"id": "spammer", "phone": "+79160001122"},
+                          "text": "Извините, вопрос"}).encode()
+        st, _, r = self.d.req("POST", f"/api/v1/channels/{self.channel}/inbound", raw=raw,
+                              headers={"X-Switchboard-Signature": sign(self.secret, raw)})
+        self.assertEqual(st, 200, r)
+        self.wait_ticket(r["ticket_number"], lambda t: t["ticket"]["assignee_id"] is not None, "routed again")
+
 
 if __name__ == "__main__":
     unittest.main()
