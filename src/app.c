@@ -182,6 +182,11 @@ static int boot_run(sb_tx *tx, void *arg)
         if (rc != 0)
             return rc;
     }
+    char hook[65];
+    sb_random_hex(hook, 32);
+    int hrc = sb_tx_exec(tx, "INSERT OR IGNORE INTO setting (key, value) VALUES ('webhook_secret', ?)", "t", hook);
+    if (hrc != 0)
+        return hrc;
     int64_t id = 0;
     if (sb_tx_int(tx, &id, "SELECT MIN(id) FROM channel WHERE kind = 'webchat' AND active = 1", "") == 1)
         b->webchat_id = id;

@@ -16,6 +16,7 @@
 #include "api/stream.h"
 #include "app.h"
 #include "base/clock.h"
+#include "channels/outbox.h"
 #include "base/log.h"
 #include "engine/config.h"
 #include "engine/model.h"
@@ -251,6 +252,7 @@ typedef struct fx_op {
     sb_delivery **deliveries; /* replies to send once committed */
     size_t ndeliveries;
     bool want_events; /* an agent stream listened when the effects were made */
+    bool poke_outbox; /* webhooks were queued */
 } fx_op;
 
 static json_t *iso_or_null(int64_t ms)
@@ -392,7 +394,23 @@ static int apply_one(sb_tx *tx, fx_op *o, const sb_effect *e, json_t *events)
         o->deliveries[o->ndeliveries++] = dl;
         break;
     }
-    default: /* tasks and webhooks: the API does not accept rules that need them yet */ break;
+    case SB_FX_WEBHOOK: {
+        json_t *t = sb_ticket_json(tx, tid);
+        if (t == NULL)
+            break; /* gone (merged away) */
+        int64_t channel = json_integer_value(json_object_get(t, "channel_id"));
+        json_t *body = json_pack("{s:s,s:O,s:o,s:o}", "event", "rule.webhook", "rule_id", rule, "at",
+                                 sb_json_time(e->at), "ticket", t);
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        rc = sb_outbox_enqueue_webhook(tx, channel, e->text, text);
+        free(text);
+        if (rc == 0)
+            rc = sb_event_log(tx, SYSTEM, "ticket", tid, "ticket.webhook", json_pack("{s:O}", "rule_id", rule));
+        o->poke_outbox = rc == 0;
+        break;
+    }
+    default: /* tasks: the API does not accept rules that create them yet */ break;
     }
     json_decref(rule);
     return rc;
@@ -450,6 +468,8 @@ static void fx_done(void *arg, int rc)
         sb_delivery_free(o->deliveries[i]);
     }
     free(o->deliveries);
+    if (rc == 0 && o->poke_outbox)
+        sb_outbox_poke(o->d->app->outbox);
     if (rc != 0)
         json_decref(o->events);
     for (size_t i = 0; i < o->n; i++)

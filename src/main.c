@@ -38,6 +38,7 @@ static void usage(FILE *out)
                  "  channel rotate-secret ID                   gives it a new secret (the old one stops working)\n"
                  "  config export FILE                         rules, templates, calendars, SLA policies, routing\n"
                  "  config import FILE                         validates all of it, then replaces the stored one\n"
+                 "  config webhook-secret                      prints the key rules' webhooks are signed with\n"
                  "  version\n");
 }
 
@@ -538,10 +539,30 @@ static int config_import_run(sb_tx *tx, void *arg)
     return sb_config_import(tx, j->doc, &j->stats, j->err, sizeof j->err);
 }
 
+/* The secret rules' webhooks are signed with (made on first use). */
+static int webhook_secret_run(sb_tx *tx, void *arg)
+{
+    char *out = arg, fresh[65];
+    sb_random_hex(fresh, 32);
+    int rc = sb_tx_exec(tx, "INSERT OR IGNORE INTO setting (key, value) VALUES ('webhook_secret', ?)", "t", fresh);
+    sb_stmt *s = rc == 0 ? sb_tx_query(tx, "SELECT value FROM setting WHERE key = 'webhook_secret'", "") : NULL;
+    if (s != NULL && sb_stmt_step(s) == 1)
+        snprintf(out, 65, "%s", sb_stmt_text(s, 0));
+    sb_stmt_end(s);
+    return rc != 0 ? rc : out[0] ? 0 : SB_EIO;
+}
+
 static int cmd_config(cli *c, sb_store *st)
 {
     const char *sub = c->argc > 1 ? c->argv[1] : "";
     config_job j = {0};
+    if (strcmp(sub, "webhook-secret") == 0) {
+        char secret[65] = "";
+        if (run_sync(st, webhook_secret_run, secret) != 0)
+            return 1;
+        printf("%s\n", secret);
+        return 0;
+    }
     if (c->argc < 3 || (strcmp(sub, "export") != 0 && strcmp(sub, "import") != 0)) {
         fprintf(stderr, "usage: switchboard config export|import FILE   (FILE - is stdout/stdin)\n");
         return 2;

@@ -88,6 +88,15 @@ int sb_outbox_enqueue(sb_tx *tx, int64_t channel_id, int64_t message_id, const c
                       "iittiii", message_id, channel_id, url, body, now, now, now);
 }
 
+int sb_outbox_enqueue_webhook(sb_tx *tx, int64_t channel_id, const char *url, const char *body)
+{
+    int64_t now = sb_tx_now(tx);
+    return sb_tx_exec(tx,
+                      "INSERT INTO outbox (kind, channel_id, url, body, status, attempts, next_at, created_at, "
+                      "updated_at) VALUES ('webhook', ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                      "ittiii", channel_id, url, body, now, now, now);
+}
+
 static void check_multi(sb_outbox *ob);
 static void scan(sb_outbox *ob);
 
@@ -291,7 +300,9 @@ static int scan_run(sb_tx *tx, void *arg)
     scan_op *so = arg;
     int64_t now = sb_tx_now(tx);
     sb_stmt *s = sb_tx_query(tx,
-                             "SELECT o.id, o.message_id, o.attempts, o.url, o.body, c.secret FROM outbox o "
+                             "SELECT o.id, o.message_id, o.attempts, o.url, o.body, CASE WHEN o.kind = 'webhook' "
+                             "THEN (SELECT value FROM setting WHERE key = 'webhook_secret') ELSE c.secret END "
+                             "FROM outbox o "
                              "JOIN channel c ON c.id = o.channel_id WHERE o.status = 'pending' AND o.next_at <= ? "
                              "ORDER BY o.next_at, o.id LIMIT ?",
                              "ii", now, (int64_t)(SCAN_BATCH + MAX_INFLIGHT));

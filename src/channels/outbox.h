@@ -25,6 +25,10 @@ unsigned sb_outbox_inflight(const sb_outbox *ob);
 /* Inside a transaction: queue `body` for the channel's callback URL.
  * If the channel has no callback URL the message is marked failed instead. */
 int sb_outbox_enqueue(sb_tx *tx, int64_t channel_id, int64_t message_id, const char *body);
+/* A rule's webhook: POSTed to `url`, signed with the installation's webhook
+ * secret (setting webhook_secret, `switchboard config webhook-secret`), retried
+ * like a callback. `channel_id` is the ticket's channel (for the records). */
+int sb_outbox_enqueue_webhook(sb_tx *tx, int64_t channel_id, const char *url, const char *body);
 
 /* Backoff before attempt n+1 (n >= 1 failures so far), ms, without jitter. */
 int64_t sb_outbox_backoff_ms(unsigned failures);

@@ -242,7 +242,7 @@ int sb_config_sla_policy(const json_t *doc, sb_sla_policy *out)
 
 bool sb_config_action_supported(sb_action_kind kind)
 {
-    return kind != SB_ACTION_CREATE_TASK && kind != SB_ACTION_WEBHOOK;
+    return kind != SB_ACTION_CREATE_TASK;
 }
 
 int sb_config_check_rule(const json_t *doc, sb_config_refs *refs, sb_config_error *err)

@@ -44,8 +44,8 @@ int sb_config_check_team_routing(const json_t *routing, sb_config_refs *refs, sb
 int sb_config_check_agent_routing(const json_t *routing, sb_config_error *err);
 
 /* Rule actions the daemon carries out. A rule with another one is refused
- * (by the API and by import) rather than stored to do nothing: tasks and
- * webhooks are not wired yet. */
+ * (by the API and by import) rather than stored to do nothing: tasks are
+ * not wired yet. */
 bool sb_config_action_supported(sb_action_kind kind);
 
 /* Any of the four documents by stored kind: "rule", "template", "calendar",

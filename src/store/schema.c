@@ -122,6 +122,10 @@ static const char *const migrations[] = {
      "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('phone','email','handle','contact')),\n"
      "  value TEXT NOT NULL, reason TEXT NOT NULL, added_by INTEGER REFERENCES agent(id),\n"
      "  created_at INTEGER NOT NULL, UNIQUE (kind, value));\n"),
+    /* 8: webhooks fired by rules travel in the outbox too, signed with the
+     * installation's webhook secret instead of a channel's */
+    ("ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'callback'\n"
+     "  CHECK (kind IN ('callback','webhook'));\n"),
 };
 
 int sb_schema_count(void)

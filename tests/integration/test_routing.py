@@ -139,7 +139,8 @@ class RoutingTest(unittest.TestCase):
         self.assertEqual(st, 422, b)
         # Rules whose actions the daemon cannot carry out yet are refused.
         st, _, b = self.d.req("POST", "/api/v1/rules", {"name": "x", "on": ["ticket.created"],
-                                                        "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/x"}]},
+                                                        "actions": [{"type": "create_task", "title": "x",
+                                                                     "due_minutes": 5}]},
                               token=self.admin)
         self.assertEqual(st, 422, b)
 
@@ -200,6 +201,29 @@ class RoutingTest(unittest.TestCase):
                               headers={"X-Switchboard-Signature": sign(self.secret, raw)})
         self.assertEqual(st, 200, r)
         self.wait_ticket(r["ticket_number"], lambda t: t["ticket"]["assignee_id"] is not None, "routed again")
+
+    def test_6_webhook_on_resolve(self):
+        secret = self.d.cli("config", "webhook-secret", check=True).stdout.strip()
+        self.assertEqual(len(secret), 64)
+        hook = CallbackServer(secret=secret)
+        try:
+            rule = self.ok(self.d.req("POST", "/api/v1/rules", {
+                "name": "CRM", "on": ["status.changed"],
+                "when": {"field": "status", "op": "eq", "value": "resolved"},
+                "actions": [{"type": "webhook", "url": hook.url}]}, token=self.admin))["rule"]
+            self.presence(self.anna, "online")
+            r = self.send("w-1", "Вопрос про гарантию", who="crm-customer")
+            n = r["ticket_number"]
+            self.wait_ticket(n, lambda t: t["ticket"]["assignee_id"] is not None, "assigned")
+            self.ok(self.d.req("PATCH", f"/api/v1/tickets/{n}", {"status": "resolved"}, token=self.admin))
+            got = hook.wait_requests(1)
+            self.assertTrue(got[0]["sig_ok"], got[0]["headers"])
+            body = got[0]["json"]
+            self.assertEqual((body["event"], body["rule_id"]), ("rule.webhook", rule["id"]))
+            self.assertEqual(body["ticket"]["number"], n)
+            self.ok(self.d.req("DELETE", f"/api/v1/rules/{rule['id']}", token=self.admin))
+        finally:
+            hook.stop()
 
 
 if __name__ == "__main__":
