@@ -85,6 +85,13 @@ static int load_run(sb_tx *tx, void *arg)
         rows(tx, "SELECT kind, id, data FROM config_item ORDER BY kind, position, id", 3, "tit"));
     json_object_set_new(l->out, "blacklist", rows(tx, "SELECT kind, value, reason FROM blacklist", 3, "ttt"));
     if (l->tickets)
+        json_object_set_new(l->out, "tasks",
+                            rows(tx,
+                                 "SELECT id, COALESCE(ticket_id, 0), COALESCE(assignee_id, 0), due_at, "
+                                 "COALESCE(remind_at, 0), reminded_at IS NOT NULL, overdue_at IS NOT NULL "
+                                 "FROM task WHERE status = 'open'",
+                                 7, "iiiiiii"));
+    if (l->tickets)
         json_object_set_new(l->out, "tickets",
                             rows(tx, TICKET_ROW_SQL "WHERE t.status IN ('new', 'open', 'pending') ORDER BY t.id",
                                  TICKET_ROW_COLS, TICKET_ROW_TYPES));
@@ -251,8 +258,10 @@ typedef struct fx_op {
     int64_t at;
     sb_delivery **deliveries; /* replies to send once committed */
     size_t ndeliveries;
-    bool want_events; /* an agent stream listened when the effects were made */
-    bool poke_outbox; /* webhooks were queued */
+    bool want_events;    /* an agent stream listened when the effects were made */
+    bool poke_outbox;    /* webhooks were queued */
+    sb_task_info *tasks; /* tasks rules created, for the engine once committed */
+    size_t ntasks;
 } fx_op;
 
 static json_t *iso_or_null(int64_t ms)
@@ -410,7 +419,43 @@ static int apply_one(sb_tx *tx, fx_op *o, const sb_effect *e, json_t *events)
         o->poke_outbox = rc == 0;
         break;
     }
-    default: /* tasks: the API does not accept rules that create them yet */ break;
+    case SB_FX_TASK: {
+        int64_t id = 0, contact = 0;
+        sb_tx_int(tx, &contact, "SELECT contact_id FROM ticket WHERE id = ?", "i", tid);
+        rc = sb_tx_insert(tx, &id,
+                          "INSERT INTO task (title, kind, ticket_id, contact_id, assignee_id, due_at, rule_id, "
+                          "created_at, updated_at) VALUES (?, 'follow_up', ?, ?, ?, ?, ?, ?, ?)",
+                          "tIIIiIii", e->text != NULL ? e->text : "", tid, contact, e->agent_id, e->due_at, e->rule_id,
+                          now, now);
+        if (rc == 0)
+            rc = sb_event_log(tx, SYSTEM, "task", id, "task.created",
+                              json_pack("{s:I,s:O}", "ticket_id", (json_int_t)tid, "rule_id", rule));
+        if (rc == 0) {
+            o->tasks = sb_xrealloc(o->tasks, (o->ntasks + 1) * sizeof *o->tasks);
+            o->tasks[o->ntasks++] =
+                (sb_task_info){.id = id, .ticket_id = tid, .assignee_id = e->agent_id, .due_at = e->due_at};
+        }
+        break;
+    }
+    case SB_FX_TASK_REMINDER:
+    case SB_FX_TASK_OVERDUE: {
+        bool overdue = e->kind == SB_FX_TASK_OVERDUE;
+        rc = sb_tx_exec(tx,
+                        overdue ? "UPDATE task SET overdue_at = ?, updated_at = ? WHERE id = ? AND status = 'open'"
+                                : "UPDATE task SET reminded_at = ?, updated_at = ? WHERE id = ? AND status = 'open'",
+                        "iii", now, now, e->task_id);
+        if (rc == 0)
+            rc = sb_event_log(tx, SYSTEM, "task", e->task_id, overdue ? "task.overdue" : "task.reminder",
+                              json_pack("{s:o,s:o}", "due_at", sb_json_time(e->due_at), "assignee_id",
+                                        e->agent_id ? json_integer(e->agent_id) : json_null()));
+        if (rc == 0)
+            sb_emit(events, overdue ? "task.overdue" : "task.reminder",
+                    json_pack("{s:I,s:o,s:o}", "task_id", (json_int_t)e->task_id, "ticket_id",
+                              tid ? json_integer(tid) : json_null(), "agent_id",
+                              e->agent_id ? json_integer(e->agent_id) : json_null()));
+        break;
+    }
+    default: break;
     }
     json_decref(rule);
     return rc;
@@ -455,6 +500,8 @@ static int fx_run(sb_tx *tx, void *arg)
     return 0;
 }
 
+static void flush_effects(sb_dispatch *d);
+
 static void fx_done(void *arg, int rc)
 {
     fx_op *o = arg;
@@ -470,6 +517,12 @@ static void fx_done(void *arg, int rc)
     free(o->deliveries);
     if (rc == 0 && o->poke_outbox)
         sb_outbox_poke(o->d->app->outbox);
+    for (size_t i = 0; rc == 0 && i < o->ntasks && !o->d->stopped; i++)
+        sb_engine_handle(o->d->eng, &(sb_event){.kind = SB_EV_TASK, .task = o->tasks[i]}, sb_clock_wall_ms(),
+                         &o->d->fx);
+    if (o->ntasks > 0 && !o->d->stopped)
+        flush_effects(o->d);
+    free(o->tasks);
     if (rc != 0)
         json_decref(o->events);
     for (size_t i = 0; i < o->n; i++)
@@ -555,6 +608,18 @@ static void load_into(sb_dispatch *d, const json_t *load)
         if (ticket_info(row, &info) == 0)
             sb_engine_handle(d->eng, &(sb_event){.kind = SB_EV_TICKET_NEW, .ticket = info, .restored = true}, now,
                              &d->fx);
+    }
+    json_array_foreach (json_object_get(load, "tasks"), i, row) {
+        /* a reminder or an overdue already told is not told again */
+        bool reminded = json_integer_value(json_array_get(row, 5)) != 0;
+        if (json_integer_value(json_array_get(row, 6)) != 0)
+            continue;
+        sb_task_info t = {.id = json_integer_value(json_array_get(row, 0)),
+                          .ticket_id = json_integer_value(json_array_get(row, 1)),
+                          .assignee_id = json_integer_value(json_array_get(row, 2)),
+                          .due_at = json_integer_value(json_array_get(row, 3)),
+                          .remind_at = reminded ? 0 : json_integer_value(json_array_get(row, 4))};
+        sb_engine_handle(d->eng, &(sb_event){.kind = SB_EV_TASK, .task = t}, now, &d->fx);
     }
 }
 

@@ -240,11 +240,6 @@ int sb_config_sla_policy(const json_t *doc, sb_sla_policy *out)
 
 /* ---- rules ---- */
 
-bool sb_config_action_supported(sb_action_kind kind)
-{
-    return kind != SB_ACTION_CREATE_TASK;
-}
-
 int sb_config_check_rule(const json_t *doc, sb_config_refs *refs, sb_config_error *err)
 {
     sb_rule *r = NULL;
@@ -253,13 +248,6 @@ int sb_config_check_rule(const json_t *doc, sb_config_refs *refs, sb_config_erro
         return rc;
     int n = 0;
     const sb_rule_action *acts = sb_rule_actions(r, &n);
-    for (int i = 0; i < n; i++)
-        if (!sb_config_action_supported(acts[i].kind)) {
-            char field[32];
-            snprintf(field, sizeof field, "actions[%d].type", i);
-            sb_rule_free(r);
-            return bad(err, SB_EINVAL, field, "this action is not available in this version yet");
-        }
     for (int i = 0; refs != NULL && i < n; i++) {
         const sb_rule_action *a = &acts[i];
         if (a->kind == SB_ACTION_SEND_TEMPLATE && refs->ntemplates < 16)

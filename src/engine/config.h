@@ -43,11 +43,6 @@ int sb_config_check_rule(const json_t *doc, sb_config_refs *refs, sb_config_erro
 int sb_config_check_team_routing(const json_t *routing, sb_config_refs *refs, sb_config_error *err);
 int sb_config_check_agent_routing(const json_t *routing, sb_config_error *err);
 
-/* Rule actions the daemon carries out. A rule with another one is refused
- * (by the API and by import) rather than stored to do nothing: tasks are
- * not wired yet. */
-bool sb_config_action_supported(sb_action_kind kind);
-
 /* Any of the four documents by stored kind: "rule", "template", "calendar",
  * "sla_policy". */
 int sb_config_check(const char *kind, const json_t *doc, sb_config_refs *refs, sb_config_error *err);

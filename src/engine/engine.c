@@ -98,6 +98,7 @@ typedef enum timer_kind {
     TIMER_STICKY,
     TIMER_ABSENCE_END,
     TIMER_RULE, /* a time.* rule of a ticket */
+    TIMER_TASK, /* a task's reminder or due time */
 } timer_kind;
 
 typedef struct timer {
@@ -130,6 +131,12 @@ typedef struct pending_rule {
     int64_t origin; /* the rule that caused it, which must not run again */
     int depth;
 } pending_rule;
+
+typedef struct task {
+    sb_task_info info;
+    bool reminded, overdue;
+    uint32_t gen;
+} task;
 
 typedef struct calendar_entry {
     int64_t id;
@@ -167,6 +174,8 @@ struct sb_engine {
     size_t nrates_buckets, nrates;
     pending_rule *pending;
     size_t npending, cap_pending;
+    task *tasks; /* open tasks; few enough to keep in an array */
+    size_t ntasks, cap_tasks;
     int depth;      /* of the rule run in progress */
     int64_t origin; /* the rule whose actions are being applied; 0 = none */
 };
@@ -422,8 +431,20 @@ static void heap_down(timer *h, size_t n, size_t i)
     }
 }
 
+static const task *find_task_const(const sb_engine *eng, int64_t id)
+{
+    for (size_t i = 0; i < eng->ntasks; i++)
+        if (eng->tasks[i].info.id == id)
+            return &eng->tasks[i];
+    return NULL;
+}
+
 static bool timer_live(const sb_engine *eng, const timer *tm)
 {
+    if (tm->kind == TIMER_TASK) {
+        const task *k = find_task_const(eng, tm->id);
+        return k != NULL && k->gen == tm->gen;
+    }
     if (tm->kind == TIMER_ABSENCE_END) {
         const agent *a = find_agent(eng, tm->id);
         return a != NULL && a->gen_absence == tm->gen;
@@ -1112,6 +1133,7 @@ void sb_engine_free(sb_engine *eng)
     }
     free(eng->rates);
     free(eng->pending);
+    free(eng->tasks);
     free(eng);
 }
 
@@ -1992,9 +2014,85 @@ static int handle_ticket_event(sb_engine *eng, const sb_event *ev, ticket *t, in
     }
 }
 
+/* Arms a task's next moment: its reminder, then its due time. */
+static void task_arm(sb_engine *eng, task *k)
+{
+    k->gen = ++eng->gen_next;
+    int64_t at = INT64_MAX;
+    if (!k->reminded && k->info.remind_at != 0 && k->info.remind_at < k->info.due_at)
+        at = k->info.remind_at;
+    else if (!k->overdue)
+        at = k->info.due_at;
+    if (at != INT64_MAX)
+        arm(eng, TIMER_TASK, k->info.id, k->gen, at);
+}
+
+static int task_put(sb_engine *eng, const sb_task_info *info)
+{
+    if (info->id <= 0 || info->due_at <= 0)
+        return SB_EINVAL;
+    task *k = (task *)find_task_const(eng, info->id);
+    if (k == NULL) {
+        if (eng->ntasks == eng->cap_tasks) {
+            eng->cap_tasks = eng->cap_tasks ? eng->cap_tasks * 2 : 16;
+            eng->tasks = sb_xrealloc(eng->tasks, eng->cap_tasks * sizeof *eng->tasks);
+        }
+        k = &eng->tasks[eng->ntasks++];
+        memset(k, 0, sizeof *k);
+    } else if (info->due_at != k->info.due_at || info->remind_at != k->info.remind_at) {
+        k->reminded = k->overdue = false; /* new times, new chances */
+    }
+    k->info = *info;
+    task_arm(eng, k);
+    return 0;
+}
+
+static int task_done(sb_engine *eng, int64_t id)
+{
+    for (size_t i = 0; i < eng->ntasks; i++)
+        if (eng->tasks[i].info.id == id) {
+            eng->tasks[i] = eng->tasks[--eng->ntasks];
+            return 0;
+        }
+    return SB_ENOTFOUND;
+}
+
+static void task_fire(sb_engine *eng, task *k, int64_t now, sb_effects *fx)
+{
+    ticket *t = k->info.ticket_id != 0 ? find_ticket(eng, k->info.ticket_id) : NULL;
+    bool remind = !k->reminded && k->info.remind_at != 0 && k->info.remind_at < k->info.due_at;
+    size_t first = fx->n;
+    sb_effect *e = push_effect(fx, remind ? SB_FX_TASK_REMINDER : SB_FX_TASK_OVERDUE, t, now);
+    e->task_id = k->info.id;
+    e->due_at = k->info.due_at;
+    e->ticket_id = k->info.ticket_id;
+    agent *a = standing_in(eng, find_agent(eng, k->info.assignee_id), now);
+    e->agent_id = a != NULL ? a->cfg.id : k->info.assignee_id;
+    if (remind) {
+        k->reminded = true;
+        if (a != NULL)
+            notify(eng, a->cfg.id, t, now, "task_reminder", fx);
+    } else {
+        k->overdue = true;
+        if (a != NULL)
+            notify(eng, a->cfg.id, t, now, "task_overdue", fx);
+        if (t != NULL) {
+            team *tm = find_team(eng, t->info.team_id);
+            if (tm != NULL && tm->cfg.supervisor_id != 0)
+                notify(eng, tm->cfg.supervisor_id, t, now, "task_overdue", fx);
+            raise_trigger(eng, t, SB_TRIGGER_TASK_OVERDUE);
+        }
+    }
+    for (size_t i = first; i < fx->n; i++)
+        fx->v[i].task_id = k->info.id;
+    task_arm(eng, k);
+}
+
 static int dispatch(sb_engine *eng, const sb_event *ev, int64_t now, sb_effects *fx)
 {
     switch (ev->kind) {
+    case SB_EV_TASK: return task_put(eng, &ev->task);
+    case SB_EV_TASK_DONE: return task_done(eng, ev->task.id);
     case SB_EV_TICKET_NEW: return ticket_new(eng, &ev->ticket, ev->text, ev->auto_reply, ev->restored, now, fx);
     case SB_EV_CUSTOMER_MESSAGE:
     case SB_EV_AGENT_REPLY:
@@ -2068,6 +2166,10 @@ int sb_engine_handle(sb_engine *eng, const sb_event *ev, int64_t now, sb_effects
 
 static void fire(sb_engine *eng, const timer *tm, int64_t now, sb_effects *fx)
 {
+    if (tm->kind == TIMER_TASK) {
+        task_fire(eng, (task *)find_task_const(eng, tm->id), now, fx);
+        return;
+    }
     if (tm->kind == TIMER_ABSENCE_END) {
         agent_freed(eng, find_agent(eng, tm->id), now, fx);
         return;

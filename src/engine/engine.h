@@ -191,11 +191,23 @@ typedef enum sb_event_kind {
     SB_EV_ABSENCE,          /* .agent_id, .until (0 = back), .deputy_id */
     SB_EV_HANDOVER,         /* .agent_id: give their open tickets to their deputy */
     SB_EV_TAKE,             /* .ticket_id, .agent_id: an agent takes a queued ticket */
+    SB_EV_TASK,             /* .task: a task was created or changed (open) */
+    SB_EV_TASK_DONE,        /* .task.id: done or cancelled */
 } sb_event_kind;
+
+/* An open task: a call back or a follow-up, with its times. */
+typedef struct sb_task_info {
+    int64_t id;
+    int64_t ticket_id; /* 0 = none */
+    int64_t assignee_id;
+    int64_t due_at;
+    int64_t remind_at; /* 0 = no reminder */
+} sb_task_info;
 
 typedef struct sb_event {
     sb_event_kind kind;
     sb_ticket_info ticket;
+    sb_task_info task;
     int64_t ticket_id;
     int64_t agent_id;
     int64_t team_id;
@@ -212,20 +224,22 @@ typedef struct sb_event {
 /* ---- effects out ---- */
 
 typedef enum sb_effect_kind {
-    SB_FX_ASSIGN,    /* .ticket_id → .agent_id (0 = none) in .team_id; .reason */
-    SB_FX_QUEUE,     /* .ticket_id waits in .team_id's queue; .reason */
-    SB_FX_NOTIFY,    /* tell .agent_id about .ticket_id; .reason */
-    SB_FX_PRIORITY,  /* .ticket_id's priority became .priority */
-    SB_FX_SLA_DUE,   /* .ticket_id's due times changed: .due[] (0 = none) */
-    SB_FX_SLA_EVENT, /* .ticket_id: .sla_clock reached .sla_state at .at */
-    SB_FX_PRESENCE,  /* .agent_id is now .presence; .reason ("auto_away") */
-    SB_FX_STATUS,    /* .ticket_id's status became .status (by a rule) */
-    SB_FX_TAG,       /* .ticket_id: tag .text added (.added) or removed */
-    SB_FX_REPLY,     /* send .text to the customer in the ticket's channel; .template_id; .reason "rule"/"csat" */
-    SB_FX_NOTE,      /* add internal note .text */
-    SB_FX_TASK,      /* create task .text due .due_at for .agent_id */
-    SB_FX_WEBHOOK,   /* POST the ticket's event to .text (URL); .trigger */
-    SB_FX_TEAM,      /* .ticket_id moved to .team_id */
+    SB_FX_ASSIGN,        /* .ticket_id → .agent_id (0 = none) in .team_id; .reason */
+    SB_FX_QUEUE,         /* .ticket_id waits in .team_id's queue; .reason */
+    SB_FX_NOTIFY,        /* tell .agent_id about .ticket_id; .reason */
+    SB_FX_PRIORITY,      /* .ticket_id's priority became .priority */
+    SB_FX_SLA_DUE,       /* .ticket_id's due times changed: .due[] (0 = none) */
+    SB_FX_SLA_EVENT,     /* .ticket_id: .sla_clock reached .sla_state at .at */
+    SB_FX_PRESENCE,      /* .agent_id is now .presence; .reason ("auto_away") */
+    SB_FX_STATUS,        /* .ticket_id's status became .status (by a rule) */
+    SB_FX_TAG,           /* .ticket_id: tag .text added (.added) or removed */
+    SB_FX_REPLY,         /* send .text to the customer in the ticket's channel; .template_id; .reason "rule"/"csat" */
+    SB_FX_NOTE,          /* add internal note .text */
+    SB_FX_TASK,          /* create task .text due .due_at for .agent_id */
+    SB_FX_WEBHOOK,       /* POST the ticket's event to .text (URL); .trigger */
+    SB_FX_TEAM,          /* .ticket_id moved to .team_id */
+    SB_FX_TASK_REMINDER, /* .task_id is due at .due_at; its assignee (.agent_id) is reminded */
+    SB_FX_TASK_OVERDUE,  /* .task_id passed .due_at undone */
 } sb_effect_kind;
 
 typedef enum sb_sla_clock {
@@ -263,6 +277,7 @@ typedef struct sb_effect {
     int64_t template_id;
     int64_t rule_id; /* the rule that caused it; 0 = routing/SLA */
     int64_t due_at;
+    int64_t task_id;
     const char *trigger;
 } sb_effect;
 

@@ -90,7 +90,7 @@ struct sb_rule {
 static const char *const trigger_names[] = {
     "ticket.created",         "message.customer",    "message.agent", "status.changed",
     "priority.changed",       "assignment.changed",  "sla.warning",   "sla.breached",
-    "time.no_customer_reply", "time.no_agent_reply", "time.idle",
+    "time.no_customer_reply", "time.no_agent_reply", "time.idle",     "task.overdue",
 };
 
 static const char *const action_names[] = {"set_priority", "set_status",  "assign_team",   "assign_agent",
@@ -614,11 +614,11 @@ int sb_rule_parse(const json_t *j, sb_rule **out, char *field, size_t field_cap,
             rc = fail(&e, p,
                       "unknown event; one of ticket.created, message.customer, message.agent, "
                       "status.changed, priority.changed, assignment.changed, sla.warning, sla.breached, "
-                      "time.no_customer_reply, time.no_agent_reply, time.idle");
+                      "time.no_customer_reply, time.no_agent_reply, time.idle, task.overdue");
             goto fail;
         }
         r->triggers |= 1u << t;
-        timed |= t >= SB_TRIGGER_NO_CUSTOMER_REPLY;
+        timed |= t == SB_TRIGGER_NO_CUSTOMER_REPLY || t == SB_TRIGGER_NO_AGENT_REPLY || t == SB_TRIGGER_IDLE;
     }
     if (timed != (minutes != NULL)) {
         rc = fail(&e, "minutes", timed ? "is required with a time.* event" : "applies only to time.* events");

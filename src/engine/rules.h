@@ -39,6 +39,7 @@ typedef enum sb_trigger {
     SB_TRIGGER_NO_CUSTOMER_REPLY, /* minutes since the agent's last reply, customer silent */
     SB_TRIGGER_NO_AGENT_REPLY,    /* minutes since the customer wrote, no agent reply */
     SB_TRIGGER_IDLE,              /* minutes in the same status with nothing happening */
+    SB_TRIGGER_TASK_OVERDUE,      /* a task of the ticket passed its due time undone */
     SB_TRIGGER_COUNT,
 } sb_trigger;
 

@@ -126,6 +126,17 @@ static const char *const migrations[] = {
      * installation's webhook secret instead of a channel's */
     ("ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'callback'\n"
      "  CHECK (kind IN ('callback','webhook'));\n"),
+    /* 9: tasks: call backs and follow-ups with an owner and a deadline */
+    ("CREATE TABLE task (\n"
+     "  id INTEGER PRIMARY KEY, title TEXT NOT NULL,\n"
+     "  kind TEXT NOT NULL DEFAULT 'follow_up' CHECK (kind IN ('call_back','follow_up','other')),\n"
+     "  ticket_id INTEGER REFERENCES ticket(id), contact_id INTEGER REFERENCES contact(id),\n"
+     "  assignee_id INTEGER REFERENCES agent(id), due_at INTEGER NOT NULL, remind_at INTEGER,\n"
+     "  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','done','cancelled')),\n"
+     "  created_by INTEGER REFERENCES agent(id), rule_id INTEGER, reminded_at INTEGER, overdue_at INTEGER,\n"
+     "  done_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+     "CREATE INDEX task_open ON task(status, due_at);\n"
+     "CREATE INDEX task_assignee ON task(assignee_id, status, due_at);\n"),
 };
 
 int sb_schema_count(void)

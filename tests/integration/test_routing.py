@@ -137,12 +137,6 @@ class RoutingTest(unittest.TestCase):
         st, _, b = self.d.req("POST", f"/api/v1/agents/{self.anna}/presence", {"presence": "busy"},
                               token=self.anna_token)
         self.assertEqual(st, 422, b)
-        # Rules whose actions the daemon cannot carry out yet are refused.
-        st, _, b = self.d.req("POST", "/api/v1/rules", {"name": "x", "on": ["ticket.created"],
-                                                        "actions": [{"type": "create_task", "title": "x",
-                                                                     "due_minutes": 5}]},
-                              token=self.admin)
-        self.assertEqual(st, 422, b)
 
     def test_4_absence_sends_new_work_to_the_deputy(self):
         # Boris joins Sales, and stands in for Anna while she is away.
@@ -224,6 +218,60 @@ class RoutingTest(unittest.TestCase):
             self.ok(self.d.req("DELETE", f"/api/v1/rules/{rule['id']}", token=self.admin))
         finally:
             hook.stop()
+
+    def test_7_tasks(self):
+        # An agent creates a call-back task on a ticket; validation names the field.
+        self.presence(self.anna, "online")
+        r = self.send("t-1", "Перезвоните мне, пожалуйста", who="call-me")
+        n = r["ticket_number"]
+        st, _, b = self.d.req("POST", "/api/v1/tasks", {"title": "Перезвонить", "kind": "call_back",
+                                                        "ticket_number": n, "due_at": "2099-01-01T10:00:00Z",
+                                                        "remind_at": "2099-01-01T11:00:00Z"}, token=self.anna_token)
+        self.assertEqual(st, 422, b)
+        self.assertIn("remind_at", b["error"]["message"])
+        for body, field in (({"kind": "call_back", "due_at": "2099-01-01T10:00:00Z"}, "title"),
+                            ({"title": "x", "kind": "fax", "due_at": "2099-01-01T10:00:00Z"}, "kind"),
+                            ({"title": "x", "due_at": "tomorrow"}, "due_at"),
+                            ({"title": "x", "due_at": "2099-01-01T10:00:00Z", "ticket_number": 99999}, "ticket_number")):
+            st, _, b = self.d.req("POST", "/api/v1/tasks", body, token=self.anna_token)
+            self.assertEqual(st, 422, (body, b))
+            self.assertIn(field, b["error"]["message"])
+        task = self.ok(self.d.req("POST", "/api/v1/tasks", {"title": "Перезвонить", "kind": "call_back",
+                                                            "ticket_number": n, "due_at": "2099-01-01T10:00:00Z"},
+                                  token=self.anna_token))["task"]
+        self.assertEqual((task["assignee_id"], task["ticket_number"], task["status"]), (self.anna, n, "open"))
+        mine = self.ok(self.d.req("GET", "/api/v1/tasks?assignee=me", token=self.anna_token))["tasks"]
+        self.assertIn(task["id"], [t["id"] for t in mine])
+        # A task due in the past is overdue at once: the engine marks it and tells the owner.
+        ws = self.d.stream(self.admin)
+        try:
+            late = self.ok(self.d.req("POST", "/api/v1/tasks", {"title": "Уже поздно", "ticket_number": n,
+                                                                "due_at": "2020-01-01T00:00:00Z"},
+                                      token=self.anna_token))["task"]
+            ws.recv_until(event_pred("task.overdue", task_id=late["id"]))
+        finally:
+            ws.close()
+        got = wait_for(lambda: (lambda ts: ts if ts and ts[0]["overdue_at"] else None)(
+            [t for t in self.ok(self.d.req("GET", "/api/v1/tasks?overdue=1", token=self.anna_token))["tasks"]
+             if t["id"] == late["id"]]), timeout=10, msg="task marked overdue")
+        self.assertIsNotNone(got[0]["overdue_at"])
+        done = self.ok(self.d.req("PATCH", f"/api/v1/tasks/{task['id']}", {"status": "done"},
+                                  token=self.anna_token))["task"]
+        self.assertEqual(done["status"], "done")
+        self.assertIsNotNone(done["done_at"])
+        # Rules create tasks too.
+        rule = self.ok(self.d.req("POST", "/api/v1/rules", {
+            "name": "Перезвон", "on": ["ticket.created"],
+            "when": {"field": "text", "op": "contains", "value": "перезвоните"},
+            "actions": [{"type": "create_task", "title": "Перезвонить клиенту", "due_minutes": 30}]},
+            token=self.admin))["rule"]
+        r = self.send("t-2", "Перезвоните мне завтра", who="call-me-2")
+        n2 = r["ticket_number"]
+        found = wait_for(lambda: [t for t in self.ok(self.d.req("GET", "/api/v1/tasks?status=all",
+                                                                token=self.admin))["tasks"]
+                                  if t["ticket_number"] == n2] or None, timeout=10, msg="rule's task")
+        self.assertEqual((found[0]["title"], found[0]["rule_id"]), ("Перезвонить клиенту", rule["id"]))
+        self.ok(self.d.req("DELETE", f"/api/v1/rules/{rule['id']}", token=self.admin))
 
 
 if __name__ == "__main__":

@@ -850,6 +850,46 @@ static void test_resolve_sends_survey_and_runs_rules(void **state)
     assert_int_equal(sb_engine_queue_length(w->eng, 1), 0);
 }
 
+static void test_tasks_remind_and_escalate(void **state)
+{
+    world *w = *state;
+    team_cfg(w, (sb_engine_team_cfg){.id = 1, .strategy = SB_STRATEGY_MANUAL, .supervisor_id = 19});
+    agent(w, 11, 1, true);
+    agent(w, 12, 1, true);
+    sb_engine_agent_cfg sup = {.id = 19, .supervisor = true};
+    sb_engine_put_agent(w->eng, &sup);
+    rule(w, "{\"id\":1,\"name\":\"late\",\"on\":[\"task.overdue\"],"
+            "\"actions\":[{\"type\":\"set_priority\",\"value\":\"high\"}]}");
+    int64_t t = ticket(w, 1, SB_CHANNEL_CALL, SB_PRIORITY_NORMAL);
+    sb_task_info task = {
+        .id = 7, .ticket_id = t, .assignee_id = 11, .due_at = w->now + HOUR, .remind_at = w->now + 45 * MIN};
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TASK, .task = task}), 0);
+    sb_effects_reset(&w->fx);
+    advance(w, 45 * MIN - 1);
+    assert_int_equal(count_fx(w, SB_FX_TASK_REMINDER, NULL, 0), 0);
+    advance(w, 1);
+    assert_int_equal(count_fx(w, SB_FX_TASK_REMINDER, NULL, 11), 1);
+    assert_int_equal(count_fx(w, SB_FX_NOTIFY, "task_reminder", 11), 1);
+    /* 11 goes away with a deputy: the overdue notice goes to the deputy, and to the supervisor */
+    handle(w, (sb_event){.kind = SB_EV_ABSENCE, .agent_id = 11, .until = w->now + 24 * HOUR, .deputy_id = 12});
+    advance(w, 15 * MIN);
+    assert_int_equal(count_fx(w, SB_FX_TASK_OVERDUE, NULL, 12), 1);
+    assert_int_equal(count_fx(w, SB_FX_NOTIFY, "task_overdue", 12), 1);
+    assert_int_equal(count_fx(w, SB_FX_NOTIFY, "task_overdue", 19), 1);
+    assert_int_equal(view(w, t).priority, SB_PRIORITY_HIGH); /* the task.overdue rule */
+    /* once overdue, nothing more fires; a new due time starts again; done ends it */
+    sb_effects_reset(&w->fx);
+    advance(w, 10 * HOUR);
+    assert_int_equal(w->fx.n, 0);
+    task.due_at = w->now + MIN;
+    task.remind_at = 0;
+    handle(w, (sb_event){.kind = SB_EV_TASK, .task = task});
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TASK_DONE, .task = {.id = 7}}), 0);
+    advance(w, HOUR);
+    assert_int_equal(count_fx(w, SB_FX_TASK_OVERDUE, NULL, 0), 0);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TASK_DONE, .task = {.id = 7}}), SB_ENOTFOUND);
+}
+
 static void test_bad_events_change_nothing(void **state)
 {
     world *w = *state;
@@ -894,6 +934,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_breach_escalation_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_rule_no_agent_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_sends_survey_and_runs_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tasks_remind_and_escalate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_events_change_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -354,7 +354,7 @@ static void test_time_triggers(void **state)
     static const char *const names[] = {
         "ticket.created",         "message.customer",    "message.agent", "status.changed",
         "priority.changed",       "assignment.changed",  "sla.warning",   "sla.breached",
-        "time.no_customer_reply", "time.no_agent_reply", "time.idle",
+        "time.no_customer_reply", "time.no_agent_reply", "time.idle",     "task.overdue",
     };
     assert_int_equal(SB_ARRAY_LEN(names), SB_TRIGGER_COUNT);
     for (int t = 0; t < SB_TRIGGER_COUNT; t++)
