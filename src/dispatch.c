@@ -84,6 +84,8 @@ static int load_run(sb_tx *tx, void *arg)
         "members", rows(tx, "SELECT agent_id, team_id FROM agent_team ORDER BY agent_id, team_id", 2, "ii"), "config",
         rows(tx, "SELECT kind, id, data FROM config_item ORDER BY kind, position, id", 3, "tit"));
     json_object_set_new(l->out, "blacklist", rows(tx, "SELECT kind, value, reason FROM blacklist", 3, "ttt"));
+    json_object_set_new(l->out, "settings",
+                        rows(tx, "SELECT key, value FROM setting WHERE key LIKE 'engine.%'", 2, "tt"));
     if (l->tickets)
         json_object_set_new(l->out, "tasks",
                             rows(tx,
@@ -110,6 +112,21 @@ static void put_config(sb_dispatch *d, const json_t *load)
     sb_engine *eng = d->eng;
     json_decref(d->blacklist);
     d->blacklist = json_incref(json_object_get(load, "blacklist"));
+    sb_engine_cfg cfg = {0};
+    size_t si;
+    json_t *set;
+    json_array_foreach (json_object_get(load, "settings"), si, set) {
+        const char *key = json_string_value(json_array_get(set, 0)), *value = json_string_value(json_array_get(set, 1));
+        if (strcmp(key, "engine.csat_template_id") == 0)
+            cfg.csat_template_id = strtoll(value, NULL, 10);
+        else if (strcmp(key, "engine.auto_replies_per_hour") == 0)
+            cfg.auto_replies_per_hour = (int)strtol(value, NULL, 10);
+        else if (strcmp(key, "engine.company_name") == 0)
+            snprintf(cfg.company_name, sizeof cfg.company_name, "%s", value);
+        else if (strcmp(key, "engine.default_language") == 0)
+            snprintf(cfg.default_language, sizeof cfg.default_language, "%s", value);
+    }
+    sb_engine_set_cfg(eng, &cfg);
     sb_engine_clear_config(eng);
     size_t i;
     json_t *row;
@@ -395,6 +412,8 @@ static int apply_one(sb_tx *tx, fx_op *o, const sb_effect *e, json_t *events)
         json_t *msg = NULL;
         rc = sb_ticket_add_message(tx, tid, 0, true, e->text != NULL ? e->text : "", events, &dl, &msg);
         json_decref(msg);
+        if (rc == 0 && e->reason != NULL && strcmp(e->reason, "csat") == 0)
+            rc = sb_tx_exec(tx, "UPDATE ticket SET csat_requested_at = ? WHERE id = ?", "ii", now, tid);
         if (rc == 0)
             rc = sb_event_log(tx, SYSTEM, "ticket", tid, "ticket.auto_reply",
                               json_pack("{s:I,s:s,s:O}", "template_id", (json_int_t)e->template_id, "reason",

@@ -294,6 +294,126 @@ static int delete_action(sb_tx *tx, sb_api_op *op)
     return rc;
 }
 
+/* ---- engine settings: /api/v1/settings ---- */
+
+static int settings_json(sb_tx *tx, json_t **out)
+{
+    json_t *o = json_pack("{s:n,s:i,s:s,s:s}", "csat_template_id", "auto_replies_per_hour", 3, "company_name", "",
+                          "default_language", "ru");
+    sb_stmt *s = sb_tx_query(tx, "SELECT key, value FROM setting WHERE key LIKE 'engine.%'", "");
+    if (s == NULL) {
+        json_decref(o);
+        return SB_EIO;
+    }
+    while (sb_stmt_step(s) == 1) {
+        const char *key = sb_stmt_text(s, 0) + 7, *value = sb_stmt_text(s, 1);
+        if (strcmp(key, "csat_template_id") == 0 || strcmp(key, "auto_replies_per_hour") == 0)
+            json_object_set_new(o, key, json_integer(strtoll(value, NULL, 10)));
+        else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0)
+            json_object_set_new(o, key, json_string(value));
+    }
+    sb_stmt_end(s);
+    *out = o;
+    return 0;
+}
+
+static int get_settings_action(sb_tx *tx, sb_api_op *op)
+{
+    json_t *o = NULL;
+    int rc = settings_json(tx, &o);
+    if (rc == 0)
+        op->out = json_pack("{s:o}", "settings", o);
+    return rc;
+}
+
+static int put_setting(sb_tx *tx, const char *key, const char *value)
+{
+    char k[64];
+    snprintf(k, sizeof k, "engine.%s", key);
+    if (value == NULL)
+        return sb_tx_exec(tx, "DELETE FROM setting WHERE key = ?", "t", k);
+    return sb_tx_exec(tx, "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                      "tt", k, value);
+}
+
+static int patch_settings_action(sb_tx *tx, sb_api_op *op)
+{
+    static const char *const allowed[] = {"csat_template_id", "auto_replies_per_hour", "company_name",
+                                          "default_language", NULL};
+    int rc = sb_api_only_fields(op, op->body, allowed);
+    if (rc != 0)
+        return rc;
+    json_t *csat = json_object_get(op->body, "csat_template_id"),
+           *per = json_object_get(op->body, "auto_replies_per_hour"),
+           *company = json_object_get(op->body, "company_name"), *lang = json_object_get(op->body, "default_language");
+    char buf[32];
+    if (csat != NULL) {
+        if (!json_is_null(csat) && (!json_is_integer(csat) || json_integer_value(csat) <= 0))
+            return sb_api_fail(op, 422, "validation_failed", "field 'csat_template_id' must be a template id or null");
+        if (!json_is_null(csat)) {
+            rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM config_item WHERE kind = 'template' AND id = ?", "i",
+                           json_integer_value(csat));
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                return sb_api_fail(op, 422, "validation_failed",
+                                   "field 'csat_template_id': template %lld does not exist",
+                                   (long long)json_integer_value(csat));
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(csat));
+        }
+        if ((rc = put_setting(tx, "csat_template_id", json_is_null(csat) ? NULL : buf)) != 0)
+            return rc;
+    }
+    if (per != NULL) {
+        if (!json_is_integer(per) || json_integer_value(per) < 1 || json_integer_value(per) > 16)
+            return sb_api_fail(op, 422, "validation_failed", "field 'auto_replies_per_hour' must be 1 to 16");
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(per));
+        if ((rc = put_setting(tx, "auto_replies_per_hour", buf)) != 0)
+            return rc;
+    }
+    if (company != NULL) {
+        const char *z = json_string_value(company);
+        if (z == NULL || strlen(z) > 63)
+            return sb_api_fail(op, 422, "validation_failed", "field 'company_name' must be text of at most 63 bytes");
+        if ((rc = put_setting(tx, "company_name", z)) != 0)
+            return rc;
+    }
+    if (lang != NULL) {
+        const char *z = json_string_value(lang);
+        size_t n = z != NULL ? strlen(z) : 0;
+        if (n < 2 || n > 7 || strspn(z, "abcdefghijklmnopqrstuvwxyz-") != n)
+            return sb_api_fail(op, 422, "validation_failed", "field 'default_language' must be a code such as \"ru\"");
+        if ((rc = put_setting(tx, "default_language", z)) != 0)
+            return rc;
+    }
+    rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "settings", 0, "settings.updated", json_incref(op->body));
+    json_t *o = NULL;
+    if (rc == 0)
+        rc = settings_json(tx, &o);
+    if (rc != 0)
+        return rc;
+    op->out = json_pack("{s:o}", "settings", o);
+    op->after = reload_after;
+    return 0;
+}
+
+static bool route_settings(sb_app *app, sb_http_req *req, const char *path)
+{
+    if (strcmp(path, "/api/v1/settings") != 0)
+        return false;
+    sb_http_method m = sb_http_req_method(req);
+    if (m == SB_HTTP_GET || m == SB_HTTP_HEAD) {
+        sb_api_submit(sb_api_op_new(app, req, SB_ROLE_AGENT, get_settings_action));
+    } else if (m == SB_HTTP_PATCH) {
+        sb_api_op *op = sb_api_op_new(app, req, SB_ROLE_ADMIN, patch_settings_action);
+        if (sb_api_parse_body(op))
+            sb_api_submit(op);
+    } else {
+        sb_respond_method_not_allowed(req, "GET, PATCH");
+    }
+    return true;
+}
+
 /* ---- routing ---- */
 
 static bool submit(sb_app *app, sb_http_req *req, sb_role role, sb_api_action action, const config_kind *k, int64_t id,
@@ -310,6 +430,8 @@ static bool submit(sb_app *app, sb_http_req *req, sb_role role, sb_api_action ac
 
 bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path)
 {
+    if (route_settings(app, req, path))
+        return true;
     sb_http_method m = sb_http_req_method(req);
     bool read = m == SB_HTTP_GET || m == SB_HTTP_HEAD;
     for (size_t i = 0; i < SB_ARRAY_LEN(kinds); i++) {

@@ -1064,25 +1064,29 @@ static void sla_fire(sb_engine *eng, ticket *t, int64_t now, sb_effects *fx)
 
 /* ---- configuration ---- */
 
-sb_engine *sb_engine_new(const sb_engine_cfg *cfg)
+void sb_engine_set_cfg(sb_engine *eng, const sb_engine_cfg *cfg)
 {
-    sb_engine *eng = sb_xcalloc(1, sizeof *eng);
-    if (cfg != NULL)
-        eng->cfg = *cfg;
+    eng->cfg = cfg != NULL ? *cfg : (sb_engine_cfg){0};
     double defaults[SB_CHANNEL_KIND_COUNT] = {1.0 / 3, 1.0 / 10, 1.0};
     for (int i = 0; i < SB_CHANNEL_KIND_COUNT; i++)
         if (eng->cfg.weight[i] <= 0)
             eng->cfg.weight[i] = defaults[i];
-    eng->nbuckets = 64;
-    eng->buckets = sb_xcalloc(eng->nbuckets, sizeof *eng->buckets);
-    eng->unassigned.cfg.strategy = SB_STRATEGY_MANUAL;
-    eng->drain_seq = 1; /* agents start with reserved_in 0: never reserved */
     if (eng->cfg.auto_replies_per_hour <= 0)
         eng->cfg.auto_replies_per_hour = 3;
     if (eng->cfg.auto_replies_per_hour > 16)
         eng->cfg.auto_replies_per_hour = 16;
-    if (eng->cfg.default_language == NULL)
-        eng->cfg.default_language = "ru";
+    if (eng->cfg.default_language[0] == '\0')
+        snprintf(eng->cfg.default_language, sizeof eng->cfg.default_language, "ru");
+}
+
+sb_engine *sb_engine_new(const sb_engine_cfg *cfg)
+{
+    sb_engine *eng = sb_xcalloc(1, sizeof *eng);
+    sb_engine_set_cfg(eng, cfg);
+    eng->nbuckets = 64;
+    eng->buckets = sb_xcalloc(eng->nbuckets, sizeof *eng->buckets);
+    eng->unassigned.cfg.strategy = SB_STRATEGY_MANUAL;
+    eng->drain_seq = 1; /* agents start with reserved_in 0: never reserved */
     return eng;
 }
 

@@ -143,7 +143,7 @@ typedef struct sb_engine_cfg {
     int auto_replies_per_hour;            /* per contact; default 3 */
     int64_t csat_template_id;             /* sent when a ticket is resolved; 0 = no survey */
     char company_name[SB_ENGINE_NAME_MAX];
-    const char *default_language; /* for templates when the contact's is unknown; default "ru" */
+    char default_language[8]; /* for templates when the contact's is unknown; default "ru" */
 } sb_engine_cfg;
 
 /* ---- events in ---- */
@@ -294,6 +294,8 @@ void sb_effects_free(sb_effects *fx);
 typedef struct sb_engine sb_engine;
 
 sb_engine *sb_engine_new(const sb_engine_cfg *cfg /* NULL = defaults */);
+/* Replaces the settings (weights apply to assignments made from now on). */
+void sb_engine_set_cfg(sb_engine *eng, const sb_engine_cfg *cfg);
 void sb_engine_free(sb_engine *eng);
 
 /* Configuration. Putting an existing id replaces it. The engine takes the

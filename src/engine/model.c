@@ -254,8 +254,14 @@ static json_t *sla_json(const char *stored)
 json_t *sb_ticket_row_json(sb_stmt *s)
 {
     json_t *t = ticket_row_json(s);
-    if (t != NULL)
-        json_object_set_new(t, "sla", sla_json(sb_stmt_text(s, 19)));
+    if (t == NULL)
+        return NULL;
+    json_object_set_new(t, "sla", sla_json(sb_stmt_text(s, 19)));
+    /* the satisfaction survey: when it went out, and the answer */
+    json_t *csat = json_pack("{s:o,s:o,s:o,s:o}", "requested_at", sb_json_time(sb_stmt_int(s, 23)), "score",
+                             sb_stmt_isnull(s, 20) ? json_null() : json_integer(sb_stmt_int(s, 20)), "comment",
+                             sb_json_text(sb_stmt_text(s, 21)), "answered_at", sb_json_time(sb_stmt_int(s, 22)));
+    json_object_set_new(t, "csat", csat);
     return t;
 }
 
@@ -522,6 +528,28 @@ static int set_ticket_status(sb_tx *tx, int64_t ticket_id, const char *from, con
                         json_pack("{s:s,s:s}", "from", from, "to", to));
 }
 
+int sb_csat_rating(const char *text, const char **comment)
+{
+    const char *p = text;
+    *comment = NULL;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (*p < '1' || *p > '5' || (p[1] >= '0' && p[1] <= '9'))
+        return 0;
+    int score = *p - '0';
+    p++;
+    if (strncmp(p, "/5", 2) == 0)
+        p += 2;
+    /* a rating is the message's first word: "5", "4 - good", "5/5 спасибо" */
+    if (*p != '\0' && strchr(" \t\r\n.,!:;-)", *p) == NULL)
+        return 0;
+    while (*p != '\0' && strchr(" \t\r\n.,!:;-)", *p) != NULL)
+        p++;
+    if (*p != '\0')
+        *comment = p;
+    return score;
+}
+
 int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *events)
 {
     memset(res, 0, sizeof *res);
@@ -631,7 +659,28 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
         if (rc != 0)
             return rc;
     } else {
-        if (strcmp(status, "pending") == 0 || strcmp(status, "resolved") == 0) {
+        bool rated = false;
+        const char *comment = NULL;
+        int score = strcmp(status, "resolved") == 0 ? sb_csat_rating(in->text, &comment) : 0;
+        if (score > 0) {
+            /* The answer to a survey that went out: stored on the ticket,
+             * which stays resolved. */
+            rc = sb_tx_exec(tx,
+                            "UPDATE ticket SET csat_score = ?, csat_comment = ?, csat_at = ?, updated_at = ? "
+                            "WHERE id = ? AND csat_requested_at IS NOT NULL AND csat_score IS NULL",
+                            "itiii", (int64_t)score, comment, now, now, tid);
+            if (rc != 0)
+                return rc;
+            rated = sb_tx_changes(tx) > 0;
+            if (rated) {
+                char data[48];
+                snprintf(data, sizeof data, "{\"score\":%d}", score);
+                rc = event_log_text(tx, actor, "ticket", tid, "ticket.csat", data);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+        if (!rated && (strcmp(status, "pending") == 0 || strcmp(status, "resolved") == 0)) {
             rc = set_ticket_status(tx, tid, status, "open", actor);
             if (rc != 0)
                 return rc;

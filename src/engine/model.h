@@ -59,6 +59,11 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
  * safe on any thread. */
 json_t *sb_inbound_message_json(const sb_inbound *in, const sb_ingest_result *res, json_t *attachments);
 
+/* A customer's answer to the satisfaction survey: 1-5 as the message's
+ * first word ("5", "4 - ok", "5/5 спасибо"), the rest as *comment (or
+ * NULL). 0 if the message is not a rating. Pure. */
+int sb_csat_rating(const char *text, const char **comment);
+
 /* Normalisers: 0 on success with the canonical form in out. */
 int sb_phone_normalize(const char *raw, const char *default_cc, char *out, size_t cap);
 int sb_email_normalize(const char *raw, char *out, size_t cap);
@@ -68,7 +73,8 @@ int sb_email_normalize(const char *raw, char *out, size_t cap);
 #define SB_TICKET_SELECT                                                                                               \
     "SELECT t.id, t.number, t.contact_id, t.channel_id, t.subject, t.status, t.priority, t.team_id, "                  \
     "t.assignee_id, t.tags, t.attributes, t.created_at, t.updated_at, t.last_message_at, t.first_response_at, "        \
-    "t.resolved_at, t.closed_at, c.name, ch.kind, t.sla FROM ticket t JOIN contact c ON c.id = t.contact_id "          \
+    "t.resolved_at, t.closed_at, c.name, ch.kind, t.sla, t.csat_score, t.csat_comment, t.csat_at, "                    \
+    "t.csat_requested_at FROM ticket t JOIN contact c ON c.id = t.contact_id "                                         \
     "LEFT JOIN channel ch ON ch.id = t.channel_id "
 #define SB_MESSAGE_SELECT                                                                                              \
     "SELECT m.id, m.ticket_id, m.channel_id, m.direction, m.author_agent_id, m.author_contact_id, m.text, "            \

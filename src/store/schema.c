@@ -137,6 +137,11 @@ static const char *const migrations[] = {
      "  done_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
      "CREATE INDEX task_open ON task(status, due_at);\n"
      "CREATE INDEX task_assignee ON task(assignee_id, status, due_at);\n"),
+    /* 10: customer satisfaction: when the survey went out, and the answer */
+    ("ALTER TABLE ticket ADD COLUMN csat_requested_at INTEGER;\n"
+     "ALTER TABLE ticket ADD COLUMN csat_score INTEGER CHECK (csat_score BETWEEN 1 AND 5);\n"
+     "ALTER TABLE ticket ADD COLUMN csat_comment TEXT;\n"
+     "ALTER TABLE ticket ADD COLUMN csat_at INTEGER;\n"),
 };
 
 int sb_schema_count(void)

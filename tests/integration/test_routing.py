@@ -273,6 +273,39 @@ class RoutingTest(unittest.TestCase):
         self.assertEqual((found[0]["title"], found[0]["rule_id"]), ("Перезвонить клиенту", rule["id"]))
         self.ok(self.d.req("DELETE", f"/api/v1/rules/{rule['id']}", token=self.admin))
 
+    def test_8_csat(self):
+        tpl = self.ok(self.d.req("POST", "/api/v1/templates", {
+            "name": "Оценка", "texts": {"ru": "Оцените, пожалуйста, решение запроса №{{ticket.number}}: {{csat.scale}}"}},
+            token=self.admin))["template"]
+        st, _, b = self.d.req("PATCH", "/api/v1/settings", {"csat_template_id": 4242}, token=self.admin)
+        self.assertEqual(st, 422, b)
+        st, _, b = self.d.req("PATCH", "/api/v1/settings", {"csat_template_id": tpl["id"]}, token=self.anna_token)
+        self.assertEqual(st, 403, b)
+        settings = self.ok(self.d.req("PATCH", "/api/v1/settings", {"csat_template_id": tpl["id"],
+                                                                     "company_name": "Ромашка"},
+                                      token=self.admin))["settings"]
+        self.assertEqual((settings["csat_template_id"], settings["company_name"]), (tpl["id"], "Ромашка"))
+        self.presence(self.anna, "online")
+        r = self.send("c-1", "Не работает промокод", who="rater")
+        n = r["ticket_number"]
+        self.wait_ticket(n, lambda t: t["ticket"]["team_id"] == 1, "routed to Sales")
+        before = len(self.cb.snapshot())
+        self.ok(self.d.req("PATCH", f"/api/v1/tickets/{n}", {"status": "resolved"}, token=self.admin))
+        survey = wait_for(lambda: [q for q in self.cb.snapshot()[before:]
+                                   if q["json"] and q["json"]["message"]["text"].startswith("Оцените")] or None,
+                          timeout=10, msg="survey on the callback")
+        self.assertEqual(survey[0]["json"]["message"]["text"], f"Оцените, пожалуйста, решение запроса №{n}: 1–5")
+        self.wait_ticket(n, lambda t: t["ticket"]["csat"]["requested_at"] is not None, "survey recorded")
+        # The answer is stored, and the ticket stays resolved.
+        self.send("c-2", "5, спасибо большое!", who="rater")
+        t = self.wait_ticket(n, lambda t: t["ticket"]["csat"]["score"] == 5, "rated")
+        self.assertEqual(t["ticket"]["status"], "resolved")
+        self.assertEqual(t["ticket"]["csat"]["comment"], "спасибо большое!")
+        # Anything else reopens it, as before.
+        self.send("c-3", "Ой, и ещё вопрос", who="rater")
+        self.wait_ticket(n, lambda t: t["ticket"]["status"] == "open", "reopened")
+        self.ok(self.d.req("PATCH", "/api/v1/settings", {"csat_template_id": None}, token=self.admin))
+
 
 if __name__ == "__main__":
     unittest.main()

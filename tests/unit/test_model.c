@@ -407,6 +407,26 @@ static void test_text_indexed_lazily(void **state)
     assert_int_equal(ix.waiting_since, 0);
 }
 
+static void test_csat_rating(void **state)
+{
+    (void)state;
+    const char *c = NULL;
+    assert_int_equal(sb_csat_rating("5", &c), 5);
+    assert_null(c);
+    assert_int_equal(sb_csat_rating("  4 - ok", &c), 4);
+    assert_string_equal(c, "ok");
+    assert_int_equal(sb_csat_rating("5/5 спасибо", &c), 5);
+    assert_string_equal(c, "спасибо");
+    assert_int_equal(sb_csat_rating("3.", &c), 3);
+    assert_null(c);
+    assert_int_equal(sb_csat_rating("10", &c), 0);
+    assert_int_equal(sb_csat_rating("0", &c), 0);
+    assert_int_equal(sb_csat_rating("6", &c), 0);
+    assert_int_equal(sb_csat_rating("5a", &c), 0);
+    assert_int_equal(sb_csat_rating("спасибо, 5", &c), 0);
+    assert_int_equal(sb_csat_rating("", &c), 0);
+}
+
 int main(void)
 {
     sb_crypto_init();
@@ -418,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_email_normalize),
         cmocka_unit_test_setup_teardown(test_ingest_threading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_indexed_lazily, setup, teardown),
+        cmocka_unit_test(test_csat_rating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
