@@ -890,6 +890,32 @@ static void test_tasks_remind_and_escalate(void **state)
     assert_int_equal(handle(w, (sb_event){.kind = SB_EV_TASK_DONE, .task = {.id = 7}}), SB_ENOTFOUND);
 }
 
+static void test_out_of_hours_reply_names_the_next_opening(void **state)
+{
+    world *w = *state;
+    assert_int_equal(sb_engine_put_calendar(w->eng, 7, moscow_office_hours()), 0);
+    team_cfg(w, (sb_engine_team_cfg){.id = 1, .strategy = SB_STRATEGY_MANUAL, .calendar_id = 7});
+    template_text(w, 2, "ru", "Мы уже отдыхаем и ответим {{business_hours.next_open}}");
+    template_text(w, 2, "en", "We are closed; we will answer on {{business_hours.next_open}}");
+    rule(w, "{\"id\":1,\"name\":\"night\",\"on\":[\"ticket.created\"],"
+            "\"when\":{\"field\":\"business_hours\",\"op\":\"is\",\"value\":false,\"calendar\":7},"
+            "\"actions\":[{\"type\":\"send_template\",\"id\":2}]}");
+    w->now = 1795188600000LL; /* Friday 2026-11-20 18:30 Moscow: closed until Monday 09:00 */
+    int64_t ru = message_ticket(w, 1, "Здравствуйте, вопрос по заказу", "ru", 0);
+    const sb_effect *e = find_fx(w, SB_FX_REPLY, ru);
+    assert_non_null(e);
+    assert_string_equal(e->text, "Мы уже отдыхаем и ответим 23.11.2026 09:00");
+    int64_t en = message_ticket(w, 1, "Hello, where is my order?", "en", 0);
+    e = find_fx(w, SB_FX_REPLY, en);
+    assert_non_null(e);
+    assert_string_equal(e->text, "We are closed; we will answer on 2026-11-23 09:00");
+    /* during business hours: no such reply */
+    sb_effects_reset(&w->fx);
+    w->now = 1795417200000LL; /* Monday 10:00 */
+    int64_t day = message_ticket(w, 1, "Добрый день", "ru", 0);
+    assert_null(find_fx(w, SB_FX_REPLY, day));
+}
+
 static void test_bad_events_change_nothing(void **state)
 {
     world *w = *state;
@@ -935,6 +961,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_time_rule_no_agent_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_sends_survey_and_runs_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tasks_remind_and_escalate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_hours_reply_names_the_next_opening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_events_change_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
