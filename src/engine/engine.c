@@ -765,6 +765,33 @@ static bool route_sticky(sb_engine *eng, ticket *t, int64_t now, sb_effects *fx)
 }
 
 static void drain(sb_engine *eng, team *tm, int64_t now, sb_effects *fx);
+static const char *text_language(ticket *t);
+
+/* What a ticket needs of its agent, unless something set it already. A
+ * language is required when someone in the team declares the customer's
+ * language (the contact's, else the one their message is written in): a
+ * Kazakh-speaking customer then waits for a Kazakh-speaking agent rather
+ * than going to anyone. A skill is required when one of the ticket's tags
+ * names a skill someone in the team has (a rule tags "billing", the
+ * billing specialists get it). Teams that declare nothing route as before. */
+static void requirements(sb_engine *eng, ticket *t, const team *tm)
+{
+    (void)eng;
+    if (t->info.language.v[0] == '\0') {
+        const char *lang = t->info.contact_language.v[0] != '\0' ? t->info.contact_language.v : text_language(t);
+        for (size_t i = 0; lang != NULL && i < tm->nmembers; i++)
+            if (has_token(tm->members[i]->cfg.languages, tm->members[i]->cfg.nlanguages, lang)) {
+                snprintf(t->info.language.v, sizeof t->info.language.v, "%s", lang);
+                break;
+            }
+    }
+    for (int k = 0; t->info.skill.v[0] == '\0' && k < t->info.ntags; k++)
+        for (size_t i = 0; i < tm->nmembers; i++)
+            if (has_token(tm->members[i]->cfg.skills, tm->members[i]->cfg.nskills, t->info.tags[k].v)) {
+                t->info.skill = t->info.tags[k];
+                break;
+            }
+}
 
 /* Places an unowned live ticket: its sticky owner, else the team's
  * strategy, else its queue. */
@@ -779,6 +806,8 @@ static void route(sb_engine *eng, ticket *t, int64_t now, sb_effects *fx)
         return;
     }
     team *tm = find_team(eng, t->info.team_id);
+    if (tm != NULL)
+        requirements(eng, t, tm);
     if (tm != NULL && tm->nqueue > 0 && tm->cfg.strategy != SB_STRATEGY_MANUAL) {
         /* others are waiting: take a place in line, then the line moves */
         enqueue(eng, t, now, "no_agent_free", fx);

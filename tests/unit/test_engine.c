@@ -916,6 +916,41 @@ static void test_out_of_hours_reply_names_the_next_opening(void **state)
     assert_null(find_fx(w, SB_FX_REPLY, day));
 }
 
+static void test_language_and_skill_come_from_the_customer_and_tags(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    sb_engine_agent_cfg ru = {.id = 11, .teams = {1}, .nteams = 1, .languages = {{"ru"}}, .nlanguages = 1};
+    sb_engine_agent_cfg kk = {.id = 12,
+                              .teams = {1},
+                              .nteams = 1,
+                              .languages = {{"ru"}, {"kk"}},
+                              .nlanguages = 2,
+                              .skills = {{"billing"}},
+                              .nskills = 1};
+    sb_engine_put_agent(w->eng, &ru);
+    sb_engine_put_agent(w->eng, &kk);
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 11, .presence = SB_PRESENCE_ONLINE});
+    /* only 11 is online: a Kazakh message waits for 12 rather than going to 11 */
+    int64_t t = message_ticket(w, 1, "Сәлеметсіз бе, тапсырысым қашан келеді?", NULL, 0);
+    assert_int_equal(owner(w, t), 0);
+    assert_true(view(w, t).queued);
+    handle(w, (sb_event){.kind = SB_EV_PRESENCE, .agent_id = 12, .presence = SB_PRESENCE_ONLINE});
+    assert_int_equal(owner(w, t), 12);
+    /* Russian: nobody lacks it, anyone may take it */
+    int64_t r = message_ticket(w, 1, "Здравствуйте, когда придёт мой заказ?", NULL, 0);
+    assert_int_not_equal(owner(w, r), 0);
+    /* a rule's tag that names a skill: only the specialist */
+    rule(w, "{\"id\":1,\"name\":\"billing\",\"on\":[\"ticket.created\"],"
+            "\"when\":{\"field\":\"text\",\"op\":\"contains\",\"value\":\"оплата\"},"
+            "\"actions\":[{\"type\":\"add_tag\",\"value\":\"billing\"}]}");
+    for (int i = 0; i < 2; i++) {
+        int64_t b = message_ticket(w, 1, "Не проходит оплата", NULL, 0);
+        int64_t o = owner(w, b);
+        assert_true(o == 12 || (o == 0 && view(w, b).queued));
+    }
+}
+
 static void test_bad_events_change_nothing(void **state)
 {
     world *w = *state;
@@ -962,6 +997,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_sends_survey_and_runs_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tasks_remind_and_escalate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_hours_reply_names_the_next_opening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_language_and_skill_come_from_the_customer_and_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_events_change_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
