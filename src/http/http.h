@@ -22,9 +22,9 @@ typedef struct sb_http_req sb_http_req;
 typedef struct sb_ws sb_ws;
 
 typedef struct sb_http_limits {
-    size_t max_header_bytes; /* all request-line + header bytes; default 16 KiB -> 431 */
-    size_t max_headers;      /* default 64 -> 431 */
-    size_t max_body_bytes;   /* default 1 MiB -> 413 */
+    size_t max_header_bytes;    /* all request-line + header bytes; default 16 KiB -> 431 */
+    size_t max_headers;         /* default 64 -> 431 */
+    size_t max_body_bytes;      /* default 1 MiB -> 413 */
     unsigned header_timeout_ms; /* whole request must arrive within; default 10 s -> 408 + close */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 60 s -> close */
     unsigned max_connections;   /* default 10000; beyond: 503 + close */
@@ -37,8 +37,7 @@ void sb_http_limits_default(sb_http_limits *l);
 /* Called for every complete request (body fully read). */
 typedef void (*sb_http_handler_fn)(sb_http_req *req, void *ud);
 
-sb_http_server *sb_http_server_new(uv_loop_t *loop, const sb_http_limits *limits,
-                                   sb_http_handler_fn handler, void *ud);
+sb_http_server *sb_http_server_new(uv_loop_t *loop, const sb_http_limits *limits, sb_http_handler_fn handler, void *ud);
 /* host "127.0.0.1" or "::1" or "0.0.0.0"; port 0 picks a free one. */
 int sb_http_server_listen(sb_http_server *srv, const char *host, int port);
 int sb_http_server_port(sb_http_server *srv); /* the bound port */
@@ -71,6 +70,12 @@ const char *sb_http_req_query(const sb_http_req *req);
 /* Decoded value of query parameter `name` (percent and '+' decoded) or NULL.
  * The returned string lives as long as the request. */
 const char *sb_http_req_query_param(sb_http_req *req, const char *name);
+/* Checks the names of all query parameters against known[0..n): 0 if every
+ * one is known and none repeats; else -1 with the offending name in `bad`
+ * (decoded, printable ASCII only, cut with "...") and *repeated saying
+ * which of the two it was. */
+int sb_http_req_query_names(sb_http_req *req, const char *const *known, size_t n, char *bad, size_t cap,
+                            bool *repeated);
 /* Case-insensitive header lookup; NUL-terminated value or NULL. */
 const char *sb_http_req_header(const sb_http_req *req, const char *name);
 /* Value of cookie `name` or NULL (lives as long as the request). */
@@ -92,13 +97,12 @@ void sb_http_add_header(sb_http_req *req, const char *name, const char *value);
 
 /* Send the response and release the request. Exactly one respond per request.
  * Adds Content-Length, Date, Connection; HEAD gets no body. */
-void sb_http_respond(sb_http_req *req, int status, const char *content_type,
-                     const void *body, size_t len);
+void sb_http_respond(sb_http_req *req, int status, const char *content_type, const void *body, size_t len);
 /* Serialises `json` (steals the reference) with application/json. */
 void sb_http_respond_json(sb_http_req *req, int status, json_t *json);
 /* {"error":{"code":code,"message":message}} */
-void sb_http_respond_error(sb_http_req *req, int status, const char *code,
-                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void sb_http_respond_error(sb_http_req *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Streaming response (Server-Sent Events): sends status + headers with no
  * Content-Length; then sb_http_stream_write() any number of times; the

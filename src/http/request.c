@@ -340,8 +340,7 @@ uint64_t sb_http_req_id(const sb_http_req *req)
 bool sb_http_req_connected(const sb_http_req *req)
 {
     req_check(req);
-    return req->conn != NULL && req->conn->state != SB_CONN_CLOSING &&
-           req->conn->state != SB_CONN_LINGER;
+    return req->conn != NULL && req->conn->state != SB_CONN_CLOSING && req->conn->state != SB_CONN_LINGER;
 }
 
 void sb_http_req_set_data(sb_http_req *req, void *data)
@@ -422,4 +421,44 @@ const char *sb_http_status_text(int status)
     case 504: return "Gateway Timeout";
     }
     return "Unknown";
+}
+
+int sb_http_req_query_names(sb_http_req *req, const char *const *known, size_t n, char *bad, size_t cap, bool *repeated)
+{
+    uint64_t seen = 0; /* at most 64 known names */
+    const char *p = sb_http_req_query(req);
+    *repeated = false;
+    while (*p != '\0') {
+        const char *amp = strchr(p, '&');
+        size_t pair_len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', pair_len);
+        size_t key_len = eq != NULL ? (size_t)(eq - p) : pair_len;
+        if (pair_len > 0) {
+            char key[128];
+            size_t len = key_len < sizeof key ? key_len : sizeof key - 1;
+            memcpy(key, p, len);
+            len = form_decode(key, key, len);
+            key[len] = '\0';
+            size_t k = 0;
+            while (k < n && (strlen(known[k]) != len || memcmp(key, known[k], len) != 0))
+                k++;
+            if (k == n || (k < 64 && (seen & (1ull << k)))) {
+                *repeated = k < n;
+                size_t o = 0;
+                for (size_t i = 0; i < len && o + 1 < cap; i++)
+                    bad[o++] = key[i] > ' ' && key[i] < 0x7f && key[i] != '\'' ? key[i] : '?';
+                if (cap > 0)
+                    bad[o] = '\0';
+                if ((key_len > len || o < len) && o >= 3)
+                    memcpy(bad + o - 3, "...", 4);
+                return -1;
+            }
+            if (k < 64)
+                seen |= 1ull << k;
+        }
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    return 0;
 }
