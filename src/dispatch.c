@@ -60,10 +60,11 @@ static json_t *rows(sb_tx *tx, const char *sql, int ncols, const char *types)
     "SELECT t.id, t.number, t.contact_id, ch.kind, t.status, t.priority, t.team_id, t.assignee_id, t.created_at, "     \
     "t.first_response_at, t.tags, c.name, c.language, c.vip, COALESCE(c.owner_id, (SELECT m.author_agent_id FROM "     \
     "message m JOIN ticket t2 ON t2.id = m.ticket_id WHERE t2.contact_id = t.contact_id AND m.direction = 'out' "      \
-    "AND m.author_agent_id IS NOT NULL ORDER BY m.id DESC LIMIT 1)), c.tags, t.subject FROM ticket t JOIN contact c "  \
+    "AND m.author_agent_id IS NOT NULL ORDER BY m.id DESC LIMIT 1)), c.tags, t.subject, c.attributes FROM ticket t "   \
+    "JOIN contact c "                                                                                                  \
     "ON c.id = t.contact_id LEFT JOIN channel ch ON ch.id = t.channel_id "
-#define TICKET_ROW_TYPES "iiitttiiiitttiitt"
-#define TICKET_ROW_COLS  17
+#define TICKET_ROW_TYPES "iiitttiiiitttiittt"
+#define TICKET_ROW_COLS  18
 
 typedef struct load_op {
     sb_dispatch *d;
@@ -125,6 +126,10 @@ static void put_config(sb_dispatch *d, const json_t *load)
             snprintf(cfg.company_name, sizeof cfg.company_name, "%s", value);
         else if (strcmp(key, "engine.default_language") == 0)
             snprintf(cfg.default_language, sizeof cfg.default_language, "%s", value);
+        else if (strcmp(key, "engine.weight_chat") == 0)
+            cfg.weight[SB_CHANNEL_CHAT] = strtod(value, NULL);
+        else if (strcmp(key, "engine.weight_email") == 0)
+            cfg.weight[SB_CHANNEL_EMAIL] = strtod(value, NULL);
     }
     sb_engine_set_cfg(eng, &cfg);
     sb_engine_clear_config(eng);
@@ -262,6 +267,25 @@ static int ticket_info(const json_t *row, sb_ticket_info *t)
     tags_copy(t->contact_tags, &t->ncontact_tags, json_string_value(json_array_get(row, 15)));
     const char *subject = json_string_value(json_array_get(row, 16));
     snprintf(t->subject, sizeof t->subject, "%s", subject != NULL ? subject : "");
+    /* contact attributes, for rules (texts, numbers and booleans as text) */
+    const char *attrs_text = json_string_value(json_array_get(row, 17));
+    json_t *attrs = attrs_text != NULL ? json_loads(attrs_text, 0, NULL) : NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach (attrs, key, v) {
+        if (t->nattrs == SB_ENGINE_MAX_ATTRS || strlen(key) >= sizeof t->attr_keys[0].v)
+            continue;
+        char *value = json_is_string(v) ? sb_xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+        if (value == NULL || json_is_null(v)) {
+            free(value);
+            continue;
+        }
+        snprintf(t->attr_keys[t->nattrs].v, sizeof t->attr_keys[0].v, "%s", key);
+        snprintf(t->attr_values[t->nattrs], sizeof t->attr_values[0], "%s", value);
+        t->nattrs++;
+        free(value);
+    }
+    json_decref(attrs);
     return 0;
 }
 

@@ -298,8 +298,8 @@ static int delete_action(sb_tx *tx, sb_api_op *op)
 
 static int settings_json(sb_tx *tx, json_t **out)
 {
-    json_t *o = json_pack("{s:n,s:i,s:s,s:s}", "csat_template_id", "auto_replies_per_hour", 3, "company_name", "",
-                          "default_language", "ru");
+    json_t *o = json_pack("{s:n,s:i,s:s,s:s,s:{s:f,s:f}}", "csat_template_id", "auto_replies_per_hour", 3,
+                          "company_name", "", "default_language", "ru", "weights", "chat", 1.0 / 3, "email", 0.1);
     sb_stmt *s = sb_tx_query(tx, "SELECT key, value FROM setting WHERE key LIKE 'engine.%'", "");
     if (s == NULL) {
         json_decref(o);
@@ -311,6 +311,8 @@ static int settings_json(sb_tx *tx, json_t **out)
             json_object_set_new(o, key, json_integer(strtoll(value, NULL, 10)));
         else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0)
             json_object_set_new(o, key, json_string(value));
+        else if (strcmp(key, "weight_chat") == 0 || strcmp(key, "weight_email") == 0)
+            json_object_set_new(json_object_get(o, "weights"), key + 7, json_real(strtod(value, NULL)));
     }
     sb_stmt_end(s);
     *out = o;
@@ -338,8 +340,8 @@ static int put_setting(sb_tx *tx, const char *key, const char *value)
 
 static int patch_settings_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"csat_template_id", "auto_replies_per_hour", "company_name",
-                                          "default_language", NULL};
+    static const char *const allowed[] = {
+        "csat_template_id", "auto_replies_per_hour", "company_name", "default_language", "weights", NULL};
     int rc = sb_api_only_fields(op, op->body, allowed);
     if (rc != 0)
         return rc;
@@ -385,6 +387,31 @@ static int patch_settings_action(sb_tx *tx, sb_api_op *op)
             return sb_api_fail(op, 422, "validation_failed", "field 'default_language' must be a code such as \"ru\"");
         if ((rc = put_setting(tx, "default_language", z)) != 0)
             return rc;
+    }
+    json_t *weights = json_object_get(op->body, "weights");
+    if (weights != NULL) {
+        static const char *const weighed[] = {"chat", "email"};
+        const char *wk;
+        json_t *wv;
+        if (!json_is_object(weights))
+            return sb_api_fail(op, 422, "validation_failed", "field 'weights' must be an object: {\"chat\": 0.33}");
+        json_object_foreach (weights, wk, wv) {
+            bool known = strcmp(wk, weighed[0]) == 0 || strcmp(wk, weighed[1]) == 0;
+            double w = json_number_value(wv);
+            if (!known)
+                return sb_api_fail(op, 422, "validation_failed",
+                                   "field 'weights.%s': only chat and email have weights (a call takes the whole "
+                                   "agent)",
+                                   wk);
+            if (!json_is_number(wv) || !(w > 0 && w <= 1))
+                return sb_api_fail(op, 422, "validation_failed", "field 'weights.%s' must be above 0 and at most 1",
+                                   wk);
+            char key[32];
+            snprintf(key, sizeof key, "weight_%s", wk);
+            snprintf(buf, sizeof buf, "%.6f", w);
+            if ((rc = put_setting(tx, key, buf)) != 0)
+                return rc;
+        }
     }
     rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "settings", 0, "settings.updated", json_incref(op->body));
     json_t *o = NULL;

@@ -140,6 +140,7 @@ typedef struct group {
     char *name;          /* NULL for overall */
     int64_t calendar_id; /* teams: routing.calendar_id, 0 if none */
     int64_t created, resolved, reassignments;
+    int64_t csat_count, csat_sum; /* survey answers given in the period */
     series first_response, first_response_business;
     series resolution, resolution_business;
     int64_t met[CLOCK_COUNT], missed[CLOCK_COUNT];
@@ -309,6 +310,29 @@ static int scan_tickets(sb_tx *tx, const summary_args *a, summary *sum)
     return rc < 0 ? rc : 0;
 }
 
+/* Survey answers (ticket.csat) given in the period. */
+static int scan_csat(sb_tx *tx, const summary_args *a, summary *sum)
+{
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT team_id, assignee_id, csat_score FROM ticket WHERE csat_at >= ?1 AND csat_at < ?2 "
+                             "AND (?3 IS NULL OR team_id = ?3) AND (?4 IS NULL OR assignee_id = ?4)",
+                             "iiII", a->from, a->to, a->team_id, a->agent_id);
+    if (s == NULL)
+        return SB_EIO;
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1) {
+        group *in[3] = {&sum->overall, find_group(sum->teams, sum->nteams, sb_stmt_int(s, 0)),
+                        find_group(sum->agents, sum->nagents, sb_stmt_int(s, 1))};
+        for (size_t i = 0; i < SB_ARRAY_LEN(in); i++)
+            if (in[i] != NULL) {
+                in[i]->csat_count++;
+                in[i]->csat_sum += sb_stmt_int(s, 2);
+            }
+    }
+    sb_stmt_end(s);
+    return rc < 0 ? rc : 0;
+}
+
 /* SLA outcomes and reassignments in one pass over the event log. The
  * earlier-assignment test uses the event_entity index (hence the
  * `type <> 'message.created'` term, the index's own condition). */
@@ -410,6 +434,9 @@ static json_t *group_json(group *g, json_t *obj)
     json_object_set_new(obj, "resolution", durations_json(&g->resolution, &g->resolution_business));
     json_object_set_new(obj, "sla", sla);
     json_object_set_new(obj, "reassignments", json_integer(g->reassignments));
+    json_object_set_new(obj, "csat",
+                        json_pack("{s:I,s:o}", "count", (json_int_t)g->csat_count, "average",
+                                  g->csat_count > 0 ? tenths_json(10 * g->csat_sum, g->csat_count) : json_null()));
     return obj;
 }
 
@@ -462,6 +489,8 @@ static int summary_action(sb_tx *tx, sb_api_op *op)
         rc = scan_tickets(tx, a, &sum);
     if (rc == 0)
         rc = scan_events(tx, a, &sum);
+    if (rc == 0)
+        rc = scan_csat(tx, a, &sum);
     if (rc != 0)
         goto out;
     char from[40], to[40];

@@ -231,6 +231,11 @@ class MetricsTest(unittest.TestCase):
                 event(t5, "2025-06-06T14:29:59.999Z", "sla.missed", {"clock": "resolution"})  # just before `from`
                 event(t5, "2025-06-09T06:00:00Z", "ticket.assigned", {"from": self.anna, "to": self.admin_id})
                 event(t6, "2025-06-15T00:10:00Z", "sla.met", {"clock": "first_response"})
+                # survey answers: two in the period (5 and 4), one at `to` (outside)
+                for tid, score, at in ((t1, 5, "2025-06-09T08:00:00Z"), (t5, 4, "2025-06-10T08:00:00Z"),
+                                       (t2, 1, "2025-06-15T00:00:00Z")):
+                    db.execute("UPDATE ticket SET csat_requested_at = ?, csat_score = ?, csat_at = ? WHERE id = ?",
+                               (ms(at) - 1000, score, ms(at), tid))
         finally:
             db.close()
         self.d.start()
@@ -241,6 +246,7 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual((s["from"], s["to"]), ("2025-06-06T14:30:00.000Z", "2025-06-15T00:00:00.000Z"))
         o = s["overall"]
         self.assertEqual((o["tickets_created"], o["tickets_resolved"], o["reassignments"]), (5, 2, 2), o)
+        self.assertEqual(o["csat"], {"count": 2, "average": 4.5})
         # First responses: calendar 3840, 90, 2715, 3840 min; business 60 (Fri 17:30-18:00 + Mon 09:00-09:30),
         # 90, 15 (Saturday does not count) and 3840 (Support has no calendar).
         self.assertEqual(o["first_response"], {"count": 4, "median_minutes": 2715.0, "p90_minutes": 3840.0,

@@ -305,6 +305,11 @@ class RoutingTest(unittest.TestCase):
         self.send("c-3", "Ой, и ещё вопрос", who="rater")
         self.wait_ticket(n, lambda t: t["ticket"]["status"] == "open", "reopened")
         self.ok(self.d.req("PATCH", "/api/v1/settings", {"csat_template_id": None}, token=self.admin))
+        w = self.ok(self.d.req("PATCH", "/api/v1/settings", {"weights": {"chat": 0.25}}, token=self.admin))
+        self.assertEqual(w["settings"]["weights"], {"chat": 0.25, "email": 0.1})
+        for bad in ({"call": 0.5}, {"chat": 0}, {"chat": 2}):
+            st, _, b = self.d.req("PATCH", "/api/v1/settings", {"weights": bad}, token=self.admin)
+            self.assertEqual(st, 422, (bad, b))
 
 
 if __name__ == "__main__":
