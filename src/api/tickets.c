@@ -6,6 +6,8 @@
 
 #include "api/api.h"
 #include "dispatch.h"
+#include "engine/calendar.h"
+#include "engine/template.h"
 #include "channels/outbox.h"
 #include "channels/webchat.h"
 
@@ -579,22 +581,150 @@ int sb_ticket_add_message(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, 
     return 0;
 }
 
+/* A setting's text ("" when unset). */
+static void setting_text(sb_tx *tx, const char *key, char *out, size_t cap)
+{
+    out[0] = '\0';
+    sb_stmt *s = sb_tx_query(tx, "SELECT value FROM setting WHERE key = ?", "t", key);
+    if (s != NULL && sb_stmt_step(s) == 1)
+        snprintf(out, cap, "%s", sb_stmt_text(s, 0));
+    sb_stmt_end(s);
+}
+
+/* Renders template `template_id` for ticket `tid` as agent `agent_id` would
+ * send it: in `lang`, else the contact's language, else the default one,
+ * with the same placeholder values as the engine's automatic replies. */
+static int render_for_agent(sb_tx *tx, sb_api_op *op, int64_t tid, int64_t template_id, const char *lang, char **out)
+{
+    json_t *doc = NULL, *t = sb_ticket_json(tx, tid);
+    sb_stmt *s = sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = 'template' AND id = ?", "i", template_id);
+    if (s != NULL && sb_stmt_step(s) == 1)
+        doc = json_loads(sb_stmt_text(s, 0), 0, NULL);
+    sb_stmt_end(s);
+    int rc = 0;
+    if (doc == NULL || t == NULL) {
+        rc = t == NULL ? SB_EIO
+                       : sb_api_fail(op, 422, "validation_failed", "field 'template_id': template %lld does not exist",
+                                     (long long)template_id);
+        goto out;
+    }
+    /* the contact and the people named in placeholders */
+    int64_t contact = json_integer_value(json_object_get(t, "contact_id"));
+    int64_t team = json_integer_value(json_object_get(t, "team_id"));
+    char contact_lang[16] = "", phone[64] = "", email[256] = "", agent[128] = "", team_name[128] = "", company[64] = "",
+         deflang[16] = "", next_open[40] = "";
+    s = sb_tx_query(
+        tx,
+        "SELECT c.language, (SELECT address FROM contact_identity WHERE contact_id = c.id AND kind = 'phone' "
+        "ORDER BY id LIMIT 1), (SELECT address FROM contact_identity WHERE contact_id = c.id AND kind = "
+        "'email' ORDER BY id LIMIT 1), (SELECT name FROM agent WHERE id = ?2), (SELECT name FROM team WHERE "
+        "id = ?3), (SELECT json_extract(routing, '$.calendar_id') FROM team WHERE id = ?3) FROM contact c "
+        "WHERE c.id = ?1",
+        "iii", contact, op->agent_id, team);
+    int64_t calendar_id = 0;
+    if (s != NULL && sb_stmt_step(s) == 1) {
+        char *dst[] = {contact_lang, phone, email, agent, team_name};
+        size_t cap[] = {sizeof contact_lang, sizeof phone, sizeof email, sizeof agent, sizeof team_name};
+        for (int i = 0; i < 5; i++)
+            if (sb_stmt_text(s, i) != NULL)
+                snprintf(dst[i], cap[i], "%s", sb_stmt_text(s, i));
+        calendar_id = sb_stmt_int(s, 5);
+    }
+    sb_stmt_end(s);
+    setting_text(tx, "engine.company_name", company, sizeof company);
+    setting_text(tx, "engine.default_language", deflang, sizeof deflang);
+    json_t *texts = json_object_get(doc, "texts");
+    const char *want[] = {lang, contact_lang, deflang[0] ? deflang : "ru"};
+    const char *text = NULL, *chosen = NULL;
+    for (size_t i = 0; i < SB_ARRAY_LEN(want) && text == NULL; i++)
+        if (want[i] != NULL && want[i][0] != '\0' && (text = json_string_value(json_object_get(texts, want[i]))))
+            chosen = want[i];
+    if (text == NULL) { /* any language it has */
+        const char *k;
+        json_t *v;
+        json_object_foreach (texts, k, v) {
+            text = json_string_value(v);
+            chosen = k;
+            break;
+        }
+    }
+    if (calendar_id != 0) {
+        s = sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = 'calendar' AND id = ?", "i", calendar_id);
+        json_t *cdoc = s != NULL && sb_stmt_step(s) == 1 ? json_loads(sb_stmt_text(s, 0), 0, NULL) : NULL;
+        sb_stmt_end(s);
+        sb_calendar *cal = NULL;
+        char field[8], msg[8];
+        if (cdoc != NULL) {
+            json_object_del(cdoc, "id");
+            json_object_del(cdoc, "name");
+        }
+        if (cdoc != NULL && sb_calendar_from_json(cdoc, &cal, field, sizeof field, msg, sizeof msg) == 0) {
+            int64_t at = sb_calendar_next_open(cal, sb_tx_now(tx));
+            if (at != INT64_MAX) {
+                sb_local_time lt = sb_tz_to_local(sb_calendar_tz(cal), at);
+                sb_template_format_time(lt.year, lt.month, lt.day, lt.minute_of_day, chosen, next_open,
+                                        sizeof next_open);
+            }
+        }
+        sb_calendar_free(cal);
+        json_decref(cdoc);
+    }
+    sb_template *tpl = NULL;
+    char err[160];
+    if (text == NULL || sb_template_parse(text, &tpl, err, sizeof err) != 0) {
+        rc = sb_api_fail(op, 422, "validation_failed", "field 'template_id': template %lld has no usable text",
+                         (long long)template_id);
+        goto out;
+    }
+    json_t *contact_obj = json_object_get(t, "contact");
+    sb_template_values v = {.contact_name = json_string_value(json_object_get(contact_obj, "name")),
+                            .contact_phone = phone[0] ? phone : NULL,
+                            .contact_email = email[0] ? email : NULL,
+                            .ticket_subject = json_string_value(json_object_get(t, "subject")),
+                            .ticket_status = json_string_value(json_object_get(t, "status")),
+                            .ticket_priority = json_string_value(json_object_get(t, "priority")),
+                            .ticket_channel = json_string_value(json_object_get(t, "channel_kind")),
+                            .ticket_number = json_integer_value(json_object_get(t, "number")),
+                            .agent_name = agent[0] ? agent : NULL,
+                            .team_name = team_name[0] ? team_name : NULL,
+                            .company_name = company,
+                            .next_open = next_open[0] ? next_open : NULL};
+    *out = sb_template_render(tpl, sb_template_value, &v);
+    sb_template_free(tpl);
+out:
+    json_decref(doc);
+    json_decref(t);
+    return rc;
+}
+
 static int post_message_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"text", "kind", NULL};
+    static const char *const allowed[] = {"text", "kind", "template_id", "language", NULL};
     int rc = sb_api_only_fields(op, op->body, allowed);
-    const char *text = NULL, *kind = "reply";
-    if (rc || (rc = sb_api_field_str(op, op->body, "text", true, 65536, &text)) ||
-        (rc = sb_api_field_str(op, op->body, "kind", false, 16, &kind)))
+    const char *text = NULL, *kind = "reply", *lang = NULL;
+    int64_t template_id = 0;
+    bool has_template = false;
+    if (rc || (rc = sb_api_field_int(op, op->body, "template_id", false, &template_id, &has_template)) ||
+        (rc = sb_api_field_str(op, op->body, "text", !has_template, 65536, &text)) ||
+        (rc = sb_api_field_str(op, op->body, "kind", false, 16, &kind)) ||
+        (rc = sb_api_field_str(op, op->body, "language", false, 8, &lang)))
         return rc;
     if (strcmp(kind, "reply") != 0 && strcmp(kind, "note") != 0)
         return sb_api_fail(op, 422, "validation_failed", "field 'kind' must be 'reply' or 'note'");
+    if (has_template && text != NULL)
+        return sb_api_fail(op, 422, "validation_failed", "give either 'text' or 'template_id', not both");
     int64_t tid = sb_ticket_id_by_number(tx, op->path_id);
     if (tid == 0)
         return sb_api_fail(op, 404, "not_found", "ticket #%lld does not exist", (long long)op->path_id);
+    char *rendered = NULL;
+    if (has_template && (rc = render_for_agent(tx, op, tid, template_id, lang, &rendered)) != 0)
+        return rc;
+    if (rendered != NULL)
+        text = rendered;
     sb_delivery *d = NULL;
     json_t *msg = NULL;
     rc = sb_ticket_add_message(tx, tid, op->agent_id, strcmp(kind, "reply") == 0, text, op->events, &d, &msg);
+    free(rendered);
     op->ctx = d;
     op->ctx_free = reply_ctx_free;
     if (rc != 0)

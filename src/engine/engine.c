@@ -1680,77 +1680,30 @@ static const template_entry *find_template(const sb_engine *eng, int64_t id, con
     return any;
 }
 
-typedef struct render_ctx {
-    const sb_engine *eng;
-    const ticket *t;
-    int64_t now;
-    const char *lang;
-    char number[24], first_name[SB_ENGINE_NAME_MAX], agent_first[SB_ENGINE_NAME_MAX], next_open[40];
-} render_ctx;
-
-static void first_word(const char *z, char *out, size_t cap)
+/* The placeholder values of `t` now, in language `lang`. */
+static void template_values(const sb_engine *eng, const ticket *t, int64_t now, const char *lang, sb_template_values *v,
+                            char *next_open, size_t cap)
 {
-    size_t n = strcspn(z, " \t");
-    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), z);
-}
-
-static const char *render_lookup(void *ctx, const char *name)
-{
-    render_ctx *c = ctx;
-    const ticket *t = c->t;
-    const agent *a = find_agent(c->eng, t->info.assignee_id);
-    const team *tm = find_team((sb_engine *)c->eng, t->info.team_id);
-    if (strcmp(name, "contact.name") == 0)
-        return t->info.contact_name;
-    if (strcmp(name, "contact.first_name") == 0) {
-        first_word(t->info.contact_name, c->first_name, sizeof c->first_name);
-        return c->first_name;
-    }
-    if (strcmp(name, "contact.phone") == 0)
-        return t->info.contact_phone;
-    if (strcmp(name, "contact.email") == 0)
-        return t->info.contact_email;
-    if (strcmp(name, "ticket.number") == 0) {
-        snprintf(c->number, sizeof c->number, "%lld", (long long)t->info.number);
-        return c->number;
-    }
-    if (strcmp(name, "ticket.subject") == 0)
-        return t->info.subject;
-    if (strcmp(name, "ticket.status") == 0)
-        return sb_status_name(t->info.status);
-    if (strcmp(name, "ticket.priority") == 0)
-        return sb_priority_name(t->info.priority);
-    if (strcmp(name, "ticket.channel") == 0)
-        return t->info.channel_type.v;
-    if (strcmp(name, "agent.name") == 0)
-        return a != NULL ? a->cfg.name : NULL;
-    if (strcmp(name, "agent.first_name") == 0) {
-        if (a == NULL)
-            return NULL;
-        first_word(a->cfg.name, c->agent_first, sizeof c->agent_first);
-        return c->agent_first;
-    }
-    if (strcmp(name, "team.name") == 0)
-        return tm != NULL ? tm->cfg.name : NULL;
-    if (strcmp(name, "company.name") == 0)
-        return c->eng->cfg.company_name;
-    if (strcmp(name, "csat.scale") == 0)
-        return "1–5";
-    if (strcmp(name, "business_hours.next_open") == 0) {
-        const sb_calendar *cal = tm != NULL ? find_calendar(c->eng, tm->cfg.calendar_id) : NULL;
-        int64_t at = cal != NULL ? sb_calendar_next_open(cal, c->now) : c->now;
-        if (cal == NULL || at == INT64_MAX)
-            return NULL;
+    const agent *a = find_agent(eng, t->info.assignee_id);
+    const team *tm = find_team((sb_engine *)eng, t->info.team_id);
+    *v = (sb_template_values){.contact_name = t->info.contact_name,
+                              .contact_phone = t->info.contact_phone,
+                              .contact_email = t->info.contact_email,
+                              .ticket_subject = t->info.subject,
+                              .ticket_status = sb_status_name(t->info.status),
+                              .ticket_priority = sb_priority_name(t->info.priority),
+                              .ticket_channel = t->info.channel_type.v,
+                              .ticket_number = t->info.number,
+                              .agent_name = a != NULL ? a->cfg.name : NULL,
+                              .team_name = tm != NULL ? tm->cfg.name : NULL,
+                              .company_name = eng->cfg.company_name};
+    const sb_calendar *cal = tm != NULL ? find_calendar(eng, tm->cfg.calendar_id) : NULL;
+    int64_t at = cal != NULL ? sb_calendar_next_open(cal, now) : INT64_MAX;
+    if (at != INT64_MAX) {
         sb_local_time lt = sb_tz_to_local(sb_calendar_tz(cal), at);
-        if (strcmp(c->lang, "en") == 0)
-            snprintf(c->next_open, sizeof c->next_open, "%04d-%02d-%02d %02d:%02d", lt.year, lt.month, lt.day,
-                     lt.minute_of_day / 60, lt.minute_of_day % 60);
-        else
-            snprintf(c->next_open, sizeof c->next_open, "%02d.%02d.%04d %02d:%02d", lt.day, lt.month, lt.year,
-                     lt.minute_of_day / 60, lt.minute_of_day % 60);
-        return c->next_open;
+        sb_template_format_time(lt.year, lt.month, lt.day, lt.minute_of_day, lang, next_open, cap);
+        v->next_open = next_open;
     }
-    return NULL;
 }
 
 /* Loop protection: true (and counted) if the contact may get one more
@@ -1817,9 +1770,11 @@ static void auto_reply(sb_engine *eng, ticket *t, int64_t template_id, int64_t n
     const template_entry *te = find_template(eng, template_id, lang);
     if (te == NULL || !rate_allows(eng, t->info.contact_id, now))
         return;
-    render_ctx ctx = {.eng = eng, .t = t, .now = now, .lang = te->language};
+    sb_template_values values;
+    char next_open[40];
+    template_values(eng, t, now, te->language, &values, next_open, sizeof next_open);
     sb_effect *e = push_effect(fx, SB_FX_REPLY, t, now);
-    e->text = sb_template_render(te->tpl, render_lookup, &ctx);
+    e->text = sb_template_render(te->tpl, sb_template_value, &values);
     e->template_id = template_id;
     e->reason = reason;
     e->rule_id = eng->origin;

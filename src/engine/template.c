@@ -238,3 +238,65 @@ char *sb_template_render(const sb_template *t, sb_template_lookup_fn lookup, voi
         sb_buf_append(&out, "", 0);
     return out.p;
 }
+
+static void first_word(const char *z, char *out, size_t cap)
+{
+    size_t n = strcspn(z, " \t");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), z);
+}
+
+const char *sb_template_value(void *ctx, const char *name)
+{
+    sb_template_values *v = ctx;
+    if (strcmp(name, "contact.name") == 0)
+        return v->contact_name;
+    if (strcmp(name, "contact.first_name") == 0) {
+        if (v->contact_name == NULL)
+            return NULL;
+        first_word(v->contact_name, v->contact_first, sizeof v->contact_first);
+        return v->contact_first;
+    }
+    if (strcmp(name, "contact.phone") == 0)
+        return v->contact_phone;
+    if (strcmp(name, "contact.email") == 0)
+        return v->contact_email;
+    if (strcmp(name, "ticket.number") == 0) {
+        if (v->ticket_number <= 0)
+            return NULL;
+        snprintf(v->number, sizeof v->number, "%lld", (long long)v->ticket_number);
+        return v->number;
+    }
+    if (strcmp(name, "ticket.subject") == 0)
+        return v->ticket_subject;
+    if (strcmp(name, "ticket.status") == 0)
+        return v->ticket_status;
+    if (strcmp(name, "ticket.priority") == 0)
+        return v->ticket_priority;
+    if (strcmp(name, "ticket.channel") == 0)
+        return v->ticket_channel;
+    if (strcmp(name, "agent.name") == 0)
+        return v->agent_name;
+    if (strcmp(name, "agent.first_name") == 0) {
+        if (v->agent_name == NULL)
+            return NULL;
+        first_word(v->agent_name, v->agent_first, sizeof v->agent_first);
+        return v->agent_first;
+    }
+    if (strcmp(name, "team.name") == 0)
+        return v->team_name;
+    if (strcmp(name, "company.name") == 0)
+        return v->company_name;
+    if (strcmp(name, "csat.scale") == 0)
+        return "1–5";
+    if (strcmp(name, "business_hours.next_open") == 0)
+        return v->next_open;
+    return NULL;
+}
+
+void sb_template_format_time(int year, int month, int day, int minute_of_day, const char *lang, char *out, size_t cap)
+{
+    if (lang != NULL && strcmp(lang, "en") == 0)
+        snprintf(out, cap, "%04d-%02d-%02d %02d:%02d", year, month, day, minute_of_day / 60, minute_of_day % 60);
+    else
+        snprintf(out, cap, "%02d.%02d.%04d %02d:%02d", day, month, year, minute_of_day / 60, minute_of_day % 60);
+}

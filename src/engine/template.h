@@ -7,6 +7,7 @@
 #define SB_TEMPLATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct sb_template sb_template;
 
@@ -30,5 +31,24 @@ typedef const char *(*sb_template_lookup_fn)(void *ctx, const char *name);
 
 /* Renders with values from `lookup`; the result is malloc()ed. */
 char *sb_template_render(const sb_template *t, sb_template_lookup_fn lookup, void *ctx);
+
+/* The values of every placeholder, as the engine (automatic replies) and
+ * the API (agents' template replies) both fill them; NULL = unknown. The
+ * first names are derived from the full names. */
+typedef struct sb_template_values {
+    const char *contact_name, *contact_phone, *contact_email;
+    const char *ticket_subject, *ticket_status, *ticket_priority, *ticket_channel;
+    int64_t ticket_number;
+    const char *agent_name, *team_name, *company_name;
+    const char *next_open; /* "23.11.2026 09:00", formatted by sb_template_format_time */
+    /* scratch for derived values */
+    char number[24], contact_first[64], agent_first[64];
+} sb_template_values;
+
+/* An sb_template_lookup_fn over an sb_template_values (ctx). */
+const char *sb_template_value(void *ctx, const char *name);
+/* Local wall time for {{business_hours.next_open}}: "DD.MM.YYYY HH:MM", or
+ * "YYYY-MM-DD HH:MM" for English. */
+void sb_template_format_time(int year, int month, int day, int minute_of_day, const char *lang, char *out, size_t cap);
 
 #endif

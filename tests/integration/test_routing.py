@@ -311,6 +311,25 @@ class RoutingTest(unittest.TestCase):
             st, _, b = self.d.req("PATCH", "/api/v1/settings", {"weights": bad}, token=self.admin)
             self.assertEqual(st, 422, (bad, b))
 
+    def test_9_agents_reply_with_templates(self):
+        tpl = self.ok(self.d.req("POST", "/api/v1/templates", {
+            "name": "Статус", "shortcut": "status",
+            "texts": {"ru": "{{contact.first_name}}, по запросу №{{ticket.number}} работает {{agent.first_name}}.",
+                      "en": "{{contact.first_name}}, {{agent.first_name}} is on request #{{ticket.number}}."}},
+            token=self.admin))["template"]
+        r = self.send("tp-1", "Где мой заказ?", who="templated")
+        n = r["ticket_number"]
+        m = self.ok(self.d.req("POST", f"/api/v1/tickets/{n}/messages", {"template_id": tpl["id"]},
+                               token=self.anna_token))["message"]
+        self.assertEqual(m["text"], f"Айгерим, по запросу №{n} работает Anna.")
+        m = self.ok(self.d.req("POST", f"/api/v1/tickets/{n}/messages",
+                               {"template_id": tpl["id"], "language": "en", "kind": "note"},
+                               token=self.anna_token))["message"]
+        self.assertEqual((m["text"], m["direction"]), (f"Айгерим, Anna is on request #{n}.", "note"))
+        for body in ({"template_id": 99999}, {"template_id": tpl["id"], "text": "x"}, {"kind": "reply"}):
+            st, _, b = self.d.req("POST", f"/api/v1/tickets/{n}/messages", body, token=self.anna_token)
+            self.assertEqual(st, 422, (body, b))
+
 
 if __name__ == "__main__":
     unittest.main()
