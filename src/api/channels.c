@@ -395,13 +395,14 @@ static void inbound_committed(sb_api_op *op)
             snprintf(info.contact_phone, sizeof info.contact_phone, "%s", c->msg.phone);
         if (c->msg.email != NULL)
             snprintf(info.contact_email, sizeof info.contact_email, "%s", c->msg.email);
-        sb_dispatch_ticket_known(app->dispatch, &info, c->msg.text, false);
+        sb_dispatch_ticket_known(app->dispatch, &info, c->msg.text, c->msg.auto_reply);
     } else if (res->ticket_created) {
-        sb_dispatch_ticket_created(app->dispatch, res->ticket_id, c->msg.text, false);
+        sb_dispatch_ticket_created(app->dispatch, res->ticket_id, c->msg.text, c->msg.auto_reply);
     } else {
-        sb_dispatch_event(
-            app->dispatch,
-            &(sb_event){.kind = SB_EV_CUSTOMER_MESSAGE, .ticket_id = res->ticket_id, .text = c->msg.text});
+        sb_dispatch_event(app->dispatch, &(sb_event){.kind = SB_EV_CUSTOMER_MESSAGE,
+                                                     .ticket_id = res->ticket_id,
+                                                     .text = c->msg.text,
+                                                     .auto_reply = c->msg.auto_reply});
     }
     if (c->want_events) {
         sb_inbound in;

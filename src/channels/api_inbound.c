@@ -110,7 +110,8 @@ int sb_api_inbound_parse(const char *body, size_t len, sb_api_inbound *in)
         return fail(in, 400, "malformed_json", "malformed JSON at offset %d: %s", err.position, err.text);
     if (!json_is_object(in->root))
         return fail(in, 400, "malformed_json", "the body must be a JSON object");
-    static const char *const allowed[] = {"external_id", "from", "text", "attachments", "timestamp", NULL};
+    static const char *const allowed[] = {"external_id", "from",       "text", "attachments",
+                                          "timestamp",   "auto_reply", NULL};
     static const char *const from_allowed[] = {"id", "name", "phone", "email", NULL};
     const char *text = NULL;
     if (only_fields(in, in->root, "", allowed) || get_str(in, in->root, "", "external_id", 200, &in->external_id) ||
@@ -142,6 +143,10 @@ int sb_api_inbound_parse(const char *body, size_t len, sb_api_inbound *in)
             return fail(in, 422, "validation_failed",
                         "field 'timestamp' must be Unix seconds or an ISO 8601 date-time");
     }
+    json_t *auto_reply = json_object_get(in->root, "auto_reply");
+    if (auto_reply != NULL && !json_is_boolean(auto_reply))
+        return fail(in, 422, "validation_failed", "field 'auto_reply' must be true or false");
+    in->auto_reply = json_is_true(auto_reply);
     if (check_attachments(in, json_object_get(in->root, "attachments")) != 0)
         return -1;
     if (in->text[0] == '\0' && (in->attachments == NULL || json_array_size(in->attachments) == 0))

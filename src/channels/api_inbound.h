@@ -4,15 +4,17 @@
 #define SB_API_INBOUND_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct sb_api_inbound {
     json_t *root; /* owns every string below */
     const char *external_id;
-    const char *text; /* "" when absent */
+    const char *text;                           /* "" when absent */
     const char *from_id, *name, *phone, *email; /* NULL when absent or empty */
-    json_t *attachments; /* validated array (borrowed from root) or NULL */
-    int64_t timestamp;   /* ms, 0 when absent */
+    json_t *attachments;                        /* validated array (borrowed from root) or NULL */
+    int64_t timestamp;                          /* ms, 0 when absent */
+    bool auto_reply; /* the sender says it was sent automatically (an autoresponder): never answered automatically */
     /* on failure */
     int status; /* 400 or 422 */
     char code[32];

@@ -330,6 +330,26 @@ class RoutingTest(unittest.TestCase):
             st, _, b = self.d.req("POST", f"/api/v1/tickets/{n}/messages", body, token=self.anna_token)
             self.assertEqual(st, 422, (body, b))
 
+    def test_9b_no_automatic_answer_to_an_autoresponder(self):
+        before = len(self.cb.snapshot())
+        raw = json.dumps({"external_id": "ar-1", "from": {"id": "robot"}, "auto_reply": True,
+                          "text": "Я в отпуске до понедельника"}).encode()
+        st, _, r = self.d.req("POST", f"/api/v1/channels/{self.channel}/inbound", raw=raw,
+                              headers={"X-Switchboard-Signature": sign(self.secret, raw)})
+        self.assertEqual(st, 200, r)
+        self.wait_ticket(r["ticket_number"], lambda t: t["ticket"]["team_id"] == 1, "routed")
+        # a human message right after gets its acknowledgement: so the first was not merely slow
+        r2 = self.send("ar-2", "Здравствуйте, вопрос", who="human-after-robot")
+        wait_for(lambda: [q for q in self.cb.snapshot()[before:]
+                          if q["json"] and f"№{r2['ticket_number']} " in q["json"]["message"]["text"]] or None,
+                 timeout=10, msg="acknowledgement of the human")
+        self.assertFalse([q for q in self.cb.snapshot()[before:]
+                          if q["json"] and f"№{r['ticket_number']} " in q["json"]["message"]["text"]])
+        raw = json.dumps({"external_id": "ar-3", "from": {"id": "robot"}, "auto_reply": "yes", "text": "x"}).encode()
+        st, _, b = self.d.req("POST", f"/api/v1/channels/{self.channel}/inbound", raw=raw,
+                              headers={"X-Switchboard-Signature": sign(self.secret, raw)})
+        self.assertEqual(st, 422, b)
+
 
 if __name__ == "__main__":
     unittest.main()
