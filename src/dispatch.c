@@ -576,6 +576,7 @@ static void fx_done(void *arg, int rc)
 
 static void arm(sb_dispatch *d);
 static void on_check(uv_check_t *h);
+static void submit_effects(sb_dispatch *d);
 
 /* Effects wait for the end of the loop iteration (the check phase, after
  * its I/O callbacks): everything decided in one iteration goes to the
@@ -619,7 +620,10 @@ static void on_timer(uv_timer_t *h)
     sb_dispatch *d = h->data;
     d->armed_for = INT64_MAX;
     sb_engine_tick(d->eng, sb_clock_wall_ms(), &d->fx);
-    flush_effects(d);
+    /* Timers run before the loop polls: submitted now, the effects go out
+     * in this iteration (the check phase would wait for the next I/O). */
+    submit_effects(d);
+    arm(d);
 }
 
 static void arm(sb_dispatch *d)
@@ -864,9 +868,12 @@ void sb_dispatch_quarantine(sb_dispatch *d, int64_t ticket_id, const char *reaso
 {
     if (d == NULL || d->stopped)
         return;
-    /* the engine lets go of it if it had it (a contact listed later) */
-    sb_engine_handle(d->eng, &(sb_event){.kind = SB_EV_STATUS, .ticket_id = ticket_id, .status = SB_STATUS_CLOSED},
-                     sb_clock_wall_ms(), &d->fx);
+    /* the engine lets go of it if it had it (a contact listed later),
+     * without rules: nothing may answer a blacklisted sender */
+    sb_engine_handle(
+        d->eng,
+        &(sb_event){.kind = SB_EV_STATUS, .ticket_id = ticket_id, .status = SB_STATUS_CLOSED, .without_rules = true},
+        sb_clock_wall_ms(), &d->fx);
     flush_effects(d);
     quarantine_op *q = sb_xcalloc(1, sizeof *q);
     q->ticket_id = ticket_id;

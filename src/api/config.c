@@ -103,6 +103,15 @@ static int check_unused(sb_tx *tx, sb_api_op *op, const char *kind, int64_t id)
         json_decref(doc);
     }
     sb_stmt_end(s);
+    if (found == 0 && strcmp(kind, "template") == 0) {
+        int64_t used = 0;
+        char idtext[24];
+        snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+        rc = sb_tx_int(tx, &used, "SELECT 1 FROM setting WHERE key = 'engine.csat_template_id' AND value = ?", "t",
+                       idtext);
+        if (rc == 1)
+            return sb_api_fail(op, 409, "conflict", "template %lld is the CSAT survey (settings)", (long long)id);
+    }
     if (found == 0) {
         int64_t team = 0;
         if (strcmp(kind, "calendar") == 0 &&

@@ -2147,7 +2147,13 @@ static int dispatch(sb_engine *eng, const sb_event *ev, int64_t now, sb_effects 
 
 int sb_engine_handle(sb_engine *eng, const sb_event *ev, int64_t now, sb_effects *fx)
 {
+    if (ev->without_rules)
+        eng->depth = MAX_RULE_DEPTH; /* raise_trigger and run_rules do nothing at this depth */
     int rc = dispatch(eng, ev, now, fx);
+    if (ev->without_rules) {
+        eng->depth = 0;
+        eng->npending = 0;
+    }
     run_pending(eng, now, fx);
     return rc;
 }

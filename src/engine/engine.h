@@ -216,9 +216,10 @@ typedef struct sb_event {
     sb_status status;
     sb_priority priority;
     sb_presence presence;
-    const char *text; /* the customer's message (TICKET_NEW, CUSTOMER_MESSAGE); NULL = none */
-    bool auto_reply;  /* that message is itself an automatic reply: never answer it automatically */
-    bool restored;    /* TICKET_NEW: loaded after a restart, not new: no ticket.created rules */
+    const char *text;   /* the customer's message (TICKET_NEW, CUSTOMER_MESSAGE); NULL = none */
+    bool auto_reply;    /* that message is itself an automatic reply: never answer it automatically */
+    bool restored;      /* TICKET_NEW: loaded after a restart, not new: no ticket.created rules */
+    bool without_rules; /* no rules run for this event (closing a blacklisted sender's ticket) */
 } sb_event;
 
 /* ---- effects out ---- */
