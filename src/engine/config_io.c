@@ -101,8 +101,107 @@ int sb_config_export(sb_tx *tx, json_t **out)
         json_decref(doc);
         return rc;
     }
+    /* the engine's settings, in the form GET /api/v1/settings shows them */
+    json_t *settings = json_object(), *weights = json_object();
+    sb_stmt *s = sb_tx_query(tx, "SELECT key, value FROM setting WHERE key LIKE 'engine.%' ORDER BY key", "");
+    while (s != NULL && sb_stmt_step(s) == 1) {
+        const char *key = sb_stmt_text(s, 0) + 7, *value = sb_stmt_text(s, 1);
+        if (strcmp(key, "csat_template_id") == 0 || strcmp(key, "auto_replies_per_hour") == 0)
+            json_object_set_new(settings, key, json_integer(strtoll(value, NULL, 10)));
+        else if (strncmp(key, "weight_", 7) == 0)
+            json_object_set_new(weights, key + 7, json_real(strtod(value, NULL)));
+        else
+            json_object_set_new(settings, key, json_string(value));
+    }
+    sb_stmt_end(s);
+    if (json_object_size(weights) > 0)
+        json_object_set_new(settings, "weights", weights);
+    else
+        json_decref(weights);
+    json_object_set_new(doc, "settings", settings);
     *out = doc;
     return 0;
+}
+
+static bool has_id(const json_t *list, int64_t id);
+
+/* Validates the "settings" section; `in` for references to its templates. */
+static int check_settings(const json_t *in, const json_t *set, char *err, size_t cap)
+{
+    if (set == NULL)
+        return 0;
+    if (!json_is_object(set))
+        return fail(err, cap, "settings: must be an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *)set, key, v) {
+        if (strcmp(key, "csat_template_id") == 0) {
+            if (!json_is_null(v) &&
+                (!json_is_integer(v) || !has_id(json_object_get(in, "templates"), json_integer_value(v))))
+                return fail(err, cap, "settings.csat_template_id: must be a template in the file, or null");
+        } else if (strcmp(key, "auto_replies_per_hour") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 16)
+                return fail(err, cap, "settings.auto_replies_per_hour: must be 1 to 16");
+        } else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0) {
+            if (!json_is_string(v) || strlen(json_string_value(v)) > (strcmp(key, "company_name") == 0 ? 63 : 7))
+                return fail(err, cap, "settings.%s: must be a short text", key);
+        } else if (strcmp(key, "weights") == 0) {
+            const char *k;
+            json_t *w;
+            if (!json_is_object(v))
+                return fail(err, cap, "settings.weights: must be an object");
+            json_object_foreach (v, k, w) {
+                if ((strcmp(k, "chat") != 0 && strcmp(k, "email") != 0) || !json_is_number(w) ||
+                    !(json_number_value(w) > 0 && json_number_value(w) <= 1))
+                    return fail(err, cap, "settings.weights.%s: chat and email weigh above 0 and at most 1", k);
+            }
+        } else {
+            return fail(err, cap, "settings.%s: unknown setting", key);
+        }
+    }
+    return 0;
+}
+
+static int put_setting(sb_tx *tx, const char *key, const char *value)
+{
+    char k[64];
+    snprintf(k, sizeof k, "engine.%s", key);
+    return sb_tx_exec(tx, "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                      "tt", k, value);
+}
+
+/* Replaces the engine's settings with the file's (absent: left alone). */
+static int import_settings(sb_tx *tx, const json_t *set)
+{
+    if (set == NULL)
+        return 0;
+    int rc = sb_tx_exec(tx, "DELETE FROM setting WHERE key LIKE 'engine.%'", "");
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *)set, key, v) {
+        char buf[80];
+        if (rc != 0)
+            break;
+        if (json_is_null(v))
+            continue;
+        if (strcmp(key, "weights") == 0) {
+            const char *k;
+            json_t *w;
+            json_object_foreach (v, k, w) {
+                char wk[32];
+                snprintf(wk, sizeof wk, "weight_%s", k);
+                snprintf(buf, sizeof buf, "%.6f", json_number_value(w));
+                if (rc == 0)
+                    rc = put_setting(tx, wk, buf);
+            }
+        } else if (json_is_integer(v)) {
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+            rc = put_setting(tx, key, buf);
+        } else {
+            rc = put_setting(tx, key, json_string_value(v));
+        }
+    }
+    return rc;
 }
 
 /* Whether `list` (a file section) has a document with this id. */
@@ -190,7 +289,7 @@ static char *routing_text(const json_t *routing)
 int sb_config_import(sb_tx *tx, const json_t *in, sb_config_import_stats *stats, char *err, size_t cap)
 {
     static const char *const top[] = {
-        "switchboard_config", "calendars", "templates", "sla_policies", "rules", "teams", "agents"};
+        "switchboard_config", "calendars", "templates", "sla_policies", "rules", "teams", "agents", "settings"};
     memset(stats, 0, sizeof *stats);
     if (!json_is_object(in))
         return fail(err, cap, "the file must hold a JSON object");
@@ -245,6 +344,9 @@ int sb_config_import(sb_tx *tx, const json_t *in, sb_config_import_stats *stats,
             return fail(err, cap, "%s.%s: %s", where, e.field, e.message);
     }
 
+    if ((rc = check_settings(in, json_object_get(in, "settings"), err, cap)) != 0)
+        return rc;
+
     /* all valid: replace */
     int64_t now = sb_tx_now(tx);
     if ((rc = sb_tx_exec(tx, "DELETE FROM config_item", "")) != 0)
@@ -286,6 +388,8 @@ int sb_config_import(sb_tx *tx, const json_t *in, sb_config_import_stats *stats,
             return rc;
         stats->agents++;
     }
+    if ((rc = import_settings(tx, json_object_get(in, "settings"))) != 0)
+        return rc;
     return sb_event_log(
         tx, (sb_actor){"system", 0}, "config", 0, "config.imported",
         json_pack("{s:i,s:i,s:i}", "documents", stats->documents, "teams", stats->teams, "agents", stats->agents));

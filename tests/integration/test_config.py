@@ -252,11 +252,26 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual([r["name"] for r in b["rules"]], ["Импорт"])
         st, _, b = self.req("GET", "/api/v1/teams/1")
         self.assertEqual(b["team"]["routing"], {"strategy": "least_busy"})
+        # Settings travel too: a survey template must be one of the file's templates.
+        setup["settings"] = {"csat_template_id": 4242, "company_name": "Ромашка"}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(setup, f, ensure_ascii=False)
+        p = self.d.cli("config", "import", path)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("settings.csat_template_id", p.stderr)
+        setup["settings"] = {"csat_template_id": tid, "company_name": "Ромашка", "weights": {"chat": 0.25}}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(setup, f, ensure_ascii=False)
+        self.d.cli("config", "import", path, check=True)
+        st, _, b = self.req("GET", "/api/v1/settings")
+        self.assertEqual((b["settings"]["csat_template_id"], b["settings"]["company_name"],
+                          b["settings"]["weights"]["chat"]), (tid, "Ромашка", 0.25))
         # Round trip: exporting again gives what was imported.
         p = self.d.cli("config", "export", "-", check=True)
         again = json.loads(p.stdout)
         self.assertEqual(again["rules"], setup["rules"])
         self.assertEqual(again["templates"], setup["templates"])
+        self.assertEqual(again["settings"], setup["settings"])
 
     def test_config_survives_restart(self):
         st, _, b = self.req("POST", "/api/v1/templates", dict(TEMPLATE, name="Перезапуск"))
