@@ -836,8 +836,11 @@ const char *sb_dispatch_blocked(sb_dispatch *d, int64_t contact_id, const char *
 }
 
 typedef struct quarantine_op {
+    sb_dispatch *d;
     int64_t ticket_id;
     char *reason;
+    json_t *events; /* NULL when no agent stream listens */
+    int64_t at;
 } quarantine_op;
 
 static int quarantine_run(sb_tx *tx, void *arg)
@@ -852,6 +855,10 @@ static int quarantine_run(sb_tx *tx, void *arg)
     if (rc == 0)
         rc = sb_event_log(tx, SYSTEM, "ticket", q->ticket_id, "ticket.blacklisted",
                           json_pack("{s:s}", "reason", q->reason));
+    if (rc == 0 && q->events != NULL)
+        sb_emit(q->events, "ticket.updated",
+                json_pack("{s:o,s:s}", "ticket", sb_ticket_json(tx, q->ticket_id), "by", "engine"));
+    q->at = now;
     return rc;
 }
 
@@ -860,6 +867,10 @@ static void quarantine_done(void *arg, int rc)
     quarantine_op *q = arg;
     if (rc != 0)
         sb_log(SB_WARN, "dispatch", "blacklisted ticket %lld not closed rc=%d", (long long)q->ticket_id, rc);
+    if (rc == 0 && q->events != NULL)
+        sb_app_publish_built(q->d->app, q->events, q->at);
+    else
+        json_decref(q->events);
     free(q->reason);
     free(q);
 }
@@ -876,6 +887,8 @@ void sb_dispatch_quarantine(sb_dispatch *d, int64_t ticket_id, const char *reaso
         sb_clock_wall_ms(), &d->fx);
     flush_effects(d);
     quarantine_op *q = sb_xcalloc(1, sizeof *q);
+    q->d = d;
+    q->events = sb_stream_subscribers(d->app->hub) > 0 ? json_array() : NULL;
     q->ticket_id = ticket_id;
     q->reason = sb_xstrdup(reason);
     sb_store_submit(d->app->store, quarantine_run, quarantine_done, q);
