@@ -8,6 +8,7 @@
  * lost, at worst decided twice. */
 #include "dispatch.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -695,6 +696,7 @@ sb_dispatch *sb_dispatch_start(sb_app *app)
     load_into(d, l.out);
     sb_log(SB_INFO, "dispatch", "engine ready open_tickets=%zu", sb_engine_open_tickets(d->eng));
     json_decref(l.out);
+    malloc_trim(0); /* the rows were read once; give their memory back */
     flush_effects(d);
     return d;
 }

@@ -40,8 +40,36 @@ typedef struct sla_clock_state {
     int64_t warn_at; /* 0 if no warning is pending */
 } sla_clock_state;
 
+/* What routing reads of a ticket, all the time. */
+typedef struct ticket_core {
+    int64_t id, number, contact_id;
+    sb_channel_kind channel;
+    sb_status status;
+    sb_priority priority;
+    int64_t team_id, assignee_id, created_at;
+    sb_token skill, language;
+    bool vip;
+    int64_t owner_id;
+    sb_token *tags; /* SB_ENGINE_MAX_TAGS of room once the ticket has any; NULL before */
+    int ntags;
+    sb_token channel_type, contact_language;
+} ticket_core;
+
+/* What only rules and templates read: the contact's name, phone and email,
+ * the subject, the contact's tags and attributes, in one allocation with
+ * only the strings that are there. An open ticket costs the engine a few
+ * hundred bytes, not the input's fixed-size buffers. */
+typedef struct about {
+    const char *contact_name, *contact_phone, *contact_email, *subject;
+    const char **contact_tags;
+    int ncontact_tags;
+    const char **attr_keys, **attr_values;
+    int nattrs;
+} about;
+
 struct ticket {
-    sb_ticket_info info;
+    ticket_core info;
+    about *about;
     ticket *hash_next;
     team *queue_team; /* the queue it waits in; NULL if none */
     double weight;
@@ -69,6 +97,71 @@ struct ticket {
     int64_t *fired; /* once-per-ticket rules that ran */
     int nfired;
 };
+
+static void core_from_info(ticket_core *c, const sb_ticket_info *in)
+{
+    *c = (ticket_core){.id = in->id,
+                       .number = in->number,
+                       .contact_id = in->contact_id,
+                       .channel = in->channel,
+                       .status = in->status,
+                       .priority = in->priority,
+                       .team_id = in->team_id,
+                       .assignee_id = in->assignee_id,
+                       .created_at = in->created_at,
+                       .skill = in->skill,
+                       .language = in->language,
+                       .vip = in->vip,
+                       .owner_id = in->owner_id,
+                       .ntags = in->ntags,
+                       .channel_type = in->channel_type,
+                       .contact_language = in->contact_language};
+    if (in->ntags > 0) {
+        c->tags = sb_xcalloc(SB_ENGINE_MAX_TAGS, sizeof *c->tags);
+        memcpy(c->tags, in->tags, (size_t)in->ntags * sizeof *c->tags);
+    }
+}
+
+/* Copies the non-empty strings of `in` into one allocation. */
+static about *about_copy(const sb_ticket_info *in)
+{
+    const char *one[4] = {in->contact_name, in->contact_phone, in->contact_email, in->subject};
+    size_t need = sizeof(about), n = (size_t)in->ncontact_tags + 2 * (size_t)in->nattrs;
+    need += n * sizeof(char *);
+    for (int i = 0; i < 4; i++)
+        need += strlen(one[i]) + 1;
+    for (int i = 0; i < in->ncontact_tags; i++)
+        need += strlen(in->contact_tags[i].v) + 1;
+    for (int i = 0; i < in->nattrs; i++)
+        need += strlen(in->attr_keys[i].v) + strlen(in->attr_values[i]) + 2;
+    about *a = sb_xmalloc(need);
+    const char **ptrs = (const char **)(a + 1);
+    char *p = (char *)(ptrs + n);
+#define TAKE(dst, src)                                                                                                 \
+    do {                                                                                                               \
+        size_t len_ = strlen(src) + 1;                                                                                 \
+        memcpy(p, (src), len_);                                                                                        \
+        (dst) = p;                                                                                                     \
+        p += len_;                                                                                                     \
+    } while (0)
+    TAKE(a->contact_name, in->contact_name);
+    TAKE(a->contact_phone, in->contact_phone);
+    TAKE(a->contact_email, in->contact_email);
+    TAKE(a->subject, in->subject);
+    a->contact_tags = ptrs;
+    a->ncontact_tags = in->ncontact_tags;
+    for (int i = 0; i < in->ncontact_tags; i++)
+        TAKE(ptrs[i], in->contact_tags[i].v);
+    a->attr_keys = ptrs + in->ncontact_tags;
+    a->attr_values = a->attr_keys + in->nattrs;
+    a->nattrs = in->nattrs;
+    for (int i = 0; i < in->nattrs; i++) {
+        TAKE(a->attr_keys[i], in->attr_keys[i].v);
+        TAKE(a->attr_values[i], in->attr_values[i]);
+    }
+#undef TAKE
+    return a;
+}
 
 struct agent {
     sb_engine_agent_cfg cfg;
@@ -1329,6 +1422,8 @@ int sb_engine_put_sla_policy(sb_engine *eng, const sb_sla_policy *p)
 
 static void ticket_free(ticket *t)
 {
+    free(t->info.tags);
+    free(t->about);
     free(t->last_text);
     free(t->fired);
     free(t);
@@ -1351,7 +1446,8 @@ static int ticket_new(sb_engine *eng, const sb_ticket_info *info, const char *te
     if (find_ticket(eng, info->id) != NULL || !status_live(info->status))
         return info->status == SB_STATUS_RESOLVED || info->status == SB_STATUS_CLOSED ? 0 : SB_ECONFLICT;
     ticket *t = sb_xcalloc(1, sizeof *t);
-    t->info = *info;
+    core_from_info(&t->info, info);
+    t->about = about_copy(info);
     t->info.assignee_id = 0;
     if (t->info.created_at == 0)
         t->info.created_at = now;
@@ -1529,23 +1625,17 @@ static bool rule_applies(sb_engine *eng, ticket *t, const sb_rule *r, sb_trigger
         return false;
     if (sb_rule_once_per_ticket(r) && fired_once(t, sb_rule_id(r)))
         return false;
-    const char *ctags[SB_ENGINE_MAX_TAGS], *ttags[SB_ENGINE_MAX_TAGS], *keys[SB_ENGINE_MAX_ATTRS],
-        *values[SB_ENGINE_MAX_ATTRS];
-    for (int i = 0; i < t->info.ncontact_tags; i++)
-        ctags[i] = t->info.contact_tags[i].v;
+    const char *ttags[SB_ENGINE_MAX_TAGS];
     for (int i = 0; i < t->info.ntags; i++)
         ttags[i] = t->info.tags[i].v;
-    for (int i = 0; i < t->info.nattrs; i++) {
-        keys[i] = t->info.attr_keys[i].v;
-        values[i] = t->info.attr_values[i];
-    }
+    const about *ab = t->about;
     const char *text = t->last_text != NULL ? t->last_text : "";
     const char *lang = text_language(t);
     if (lang == NULL && t->info.contact_language.v[0] != '\0')
         lang = t->info.contact_language.v;
     facts_ctx ctx = {eng, now};
     sb_rule_facts f = {.text = text,
-                       .subject = t->info.subject,
+                       .subject = ab->subject,
                        .channel = t->info.channel_type.v,
                        .language = lang,
                        .status = sb_status_name(t->info.status),
@@ -1553,13 +1643,13 @@ static bool rule_applies(sb_engine *eng, ticket *t, const sb_rule *r, sb_trigger
                        .team_id = t->info.team_id,
                        .assignee_id = t->info.assignee_id,
                        .vip = t->info.vip,
-                       .contact_tags = ctags,
-                       .ncontact_tags = t->info.ncontact_tags,
+                       .contact_tags = ab->contact_tags,
+                       .ncontact_tags = ab->ncontact_tags,
                        .ticket_tags = ttags,
                        .nticket_tags = t->info.ntags,
-                       .attr_keys = keys,
-                       .attr_values = values,
-                       .nattrs = t->info.nattrs,
+                       .attr_keys = ab->attr_keys,
+                       .attr_values = ab->attr_values,
+                       .nattrs = ab->nattrs,
                        .age_minutes = (now - t->info.created_at) / 60000,
                        .in_business_hours = facts_business_hours,
                        .ctx = &ctx};
@@ -1686,10 +1776,10 @@ static void template_values(const sb_engine *eng, const ticket *t, int64_t now, 
 {
     const agent *a = find_agent(eng, t->info.assignee_id);
     const team *tm = find_team((sb_engine *)eng, t->info.team_id);
-    *v = (sb_template_values){.contact_name = t->info.contact_name,
-                              .contact_phone = t->info.contact_phone,
-                              .contact_email = t->info.contact_email,
-                              .ticket_subject = t->info.subject,
+    *v = (sb_template_values){.contact_name = t->about->contact_name,
+                              .contact_phone = t->about->contact_phone,
+                              .contact_email = t->about->contact_email,
+                              .ticket_subject = t->about->subject,
                               .ticket_status = sb_status_name(t->info.status),
                               .ticket_priority = sb_priority_name(t->info.priority),
                               .ticket_channel = t->info.channel_type.v,
@@ -1805,6 +1895,8 @@ static void tag(ticket *t, const char *value, bool add, int64_t now, int64_t rul
             at = i;
     if (add == (at >= 0) || (add && t->info.ntags == SB_ENGINE_MAX_TAGS))
         return;
+    if (t->info.tags == NULL)
+        t->info.tags = sb_xcalloc(SB_ENGINE_MAX_TAGS, sizeof *t->info.tags);
     if (add) {
         snprintf(t->info.tags[t->info.ntags++].v, sizeof t->info.tags[0].v, "%s", value);
     } else {
