@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 CONFIG ?= config/demo.ini
 
-.PHONY: all deps node-deps build build-asan run test bench clean format checksrc screenshots
+.PHONY: all deps node-deps web build build-asan run test bench clean format checksrc screenshots
 
 all: build
 
@@ -32,7 +32,15 @@ node-deps:
 	@[ tests/e2e/node_modules/.package-lock.json -nt tests/e2e/package-lock.json ] || \
 		(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
-build: deps
+# The browser workspace: npm ci (when the lock file changed) and a build
+# (when a source is newer than it) into web/dist, which the daemon serves.
+web: node-deps
+	@[ web/node_modules/.package-lock.json -nt web/package-lock.json ] || \
+		(cd web && npm ci --no-audit --no-fund --loglevel=error)
+	@if [ ! -f web/dist/index.html ] || [ -n "$$(find web/src web/index.html web/vite.config.js web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -1)" ]; then \
+		cd web && npm run build --silent; fi
+
+build: deps web
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
 	cmake --build build -j$(JOBS)
 

@@ -21,6 +21,7 @@
 #include "channels/webchat.h"
 #include "demo.h"
 #include "dispatch.h"
+#include "web.h"
 #include "engine/model.h"
 
 void sb_event_texts_take(sb_event_texts *out, json_t *events, int64_t now_ms)
@@ -114,6 +115,8 @@ static void on_request(sb_http_req *req, void *ud)
         sb_api_handle(app, req);
     } else if (sb_webchat_route(app->webchat, req, path)) {
         /* handled */
+    } else if (sb_web_route(app->web, req, path)) {
+        /* the workspace */
     } else if (strcmp(path, "/") == 0 && get) {
         sb_http_add_header(req, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
         sb_http_respond(req, 200, "text/html; charset=utf-8", landing, sizeof landing - 1);
@@ -249,6 +252,7 @@ int sb_app_serve(sb_config *cfg)
         return 1;
     }
 
+    app.web = sb_web_load(cfg->web_root);
     app.dispatch = sb_dispatch_start(&app);
     if (app.dispatch == NULL) {
         sb_log(SB_ERROR, "app", "cannot load the routing engine's state");
@@ -301,6 +305,7 @@ int sb_app_serve(sb_config *cfg)
     sb_store_close(app.store);
     uv_run(&loop, UV_RUN_DEFAULT); /* let closing handles finish */
     sb_dispatch_free(app.dispatch);
+    sb_web_free(app.web);
     sb_http_server_free(app.http);
     sb_outbox_free(app.outbox);
     sb_webchat_free(app.webchat);

@@ -17,6 +17,9 @@ void sb_config_defaults(sb_config *c)
     snprintf(c->data_dir, sizeof c->data_dir, "data");
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->max_body_bytes = 8u << 20;
+#ifdef SB_WEB_ROOT
+    snprintf(c->web_root, sizeof c->web_root, "%s", SB_WEB_ROOT);
+#endif
     c->max_connections = 20000;
     c->header_timeout_ms = 10000;
     c->idle_timeout_ms = 75000;
@@ -61,6 +64,8 @@ static int on_value(void *ud, const char *section, const char *name, const char 
         snprintf(c->data_dir, sizeof c->data_dir, "%s", value);
     } else if (MATCH("server", "public_url")) {
         snprintf(c->public_url, sizeof c->public_url, "%s", value);
+    } else if (MATCH("server", "web_root")) {
+        snprintf(c->web_root, sizeof c->web_root, "%s", value);
     } else if (MATCH("log", "file")) {
         snprintf(c->log_file, sizeof c->log_file, "%s", value);
     } else if (MATCH("log", "level")) {

@@ -13,6 +13,7 @@ typedef struct sb_config {
     char log_file[512];
     char log_level[16];
     char public_url[256];       /* how browsers reach us; for widget snippets */
+    char web_root[512];         /* [server] web_root: the built workspace (web/dist) */
     size_t max_body_bytes;      /* [http] max_body */
     unsigned max_connections;   /* [http] max_connections */
     unsigned header_timeout_ms; /* [http] header_timeout_ms */

@@ -30,6 +30,26 @@ class SystemTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(b, "")
 
+    def test_workspace_is_served(self):
+        import re
+        st, h, b = self.d.req("GET", "/")
+        self.assertEqual(st, 200)
+        self.assertIn("script-src 'self'", h["Content-Security-Policy"])
+        self.assertNotIn("unsafe-inline", h["Content-Security-Policy"].split("style-src")[0])
+        self.assertEqual(h["Cache-Control"], "no-cache")
+        page = b if isinstance(b, str) else b.decode()
+        assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', page)
+        self.assertTrue(any(a.endswith(".js") for a in assets), page)
+        for a in assets:
+            st, h, _ = self.d.req("GET", a)
+            self.assertEqual(st, 200, a)
+            self.assertEqual(h["Cache-Control"], "public, max-age=31536000, immutable")
+            self.assertEqual(h["X-Content-Type-Options"], "nosniff")
+        st, _, _ = self.d.req("GET", "/assets/nope.js")
+        self.assertEqual(st, 404)
+        st, _, _ = self.d.req("GET", "/no/such/page")
+        self.assertEqual(st, 404)
+
     def test_openapi(self):
         st, h, b = self.d.req("GET", "/api/v1/openapi.json")
         self.assertEqual(st, 200)

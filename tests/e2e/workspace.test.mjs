@@ -1,0 +1,160 @@
+// The operators' workspace in a real browser (Debian's chromium driven by
+// playwright-core): an agent signs in, goes online, a customer's message
+// arrives through the signed API channel and appears in the inbox live,
+// the agent opens it and replies; customer text is never interpreted as
+// HTML; RU and EN both render. SB_SCREENSHOTS=DIR saves screenshots.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.SB_BINARY;
+const SHOTS = process.env.SB_SCREENSHOTS;
+let dir, proc, base, admin, secret, browser;
+
+async function waitFor(fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function api(method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+async function inbound(payload) {
+  const raw = JSON.stringify(payload);
+  const sig = 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
+  const res = await fetch(base + '/api/v1/channels/1/inbound', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Switchboard-Signature': sig },
+    body: raw,
+  });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+before(async () => {
+  assert.ok(BIN, 'SB_BINARY must name the switchboard binary');
+  dir = mkdtempSync(join(tmpdir(), 'sb-e2e-ws-'));
+  const ini = join(dir, 'sb.ini');
+  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${join(dir, 'data')}\n[log]\nlevel = warn\n[demo]\nseed = true\n`);
+  proc = spawn(BIN, ['serve', '--config', ini], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  const m = await waitFor(() => out.match(/switchboard listening on (http:\/\/\S+)/), 30000);
+  base = m[1];
+  const data = join(dir, 'data');
+  admin = execFileSync(BIN, ['token', 'create', '--agent', 'admin@demo.switchboard', '--data', data]).toString().trim();
+  secret = execFileSync(BIN, ['channel', 'secret', '1', '--data', data]).toString().trim();
+  // Everything new goes to Sales, where Anna works, by round robin.
+  assert.equal((await api('PATCH', '/api/v1/teams/1', { routing: { strategy: 'round_robin' } })).status, 200);
+  assert.equal((await api('POST', '/api/v1/rules', {
+    name: 'Всё в продажи', on: ['ticket.created'], actions: [{ type: 'assign_team', id: 1 }],
+  })).status, 201);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (proc) {
+    proc.kill('SIGTERM');
+    const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
+    assert.equal(code, 0, 'the daemon must stop cleanly');
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('an agent signs in, a message arrives live, the agent replies', async () => {
+  const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('dialog', (d) => { errors.push('dialog: ' + d.message()); d.dismiss(); });
+
+  // The page is served by the daemon with a strict policy.
+  const res = await page.goto(base + '/');
+  assert.match(res.headers()['content-security-policy'], /script-src 'self'/);
+  assert.equal(res.headers()['cache-control'], 'no-cache');
+
+  // Wrong password: an error next to the form; then the right one.
+  await page.getByLabel('Эл. почта').fill('anna@demo.switchboard');
+  await page.getByLabel('Пароль').fill('wrong-password');
+  await page.getByRole('button', { name: 'Войти' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Неверная почта или пароль' }).waitFor();
+  await page.getByLabel('Пароль').fill('demo-anna-1');
+  await page.getByRole('button', { name: 'Войти' }).click();
+  await page.getByText('в реальном времени').waitFor();
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'workspace-empty.png') });
+
+  // Online: the engine may now give Anna work.
+  await page.getByLabel('Статус').selectOption('online');
+  await waitFor(async () => {
+    const r = await api('GET', '/api/v1/agents');
+    return r.json.agents.find((a) => a.email === 'anna@demo.switchboard');
+  });
+
+  // A customer writes, with markup in the text: it must stay text.
+  const probe = 'Срочно! <img src=x onerror="window.__xss=1"> где заказ?';
+  const r = await inbound({ external_id: 'ws-1', from: { id: 'shop-42', name: 'Айгерим' }, text: probe });
+  const item = page.locator(`.ticket[data-number="${r.ticket_number}"]`);
+  await item.waitFor({ timeout: 10000 }); // live: no reload
+  await item.click();
+  const text = page.locator('.messages .message.in .text').first();
+  await text.waitFor();
+  assert.equal(await text.textContent(), probe);
+  assert.equal(await page.locator('.messages img').count(), 0);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+
+  // Reply from the keyboard shortcut and the button.
+  await page.keyboard.press('r');
+  await page.getByRole('textbox', { name: 'Ответить' }).fill('Здравствуйте! Проверяю заказ.');
+  await page.getByRole('button', { name: 'Отправить' }).click();
+  await page.locator('.messages .message.out .text', { hasText: 'Проверяю заказ' }).waitFor();
+  const t = await api('GET', `/api/v1/tickets/${r.ticket_number}`);
+  const out = t.json.messages.filter((m) => m.direction === 'out');
+  assert.equal(out.length, 1);
+  assert.equal(out[0].author.name.startsWith('Anna'), true);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'workspace-ticket.png') });
+
+  // English, then back to Russian.
+  await page.getByLabel('Язык').selectOption('en');
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await page.getByRole('button', { name: 'Resolve' }).click();
+  await waitFor(async () => (await api('GET', `/api/v1/tickets/${r.ticket_number}`)).json.ticket.status === 'resolved');
+  await page.getByLabel('Language').selectOption('ru');
+  await page.getByRole('button', { name: 'Выйти' }).waitFor();
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a phone-width screen shows the inbox', async () => {
+  const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 390, height: 800 } });
+  const page = await ctx.newPage();
+  await page.goto(base + '/');
+  await page.getByLabel('Email').fill('anna@demo.switchboard');
+  await page.getByLabel('Password').fill('demo-anna-1');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Mine' }).waitFor();
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling (page is ${width}px wide)`);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'workspace-phone.png') });
+  await ctx.close();
+});

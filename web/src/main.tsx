@@ -1,0 +1,323 @@
+// The operators' workspace: sign in, the unified inbox (live over the
+// agents' stream), the conversation with its reply box, presence, RU/EN.
+// Customer text is always rendered as text (Preact escapes it).
+import { render } from 'preact';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { call, openStream, type Agent, type Message, type StreamEvent, type Ticket } from './api';
+import { browserLang, translator, type Key, type Lang, type T } from './i18n';
+import './style.css';
+
+type View = 'mine' | 'unassigned' | 'all' | 'waiting';
+
+function Login(props: { t: T; onIn: (a: Agent) => void }) {
+  const { t } = props.t;
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState('');
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError('');
+    const r = await call<{ agent: Agent }>('POST', '/api/v1/auth/login', { email, password });
+    if (r.status === 200) props.onIn(r.json.agent);
+    else setError(t('badLogin'));
+  };
+  return (
+    <main class="login">
+      <form onSubmit={submit} aria-labelledby="login-title">
+        <h1 id="login-title">{t('title')}</h1>
+        <label>
+          {t('email')}
+          <input name="email" type="email" autocomplete="username" required value={email}
+            onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />
+        </label>
+        <label>
+          {t('password')}
+          <input name="password" type="password" autocomplete="current-password" required value={password}
+            onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+        </label>
+        {error && <p class="error" role="alert">{error}</p>}
+        <button type="submit">{t('signIn')}</button>
+      </form>
+    </main>
+  );
+}
+
+function statusLabel(t: T, s: string) {
+  return t.t(('status.' + s) as Key) ?? s;
+}
+
+function priorityLabel(t: T, p: string) {
+  return t.t(('priority.' + p) as Key) ?? p;
+}
+
+function Inbox(props: {
+  t: T;
+  tickets: Ticket[];
+  selected: number | null;
+  unread: Set<number>;
+  onSelect: (n: number) => void;
+}) {
+  const { t } = props;
+  if (props.tickets.length === 0) return <p class="empty">{t.t('noTickets')}</p>;
+  return (
+    <ul class="tickets" role="listbox" aria-label={t.t('all')}>
+      {props.tickets.map((k) => (
+        <li key={k.number} role="option" aria-selected={props.selected === k.number}
+          class={`ticket prio-${k.priority}${props.selected === k.number ? ' selected' : ''}`}
+          data-number={k.number} onClick={() => props.onSelect(k.number)}>
+          <div class="row1">
+            <span class="num">#{k.number}</span>
+            <span class="who">{k.contact?.name || '—'}</span>
+            {props.unread.has(k.number) && <span class="unread">{t.t('unread')}</span>}
+          </div>
+          <div class="row2">
+            <span class="subject">{k.subject || ''}</span>
+          </div>
+          <div class="row3">
+            <span class={`badge status-${k.status}`}>{statusLabel(t, k.status)}</span>
+            <span class={`badge priority-${k.priority}`}>{priorityLabel(t, k.priority)}</span>
+            <span class="channel">{k.channel_kind}</span>
+          </div>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function TicketView(props: { t: T; number: number; version: number; me: Agent; onChanged: () => void }) {
+  const { t } = props;
+  const [ticket, setTicket] = useState<Ticket | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [text, setText] = useState('');
+  const [kind, setKind] = useState<'reply' | 'note'>('reply');
+  const [error, setError] = useState('');
+  const box = useRef<HTMLTextAreaElement>(null);
+  const load = async () => {
+    const r = await call<{ ticket: Ticket; messages: Message[] }>('GET', `/api/v1/tickets/${props.number}`);
+    if (r.status === 200) {
+      setTicket(r.json.ticket);
+      setMessages(r.json.messages);
+    }
+  };
+  useEffect(() => {
+    load();
+  }, [props.number, props.version]);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.target as HTMLElement).tagName === 'TEXTAREA' || (e.target as HTMLElement).tagName === 'INPUT') return;
+      if (e.key === 'r' || e.key === 'n') {
+        setKind(e.key === 'r' ? 'reply' : 'note');
+        box.current?.focus();
+        e.preventDefault();
+      } else if (e.key === 'e') {
+        resolve();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+  const send = async (e: Event) => {
+    e.preventDefault();
+    if (!text.trim()) return;
+    setError('');
+    const r = await call('POST', `/api/v1/tickets/${props.number}/messages`, { text, kind });
+    if (r.status === 201) {
+      setText('');
+      load();
+      props.onChanged();
+    } else setError(t.t('sendFailed'));
+  };
+  const resolve = async () => {
+    await call('PATCH', `/api/v1/tickets/${props.number}`, { status: 'resolved' });
+    load();
+    props.onChanged();
+  };
+  if (!ticket) return <section class="conversation" />;
+  const due = ticket.sla?.due ?? {};
+  const state = ticket.sla?.state ?? {};
+  const clocks: [string, Key][] = [['first_response', 'dueFirst'], ['next_response', 'dueNext'], ['resolution', 'dueResolution']];
+  return (
+    <section class="conversation" aria-label={`#${ticket.number}`}>
+      <header>
+        <h2>#{ticket.number} {ticket.contact?.name || ''}</h2>
+        <div class="meta">
+          <span class={`badge status-${ticket.status}`}>{statusLabel(t, ticket.status)}</span>
+          <span class={`badge priority-${ticket.priority}`}>{priorityLabel(t, ticket.priority)}</span>
+          {clocks.map(([c, label]) =>
+            due[c] || state[c] ? (
+              <span class={`sla sla-${state[c] || 'running'}`} key={c}>
+                {t.t(label)} {t.time(due[c] ?? null)} {state[c] ? `(${t.t(state[c] as Key)})` : ''}
+              </span>
+            ) : null,
+          )}
+          <button type="button" onClick={resolve} disabled={ticket.status === 'resolved'}>{t.t('resolve')}</button>
+        </div>
+      </header>
+      <ol class="messages">
+        {messages.map((m) => (
+          <li key={m.id} class={`message ${m.direction}`}>
+            <div class="author">
+              {m.direction === 'in' ? t.t('customer') : m.author && 'name' in m.author ? m.author.name : t.t('system')}
+              <time>{t.time(m.created_at)}</time>
+              {m.delivery_status && m.direction === 'out' && (
+                <span class={`delivery delivery-${m.delivery_status}`}>{t.t(('delivery.' + m.delivery_status) as Key) ?? m.delivery_status}</span>
+              )}
+            </div>
+            <p class="text">{m.text}</p>
+          </li>
+        ))}
+      </ol>
+      <form class="composer" onSubmit={send}>
+        <div class="tabs" role="tablist">
+          <button type="button" role="tab" aria-selected={kind === 'reply'} onClick={() => setKind('reply')}>{t.t('reply')}</button>
+          <button type="button" role="tab" aria-selected={kind === 'note'} onClick={() => setKind('note')}>{t.t('note')}</button>
+        </div>
+        <textarea ref={box} name="text" value={text} aria-label={kind === 'reply' ? t.t('reply') : t.t('note')}
+          placeholder={kind === 'reply' ? t.t('replyPlaceholder') : t.t('notePlaceholder')}
+          onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e);
+          }} />
+        {error && <p class="error" role="alert">{error}</p>}
+        <button type="submit">{t.t('send')}</button>
+      </form>
+    </section>
+  );
+}
+
+function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; onOut: () => void }) {
+  const t = useMemo(() => translator(props.lang), [props.lang]);
+  const [view, setView] = useState<View>('mine');
+  const [tickets, setTickets] = useState<Ticket[]>([]);
+  const [selected, setSelected] = useState<number | null>(null);
+  const [version, setVersion] = useState(0);
+  const [live, setLive] = useState(false);
+  const [presence, setPresence] = useState('offline');
+  const [unread, setUnread] = useState<Set<number>>(new Set());
+  const selectedRef = useRef<number | null>(null);
+  selectedRef.current = selected;
+
+  const query = () => {
+    switch (view) {
+      case 'mine':
+        return `?assignee=${props.me.id}`;
+      case 'unassigned':
+        return '?assignee=none';
+      case 'waiting':
+        return '?status=pending';
+      default:
+        return '';
+    }
+  };
+  const reload = async () => {
+    const r = await call<{ tickets: Ticket[] }>('GET', '/api/v1/tickets' + query());
+    if (r.status === 200) setTickets(r.json.tickets);
+  };
+  useEffect(() => {
+    reload();
+  }, [view]);
+  useEffect(() => {
+    const stop = openStream(
+      (e: StreamEvent) => {
+        const n = e.data?.ticket?.number ?? e.data?.ticket_number;
+        if (e.type.startsWith('ticket.') || e.type === 'message.created') {
+          reload();
+          if (typeof n === 'number') {
+            if (n === selectedRef.current) setVersion((v) => v + 1);
+            else if (e.type === 'message.created' && e.data?.direction === 'in')
+              setUnread((u) => new Set(u).add(n));
+          }
+        }
+      },
+      setLive,
+    );
+    return stop;
+  }, [view]);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const tag = (e.target as HTMLElement).tagName;
+      if (tag === 'TEXTAREA' || tag === 'INPUT' || tag === 'SELECT') return;
+      if (e.key !== 'j' && e.key !== 'k') return;
+      const i = tickets.findIndex((k) => k.number === selected);
+      const next = tickets[Math.max(0, Math.min(tickets.length - 1, i + (e.key === 'j' ? 1 : -1)))];
+      if (next) select(next.number);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+  const select = (n: number) => {
+    setSelected(n);
+    setUnread((u) => {
+      const c = new Set(u);
+      c.delete(n);
+      return c;
+    });
+  };
+  const changePresence = async (p: string) => {
+    const r = await call('POST', `/api/v1/agents/${props.me.id}/presence`, { presence: p });
+    if (r.status === 200) setPresence(p);
+  };
+  const views: [View, Key][] = [['mine', 'mine'], ['unassigned', 'unassigned'], ['waiting', 'waiting'], ['all', 'all']];
+  return (
+    <div class="workspace">
+      <header class="topbar">
+        <strong>{t.t('title')}</strong>
+        <span class={`live ${live ? 'on' : 'off'}`}>{live ? t.t('live') : t.t('reconnecting')}</span>
+        <span class="me">{props.me.name}</span>
+        <select aria-label={t.t('status')} name="presence" value={presence}
+          onChange={(e) => changePresence((e.target as HTMLSelectElement).value)}>
+          <option value="online">{t.t('online')}</option>
+          <option value="away">{t.t('away')}</option>
+          <option value="offline">{t.t('offline')}</option>
+        </select>
+        <select aria-label={t.t('language')} name="language" value={props.lang}
+          onChange={(e) => props.setLang((e.target as HTMLSelectElement).value as Lang)}>
+          <option value="ru">Русский</option>
+          <option value="en">English</option>
+        </select>
+        <button type="button" onClick={props.onOut}>{t.t('signOut')}</button>
+      </header>
+      <nav class="views" aria-label="views">
+        {views.map(([v, k]) => (
+          <button type="button" key={v} aria-pressed={view === v} class={view === v ? 'active' : ''}
+            onClick={() => setView(v)}>{t.t(k)}</button>
+        ))}
+      </nav>
+      <div class="panes">
+        <Inbox t={t} tickets={tickets} selected={selected} unread={unread} onSelect={select} />
+        {selected !== null ? (
+          <TicketView t={t} number={selected} version={version} me={props.me} onChanged={reload} />
+        ) : (
+          <section class="conversation empty">{t.t('selectTicket')}<p class="keys">{t.t('keys')}</p></section>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function App() {
+  const [me, setMe] = useState<Agent | null | undefined>(undefined);
+  const [lang, setLangState] = useState<Lang>((localStorage.getItem('sb-lang') as Lang) || browserLang());
+  const setLang = (l: Lang) => {
+    localStorage.setItem('sb-lang', l);
+    setLangState(l);
+  };
+  useEffect(() => {
+    call<{ agent: Agent }>('GET', '/api/v1/auth/me').then((r) => setMe(r.status === 200 ? r.json.agent : null));
+  }, []);
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
+  const t = useMemo(() => translator(lang), [lang]);
+  if (me === undefined) return null;
+  if (me === null) return <Login t={t} onIn={setMe} />;
+  return (
+    <Workspace me={me} lang={lang} setLang={setLang}
+      onOut={async () => {
+        await call('POST', '/api/v1/auth/logout', {});
+        setMe(null);
+      }} />
+  );
+}
+
+render(<App />, document.getElementById('app')!);
