@@ -5,25 +5,12 @@
 // is never interpreted as HTML. SB_SCREENSHOTS=DIR saves screenshots.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { start, waitFor } from './harness.mjs';
 
-const BIN = process.env.SB_BINARY;
 const SHOTS = process.env.SB_SCREENSHOTS;
-let dir, proc, base, token, browser;
-
-async function waitFor(fn, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+let env, base, token, browser;
 
 async function api(method, path, body) {
   const res = await fetch(base + path, {
@@ -35,32 +22,13 @@ async function api(method, path, body) {
 }
 
 before(async () => {
-  assert.ok(BIN, 'SB_BINARY must name the switchboard binary');
-  dir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
-  const ini = join(dir, 'sb.ini');
-  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${join(dir, 'data')}\n[log]\nlevel = warn\n[demo]\nseed = true\n`);
-  proc = spawn(BIN, ['serve', '--config', ini], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  proc.stdout.on('data', (d) => { out += d; });
-  const m = await waitFor(() => out.match(/switchboard listening on (http:\/\/\S+)/), 30000);
-  base = m[1];
-  token = execFileSync(BIN, ['token', 'create', '--agent', 'anna@demo.switchboard', '--data', join(dir, 'data')])
-    .toString().trim();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  env = await start();
+  ({ base, browser } = env);
+  token = env.cli(['token', 'create', '--agent', 'anna@demo.switchboard']);
 });
 
 after(async () => {
-  await browser?.close();
-  if (proc) {
-    proc.kill('SIGTERM');
-    const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
-    assert.equal(code, 0, 'the daemon must stop cleanly');
-  }
-  rmSync(dir, { recursive: true, force: true });
+  await env?.stop();
 });
 
 test('visitor and agent talk through the widget, live', async () => {
@@ -127,8 +95,7 @@ test('visitor and agent talk through the widget, live', async () => {
 });
 
 test('the pre-chat form names the customer on the card', async () => {
-  const admin = execFileSync(BIN, ['token', 'create', '--agent', 'admin@demo.switchboard', '--data', join(dir, 'data')])
-    .toString().trim();
+  const admin = env.cli(['token', 'create', '--agent', 'admin@demo.switchboard']);
   const res = await fetch(base + '/api/v1/channels', {
     method: 'POST',
     headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },

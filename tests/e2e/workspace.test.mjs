@@ -5,26 +5,12 @@
 // HTML; RU and EN both render. SB_SCREENSHOTS=DIR saves screenshots.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { start, waitFor } from './harness.mjs';
 
-const BIN = process.env.SB_BINARY;
 const SHOTS = process.env.SB_SCREENSHOTS;
-let dir, proc, base, admin, secret, browser;
-
-async function waitFor(fn, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+let env, base, admin, secret, browser;
 
 async function api(method, path, body) {
   const res = await fetch(base + path, {
@@ -48,38 +34,19 @@ async function inbound(payload) {
 }
 
 before(async () => {
-  assert.ok(BIN, 'SB_BINARY must name the switchboard binary');
-  dir = mkdtempSync(join(tmpdir(), 'sb-e2e-ws-'));
-  const ini = join(dir, 'sb.ini');
-  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${join(dir, 'data')}\n[log]\nlevel = warn\n[demo]\nseed = true\n`);
-  proc = spawn(BIN, ['serve', '--config', ini], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  proc.stdout.on('data', (d) => { out += d; });
-  const m = await waitFor(() => out.match(/switchboard listening on (http:\/\/\S+)/), 30000);
-  base = m[1];
-  const data = join(dir, 'data');
-  admin = execFileSync(BIN, ['token', 'create', '--agent', 'admin@demo.switchboard', '--data', data]).toString().trim();
-  secret = execFileSync(BIN, ['channel', 'secret', '1', '--data', data]).toString().trim();
+  env = await start();
+  ({ base, browser } = env);
+  admin = env.cli(['token', 'create', '--agent', 'admin@demo.switchboard']);
+  secret = env.cli(['channel', 'secret', '1']);
   // Everything new goes to Sales, where Anna works, by round robin.
   assert.equal((await api('PATCH', '/api/v1/teams/1', { routing: { strategy: 'round_robin' } })).status, 200);
   assert.equal((await api('POST', '/api/v1/rules', {
     name: 'Всё в продажи', on: ['ticket.created'], actions: [{ type: 'assign_team', id: 1 }],
   })).status, 201);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
 });
 
 after(async () => {
-  await browser?.close();
-  if (proc) {
-    proc.kill('SIGTERM');
-    const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
-    assert.equal(code, 0, 'the daemon must stop cleanly');
-  }
-  rmSync(dir, { recursive: true, force: true });
+  await env?.stop();
 });
 
 test('an agent signs in, a message arrives live, the agent replies', async () => {

@@ -1,0 +1,50 @@
+// What the browser tests share: a daemon with the demo data on a free
+// loopback port and a fresh data directory, Debian's chromium, and polling.
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export async function waitFor(fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/* Starts the daemon and chromium; returns {base, data, cli(args), browser, stop()}. */
+export async function start() {
+  const bin = process.env.SB_BINARY;
+  assert.ok(bin, 'SB_BINARY must name the switchboard binary');
+  const dir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
+  const data = join(dir, 'data');
+  const ini = join(dir, 'sb.ini');
+  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${data}\n[log]\nlevel = warn\n[demo]\nseed = true\n`);
+  const proc = spawn(bin, ['serve', '--config', ini], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  const m = await waitFor(() => out.match(/switchboard listening on (http:\/\/\S+)/), 30000);
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return {
+    base: m[1],
+    data,
+    browser,
+    cli: (args) => execFileSync(bin, [...args, '--data', data]).toString().trim(),
+    async stop() {
+      await browser.close();
+      proc.kill('SIGTERM');
+      const code = await new Promise((r) => proc.on('exit', (c) => r(c)));
+      rmSync(dir, { recursive: true, force: true });
+      assert.equal(code, 0, 'the daemon must stop cleanly');
+    },
+  };
+}
