@@ -43,6 +43,10 @@ before(async () => {
   assert.equal((await api('POST', '/api/v1/rules', {
     name: 'Всё в продажи', on: ['ticket.created'], actions: [{ type: 'assign_team', id: 1 }],
   })).status, 201);
+  assert.equal((await api('POST', '/api/v1/templates', {
+    name: 'Приветствие', shortcut: 'hi',
+    texts: { ru: 'Здравствуйте, {{contact.first_name}}! Ваш запрос №{{ticket.number}} у {{agent.first_name}}.' },
+  })).status, 201);
 });
 
 after(async () => {
@@ -99,6 +103,16 @@ test('an agent signs in, a message arrives live, the agent replies', async () =>
   const out = t.json.messages.filter((m) => m.direction === 'out');
   assert.equal(out.length, 1);
   assert.equal(out[0].author.name.startsWith('Anna'), true);
+  // A template by its shortcut, rendered by the server with the customer's and the agent's names.
+  await page.getByLabel('Шаблон…').selectOption({ label: '/hi — Приветствие' });
+  await page.locator('.messages .message.out .text',
+    { hasText: `Здравствуйте, Айгерим! Ваш запрос №${r.ticket_number} у Anna.` }).waitFor();
+  // Priority from the header; the customer card shows who it is and their tickets.
+  await page.getByLabel('Приоритет').selectOption('urgent');
+  await waitFor(async () => (await api('GET', `/api/v1/tickets/${r.ticket_number}`)).json.ticket.priority === 'urgent');
+  const card = page.getByLabel('Карточка клиента');
+  await card.getByText('Айгерим').waitFor();
+  await card.locator('.history li.current', { hasText: `#${r.ticket_number}` }).waitFor();
   if (SHOTS) await page.screenshot({ path: join(SHOTS, 'workspace-ticket.png') });
 
   // English, then back to Russian.

@@ -78,3 +78,12 @@ export function openStream(onEvent: (e: StreamEvent) => void, onState: (live: bo
     ws?.close();
   };
 }
+
+export type Contact = {
+  id: number;
+  name: string | null;
+  vip: boolean;
+  tags: string[];
+  identities: { kind: string; address: string }[];
+};
+export type Template = { id: number; name: string; shortcut?: string | null; texts: Record<string, string> };

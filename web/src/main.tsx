@@ -3,7 +3,7 @@
 // Customer text is always rendered as text (Preact escapes it).
 import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { call, openStream, type Agent, type Message, type StreamEvent, type Ticket } from './api';
+import { call, openStream, type Agent, type Contact, type Message, type StreamEvent, type Template, type Ticket } from './api';
 import { browserLang, translator, type Key, type Lang, type T } from './i18n';
 import './style.css';
 
@@ -84,24 +84,86 @@ function Inbox(props: {
   );
 }
 
+function CustomerCard(props: { t: T; contact: Contact; version: number; current: number }) {
+  const { t } = props;
+  const [tickets, setTickets] = useState<Ticket[]>([]);
+  useEffect(() => {
+    call<{ tickets: Ticket[] }>('GET', `/api/v1/contacts/${props.contact.id}/timeline`).then((r) => {
+      if (r.status === 200) setTickets(r.json.tickets);
+    });
+  }, [props.contact.id, props.version]);
+  const c = props.contact;
+  return (
+    <aside class="card" aria-label={t.t('card')}>
+      <h3>
+        {c.name || '—'} {c.vip && <span class="badge vip">{t.t('vip')}</span>}
+      </h3>
+      {c.identities?.length > 0 && (
+        <dl>
+          <dt>{t.t('identities')}</dt>
+          {c.identities.map((i) => (
+            <dd key={i.kind + i.address}>
+              <span class="kind">{i.kind}</span> {i.address}
+            </dd>
+          ))}
+        </dl>
+      )}
+      {c.tags?.length > 0 && <p class="tags">{c.tags.map((x) => <span class="badge" key={x}>{x}</span>)}</p>}
+      <h4>{t.t('tickets')}</h4>
+      <ul class="history">
+        {tickets.map((k) => (
+          <li key={k.number} class={k.number === props.current ? 'current' : ''}>
+            #{k.number} <span class={`badge status-${k.status}`}>{statusLabel(t, k.status)}</span> {k.subject || ''}
+          </li>
+        ))}
+      </ul>
+    </aside>
+  );
+}
+
 function TicketView(props: { t: T; number: number; version: number; me: Agent; onChanged: () => void }) {
   const { t } = props;
   const [ticket, setTicket] = useState<Ticket | null>(null);
+  const [contact, setContact] = useState<Contact | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
+  const [templates, setTemplates] = useState<Template[]>([]);
   const [text, setText] = useState('');
   const [kind, setKind] = useState<'reply' | 'note'>('reply');
   const [error, setError] = useState('');
   const box = useRef<HTMLTextAreaElement>(null);
   const load = async () => {
-    const r = await call<{ ticket: Ticket; messages: Message[] }>('GET', `/api/v1/tickets/${props.number}`);
+    const r = await call<{ ticket: Ticket; contact: Contact | null; messages: Message[] }>(
+      'GET',
+      `/api/v1/tickets/${props.number}`,
+    );
     if (r.status === 200) {
       setTicket(r.json.ticket);
+      setContact(r.json.contact);
       setMessages(r.json.messages);
     }
   };
   useEffect(() => {
     load();
   }, [props.number, props.version]);
+  useEffect(() => {
+    call<{ templates: Template[] }>('GET', '/api/v1/templates').then((r) => {
+      if (r.status === 200) setTemplates(r.json.templates);
+    });
+  }, []);
+  const sendTemplate = async (id: number) => {
+    if (!id) return;
+    setError('');
+    const r = await call('POST', `/api/v1/tickets/${props.number}/messages`, { template_id: id, kind });
+    if (r.status === 201) {
+      load();
+      props.onChanged();
+    } else setError(t.t('sendFailed'));
+  };
+  const patch = async (body: Record<string, string>) => {
+    await call('PATCH', `/api/v1/tickets/${props.number}`, body);
+    load();
+    props.onChanged();
+  };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if ((e.target as HTMLElement).tagName === 'TEXTAREA' || (e.target as HTMLElement).tagName === 'INPUT') return;
@@ -133,16 +195,28 @@ function TicketView(props: { t: T; number: number; version: number; me: Agent; o
     props.onChanged();
   };
   if (!ticket) return <section class="conversation" />;
+  const card = contact ? <CustomerCard t={t} contact={contact} version={props.version} current={ticket.number} /> : null;
   const due = ticket.sla?.due ?? {};
   const state = ticket.sla?.state ?? {};
   const clocks: [string, Key][] = [['first_response', 'dueFirst'], ['next_response', 'dueNext'], ['resolution', 'dueResolution']];
   return (
+    <div class="detail">
     <section class="conversation" aria-label={`#${ticket.number}`}>
       <header>
         <h2>#{ticket.number} {ticket.contact?.name || ''}</h2>
         <div class="meta">
-          <span class={`badge status-${ticket.status}`}>{statusLabel(t, ticket.status)}</span>
-          <span class={`badge priority-${ticket.priority}`}>{priorityLabel(t, ticket.priority)}</span>
+          <select aria-label={t.t('status')} name="status" value={ticket.status}
+            onChange={(e) => patch({ status: (e.target as HTMLSelectElement).value })}>
+            {['new', 'open', 'pending', 'resolved', 'closed'].map((s) => (
+              <option value={s} key={s}>{statusLabel(t, s)}</option>
+            ))}
+          </select>
+          <select aria-label={t.t('priority')} name="priority" value={ticket.priority}
+            onChange={(e) => patch({ priority: (e.target as HTMLSelectElement).value })}>
+            {['low', 'normal', 'high', 'urgent'].map((p) => (
+              <option value={p} key={p}>{priorityLabel(t, p)}</option>
+            ))}
+          </select>
           {clocks.map(([c, label]) =>
             due[c] || state[c] ? (
               <span class={`sla sla-${state[c] || 'running'}`} key={c}>
@@ -179,9 +253,22 @@ function TicketView(props: { t: T; number: number; version: number; me: Agent; o
             if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e);
           }} />
         {error && <p class="error" role="alert">{error}</p>}
-        <button type="submit">{t.t('send')}</button>
+        <div class="actions">
+          {templates.length > 0 && (
+            <select aria-label={t.t('template')} name="template" value=""
+              onChange={(e) => sendTemplate(Number((e.target as HTMLSelectElement).value))}>
+              <option value="">{t.t('template')}</option>
+              {templates.map((x) => (
+                <option value={x.id} key={x.id}>{x.shortcut ? `/${x.shortcut} — ${x.name}` : x.name}</option>
+              ))}
+            </select>
+          )}
+          <button type="submit">{t.t('send')}</button>
+        </div>
       </form>
     </section>
+    {card}
+    </div>
   );
 }
 
