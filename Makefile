@@ -37,7 +37,7 @@ node-deps:
 web: node-deps
 	@[ web/node_modules/.package-lock.json -nt web/package-lock.json ] || \
 		(cd web && npm ci --no-audit --no-fund --loglevel=error)
-	@if [ ! -f web/dist/index.html ] || [ -n "$$(find web/src web/index.html web/vite.config.js web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -1)" ]; then \
+	@if [ ! -f web/dist/index.html ] || [ -n "$$(find web/src web/build.mjs web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -1)" ]; then \
 		cd web && npm run build --silent; fi
 
 build: deps web
