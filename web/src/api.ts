@@ -48,7 +48,11 @@ export type StreamEvent = { type: string; data: any };
 
 /* The agents' stream, reconnecting with backoff; `onState` tells whether it
  * is live. */
-export function openStream(onEvent: (e: StreamEvent) => void, onState: (live: boolean) => void): () => void {
+export function openStream(
+  onEvent: (e: StreamEvent) => void,
+  onState: (live: boolean) => void,
+  onSender?: (fn: ((msg: unknown) => void) | null) => void,
+): () => void {
   let ws: WebSocket | null = null;
   let closed = false;
   let delay = 500;
@@ -58,6 +62,11 @@ export function openStream(onEvent: (e: StreamEvent) => void, onState: (live: bo
     ws.onopen = () => {
       delay = 500;
       onState(true);
+      const open = ws;
+      onSender?.((msg) => {
+        if (open && open.readyState === WebSocket.OPEN) open.send(JSON.stringify(msg));
+      });
+      onEvent({ type: 'stream.open', data: {} });
     };
     ws.onmessage = (m) => {
       try {
@@ -69,6 +78,7 @@ export function openStream(onEvent: (e: StreamEvent) => void, onState: (live: bo
     };
     ws.onclose = () => {
       onState(false);
+      onSender?.(null);
       if (!closed) setTimeout(connect, (delay = Math.min(delay * 2, 10000)));
     };
   };
@@ -87,3 +97,37 @@ export type Contact = {
   identities: { kind: string; address: string }[];
 };
 export type Template = { id: number; name: string; shortcut?: string | null; texts: Record<string, string> };
+
+export type Task = {
+  id: number;
+  title: string;
+  kind: 'call_back' | 'follow_up' | 'other';
+  ticket_number: number | null;
+  due_at: string;
+  status: string;
+  overdue_at: string | null;
+};
+
+/* Every module hears the one stream the workspace keeps open. */
+const listeners = new Set<(e: StreamEvent) => void>();
+
+export function listen(fn: (e: StreamEvent) => void): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function publish(e: StreamEvent) {
+  for (const fn of listeners) fn(e);
+}
+
+/* Sends on the open stream (collision guard: viewing and typing). */
+let sender: ((msg: unknown) => void) | null = null;
+export function setSender(fn: ((msg: unknown) => void) | null) {
+  sender = fn;
+}
+export function send(msg: unknown) {
+  sender?.(msg);
+}
+
+/* A validation error from the API: { error: { code, message, field? } }. */
+export type ApiError = { error?: { code: string; message: string; field?: string } };

@@ -5,6 +5,11 @@ export type Lang = 'ru' | 'en';
 
 const ru = {
   title: 'Switchboard',
+  inbox: 'Обращения',
+  dashboard: 'Монитор',
+  reports: 'Отчёты',
+  settings: 'Настройки',
+  sections: 'Разделы',
   email: 'Эл. почта',
   password: 'Пароль',
   signIn: 'Войти',
@@ -55,6 +60,15 @@ const ru = {
   'priority.high': 'высокий',
   'priority.urgent': 'срочный',
   card: 'Карточка клиента',
+  tasksView: 'Задачи',
+  callBack: 'Перезвонить',
+  due: 'Срок',
+  done: 'Готово',
+  overdue: 'просрочено',
+  noTasks: 'Задач нет',
+  alerts: 'Оповещения',
+  newWork: 'Новая работа',
+  newMessage: 'Новое сообщение',
   tickets: 'Обращения',
   vip: 'VIP',
   template: 'Шаблон…',
@@ -70,6 +84,11 @@ type Key = keyof typeof ru;
 
 const en: Record<Key, string> = {
   title: 'Switchboard',
+  inbox: 'Inbox',
+  dashboard: 'Dashboard',
+  reports: 'Reports',
+  settings: 'Settings',
+  sections: 'Sections',
   email: 'Email',
   password: 'Password',
   signIn: 'Sign in',
@@ -120,6 +139,15 @@ const en: Record<Key, string> = {
   'priority.high': 'high',
   'priority.urgent': 'urgent',
   card: 'Customer card',
+  tasksView: 'Tasks',
+  callBack: 'Call back',
+  due: 'Due',
+  done: 'Done',
+  overdue: 'overdue',
+  noTasks: 'No tasks',
+  alerts: 'Alerts',
+  newWork: 'New work',
+  newMessage: 'New message',
   tickets: 'Tickets',
   vip: 'VIP',
   template: 'Template…',
@@ -147,3 +175,16 @@ export function translator(lang: Lang) {
 
 export type T = ReturnType<typeof translator>;
 export type { Key };
+
+/* A module's own strings, kept beside the module:
+ *   const s = strings({ ru: { x: 'Икс' }, en: { x: 'X' } });
+ *   s(t, 'x')
+ * Both languages must name the same keys (the type checker says so). */
+export function strings<K extends string>(d: { ru: Record<K, string>; en: Record<K, string> }) {
+  return (t: T, k: K) => d[t.lang][k];
+}
+
+export function number(t: T, n: number | null | undefined, digits = 0) {
+  if (n === null || n === undefined) return '—';
+  return new Intl.NumberFormat(t.lang, { maximumFractionDigits: digits }).format(n);
+}

@@ -3,11 +3,14 @@
 // Customer text is always rendered as text (Preact escapes it).
 import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { call, openStream, type Agent, type Contact, type Message, type StreamEvent, type Template, type Ticket } from './api';
+import { call, listen, openStream, publish, setSender, type Agent, type Contact, type Message, type StreamEvent, type Task, type Template, type Ticket } from './api';
 import { browserLang, translator, type Key, type Lang, type T } from './i18n';
+import { Dashboard } from './dashboard';
+import { Reports } from './reports';
+import { Settings } from './admin/settings';
 import './style.css';
 
-type View = 'mine' | 'unassigned' | 'all' | 'waiting';
+type View = 'mine' | 'unassigned' | 'all' | 'waiting' | 'tasks';
 
 function Login(props: { t: T; onIn: (a: Agent) => void }) {
   const { t } = props.t;
@@ -82,6 +85,61 @@ function Inbox(props: {
       ))}
     </ul>
   );
+}
+
+function Tasks(props: { t: T; version: number; onOpen: (n: number) => void }) {
+  const { t } = props;
+  const [tasks, setTasks] = useState<Task[]>([]);
+  const load = () =>
+    call<{ tasks: Task[] }>('GET', '/api/v1/tasks?assignee=me').then((r) => {
+      if (r.status === 200) setTasks(r.json.tasks);
+    });
+  useEffect(() => {
+    load();
+  }, [props.version]);
+  const done = async (id: number) => {
+    await call('PATCH', `/api/v1/tasks/${id}`, { status: 'done' });
+    load();
+  };
+  if (tasks.length === 0) return <p class="empty">{t.t('noTasks')}</p>;
+  // call backs first: a customer is waiting for the phone to ring
+  const sorted = [...tasks].sort((a, b) => (a.kind === 'call_back' ? 0 : 1) - (b.kind === 'call_back' ? 0 : 1));
+  return (
+    <ul class="tasks" aria-label={t.t('tasksView')}>
+      {sorted.map((k) => (
+        <li key={k.id} class={`task ${k.kind}${k.overdue_at ? ' overdue' : ''}`} data-task={k.id}>
+          {k.kind === 'call_back' && <span class="badge callback">{t.t('callBack')}</span>}
+          <span class="title">{k.title}</span>
+          <span class="due">
+            {t.t('due')} {t.time(k.due_at)} {k.overdue_at ? `(${t.t('overdue')})` : ''}
+          </span>
+          {k.ticket_number !== null && (
+            <button type="button" class="link" onClick={() => props.onOpen(k.ticket_number!)}>#{k.ticket_number}</button>
+          )}
+          <button type="button" onClick={() => done(k.id)}>{t.t('done')}</button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/* New work: a short tone and a browser notification (when allowed) when a
+ * ticket is given to me or a customer writes on mine. */
+function alertNewWork(t: T, body: string) {
+  try {
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.frequency.value = 880;
+    gain.gain.value = 0.05;
+    osc.connect(gain).connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.15);
+  } catch {
+    /* no audio: the notification still comes */
+  }
+  if ('Notification' in window && Notification.permission === 'granted')
+    new Notification(t.t('newWork'), { body, tag: 'switchboard' });
 }
 
 function CustomerCard(props: { t: T; contact: Contact; version: number; current: number }) {
@@ -272,14 +330,12 @@ function TicketView(props: { t: T; number: number; version: number; me: Agent; o
   );
 }
 
-function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; onOut: () => void }) {
-  const t = useMemo(() => translator(props.lang), [props.lang]);
+function Operator(props: { me: Agent; t: T }) {
+  const { t } = props;
   const [view, setView] = useState<View>('mine');
   const [tickets, setTickets] = useState<Ticket[]>([]);
   const [selected, setSelected] = useState<number | null>(null);
   const [version, setVersion] = useState(0);
-  const [live, setLive] = useState(false);
-  const [presence, setPresence] = useState('offline');
   const [unread, setUnread] = useState<Set<number>>(new Set());
   const selectedRef = useRef<number | null>(null);
   selectedRef.current = selected;
@@ -304,9 +360,12 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
     reload();
   }, [view]);
   useEffect(() => {
-    const stop = openStream(
+    const stop = listen(
       (e: StreamEvent) => {
         const n = e.data?.ticket?.number ?? e.data?.ticket_number;
+        if (e.type === 'notification' && e.data?.agent_id === props.me.id && e.data?.reason === 'assigned')
+          alertNewWork(t, `#${e.data?.ticket_id ?? ''}`);
+        if (e.type.startsWith('task.')) setVersion((v) => v + 1);
         if (e.type.startsWith('ticket.') || e.type === 'message.created') {
           reload();
           if (typeof n === 'number') {
@@ -316,7 +375,6 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
           }
         }
       },
-      setLive,
     );
     return stop;
   }, [view]);
@@ -340,15 +398,72 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
       return c;
     });
   };
+  const views: [View, Key][] = [
+    ['mine', 'mine'],
+    ['unassigned', 'unassigned'],
+    ['waiting', 'waiting'],
+    ['all', 'all'],
+    ['tasks', 'tasksView'],
+  ];
+  return (
+    <div class="operator">
+      <nav class="views" aria-label="views">
+        {views.map(([v, k]) => (
+          <button type="button" key={v} aria-pressed={view === v} class={view === v ? 'active' : ''}
+            onClick={() => setView(v)}>{t.t(k)}</button>
+        ))}
+      </nav>
+      <div class="panes">
+        {view === 'tasks' ? (
+          <Tasks t={t} version={version} onOpen={(n) => select(n)} />
+        ) : (
+          <Inbox t={t} tickets={tickets} selected={selected} unread={unread} onSelect={select} />
+        )}
+        {selected !== null ? (
+          <TicketView t={t} number={selected} version={version} me={props.me} onChanged={reload} />
+        ) : (
+          <section class="conversation empty">{t.t('selectTicket')}<p class="keys">{t.t('keys')}</p></section>
+        )}
+      </div>
+    </div>
+  );
+}
+
+type Section = 'inbox' | 'dashboard' | 'reports' | 'settings';
+
+const ROLE_RANK: Record<string, number> = { agent: 1, supervisor: 2, admin: 3 };
+
+/* The frame: sections by role, presence, language, the one live stream. */
+function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; onOut: () => void }) {
+  const t = useMemo(() => translator(props.lang), [props.lang]);
+  const [section, setSection] = useState<Section>('inbox');
+  const [live, setLive] = useState(false);
+  const [presence, setPresence] = useState('offline');
+  const rank = ROLE_RANK[props.me.role] ?? 1;
+  useEffect(() => {
+    const stop = openStream(publish, setLive, setSender);
+    return stop;
+  }, []);
   const changePresence = async (p: string) => {
     const r = await call('POST', `/api/v1/agents/${props.me.id}/presence`, { presence: p });
     if (r.status === 200) setPresence(p);
   };
-  const views: [View, Key][] = [['mine', 'mine'], ['unassigned', 'unassigned'], ['waiting', 'waiting'], ['all', 'all']];
+  const sections: [Section, Key, number][] = [
+    ['inbox', 'inbox', 1],
+    ['dashboard', 'dashboard', 2],
+    ['reports', 'reports', 2],
+    ['settings', 'settings', 3],
+  ];
   return (
     <div class="workspace">
       <header class="topbar">
         <strong>{t.t('title')}</strong>
+        <nav class="sections" aria-label={t.t('sections')}>
+          {sections.filter(([, , r]) => rank >= r).map(([s, k]) => (
+            <button type="button" key={s} aria-pressed={section === s} class={section === s ? 'active' : ''}
+              onClick={() => setSection(s)}>{t.t(k)}</button>
+          ))}
+        </nav>
         <span class={`live ${live ? 'on' : 'off'}`}>{live ? t.t('live') : t.t('reconnecting')}</span>
         <span class="me">{props.me.name}</span>
         <select aria-label={t.t('status')} name="presence" value={presence}
@@ -362,22 +477,15 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
           <option value="ru">Русский</option>
           <option value="en">English</option>
         </select>
+        {'Notification' in window && Notification.permission === 'default' && (
+          <button type="button" onClick={() => Notification.requestPermission()}>{t.t('alerts')}</button>
+        )}
         <button type="button" onClick={props.onOut}>{t.t('signOut')}</button>
       </header>
-      <nav class="views" aria-label="views">
-        {views.map(([v, k]) => (
-          <button type="button" key={v} aria-pressed={view === v} class={view === v ? 'active' : ''}
-            onClick={() => setView(v)}>{t.t(k)}</button>
-        ))}
-      </nav>
-      <div class="panes">
-        <Inbox t={t} tickets={tickets} selected={selected} unread={unread} onSelect={select} />
-        {selected !== null ? (
-          <TicketView t={t} number={selected} version={version} me={props.me} onChanged={reload} />
-        ) : (
-          <section class="conversation empty">{t.t('selectTicket')}<p class="keys">{t.t('keys')}</p></section>
-        )}
-      </div>
+      {section === 'inbox' && <Operator me={props.me} t={t} />}
+      {section === 'dashboard' && <Dashboard me={props.me} t={t} />}
+      {section === 'reports' && <Reports me={props.me} t={t} />}
+      {section === 'settings' && <Settings me={props.me} t={t} />}
     </div>
   );
 }
