@@ -6,8 +6,10 @@ import { build } from 'esbuild';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
-rmSync('dist', { recursive: true, force: true });
-mkdirSync('dist/assets', { recursive: true });
+// SB_WEB_OUT builds elsewhere (parallel work trees); dist by default.
+const out = process.env.SB_WEB_OUT || 'dist';
+rmSync(out, { recursive: true, force: true });
+mkdirSync(`${out}/assets`, { recursive: true });
 const result = await build({
   entryPoints: ['src/main.tsx'],
   bundle: true,
@@ -16,7 +18,7 @@ const result = await build({
   target: ['es2020'],
   jsx: 'automatic',
   jsxImportSource: 'preact',
-  outdir: 'dist/assets',
+  outdir: `${out}/assets`,
   entryNames: '[name]-[hash]',
   metafile: true,
   logLevel: 'warning',
@@ -24,7 +26,7 @@ const result = await build({
 const outputs = Object.keys(result.metafile.outputs).map((p) => '/assets/' + basename(p));
 const js = outputs.find((p) => p.endsWith('.js'));
 const css = outputs.find((p) => p.endsWith('.css'));
-writeFileSync('dist/index.html', `<!doctype html>
+writeFileSync(`${out}/index.html`, `<!doctype html>
 <html lang="ru">
   <head>
     <meta charset="utf-8" />

@@ -19,6 +19,7 @@ typedef struct sub {
     sb_stream_hub *hub;
     sb_ws *ws;
     int64_t agent_id;
+    sb_role role;
     char agent_name[128];
     struct sub *prev, *next;
 } sub;
@@ -51,6 +52,21 @@ void sb_stream_broadcast(sb_stream_hub *hub, const sb_str *events, size_t n)
     for (sub *s = hub->head; s != NULL; s = s->next)
         if (s->ws != NULL)
             sb_ws_send_texts(s->ws, events, n);
+}
+
+void sb_stream_broadcast_role(sb_stream_hub *hub, sb_role min_role, const sb_str *events, size_t n)
+{
+    for (sub *s = hub->head; s != NULL; s = s->next)
+        if (s->ws != NULL && s->role >= min_role)
+            sb_ws_send_texts(s->ws, events, n);
+}
+
+unsigned sb_stream_subscribers_role(const sb_stream_hub *hub, sb_role min_role)
+{
+    unsigned n = 0;
+    for (const sub *s = hub->head; s != NULL; s = s->next)
+        n += s->ws != NULL && s->role >= min_role;
+    return n;
 }
 
 static void unlink_sub(sub *s)
@@ -162,6 +178,7 @@ static void stream_upgrade(sb_api_op *op)
     s->magic = SUB_MAGIC;
     s->hub = h;
     s->agent_id = op->agent_id;
+    s->role = op->role;
     snprintf(s->agent_name, sizeof s->agent_name, "%s", c->name);
     sb_http_req *req = op->req;
     op->req = NULL; /* the upgrade consumes the request */

@@ -2,6 +2,7 @@
 #ifndef SB_STREAM_H
 #define SB_STREAM_H
 
+#include "api/api.h"
 #include "app.h"
 
 sb_stream_hub *sb_stream_hub_new(sb_app *app);
@@ -10,6 +11,9 @@ void sb_stream_close_all(sb_stream_hub *hub);
 /* Sends serialised events to every subscriber, one write per socket. */
 void sb_stream_broadcast(sb_stream_hub *hub, const sb_str *events, size_t n);
 unsigned sb_stream_subscribers(const sb_stream_hub *hub);
+/* The same, only to subscribers whose role is at least min_role. */
+void sb_stream_broadcast_role(sb_stream_hub *hub, sb_role min_role, const sb_str *events, size_t n);
+unsigned sb_stream_subscribers_role(const sb_stream_hub *hub, sb_role min_role);
 /* Handles GET /api/v1/stream (authenticates, then upgrades). */
 void sb_stream_handle(sb_app *app, sb_http_req *req);
 

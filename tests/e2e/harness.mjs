@@ -24,7 +24,9 @@ export async function start() {
   const dir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
   const data = join(dir, 'data');
   const ini = join(dir, 'sb.ini');
-  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${data}\n[log]\nlevel = warn\n[demo]\nseed = true\n`);
+  // SB_WEB_ROOT serves another build of the workspace than the compiled-in one.
+  const web = process.env.SB_WEB_ROOT ? `web_root = ${process.env.SB_WEB_ROOT}\n` : '';
+  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${data}\n${web}[log]\nlevel = warn\n[demo]\nseed = true\n`);
   const proc = spawn(bin, ['serve', '--config', ini], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout.on('data', (d) => { out += d; });
