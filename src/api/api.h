@@ -118,6 +118,14 @@ typedef struct sb_delivery {
  * failure and must be freed with sb_delivery_free. */
 int sb_ticket_add_message(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, const char *text, json_t *events,
                           sb_delivery **out, json_t **message);
+/* The same through channel `channel_id` (0: where the customer last wrote),
+ * with `attachments` (stored metadata, see sb_api_store_attachments; NULL:
+ * none). The caller has checked the customer is reachable there. */
+int sb_ticket_add_message_to(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, const char *text, int64_t channel_id,
+                             json_t *attachments, json_t *events, sb_delivery **out, json_t **message);
+/* Decodes the `data` of each attachment into DATA/files/<sha256> (durably)
+ * and sets *out to their metadata (name, mime, sha256, size, url). */
+int sb_api_store_attachments(sb_api_op *op, json_t *in, json_t **out);
 void sb_delivery_send(sb_app *app, const sb_delivery *d);
 void sb_delivery_free(sb_delivery *d);
 

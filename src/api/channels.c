@@ -255,7 +255,7 @@ static int store_file(const char *data_dir, const unsigned char *p, size_t len, 
 }
 
 /* Stores the attachments: `data` is decoded into a file, `url` is kept. */
-static int store_attachments(sb_api_op *op, json_t *in, json_t **out)
+int sb_api_store_attachments(sb_api_op *op, json_t *in, json_t **out)
 {
     *out = json_array();
     size_t i;
@@ -453,7 +453,7 @@ static int inbound_action(sb_tx *tx, sb_api_op *op)
     if (msg->attachments != NULL &&
         sb_tx_int(tx, &dup, "SELECT id FROM message WHERE channel_id = ? AND external_id = ?", "it", op->path_id,
                   msg->external_id) != 1) {
-        rc = store_attachments(op, msg->attachments, &atts);
+        rc = sb_api_store_attachments(op, msg->attachments, &atts);
         if (rc != 0) {
             json_decref(atts);
             return rc;

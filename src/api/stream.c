@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "channels/webchat.h"
@@ -21,6 +22,8 @@ typedef struct sub {
     int64_t agent_id;
     sb_role role;
     char agent_name[128];
+    int64_t viewing;       /* ticket number open in this tab, 0: none */
+    uint64_t typing_until; /* monotonic ms; typing in `viewing` until then */
     struct sub *prev, *next;
 } sub;
 
@@ -92,6 +95,56 @@ void sb_stream_close_all(sb_stream_hub *hub)
     }
 }
 
+/* Collision guard: tells every agent who has ticket `number` open and who
+ * is typing in it (an agent with two tabs counts once). Sent whenever that
+ * changes; a typing mark is good for TYPING_MS unless renewed. */
+#define TYPING_MS 6000
+
+static void publish_viewers(sb_stream_hub *h, int64_t number)
+{
+    if (number <= 0)
+        return;
+    uint64_t now = sb_clock_mono_ms();
+    json_t *list = json_array();
+    for (sub *s = h->head; s != NULL; s = s->next) {
+        if (s->ws == NULL || s->viewing != number)
+            continue;
+        bool typing = s->typing_until > now;
+        json_t *seen = NULL;
+        size_t i;
+        json_t *v;
+        json_array_foreach (list, i, v)
+            if (json_integer_value(json_object_get(v, "agent_id")) == s->agent_id)
+                seen = v;
+        if (seen != NULL) {
+            if (typing)
+                json_object_set_new(seen, "typing", json_true());
+            continue;
+        }
+        json_array_append_new(list, json_pack("{s:I,s:s,s:b}", "agent_id", (json_int_t)s->agent_id, "name",
+                                              s->agent_name, "typing", typing));
+    }
+    json_t *ev = json_pack("{s:s,s:{s:I,s:o}}", "type", "ticket.viewers", "data", "ticket_number", (json_int_t)number,
+                           "viewers", list);
+    char *text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (text == NULL)
+        return;
+    sb_str one = {text, strlen(text)};
+    sb_stream_broadcast(h, &one, 1);
+    free(text);
+}
+
+static void set_viewing(sub *s, int64_t number)
+{
+    int64_t old = s->viewing;
+    s->viewing = number;
+    s->typing_until = 0;
+    if (old != number)
+        publish_viewers(s->hub, old);
+    publish_viewers(s->hub, number);
+}
+
 /* Agent typing in a web chat ticket: find the visitor, then notify. */
 typedef struct typing_op {
     sb_app *app;
@@ -131,15 +184,26 @@ static void on_text(sb_ws *ws, const char *p, size_t len, void *ud)
     const char *type = json_string_value(json_object_get(v, "type"));
     if (type != NULL && strcmp(type, "ping") == 0) {
         sb_ws_send_text(ws, "{\"type\":\"pong\"}", 15);
+    } else if (type != NULL && strcmp(type, "viewing") == 0 &&
+               (json_is_integer(json_object_get(v, "ticket_number")) ||
+                json_is_null(json_object_get(v, "ticket_number")))) {
+        json_int_t n = json_integer_value(json_object_get(v, "ticket_number"));
+        set_viewing(s, n > 0 ? n : 0);
     } else if (type != NULL && strcmp(type, "typing") == 0 && json_is_integer(json_object_get(v, "ticket_number"))) {
         typing_op *t = sb_xcalloc(1, sizeof *t);
         t->app = s->hub->app;
         t->number = json_integer_value(json_object_get(v, "ticket_number"));
+        if (t->number > 0 && t->number == s->viewing) {
+            bool was = s->typing_until > sb_clock_mono_ms();
+            s->typing_until = sb_clock_mono_ms() + TYPING_MS;
+            if (!was)
+                publish_viewers(s->hub, s->viewing);
+        }
         snprintf(t->name, sizeof t->name, "%s", s->agent_name);
         sb_store_submit(t->app->store, typing_run, typing_done, t);
     } else {
         static const char err[] =
-            "{\"type\":\"error\",\"code\":\"unknown_type\",\"message\":\"expected ping or typing\"}";
+            "{\"type\":\"error\",\"code\":\"unknown_type\",\"message\":\"expected ping, viewing or typing\"}";
         sb_ws_send_text(ws, err, sizeof err - 1);
     }
     json_decref(v);
@@ -150,6 +214,8 @@ static void on_close(sb_ws *ws, void *ud)
     sub *s = ud;
     SB_ASSERT(s->magic == SUB_MAGIC);
     unlink_sub(s);
+    if (s->viewing != 0 && s->hub->head != NULL)
+        publish_viewers(s->hub, s->viewing);
     s->magic = 0;
     free(s);
 }

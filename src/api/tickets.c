@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "engine/calendar.h"
 #include "engine/template.h"
+#include "engine/text.h"
 #include "channels/outbox.h"
 #include "channels/webchat.h"
 
@@ -17,7 +18,10 @@
     "AND (?3 IS NULL OR (?3 = -1 AND t.assignee_id IS NULL) OR t.assignee_id = ?3) "                                   \
     "AND (?4 IS NULL OR (?4 = -1 AND t.team_id IS NULL) OR t.team_id = ?4) "                                           \
     "AND (?5 IS NULL OR t.channel_id = ?5) AND (?6 IS NULL OR t.contact_id = ?6) "                                     \
-    "AND (?7 IS NULL OR t.id < ?7) "
+    "AND (?7 IS NULL OR t.id < ?7) "                                                                                   \
+    "AND (?10 IS NULL OR t.team_id IN (SELECT team_id FROM agent_team WHERE agent_id = ?10)) "                         \
+    "AND (?11 IS NULL OR (t.status NOT IN ('resolved', 'closed') AND t.sla IS NOT NULL AND EXISTS "                    \
+    "(SELECT 1 FROM json_each(t.sla, '$.state') WHERE value IN ('warning', 'breached')))) "
 
 static const char SQL_LIST[] = SB_TICKET_SELECT TICKET_FILTERS "ORDER BY t.id DESC LIMIT ?8";
 static const char SQL_LIST_FTS[] = SB_TICKET_SELECT TICKET_FILTERS
@@ -27,7 +31,7 @@ static const char SQL_LIST_FTS[] = SB_TICKET_SELECT TICKET_FILTERS
 typedef struct list_args {
     char *status, *priority, *fts;
     int64_t assignee, team, channel, contact, cursor, limit;
-    bool assignee_set, team_set, assignee_me;
+    bool assignee_set, team_set, assignee_me, team_mine, sla_at_risk;
 } list_args;
 
 static void list_args_free(void *p)
@@ -76,18 +80,15 @@ static int list_action(sb_tx *tx, sb_api_op *op)
     list_args *a = op->ctx;
     if (a->assignee_me)
         a->assignee = op->agent_id;
-    sb_stmt *s;
-    const char *fmt = "ttIIIIIi";
     int64_t assignee = a->assignee_set ? a->assignee : 0;
     int64_t team = a->team_set ? a->team : 0;
+    int64_t member = a->team_mine ? op->agent_id : 0;
+    int64_t at_risk = a->sla_at_risk ? 1 : 0;
     if (a->fts != NULL && sb_model_index_text(tx, NULL) != 0)
         return SB_EIO;
-    if (a->fts != NULL)
-        s = sb_tx_query(tx, SQL_LIST_FTS, "ttIIIIIit", a->status, a->priority, assignee, team, a->channel, a->contact,
-                        a->cursor, a->limit + 1, a->fts);
-    else
-        s = sb_tx_query(tx, SQL_LIST, fmt, a->status, a->priority, assignee, team, a->channel, a->contact, a->cursor,
-                        a->limit + 1);
+    /* ?9 is the FTS query (NULL and unused without one) */
+    sb_stmt *s = sb_tx_query(tx, a->fts != NULL ? SQL_LIST_FTS : SQL_LIST, "ttIIIIIitII", a->status, a->priority,
+                             assignee, team, a->channel, a->contact, a->cursor, a->limit + 1, a->fts, member, at_risk);
     if (s == NULL)
         return SB_EIO;
     json_t *list = json_array();
@@ -164,8 +165,16 @@ static void handle_list(sb_app *app, sb_http_req *req)
         a->team_set = true;
         if (strcmp(v, "none") == 0)
             a->team = -1;
-        else if (!sb_api_parse_id(v, &a->team) || a->team == 0)
-            BAD("team", "must be a team id or 'none'");
+        else if (strcmp(v, "mine") == 0) {
+            a->team_set = false;
+            a->team_mine = true;
+        } else if (!sb_api_parse_id(v, &a->team) || a->team == 0)
+            BAD("team", "must be a team id, 'mine' or 'none'");
+    }
+    if ((v = sb_http_req_query_param(req, "sla")) != NULL) {
+        if (strcmp(v, "at_risk") != 0)
+            BAD("sla", "must be 'at_risk'");
+        a->sla_at_risk = true;
     }
     if ((v = sb_http_req_query_param(req, "channel")) != NULL && !sb_api_parse_id(v, &a->channel))
         BAD("channel", "must be a channel id");
@@ -515,14 +524,28 @@ static int first_reply(sb_tx *tx, int64_t tid, sb_actor actor, int64_t now, json
 int sb_ticket_add_message(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, const char *text, json_t *events,
                           sb_delivery **out, json_t **message)
 {
+    return sb_ticket_add_message_to(tx, tid, agent_id, reply, text, 0, NULL, events, out, message);
+}
+
+int sb_ticket_add_message_to(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, const char *text, int64_t channel_id,
+                             json_t *attachments, json_t *events, sb_delivery **out, json_t **message)
+{
     int64_t now = sb_tx_now(tx);
     sb_actor actor = agent_id != 0 ? (sb_actor){"agent", agent_id} : (sb_actor){"system", 0};
-    int64_t channel_id = 0;
     sb_delivery *d = sb_xcalloc(1, sizeof *d);
     d->ticket_id = tid;
     *out = d;
     int rc;
-    if (reply) {
+    if (!reply)
+        channel_id = 0;
+    if (reply && channel_id != 0) {
+        sb_stmt *s = sb_tx_query(tx, "SELECT kind FROM channel WHERE id = ?", "i", channel_id);
+        if (s != NULL && sb_stmt_step(s) == 1)
+            d->channel_kind = sb_xstrdup(sb_stmt_text(s, 0));
+        sb_stmt_end(s);
+        if (d->channel_kind == NULL)
+            return SB_EIO;
+    } else if (reply) {
         /* Answer where the customer last wrote; else the ticket's channel. */
         rc = sb_tx_int(tx, &channel_id,
                        "SELECT COALESCE((SELECT channel_id FROM message WHERE ticket_id = ?1 AND direction = 'in' "
@@ -538,11 +561,13 @@ int sb_ticket_add_message(sb_tx *tx, int64_t tid, int64_t agent_id, bool reply, 
             return SB_EIO;
     }
     int64_t mid = 0;
+    char *att = attachments != NULL && json_array_size(attachments) > 0 ? json_dumps(attachments, JSON_COMPACT) : NULL;
     rc = sb_tx_insert(tx, &mid,
-                      "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, delivery_status, "
-                      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      "iItIttii", tid, channel_id, reply ? "out" : "note", agent_id, text, reply ? "queued" : NULL, now,
-                      now);
+                      "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, attachments, "
+                      "delivery_status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      "iItItttii", tid, channel_id, reply ? "out" : "note", agent_id, text, att != NULL ? att : "[]",
+                      reply ? "queued" : NULL, now, now);
+    free(att);
     if (rc != 0)
         return rc < 0 ? rc : SB_EIO;
     rc = sb_event_log(tx, actor, "ticket", tid, "message.created",
@@ -697,38 +722,184 @@ out:
     return rc;
 }
 
+#define MAX_REPLY_ATTACHMENTS 10
+
+/* Agents attach files inline: [{name, mime?, data (base64)}]. Checked before
+ * anything is written; decoded and stored by sb_api_store_attachments. */
+static int check_reply_attachments(sb_api_op *op, json_t *list)
+{
+    if (list == NULL || json_is_null(list))
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) > MAX_REPLY_ATTACHMENTS)
+        return sb_api_fail(op, 422, "validation_failed", "field 'attachments' must be an array of at most %d items",
+                           MAX_REPLY_ATTACHMENTS);
+    static const char *const allowed[] = {"name", "mime", "data", NULL};
+    size_t i;
+    json_t *a;
+    json_array_foreach (list, i, a) {
+        if (!json_is_object(a))
+            return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu]' must be an object", i);
+        const char *key;
+        json_t *v;
+        json_object_foreach (a, key, v) {
+            bool known = false;
+            for (const char *const *k = allowed; *k != NULL; k++)
+                known = known || strcmp(*k, key) == 0;
+            if (!known)
+                return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].%s' is not allowed", i, key);
+        }
+        const char *name = json_string_value(json_object_get(a, "name"));
+        const char *mime = json_string_value(json_object_get(a, "mime"));
+        const char *data = json_string_value(json_object_get(a, "data"));
+        if (name == NULL || name[0] == '\0' || strlen(name) > 255 || !sb_utf8_valid(name, strlen(name)))
+            return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].name' must be 1-255 bytes", i);
+        if (json_object_get(a, "mime") != NULL && (mime == NULL || strlen(mime) > 127))
+            return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].mime' must be a media type", i);
+        if (data == NULL)
+            return sb_api_fail(op, 422, "validation_failed", "field 'attachments[%zu].data' is required (base64)", i);
+    }
+    return 0;
+}
+
+/* A reply through another channel: the customer must have an address
+ * there (their identity on that API channel, or their web chat). */
+static int check_reply_channel(sb_tx *tx, sb_api_op *op, int64_t tid, int64_t channel_id)
+{
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT ch.kind, (SELECT count(*) FROM contact_identity ci JOIN ticket t ON "
+                             "t.contact_id = ci.contact_id WHERE t.id = ?1 AND ((ch.kind = 'api' AND ci.kind = "
+                             "'external' AND ci.scope = ch.id) OR (ch.kind = 'webchat' AND ci.kind = 'webchat'))) "
+                             "FROM channel ch WHERE ch.id = ?2",
+                             "ii", tid, channel_id);
+    if (s == NULL)
+        return SB_EIO;
+    int step = sb_stmt_step(s);
+    int64_t reachable = step == 1 ? sb_stmt_int(s, 1) : 0;
+    sb_stmt_end(s);
+    if (step < 0)
+        return step;
+    if (step == 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'channel_id': channel %lld does not exist",
+                           (long long)channel_id);
+    if (reachable == 0)
+        return sb_api_fail(op, 422, "validation_failed",
+                           "field 'channel_id': the customer has no address on channel %lld", (long long)channel_id);
+    return 0;
+}
+
+/* @mentions in a note: "@Анна" or "@anna" (a first name or the part of an
+ * email before the @, any case) tells that agent. */
+static bool mention_matches(const char *word, size_t len, const char *candidate, size_t clen)
+{
+    if (clen == 0 || clen > 120 || len > 120)
+        return false;
+    char w[128], c[128];
+    memcpy(w, word, len);
+    w[len] = '\0';
+    memcpy(c, candidate, clen);
+    c[clen] = '\0';
+    return sb_text_contains(w, c) && sb_text_contains(c, w);
+}
+
+static int notify_mentions(sb_tx *tx, sb_api_op *op, int64_t tid, int64_t number, const char *text)
+{
+    if (strchr(text, '@') == NULL)
+        return 0;
+    sb_stmt *s = sb_tx_query(tx, "SELECT id, name, email FROM agent WHERE active = 1 AND id != ?", "i", op->agent_id);
+    if (s == NULL)
+        return SB_EIO;
+    json_t *who = json_array();
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1) {
+        const char *name = sb_stmt_text(s, 1), *email = sb_stmt_text(s, 2);
+        size_t first = strcspn(name, " ");
+        size_t local = strcspn(email, "@");
+        for (const char *p = strchr(text, '@'); p != NULL; p = strchr(p + 1, '@')) {
+            if (p > text && !strchr(" \t\r\n(,;:", p[-1]))
+                continue; /* part of an email address */
+            const char *w = p + 1;
+            size_t len = 0;
+            while (w[len] != '\0' && !strchr(" \t\r\n,;:!?()@", w[len]))
+                len++;
+            while (len > 0 && w[len - 1] == '.')
+                len--;
+            if (mention_matches(w, len, name, first) || mention_matches(w, len, email, local)) {
+                json_array_append_new(who, json_integer(sb_stmt_int(s, 0)));
+                break;
+            }
+        }
+    }
+    sb_stmt_end(s);
+    size_t i;
+    json_t *v;
+    json_array_foreach (who, i, v) {
+        if (rc < 0)
+            break;
+        json_int_t agent = json_integer_value(v);
+        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "agent", agent, "agent.notified",
+                          json_pack("{s:I,s:s}", "ticket_id", (json_int_t)tid, "reason", "mentioned"));
+        if (rc == 0)
+            sb_emit(op->events, "notification",
+                    json_pack("{s:I,s:I,s:I,s:s,s:I}", "agent_id", agent, "ticket_id", (json_int_t)tid, "ticket_number",
+                              (json_int_t)number, "reason", "mentioned", "by", (json_int_t)op->agent_id));
+    }
+    json_decref(who);
+    return rc < 0 ? rc : 0;
+}
+
 static int post_message_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"text", "kind", "template_id", "language", NULL};
+    static const char *const allowed[] = {"text", "kind", "template_id", "language", "channel_id", "attachments", NULL};
     int rc = sb_api_only_fields(op, op->body, allowed);
     const char *text = NULL, *kind = "reply", *lang = NULL;
-    int64_t template_id = 0;
-    bool has_template = false;
-    if (rc || (rc = sb_api_field_int(op, op->body, "template_id", false, &template_id, &has_template)) ||
-        (rc = sb_api_field_str(op, op->body, "text", !has_template, 65536, &text)) ||
+    int64_t template_id = 0, channel_id = 0;
+    bool has_template = false, has_channel = false;
+    json_t *files = json_object_get(op->body, "attachments");
+    bool has_files = json_is_array(files) && json_array_size(files) > 0;
+    if (rc || (rc = check_reply_attachments(op, files)) ||
+        (rc = sb_api_field_int(op, op->body, "template_id", false, &template_id, &has_template)) ||
+        (rc = sb_api_field_str(op, op->body, "text", !has_template && !has_files, 65536, &text)) ||
         (rc = sb_api_field_str(op, op->body, "kind", false, 16, &kind)) ||
-        (rc = sb_api_field_str(op, op->body, "language", false, 8, &lang)))
+        (rc = sb_api_field_str(op, op->body, "language", false, 8, &lang)) ||
+        (rc = sb_api_field_int(op, op->body, "channel_id", false, &channel_id, &has_channel)))
         return rc;
     if (strcmp(kind, "reply") != 0 && strcmp(kind, "note") != 0)
         return sb_api_fail(op, 422, "validation_failed", "field 'kind' must be 'reply' or 'note'");
     if (has_template && text != NULL)
         return sb_api_fail(op, 422, "validation_failed", "give either 'text' or 'template_id', not both");
+    if (has_channel && strcmp(kind, "note") == 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'channel_id': a note goes to no channel");
     int64_t tid = sb_ticket_id_by_number(tx, op->path_id);
     if (tid == 0)
         return sb_api_fail(op, 404, "not_found", "ticket #%lld does not exist", (long long)op->path_id);
+    if (has_channel && (rc = check_reply_channel(tx, op, tid, channel_id)) != 0)
+        return rc;
     char *rendered = NULL;
     if (has_template && (rc = render_for_agent(tx, op, tid, template_id, lang, &rendered)) != 0)
         return rc;
     if (rendered != NULL)
         text = rendered;
+    json_t *stored = NULL;
+    if (has_files && (rc = sb_api_store_attachments(op, files, &stored)) != 0) {
+        json_decref(stored);
+        free(rendered);
+        return rc;
+    }
     sb_delivery *d = NULL;
     json_t *msg = NULL;
-    rc = sb_ticket_add_message(tx, tid, op->agent_id, strcmp(kind, "reply") == 0, text, op->events, &d, &msg);
+    bool reply = strcmp(kind, "reply") == 0;
+    rc = sb_ticket_add_message_to(tx, tid, op->agent_id, reply, text != NULL ? text : "", channel_id, stored,
+                                  op->events, &d, &msg);
+    json_decref(stored);
+    if (rc == 0 && !reply && text != NULL)
+        rc = notify_mentions(tx, op, tid, op->path_id, text);
     free(rendered);
     op->ctx = d;
     op->ctx_free = reply_ctx_free;
-    if (rc != 0)
+    if (rc != 0) {
+        json_decref(msg);
         return rc;
+    }
     op->out = json_pack("{s:o}", "message", msg);
     op->status = 201;
     op->after = reply_after;
