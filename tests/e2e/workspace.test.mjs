@@ -111,7 +111,7 @@ test('an agent signs in, a message arrives live, the agent replies', async () =>
   await page.getByLabel('Приоритет').selectOption('urgent');
   await waitFor(async () => (await api('GET', `/api/v1/tickets/${r.ticket_number}`)).json.ticket.priority === 'urgent');
   const card = page.getByLabel('Карточка клиента');
-  await card.getByText('Айгерим').waitFor();
+  await card.locator('h3', { hasText: 'Айгерим' }).waitFor();
   await card.locator('.history li.current', { hasText: `#${r.ticket_number}` }).waitFor();
   if (SHOTS) await page.screenshot({ path: join(SHOTS, 'workspace-ticket.png') });
 
@@ -124,6 +124,117 @@ test('an agent signs in, a message arrives live, the agent replies', async () =>
   await page.getByRole('button', { name: 'Выйти' }).waitFor();
   assert.deepEqual(errors, []);
   await ctx.close();
+});
+
+async function signIn(ctx, email, password, lang = 'ru') {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => { throw e; });
+  await page.goto(base + '/');
+  await page.getByLabel(lang === 'ru' ? 'Эл. почта' : 'Email').fill(email);
+  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(password);
+  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Sign in' }).click();
+  await page.getByText(lang === 'ru' ? 'в реальном времени' : 'live').first().waitFor();
+  return page;
+}
+
+test('a visitor writes in the widget, the agent answers with a template, the visitor sees it', async () => {
+  const agentCtx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  const visitorCtx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1000, height: 800 } });
+  const page = await signIn(agentCtx, 'anna@demo.switchboard', 'demo-anna-1');
+  await page.getByLabel('Статус').selectOption('online');
+  await page.getByRole('button', { name: 'Моя команда' }).click();
+
+  const visitor = await visitorCtx.newPage();
+  await visitor.goto(base + '/chat/demo');
+  await visitor.locator('.sbw-launcher').click();
+  await visitor.locator('.sbw-input').fill('Добрый день! Есть ли доставка в Алматы?');
+  await visitor.locator('.sbw-send').click();
+  await visitor.locator('.sbw-ok').first().waitFor({ timeout: 10000 });
+
+  // Live in the inbox (the rule sends it to Sales, Anna's team), with the web chat icon.
+  const row = page.locator('.ticket', { hasText: 'Есть ли доставка' }).or(page.locator('.ticket .ch-webchat')).first();
+  await row.waitFor({ timeout: 10000 });
+  await row.click();
+  await page.locator('.messages .message.in .text', { hasText: 'доставка в Алматы' }).waitFor();
+  // The template by its shortcut typed in the reply box.
+  await page.getByRole('textbox', { name: 'Ответить' }).fill('/hi');
+  await page.getByRole('button', { name: 'Отправить' }).click();
+  await visitor.getByText(/Здравствуйте, .*! Ваш запрос №\d+ у Anna\./).waitFor({ timeout: 10000 });
+  await agentCtx.close();
+  await visitorCtx.close();
+});
+
+test('collision guard, mentions, tags, assignment, tasks and files', async () => {
+  const annaCtx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  // Record browser notifications instead of showing them.
+  await annaCtx.grantPermissions(['notifications']);
+  await annaCtx.addInitScript(() => {
+    window.__notes = [];
+    window.Notification = class {
+      static permission = 'granted';
+      static requestPermission() { return Promise.resolve('granted'); }
+      constructor(title, opts) { window.__notes.push(title + ': ' + (opts && opts.body)); }
+    };
+  });
+  const borisCtx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 800 } });
+  const anna = await signIn(annaCtx, 'anna@demo.switchboard', 'demo-anna-1');
+  const boris = await signIn(borisCtx, 'boris@demo.switchboard', 'demo-boris-1', 'en');
+
+  const r = await inbound({ external_id: 'ws-guard', from: { id: 'shop-77', name: 'Ерлан' }, text: 'Нужен счёт на оплату' });
+  const n = r.ticket_number;
+  // Boris (a supervisor) sees every ticket; Anna opens hers from "all tickets of the team".
+  await boris.getByRole('button', { name: 'All' }).click();
+  await boris.locator(`.ticket[data-number="${n}"]`).click();
+  await anna.getByRole('button', { name: 'Моя команда' }).click();
+  await anna.locator(`.ticket[data-number="${n}"]`).click();
+  await anna.locator('.viewers', { hasText: 'Boris' }).waitFor({ timeout: 10000 });
+  await anna.locator('.viewers', { hasText: 'тоже смотрит' }).waitFor();
+  // Boris types: Anna sees it.
+  await boris.getByRole('textbox', { name: 'Reply' }).pressSequentially('Hello', { delay: 20 });
+  await anna.locator('.viewers', { hasText: 'печатает' }).waitFor({ timeout: 10000 });
+  await boris.getByRole('textbox', { name: 'Reply' }).fill('');
+
+  // Boris takes the ticket and mentions Anna in a note: she is told.
+  await boris.getByRole('button', { name: 'Take it' }).click();
+  await waitFor(async () => (await api('GET', `/api/v1/tickets/${n}`)).json.ticket.assignee_id !== null);
+  await boris.getByRole('tab', { name: 'Note' }).click();
+  await boris.getByRole('textbox', { name: 'Note' }).fill('@anna подготовь счёт, пожалуйста');
+  await boris.getByRole('button', { name: 'Send' }).click();
+  await waitFor(() => anna.evaluate((num) => window.__notes.some((x) => x.includes(`#${num}`)), n));
+  // He gives it to Anna by the assignee list; she gets the assignment alert too.
+  const annaId = (await api('GET', '/api/v1/agents')).json.agents.find((a) => a.email === 'anna@demo.switchboard').id;
+  await boris.getByLabel('Assignee').selectOption(String(annaId));
+  await waitFor(async () => (await api('GET', `/api/v1/tickets/${n}`)).json.ticket.assignee_id === annaId);
+  await waitFor(() => anna.evaluate(() => window.__notes.some((x) => x.includes('назначено'))));
+
+  // Anna: a tag, a call-back task, a file.
+  await anna.getByLabel('Добавить метку').fill('счёт');
+  await anna.getByLabel('Добавить метку').press('Enter');
+  await waitFor(async () => (await api('GET', `/api/v1/tickets/${n}`)).json.ticket.tags.includes('счёт'));
+  await anna.getByRole('button', { name: 'Задача' }).click();
+  await anna.getByLabel('Вид задачи').selectOption('call_back');
+  await anna.getByLabel('Что сделать').fill('Перезвонить Ерлану про счёт');
+  await anna.getByRole('button', { name: 'Создать задачу' }).click();
+  await anna.getByRole('textbox', { name: 'Ответить' }).fill('Счёт во вложении');
+  await anna.locator('input[type=file]').setInputFiles({ name: 'счёт-42.txt', mimeType: 'text/plain', buffer: Buffer.from('Счёт №42') });
+  await anna.getByRole('button', { name: 'Отправить' }).click();
+  await anna.locator('.messages .attachments a', { hasText: 'счёт-42.txt' }).waitFor();
+  const t = await api('GET', `/api/v1/tickets/${n}`);
+  const sent = t.json.messages.find((m) => m.text === 'Счёт во вложении');
+  assert.equal(sent.attachments[0].name, 'счёт-42.txt');
+  const file = await fetch(base + sent.attachments[0].url, { headers: { Authorization: 'Bearer ' + admin } });
+  assert.equal(await file.text(), 'Счёт №42');
+
+  // The task list: the call back first, then done.
+  await anna.getByRole('button', { name: 'Задачи' }).click();
+  const task = anna.locator('.task.call_back', { hasText: 'Перезвонить Ерлану' });
+  await task.waitFor();
+  await task.getByRole('button', { name: `#${n}` }).waitFor();
+  if (SHOTS) await anna.screenshot({ path: join(SHOTS, 'workspace-tasks.png') });
+  await task.getByRole('button', { name: 'Готово' }).click();
+  await task.waitFor({ state: 'detached' });
+  await annaCtx.close();
+  await borisCtx.close();
 });
 
 test('a phone-width screen shows the inbox', async () => {

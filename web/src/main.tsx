@@ -3,14 +3,19 @@
 // Customer text is always rendered as text (Preact escapes it).
 import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { call, listen, openStream, publish, setSender, type Agent, type Contact, type Message, type StreamEvent, type Task, type Template, type Ticket } from './api';
+import { call, listen, openStream, publish, setSender, type Agent, type StreamEvent, type Ticket } from './api';
 import { browserLang, translator, type Key, type Lang, type T } from './i18n';
 import { Dashboard } from './dashboard';
+import { Inbox, Tasks } from './inbox';
+import { Profile } from './profile';
+import { TicketView } from './ticket';
 import { Reports } from './reports';
 import { Settings } from './admin/settings';
 import './style.css';
 
-type View = 'mine' | 'unassigned' | 'all' | 'waiting' | 'tasks';
+const ROLE_RANK: Record<string, number> = { agent: 1, supervisor: 2, admin: 3 };
+
+type View = 'mine' | 'unassigned' | 'team' | 'sla' | 'waiting' | 'all' | 'tasks';
 
 function Login(props: { t: T; onIn: (a: Agent) => void }) {
   const { t } = props.t;
@@ -45,84 +50,6 @@ function Login(props: { t: T; onIn: (a: Agent) => void }) {
   );
 }
 
-function statusLabel(t: T, s: string) {
-  return t.t(('status.' + s) as Key) ?? s;
-}
-
-function priorityLabel(t: T, p: string) {
-  return t.t(('priority.' + p) as Key) ?? p;
-}
-
-function Inbox(props: {
-  t: T;
-  tickets: Ticket[];
-  selected: number | null;
-  unread: Set<number>;
-  onSelect: (n: number) => void;
-}) {
-  const { t } = props;
-  if (props.tickets.length === 0) return <p class="empty">{t.t('noTickets')}</p>;
-  return (
-    <ul class="tickets" role="listbox" aria-label={t.t('all')}>
-      {props.tickets.map((k) => (
-        <li key={k.number} role="option" aria-selected={props.selected === k.number}
-          class={`ticket prio-${k.priority}${props.selected === k.number ? ' selected' : ''}`}
-          data-number={k.number} onClick={() => props.onSelect(k.number)}>
-          <div class="row1">
-            <span class="num">#{k.number}</span>
-            <span class="who">{k.contact?.name || '—'}</span>
-            {props.unread.has(k.number) && <span class="unread">{t.t('unread')}</span>}
-          </div>
-          <div class="row2">
-            <span class="subject">{k.subject || ''}</span>
-          </div>
-          <div class="row3">
-            <span class={`badge status-${k.status}`}>{statusLabel(t, k.status)}</span>
-            <span class={`badge priority-${k.priority}`}>{priorityLabel(t, k.priority)}</span>
-            <span class="channel">{k.channel_kind}</span>
-          </div>
-        </li>
-      ))}
-    </ul>
-  );
-}
-
-function Tasks(props: { t: T; version: number; onOpen: (n: number) => void }) {
-  const { t } = props;
-  const [tasks, setTasks] = useState<Task[]>([]);
-  const load = () =>
-    call<{ tasks: Task[] }>('GET', '/api/v1/tasks?assignee=me').then((r) => {
-      if (r.status === 200) setTasks(r.json.tasks);
-    });
-  useEffect(() => {
-    load();
-  }, [props.version]);
-  const done = async (id: number) => {
-    await call('PATCH', `/api/v1/tasks/${id}`, { status: 'done' });
-    load();
-  };
-  if (tasks.length === 0) return <p class="empty">{t.t('noTasks')}</p>;
-  // call backs first: a customer is waiting for the phone to ring
-  const sorted = [...tasks].sort((a, b) => (a.kind === 'call_back' ? 0 : 1) - (b.kind === 'call_back' ? 0 : 1));
-  return (
-    <ul class="tasks" aria-label={t.t('tasksView')}>
-      {sorted.map((k) => (
-        <li key={k.id} class={`task ${k.kind}${k.overdue_at ? ' overdue' : ''}`} data-task={k.id}>
-          {k.kind === 'call_back' && <span class="badge callback">{t.t('callBack')}</span>}
-          <span class="title">{k.title}</span>
-          <span class="due">
-            {t.t('due')} {t.time(k.due_at)} {k.overdue_at ? `(${t.t('overdue')})` : ''}
-          </span>
-          {k.ticket_number !== null && (
-            <button type="button" class="link" onClick={() => props.onOpen(k.ticket_number!)}>#{k.ticket_number}</button>
-          )}
-          <button type="button" onClick={() => done(k.id)}>{t.t('done')}</button>
-        </li>
-      ))}
-    </ul>
-  );
-}
-
 /* New work: a short tone and a browser notification (when allowed) when a
  * ticket is given to me or a customer writes on mine. */
 function alertNewWork(t: T, body: string) {
@@ -142,246 +69,132 @@ function alertNewWork(t: T, body: string) {
     new Notification(t.t('newWork'), { body, tag: 'switchboard' });
 }
 
-function CustomerCard(props: { t: T; contact: Contact; version: number; current: number }) {
-  const { t } = props;
-  const [tickets, setTickets] = useState<Ticket[]>([]);
-  useEffect(() => {
-    call<{ tickets: Ticket[] }>('GET', `/api/v1/contacts/${props.contact.id}/timeline`).then((r) => {
-      if (r.status === 200) setTickets(r.json.tickets);
-    });
-  }, [props.contact.id, props.version]);
-  const c = props.contact;
-  return (
-    <aside class="card" aria-label={t.t('card')}>
-      <h3>
-        {c.name || '—'} {c.vip && <span class="badge vip">{t.t('vip')}</span>}
-      </h3>
-      {c.identities?.length > 0 && (
-        <dl>
-          <dt>{t.t('identities')}</dt>
-          {c.identities.map((i) => (
-            <dd key={i.kind + i.address}>
-              <span class="kind">{i.kind}</span> {i.address}
-            </dd>
-          ))}
-        </dl>
-      )}
-      {c.tags?.length > 0 && <p class="tags">{c.tags.map((x) => <span class="badge" key={x}>{x}</span>)}</p>}
-      <h4>{t.t('tickets')}</h4>
-      <ul class="history">
-        {tickets.map((k) => (
-          <li key={k.number} class={k.number === props.current ? 'current' : ''}>
-            #{k.number} <span class={`badge status-${k.status}`}>{statusLabel(t, k.status)}</span> {k.subject || ''}
-          </li>
-        ))}
-      </ul>
-    </aside>
-  );
+/* Does ticket k belong in view v? The same tests the API's filters make,
+ * so events can update the list in place. */
+function inView(v: View, k: Ticket, me: Agent, myTeams: number[]) {
+  switch (v) {
+    case 'mine':
+      return k.assignee_id === me.id;
+    case 'unassigned':
+      return k.assignee_id === null;
+    case 'team':
+      return k.team_id !== null && myTeams.includes(k.team_id);
+    case 'sla':
+      return (
+        k.status !== 'resolved' &&
+        k.status !== 'closed' &&
+        Object.values(k.sla?.state ?? {}).some((s) => s === 'warning' || s === 'breached')
+      );
+    case 'waiting':
+      return k.status === 'pending';
+    default:
+      return true;
+  }
 }
 
-function TicketView(props: { t: T; number: number; version: number; me: Agent; onChanged: () => void }) {
-  const { t } = props;
-  const [ticket, setTicket] = useState<Ticket | null>(null);
-  const [contact, setContact] = useState<Contact | null>(null);
-  const [messages, setMessages] = useState<Message[]>([]);
-  const [templates, setTemplates] = useState<Template[]>([]);
-  const [text, setText] = useState('');
-  const [kind, setKind] = useState<'reply' | 'note'>('reply');
-  const [error, setError] = useState('');
-  const box = useRef<HTMLTextAreaElement>(null);
-  const load = async () => {
-    const r = await call<{ ticket: Ticket; contact: Contact | null; messages: Message[] }>(
-      'GET',
-      `/api/v1/tickets/${props.number}`,
-    );
-    if (r.status === 200) {
-      setTicket(r.json.ticket);
-      setContact(r.json.contact);
-      setMessages(r.json.messages);
-    }
-  };
-  useEffect(() => {
-    load();
-  }, [props.number, props.version]);
-  useEffect(() => {
-    call<{ templates: Template[] }>('GET', '/api/v1/templates').then((r) => {
-      if (r.status === 200) setTemplates(r.json.templates);
-    });
-  }, []);
-  const sendTemplate = async (id: number) => {
-    if (!id) return;
-    setError('');
-    const r = await call('POST', `/api/v1/tickets/${props.number}/messages`, { template_id: id, kind });
-    if (r.status === 201) {
-      load();
-      props.onChanged();
-    } else setError(t.t('sendFailed'));
-  };
-  const patch = async (body: Record<string, string>) => {
-    await call('PATCH', `/api/v1/tickets/${props.number}`, body);
-    load();
-    props.onChanged();
-  };
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if ((e.target as HTMLElement).tagName === 'TEXTAREA' || (e.target as HTMLElement).tagName === 'INPUT') return;
-      if (e.key === 'r' || e.key === 'n') {
-        setKind(e.key === 'r' ? 'reply' : 'note');
-        box.current?.focus();
-        e.preventDefault();
-      } else if (e.key === 'e') {
-        resolve();
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  });
-  const send = async (e: Event) => {
-    e.preventDefault();
-    if (!text.trim()) return;
-    setError('');
-    const r = await call('POST', `/api/v1/tickets/${props.number}/messages`, { text, kind });
-    if (r.status === 201) {
-      setText('');
-      load();
-      props.onChanged();
-    } else setError(t.t('sendFailed'));
-  };
-  const resolve = async () => {
-    await call('PATCH', `/api/v1/tickets/${props.number}`, { status: 'resolved' });
-    load();
-    props.onChanged();
-  };
-  if (!ticket) return <section class="conversation" />;
-  const card = contact ? <CustomerCard t={t} contact={contact} version={props.version} current={ticket.number} /> : null;
-  const due = ticket.sla?.due ?? {};
-  const state = ticket.sla?.state ?? {};
-  const clocks: [string, Key][] = [['first_response', 'dueFirst'], ['next_response', 'dueNext'], ['resolution', 'dueResolution']];
-  return (
-    <div class="detail">
-    <section class="conversation" aria-label={`#${ticket.number}`}>
-      <header>
-        <h2>#{ticket.number} {ticket.contact?.name || ''}</h2>
-        <div class="meta">
-          <select aria-label={t.t('status')} name="status" value={ticket.status}
-            onChange={(e) => patch({ status: (e.target as HTMLSelectElement).value })}>
-            {['new', 'open', 'pending', 'resolved', 'closed'].map((s) => (
-              <option value={s} key={s}>{statusLabel(t, s)}</option>
-            ))}
-          </select>
-          <select aria-label={t.t('priority')} name="priority" value={ticket.priority}
-            onChange={(e) => patch({ priority: (e.target as HTMLSelectElement).value })}>
-            {['low', 'normal', 'high', 'urgent'].map((p) => (
-              <option value={p} key={p}>{priorityLabel(t, p)}</option>
-            ))}
-          </select>
-          {clocks.map(([c, label]) =>
-            due[c] || state[c] ? (
-              <span class={`sla sla-${state[c] || 'running'}`} key={c}>
-                {t.t(label)} {t.time(due[c] ?? null)} {state[c] ? `(${t.t(state[c] as Key)})` : ''}
-              </span>
-            ) : null,
-          )}
-          <button type="button" onClick={resolve} disabled={ticket.status === 'resolved'}>{t.t('resolve')}</button>
-        </div>
-      </header>
-      <ol class="messages">
-        {messages.map((m) => (
-          <li key={m.id} class={`message ${m.direction}`}>
-            <div class="author">
-              {m.direction === 'in' ? t.t('customer') : m.author && 'name' in m.author ? m.author.name : t.t('system')}
-              <time>{t.time(m.created_at)}</time>
-              {m.delivery_status && m.direction === 'out' && (
-                <span class={`delivery delivery-${m.delivery_status}`}>{t.t(('delivery.' + m.delivery_status) as Key) ?? m.delivery_status}</span>
-              )}
-            </div>
-            <p class="text">{m.text}</p>
-          </li>
-        ))}
-      </ol>
-      <form class="composer" onSubmit={send}>
-        <div class="tabs" role="tablist">
-          <button type="button" role="tab" aria-selected={kind === 'reply'} onClick={() => setKind('reply')}>{t.t('reply')}</button>
-          <button type="button" role="tab" aria-selected={kind === 'note'} onClick={() => setKind('note')}>{t.t('note')}</button>
-        </div>
-        <textarea ref={box} name="text" value={text} aria-label={kind === 'reply' ? t.t('reply') : t.t('note')}
-          placeholder={kind === 'reply' ? t.t('replyPlaceholder') : t.t('notePlaceholder')}
-          onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e);
-          }} />
-        {error && <p class="error" role="alert">{error}</p>}
-        <div class="actions">
-          {templates.length > 0 && (
-            <select aria-label={t.t('template')} name="template" value=""
-              onChange={(e) => sendTemplate(Number((e.target as HTMLSelectElement).value))}>
-              <option value="">{t.t('template')}</option>
-              {templates.map((x) => (
-                <option value={x.id} key={x.id}>{x.shortcut ? `/${x.shortcut} — ${x.name}` : x.name}</option>
-              ))}
-            </select>
-          )}
-          <button type="submit">{t.t('send')}</button>
-        </div>
-      </form>
-    </section>
-    {card}
-    </div>
-  );
-}
+const QUERY: Record<View, string> = {
+  mine: 'assignee=me',
+  unassigned: 'assignee=none',
+  team: 'team=mine',
+  sla: 'sla=at_risk',
+  waiting: 'status=pending',
+  all: '',
+  tasks: '',
+};
 
 function Operator(props: { me: Agent; t: T }) {
   const { t } = props;
   const [view, setView] = useState<View>('mine');
   const [tickets, setTickets] = useState<Ticket[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
   const [selected, setSelected] = useState<number | null>(null);
   const [version, setVersion] = useState(0);
   const [unread, setUnread] = useState<Set<number>>(new Set());
+  const [myTeams, setMyTeams] = useState<number[]>([]);
+  const rank = ROLE_RANK[props.me.role] ?? 1;
   const selectedRef = useRef<number | null>(null);
   selectedRef.current = selected;
+  const ticketsRef = useRef<Ticket[]>([]);
+  ticketsRef.current = tickets;
+  const loading = useRef(false);
 
-  const query = () => {
-    switch (view) {
-      case 'mine':
-        return `?assignee=${props.me.id}`;
-      case 'unassigned':
-        return '?assignee=none';
-      case 'waiting':
-        return '?status=pending';
-      default:
-        return '';
+  const reload = async () => {
+    const r = await call<{ tickets: Ticket[]; next_cursor: string | null }>(
+      'GET',
+      `/api/v1/tickets?limit=100${QUERY[view] ? '&' + QUERY[view] : ''}`,
+    );
+    if (r.status === 200) {
+      setTickets(r.json.tickets);
+      setCursor(r.json.next_cursor);
     }
   };
-  const reload = async () => {
-    const r = await call<{ tickets: Ticket[] }>('GET', '/api/v1/tickets' + query());
-    if (r.status === 200) setTickets(r.json.tickets);
+  const more = async () => {
+    if (!cursor || loading.current) return;
+    loading.current = true;
+    const r = await call<{ tickets: Ticket[]; next_cursor: string | null }>(
+      'GET',
+      `/api/v1/tickets?limit=200&cursor=${cursor}${QUERY[view] ? '&' + QUERY[view] : ''}`,
+    );
+    loading.current = false;
+    if (r.status === 200) {
+      const have = new Set(ticketsRef.current.map((k) => k.number));
+      setTickets([...ticketsRef.current, ...r.json.tickets.filter((k) => !have.has(k.number))]);
+      setCursor(r.json.next_cursor);
+    }
   };
   useEffect(() => {
-    reload();
-  }, [view]);
+    call<{ agent: { team_ids?: number[] } }>('GET', `/api/v1/agents/${props.me.id}`).then((r) => {
+      if (r.status === 200) setMyTeams(r.json.agent.team_ids ?? []);
+    });
+  }, []);
   useEffect(() => {
-    const stop = listen(
-      (e: StreamEvent) => {
-        const n = e.data?.ticket?.number ?? e.data?.ticket_number;
-        if (e.type === 'notification' && e.data?.agent_id === props.me.id && e.data?.reason === 'assigned')
-          alertNewWork(t, `#${e.data?.ticket_id ?? ''}`);
-        if (e.type.startsWith('task.')) setVersion((v) => v + 1);
-        if (e.type.startsWith('ticket.') || e.type === 'message.created') {
-          reload();
-          if (typeof n === 'number') {
-            if (n === selectedRef.current) setVersion((v) => v + 1);
-            else if (e.type === 'message.created' && e.data?.direction === 'in')
-              setUnread((u) => new Set(u).add(n));
-          }
-        }
-      },
-    );
-    return stop;
+    if (view !== 'tasks') reload();
   }, [view]);
+  /* A changed ticket moves into, within or out of the list in place. */
+  const upsert = (k: Ticket) => {
+    const list = ticketsRef.current;
+    const i = list.findIndex((x) => x.number === k.number);
+    const fits = inView(view, k, props.me, myTeams);
+    if (i >= 0 && fits) setTickets(list.map((x, j) => (j === i ? k : x)));
+    else if (i >= 0) setTickets(list.filter((_, j) => j !== i));
+    else if (fits) {
+      // newest first, like the API
+      const at = list.findIndex((x) => x.number < k.number);
+      if (at < 0 && cursor) return; // older than what is loaded: its page comes on scroll
+      const c = [...list];
+      c.splice(at < 0 ? c.length : at, 0, k);
+      setTickets(c);
+    }
+  };
+  useEffect(() => {
+    const stop = listen((e: StreamEvent) => {
+      const n = e.data?.ticket?.number ?? e.data?.ticket_number;
+      if (e.type === 'stream.open') reload();
+      if (e.type === 'notification' && e.data?.agent_id === props.me.id) {
+        if (e.data?.reason === 'assigned') alertNewWork(t, t.t('alertAssigned'));
+        else if (e.data?.reason === 'mentioned') alertNewWork(t, `${t.t('alertMentioned')} #${e.data?.ticket_number ?? ''}`);
+        else if (e.data?.reason === 'task_reminder' || e.data?.reason === 'task_overdue') alertNewWork(t, t.t('tasksView'));
+      }
+      if (e.type.startsWith('task.')) setVersion((v) => v + 1);
+      if ((e.type === 'ticket.created' || e.type === 'ticket.updated') && e.data?.ticket) upsert(e.data.ticket as Ticket);
+      if (e.type === 'message.created' && typeof n === 'number') {
+        if (n === selectedRef.current) setVersion((v) => v + 1);
+        else if (e.data?.direction === 'in') setUnread((u) => new Set(u).add(n));
+        if (e.data?.direction === 'in') {
+          const k = ticketsRef.current.find((x) => x.number === n);
+          if (k && k.assignee_id === props.me.id && n !== selectedRef.current)
+            alertNewWork(t, `${t.t('newMessage')} #${n}`);
+        }
+      } else if (typeof n === 'number' && n === selectedRef.current && e.type.startsWith('ticket.') && e.type !== 'ticket.viewers')
+        setVersion((v) => v + 1);
+    });
+    return stop;
+  }, [view, myTeams, cursor]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const tag = (e.target as HTMLElement).tagName;
       if (tag === 'TEXTAREA' || tag === 'INPUT' || tag === 'SELECT') return;
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
       if (e.key !== 'j' && e.key !== 'k') return;
       const i = tickets.findIndex((k) => k.number === selected);
       const next = tickets[Math.max(0, Math.min(tickets.length - 1, i + (e.key === 'j' ? 1 : -1)))];
@@ -401,13 +214,16 @@ function Operator(props: { me: Agent; t: T }) {
   const views: [View, Key][] = [
     ['mine', 'mine'],
     ['unassigned', 'unassigned'],
+    ['team', 'myTeam'],
+    ['sla', 'slaAtRisk'],
     ['waiting', 'waiting'],
-    ['all', 'all'],
+    ...(rank >= 2 ? ([['all', 'all']] as [View, Key][]) : []),
     ['tasks', 'tasksView'],
   ];
+  const label = t.t(views.find(([v]) => v === view)?.[1] ?? 'all');
   return (
     <div class="operator">
-      <nav class="views" aria-label="views">
+      <nav class="views" aria-label={t.t('views')}>
         {views.map(([v, k]) => (
           <button type="button" key={v} aria-pressed={view === v} class={view === v ? 'active' : ''}
             onClick={() => setView(v)}>{t.t(k)}</button>
@@ -417,10 +233,11 @@ function Operator(props: { me: Agent; t: T }) {
         {view === 'tasks' ? (
           <Tasks t={t} version={version} onOpen={(n) => select(n)} />
         ) : (
-          <Inbox t={t} tickets={tickets} selected={selected} unread={unread} onSelect={select} />
+          <Inbox t={t} tickets={tickets} selected={selected} unread={unread} onSelect={select} label={label}
+            more={cursor !== null} onMore={more} />
         )}
         {selected !== null ? (
-          <TicketView t={t} number={selected} version={version} me={props.me} onChanged={reload} />
+          <TicketView t={t} number={selected} version={version} me={props.me} onChanged={() => {}} />
         ) : (
           <section class="conversation empty">{t.t('selectTicket')}<p class="keys">{t.t('keys')}</p></section>
         )}
@@ -429,9 +246,7 @@ function Operator(props: { me: Agent; t: T }) {
   );
 }
 
-type Section = 'inbox' | 'dashboard' | 'reports' | 'settings';
-
-const ROLE_RANK: Record<string, number> = { agent: 1, supervisor: 2, admin: 3 };
+type Section = 'inbox' | 'dashboard' | 'reports' | 'settings' | 'profile';
 
 /* The frame: sections by role, presence, language, the one live stream. */
 function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; onOut: () => void }) {
@@ -442,7 +257,17 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
   const rank = ROLE_RANK[props.me.role] ?? 1;
   useEffect(() => {
     const stop = openStream(publish, setLive, setSender);
-    return stop;
+    call<{ agent: { presence?: string } }>('GET', `/api/v1/agents/${props.me.id}`).then((r) => {
+      if (r.status === 200 && r.json.agent.presence) setPresence(r.json.agent.presence);
+    });
+    // the engine may set me away (unanswered tickets): follow it
+    const unlisten = listen((e) => {
+      if (e.type === 'agent.presence' && e.data?.agent_id === props.me.id && e.data?.presence) setPresence(e.data.presence);
+    });
+    return () => {
+      stop();
+      unlisten();
+    };
   }, []);
   const changePresence = async (p: string) => {
     const r = await call('POST', `/api/v1/agents/${props.me.id}/presence`, { presence: p });
@@ -453,6 +278,7 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
     ['dashboard', 'dashboard', 2],
     ['reports', 'reports', 2],
     ['settings', 'settings', 3],
+    ['profile', 'profile', 1],
   ];
   return (
     <div class="workspace">
@@ -486,6 +312,7 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
       {section === 'dashboard' && <Dashboard me={props.me} t={t} />}
       {section === 'reports' && <Reports me={props.me} t={t} />}
       {section === 'settings' && <Settings me={props.me} t={t} />}
+      {section === 'profile' && <Profile me={props.me} t={t} setLang={props.setLang} />}
     </div>
   );
 }
