@@ -58,7 +58,7 @@ test: node-deps build build-asan
 screenshots: node-deps build
 	SB_BINARY=build/switchboard SB_SCREENSHOTS=$(CURDIR)/docs/screenshots node --test tests/e2e/
 
-bench: build
+bench: node-deps build
 	cmake --build build -j$(JOBS) --target bench_ingest bench_fanout
 	bench/run.sh
 

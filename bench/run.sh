@@ -5,7 +5,7 @@
 # Each benchmark gets its own daemon on a fresh data dir and a free loopback
 # port; every daemon is stopped on exit. Takes about a minute.
 #   INGEST_CONNECTIONS=64 INGEST_DURATION=10 INGEST_WARMUP=2 INGEST_SWEEP="16 256"
-#   FANOUT_SOCKETS=2000 FANOUT_MESSAGES=200   MEMORY_TICKETS=100000
+#   FANOUT_SOCKETS=2000 FANOUT_MESSAGES=200   MEMORY_TICKETS=100000   WORKSPACE_TICKETS=10000
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -85,6 +85,11 @@ echo
 echo "== memory: idle, then $MEMORY_TICKETS open tickets =="
 BUILD_DIR=$BUILD_DIR TICKETS=$MEMORY_TICKETS "$ROOT/bench/memory.sh" | tee "$WORK/memory.txt" || status=1
 
+# ---- 4. the browser workspace ----
+echo
+echo "== workspace: first load with ${WORKSPACE_TICKETS:-10000} tickets, in headless chromium =="
+BUILD_DIR=$BUILD_DIR TICKETS=${WORKSPACE_TICKETS:-10000} node "$ROOT/bench/workspace.mjs" | tee "$WORK/workspace.txt" || status=1
+
 elapsed=$(( $(date +%s) - started ))
 field() {
     awk -v key="$2" '$1 == "RESULT" { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) { print kv[2]; exit } } }' \
@@ -127,6 +132,10 @@ memory      bench/memory.sh (TICKETS=$MEMORY_TICKETS; fill: bench_ingest --reque
             RSS idle       $(kb "$(field memory rss_idle_kb)") fresh;  $(kb "$(field memory rss_restart_kb)") after a restart with the tickets
             RSS full       $(kb "$(field memory rss_full_kb)") with $(field memory open) open tickets (peak $(kb "$(field memory hwm_kb)"))
             database       $(sb_mib "$(field memory db_bytes)") + WAL $(sb_mib "$(field memory wal_bytes)") live; $(sb_mib "$(field memory db_after_stop_bytes)") + WAL $(sb_mib "$(field memory wal_after_stop_bytes)") after a graceful stop ($(field memory stop_s) s)
+
+workspace   bench/workspace.mjs (TICKETS=${WORKSPACE_TICKETS:-10000}; chromium, loopback)
+            first load     median $(awk '$1 == "RESULT" { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "first_load_median_ms") print kv[2] } }' "$WORK/workspace.txt") ms, worst $(awk '$1 == "RESULT" { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "first_load_max_ms") print kv[2] } }' "$WORK/workspace.txt") ms   (target < 1000)
+            $(grep '^scrolled' "$WORK/workspace.txt" | sed 's/  */ /g')
 
 total time  ${elapsed} s$( [ "$status" = 0 ] || echo '   (SOME BENCHMARK REPORTED ERRORS: see above)')
 =======================================================================================================

@@ -17,8 +17,9 @@ export async function waitFor(fn, ms = 15000) {
   }
 }
 
-/* Starts the daemon and chromium; returns {base, data, cli(args), browser, stop()}. */
-export async function start() {
+/* Starts the daemon and chromium; returns {base, data, cli(args), browser, stop()}.
+ * opts.ini: more configuration text appended to the file. */
+export async function start(opts = {}) {
   const bin = process.env.SB_BINARY;
   assert.ok(bin, 'SB_BINARY must name the switchboard binary');
   const dir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
@@ -26,7 +27,7 @@ export async function start() {
   const ini = join(dir, 'sb.ini');
   // SB_WEB_ROOT serves another build of the workspace than the compiled-in one.
   const web = process.env.SB_WEB_ROOT ? `web_root = ${process.env.SB_WEB_ROOT}\n` : '';
-  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${data}\n${web}[log]\nlevel = warn\n[demo]\nseed = true\n`);
+  writeFileSync(ini, `[server]\nlisten = 127.0.0.1:0\ndata_dir = ${data}\n${web}[log]\nlevel = warn\n[demo]\nseed = true\n${opts.ini ?? ''}`);
   const proc = spawn(bin, ['serve', '--config', ini], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout.on('data', (d) => { out += d; });
