@@ -198,7 +198,11 @@ test('collision guard, mentions, tags, assignment, tasks and files', async () =>
   await boris.getByRole('button', { name: 'Take it' }).click();
   await waitFor(async () => (await api('GET', `/api/v1/tickets/${n}`)).json.ticket.assignee_id !== null);
   await boris.getByRole('tab', { name: 'Note' }).click();
-  await boris.getByRole('textbox', { name: 'Note' }).fill('@anna подготовь счёт, пожалуйста');
+  // "@an" suggests Anna; picking her completes the handle.
+  await boris.getByRole('textbox', { name: 'Note' }).fill('@an');
+  await boris.getByRole('listbox', { name: 'Mention a colleague' }).getByRole('button', { name: /@anna/ }).click();
+  await boris.getByRole('textbox', { name: 'Note' }).press('End');
+  await boris.getByRole('textbox', { name: 'Note' }).pressSequentially('подготовь счёт, пожалуйста');
   await boris.getByRole('button', { name: 'Send' }).click();
   await waitFor(() => anna.evaluate((num) => window.__notes.some((x) => x.includes(`#${num}`)), n));
   // He gives it to Anna by the assignee list; she gets the assignment alert too.

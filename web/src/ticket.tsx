@@ -336,6 +336,16 @@ export function TicketView(props: { t: T; number: number; version: number; me: A
       (c.kind === 'webchat' && ids.some((i) => i.kind === 'webchat')),
   );
   const active = agents.filter((a) => a.active !== false);
+  // @mentions: suggest colleagues while a note's last word starts with @
+  const mention = text.match(/(?:^|\s)@([^\s@]*)$/)?.[1]?.toLowerCase() ?? null;
+  const handle = (a: Agent) => a.email.split('@')[0];
+  const suggestions =
+    mention === null
+      ? []
+      : active
+          .filter((a) => a.id !== props.me.id)
+          .filter((a) => handle(a).toLowerCase().startsWith(mention) || a.name.toLowerCase().startsWith(mention))
+          .slice(0, 6);
   return (
     <div class="detail">
       <section class="conversation" aria-label={`#${ticket.number}`}>
@@ -439,6 +449,18 @@ export function TicketView(props: { t: T; number: number; version: number; me: A
             onKeyDown={(e) => {
               if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) submit(e);
             }} />
+          {kind === 'note' && mention !== null && suggestions.length > 0 && (
+            <ul class="mentions" role="listbox" aria-label={t.t('mention')}>
+              {suggestions.map((a) => (
+                <li key={a.id} role="option" aria-selected={false}>
+                  <button type="button" class="link" onClick={() => {
+                    setText(text.replace(/@[^\s@]*$/, '@' + handle(a) + ' '));
+                    box.current?.focus();
+                  }}>@{handle(a)} — {a.name}</button>
+                </li>
+              ))}
+            </ul>
+          )}
           {files.length > 0 && (
             <ul class="picked">
               {files.map((f, i) => (
