@@ -114,6 +114,10 @@ test('an agent signs in, a message arrives live, the agent replies', async () =>
   await card.locator('h3', { hasText: 'Айгерим' }).waitFor();
   await card.locator('.history li.current', { hasText: `#${r.ticket_number}` }).waitFor();
   if (SHOTS) await page.screenshot({ path: join(SHOTS, 'workspace-ticket.png') });
+  // The address names the open ticket: a reload (or a link) opens it again.
+  assert.equal(new URL(page.url()).hash, `#/t/${r.ticket_number}`);
+  await page.reload();
+  await page.getByRole('region', { name: `#${r.ticket_number}` }).waitFor();
 
   // English, then back to Russian.
   await page.getByLabel('Язык').selectOption('en');

@@ -52,21 +52,35 @@ function Login(props: { t: T; onIn: (a: Agent) => void }) {
 
 /* New work: a short tone and a browser notification (when allowed) when a
  * ticket is given to me or a customer writes on mine. */
-function alertNewWork(t: T, body: string) {
+let audio: AudioContext | null = null;
+
+function alertNewWork(t: T, body: string, number?: number) {
   try {
-    const ctx = new AudioContext();
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
+    audio ??= new AudioContext(); // one for the tab: browsers cap how many exist
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
     osc.frequency.value = 880;
     gain.gain.value = 0.05;
-    osc.connect(gain).connect(ctx.destination);
+    osc.connect(gain).connect(audio.destination);
     osc.start();
-    osc.stop(ctx.currentTime + 0.15);
+    osc.stop(audio.currentTime + 0.15);
   } catch {
     /* no audio: the notification still comes */
   }
-  if ('Notification' in window && Notification.permission === 'granted')
-    new Notification(t.t('newWork'), { body, tag: 'switchboard' });
+  if ('Notification' in window && Notification.permission === 'granted') {
+    const n = new Notification(t.t('newWork'), { body, tag: 'switchboard' });
+    if (number)
+      n.onclick = () => {
+        window.focus();
+        location.hash = `#/t/${number}`;
+      };
+  }
+}
+
+/* #/t/123 opens ticket 123 (links, notifications, reloads). */
+function hashTicket(): number | null {
+  const m = location.hash.match(/^#\/t\/(\d+)$/);
+  return m ? Number(m[1]) : null;
 }
 
 /* Does ticket k belong in view v? The same tests the API's filters make,
@@ -107,7 +121,7 @@ function Operator(props: { me: Agent; t: T }) {
   const [view, setView] = useState<View>('mine');
   const [tickets, setTickets] = useState<Ticket[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
-  const [selected, setSelected] = useState<number | null>(null);
+  const [selected, setSelected] = useState<number | null>(hashTicket);
   const [version, setVersion] = useState(0);
   const [unread, setUnread] = useState<Set<number>>(new Set());
   const [myTeams, setMyTeams] = useState<number[]>([]);
@@ -171,8 +185,9 @@ function Operator(props: { me: Agent; t: T }) {
       const n = e.data?.ticket?.number ?? e.data?.ticket_number;
       if (e.type === 'stream.open') reload();
       if (e.type === 'notification' && e.data?.agent_id === props.me.id) {
-        if (e.data?.reason === 'assigned') alertNewWork(t, t.t('alertAssigned'));
-        else if (e.data?.reason === 'mentioned') alertNewWork(t, `${t.t('alertMentioned')} #${e.data?.ticket_number ?? ''}`);
+        const num = e.data?.ticket_number ?? ticketsRef.current.find((x) => x.id === e.data?.ticket_id)?.number;
+        if (e.data?.reason === 'assigned') alertNewWork(t, t.t('alertAssigned') + (num ? ` #${num}` : ''), num);
+        else if (e.data?.reason === 'mentioned') alertNewWork(t, `${t.t('alertMentioned')} #${num ?? ''}`, num);
         else if (e.data?.reason === 'task_reminder' || e.data?.reason === 'task_overdue') alertNewWork(t, t.t('tasksView'));
       }
       if (e.type.startsWith('task.')) setVersion((v) => v + 1);
@@ -183,7 +198,7 @@ function Operator(props: { me: Agent; t: T }) {
         if (e.data?.direction === 'in') {
           const k = ticketsRef.current.find((x) => x.number === n);
           if (k && k.assignee_id === props.me.id && n !== selectedRef.current)
-            alertNewWork(t, `${t.t('newMessage')} #${n}`);
+            alertNewWork(t, `${t.t('newMessage')} #${n}`, n);
         }
       } else if (typeof n === 'number' && n === selectedRef.current && e.type.startsWith('ticket.') && e.type !== 'ticket.viewers')
         setVersion((v) => v + 1);
@@ -203,8 +218,17 @@ function Operator(props: { me: Agent; t: T }) {
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   });
+  useEffect(() => {
+    const onHash = () => {
+      const n = hashTicket();
+      if (n !== null) setSelected(n);
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
   const select = (n: number) => {
     setSelected(n);
+    history.replaceState(null, '', `#/t/${n}`);
     setUnread((u) => {
       const c = new Set(u);
       c.delete(n);
