@@ -16,6 +16,7 @@ type Viewer = { agent_id: number; name: string; typing: boolean };
 type Identity = { kind: string; address: string; channel_id?: number };
 
 const MAX_FILE = 5 * 1024 * 1024;
+const MAX_TOTAL = 7.5 * 1024 * 1024;
 
 function base64(buf: ArrayBuffer): string {
   const bytes = new Uint8Array(buf);
@@ -321,7 +322,13 @@ export function TicketView(props: { t: T; number: number; version: number; me: A
       setError(`${big.name}: ${t.t('fileTooBig')}`);
       return;
     }
-    setFiles([...files, ...picked].slice(0, 10));
+    const all = [...files, ...picked].slice(0, 10);
+    // they travel base64-encoded in one request the server caps at 8 MiB
+    if (all.reduce((n, f) => n + Math.ceil(f.size / 3) * 4, 0) > MAX_TOTAL) {
+      setError(t.t('filesTooBig'));
+      return;
+    }
+    setFiles(all);
   };
   if (!ticket) return <section class="conversation" />;
   const card = contact ? <CustomerCard t={t} contact={contact} version={props.version} current={ticket.number} /> : null;
