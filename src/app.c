@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "api/dashboard.h"
 #include "api/ratelimit.h"
 #include "api/stream.h"
 #include "api/system.h"
@@ -270,6 +271,7 @@ int sb_app_serve(sb_config *cfg)
     limits.idle_timeout_ms = cfg->idle_timeout_ms;
     app.ratelimit = sb_ratelimit_new(cfg->rate_per_ip, cfg->rate_per_token, cfg->trusted_proxies);
     app.hub = sb_stream_hub_new(&app);
+    app.dashboard = sb_dashboard_start(&app);
     app.webchat = sb_webchat_new(&app);
     app.outbox = sb_outbox_new(&app);
     app.http = sb_http_server_new(&loop, &limits, on_request, &app);
@@ -302,9 +304,11 @@ int sb_app_serve(sb_config *cfg)
     uv_close((uv_handle_t *)&app.sig_int, NULL);
     uv_close((uv_handle_t *)&app.sig_hup, NULL);
     sb_dispatch_stop(app.dispatch);
+    sb_dashboard_stop(app.dashboard);
     sb_store_close(app.store);
     uv_run(&loop, UV_RUN_DEFAULT); /* let closing handles finish */
     sb_dispatch_free(app.dispatch);
+    sb_dashboard_free(app.dashboard);
     sb_web_free(app.web);
     sb_http_server_free(app.http);
     sb_outbox_free(app.outbox);

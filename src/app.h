@@ -17,6 +17,7 @@ typedef struct sb_outbox sb_outbox;
 typedef struct sb_ratelimit sb_ratelimit;
 typedef struct sb_dispatch sb_dispatch;
 typedef struct sb_web sb_web;
+typedef struct sb_dashboard sb_dashboard;
 
 typedef struct sb_app_metrics {
     uint64_t inbound_messages;
@@ -57,6 +58,7 @@ typedef struct sb_app {
     sb_text_indexer text_indexer; /* the store thread's */
     sb_dispatch *dispatch;        /* the routing engine (NULL in tools) */
     sb_web *web;                  /* the browser workspace; NULL when not built */
+    sb_dashboard *dashboard;      /* supervisors' live figures (NULL in tools) */
 } sb_app;
 
 /* Events as text, one per {"type","data"} object ("at" is added). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/dashboard.h"
 #include "api/stream.h"
 #include "app.h"
 #include "base/clock.h"
@@ -584,6 +585,7 @@ static void submit_effects(sb_dispatch *d);
  * store as one op, in the same batch as the requests that caused it. */
 static void flush_effects(sb_dispatch *d)
 {
+    sb_dashboard_touch(d->app->dashboard);
     if (d->fx.n > 0 && !d->stopped)
         uv_check_start(d->check, on_check);
     arm(d);
@@ -621,6 +623,7 @@ static void on_timer(uv_timer_t *h)
     sb_dispatch *d = h->data;
     d->armed_for = INT64_MAX;
     sb_engine_tick(d->eng, sb_clock_wall_ms(), &d->fx);
+    sb_dashboard_touch(d->app->dashboard);
     /* Timers run before the loop polls: submitted now, the effects go out
      * in this iteration (the check phase would wait for the next I/O). */
     submit_effects(d);
@@ -671,11 +674,25 @@ static void load_into(sb_dispatch *d, const json_t *load)
     }
 }
 
+/* A resolution counts in the dashboard's figures of the day. */
+static void on_leave(void *arg, const sb_ticket_view *t, int64_t now)
+{
+    sb_dispatch *d = arg;
+    if (t->status == SB_STATUS_RESOLVED)
+        sb_dashboard_resolved(d->app->dashboard, t->created_at, now);
+}
+
+const sb_engine *sb_dispatch_engine(const sb_dispatch *d)
+{
+    return d != NULL ? d->eng : NULL;
+}
+
 sb_dispatch *sb_dispatch_start(sb_app *app)
 {
     sb_dispatch *d = sb_xcalloc(1, sizeof *d);
     d->app = app;
     d->eng = sb_engine_new(NULL);
+    sb_engine_on_leave(d->eng, on_leave, d);
     d->armed_for = INT64_MAX;
     d->timer = sb_xcalloc(1, sizeof *d->timer);
     uv_timer_init(app->loop, d->timer);
@@ -794,16 +811,23 @@ static void created_done(void *arg, int rc)
     free(c);
 }
 
-void sb_dispatch_ticket_created(sb_dispatch *d, int64_t ticket_id, const char *text, bool auto_reply)
+/* Reads a new or reopened ticket and hands it to the engine. */
+static void read_ticket(sb_dispatch *d, int64_t ticket_id, const char *text, bool auto_reply)
 {
-    if (d == NULL || d->stopped)
-        return;
     created_op *c = sb_xcalloc(1, sizeof *c);
     c->d = d;
     c->ticket_id = ticket_id;
     c->text = text != NULL ? sb_xstrdup(text) : NULL;
     c->auto_reply = auto_reply;
     sb_store_submit(d->app->store, created_run, created_done, c);
+}
+
+void sb_dispatch_ticket_created(sb_dispatch *d, int64_t ticket_id, const char *text, bool auto_reply)
+{
+    if (d == NULL || d->stopped)
+        return;
+    sb_dashboard_ticket_created(d->app->dashboard, sb_clock_wall_ms());
+    read_ticket(d, ticket_id, text, auto_reply);
 }
 
 static const char *listed(const sb_dispatch *d, const char *kind, const char *value)
@@ -900,6 +924,7 @@ void sb_dispatch_ticket_known(sb_dispatch *d, const sb_ticket_info *info, const 
 {
     if (d == NULL || d->stopped)
         return;
+    sb_dashboard_ticket_created(d->app->dashboard, sb_clock_wall_ms());
     sb_engine_handle(d->eng,
                      &(sb_event){.kind = SB_EV_TICKET_NEW, .ticket = *info, .text = text, .auto_reply = auto_reply},
                      sb_clock_wall_ms(), &d->fx);
@@ -910,12 +935,19 @@ void sb_dispatch_event(sb_dispatch *d, const sb_event *ev)
 {
     if (d == NULL || d->stopped)
         return;
-    int rc = sb_engine_handle(d->eng, ev, sb_clock_wall_ms(), &d->fx);
+    /* an agent's first reply counts in the dashboard's first response times */
+    sb_ticket_view before;
+    bool unanswered = ev->kind == SB_EV_AGENT_REPLY && sb_engine_ticket(d->eng, ev->ticket_id, &before) == 0 &&
+                      before.first_response_at == 0;
+    int64_t now = sb_clock_wall_ms();
+    int rc = sb_engine_handle(d->eng, ev, now, &d->fx);
     if (rc == SB_ENOTFOUND && ev->kind == SB_EV_CUSTOMER_MESSAGE) {
         /* the message reopened a resolved ticket, which had left the engine */
-        sb_dispatch_ticket_created(d, ev->ticket_id, ev->text, ev->auto_reply);
+        read_ticket(d, ev->ticket_id, ev->text, ev->auto_reply);
         return;
     }
+    if (rc == 0 && unanswered)
+        sb_dashboard_first_response(d->app->dashboard, before.created_at, now);
     if (rc != 0 && rc != SB_ENOTFOUND)
         sb_log(SB_DEBUG, "dispatch", "event %d not taken rc=%d", (int)ev->kind, rc);
     flush_effects(d);

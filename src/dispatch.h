@@ -51,4 +51,7 @@ void sb_dispatch_quarantine(sb_dispatch *d, int64_t ticket_id, const char *reaso
  * assignment, presence). */
 void sb_dispatch_event(sb_dispatch *d, const sb_event *ev);
 
+/* The engine, to read its live state (the supervisors' dashboard). */
+const sb_engine *sb_dispatch_engine(const sb_dispatch *d);
+
 #endif

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/dashboard.h"
 #include "api/ratelimit.h"
+#include "api/webhooks.h"
 #include "base/crypto.h"
 #include "base/log.h"
 
@@ -461,7 +463,8 @@ void sb_api_handle(sb_app *app, sb_http_req *req)
         sb_api_contacts_route(app, req, path) || sb_api_directory_route(app, req, path) ||
         sb_api_channels_route(app, req, path) || sb_api_config_route(app, req, path) ||
         sb_api_blacklist_route(app, req, path) || sb_api_tasks_route(app, req, path) ||
-        sb_api_metrics_route(app, req, path) || sb_api_system_route(app, req, path))
+        sb_api_webhooks_route(app, req, path) || sb_api_metrics_route(app, req, path) ||
+        sb_api_system_route(app, req, path) || sb_api_dashboard_route(app, req, path))
         return;
     sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
 }

@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "dispatch.h"
 #include "api/channels.h"
+#include "api/dashboard.h"
 #include "api/stream.h"
 #include "base/crypto.h"
 #include "base/log.h"
@@ -376,6 +377,7 @@ static void inbound_committed(sb_api_op *op)
         return;
     }
     app->metrics.inbound_messages++;
+    sb_dashboard_csat(app->dashboard, res->csat_score, res->created_at);
     const char *blocked =
         sb_dispatch_blocked(app->dispatch, res->contact_id, c->msg.phone, c->msg.email, c->msg.from_id);
     if (blocked != NULL) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/dashboard.h"
 #include "api/ratelimit.h"
 #include "base/clock.h"
 #include "base/crypto.h"
@@ -608,6 +609,7 @@ static void msg_done(void *arg, int rc)
             m->app->metrics.inbound_duplicates++;
         } else {
             m->app->metrics.inbound_messages++;
+            sb_dashboard_csat(m->app->dashboard, m->res.csat_score, m->res.created_at);
             const char *blocked = sb_dispatch_blocked(m->app->dispatch, m->res.contact_id, NULL, NULL, m->visitor_id);
             if (blocked != NULL)
                 sb_dispatch_quarantine(m->app->dispatch, m->res.ticket_id, blocked);

@@ -80,6 +80,7 @@ struct ticket {
     int64_t ignored_by;    /* the last agent who let it go unanswered */
     bool queued_for_owner; /* counted in sb_engine.waiting_for_owner */
     bool awaiting_agent;
+    int64_t waiting_since; /* the customer's first message not yet answered */
     int64_t first_response_at;
     int reassignments;                        /* owner changes after the first assignment */
     int64_t reported_due[SB_SLA_CLOCK_COUNT]; /* as last told in an SLA_DUE effect */
@@ -271,6 +272,8 @@ struct sb_engine {
     size_t ntasks, cap_tasks;
     int depth;      /* of the rule run in progress */
     int64_t origin; /* the rule whose actions are being applied; 0 = none */
+    sb_engine_leave_fn on_leave;
+    void *on_leave_arg;
 };
 
 /* ---- names ---- */
@@ -1453,6 +1456,7 @@ static int ticket_new(sb_engine *eng, const sb_ticket_info *info, const char *te
         t->info.created_at = now;
     t->first_response_at = info->first_response_at;
     t->awaiting_agent = true;
+    t->waiting_since = restored ? t->info.created_at : now;
     t->last_customer_at = t->info.created_at;
     t->last_activity_at = now;
     set_text(t, text, is_auto_reply);
@@ -1520,6 +1524,11 @@ static bool set_status(sb_engine *eng, ticket *t, sb_status st, int64_t now, sb_
         recount(eng, t);
         if (a != NULL)
             a->open--;
+        if (eng->on_leave != NULL) {
+            sb_ticket_view v;
+            sb_engine_ticket(eng, t->info.id, &v);
+            eng->on_leave(eng->on_leave_arg, &v, now);
+        }
         forget(eng, t);
         agent_freed(eng, a, now, fx);
         return false;
@@ -2008,6 +2017,7 @@ static int handle_ticket_event(sb_engine *eng, const sb_event *ev, ticket *t, in
             set_status(eng, t, SB_STATUS_OPEN, now, fx);
         if (!t->awaiting_agent) {
             t->awaiting_agent = true;
+            t->waiting_since = now;
             if (t->first_response_at != 0) {
                 sla_start(eng, t, SB_SLA_NEXT_RESPONSE, now);
                 sla_rearm(eng, t, now, fx, true);
@@ -2315,11 +2325,8 @@ void sb_engine_tick(sb_engine *eng, int64_t now, sb_effects *fx)
 
 /* ---- reading ---- */
 
-int sb_engine_ticket(const sb_engine *eng, int64_t id, sb_ticket_view *out)
+static void ticket_view(const ticket *t, sb_ticket_view *out)
 {
-    const ticket *t = find_ticket(eng, id);
-    if (t == NULL)
-        return SB_ENOTFOUND;
     memset(out, 0, sizeof *out);
     out->id = t->info.id;
     out->status = t->info.status;
@@ -2330,12 +2337,39 @@ int sb_engine_ticket(const sb_engine *eng, int64_t id, sb_ticket_view *out)
     if (t->queue_team != NULL)
         out->queue_position = (int)queue_lower_bound(t->queue_team, t) + 1;
     for (int c = 0; c < SB_SLA_CLOCK_COUNT; c++) {
-        out->due[c] = t->sla[c].due;
-        out->breached[c] = t->sla[c].breached;
+        const sla_clock_state *s = &t->sla[c];
+        out->due[c] = s->due;
+        out->breached[c] = s->breached;
+        out->sla_breached |= s->active && s->breached;
+        out->sla_at_risk |= s->active && s->warned && !s->breached;
     }
     out->first_response_at = t->first_response_at;
     out->reassignments = t->reassignments;
+    out->created_at = t->info.created_at;
+    out->waiting_since = t->awaiting_agent ? t->waiting_since : 0;
+    out->channel_type = t->info.channel_type;
+}
+
+int sb_engine_ticket(const sb_engine *eng, int64_t id, sb_ticket_view *out)
+{
+    const ticket *t = find_ticket(eng, id);
+    if (t == NULL)
+        return SB_ENOTFOUND;
+    ticket_view(t, out);
     return 0;
+}
+
+static void agent_view(const agent *a, sb_agent_view *out)
+{
+    *out = (sb_agent_view){.id = a->cfg.id,
+                           .presence = a->presence,
+                           .load = a->load,
+                           .capacity = a->cfg.capacity,
+                           .open_tickets = a->open,
+                           .absent_until = a->absent_until,
+                           .deputy_id = a->deputy_id,
+                           .name = a->cfg.name,
+                           .supervisor = a->cfg.supervisor};
 }
 
 int sb_engine_agent(const sb_engine *eng, int64_t id, sb_agent_view *out)
@@ -2343,14 +2377,39 @@ int sb_engine_agent(const sb_engine *eng, int64_t id, sb_agent_view *out)
     const agent *a = find_agent(eng, id);
     if (a == NULL)
         return SB_ENOTFOUND;
-    *out = (sb_agent_view){.id = a->cfg.id,
-                           .presence = a->presence,
-                           .load = a->load,
-                           .capacity = a->cfg.capacity,
-                           .open_tickets = a->open,
-                           .absent_until = a->absent_until,
-                           .deputy_id = a->deputy_id};
+    agent_view(a, out);
     return 0;
+}
+
+void sb_engine_each_ticket(const sb_engine *eng, void (*fn)(void *arg, const sb_ticket_view *t), void *arg)
+{
+    sb_ticket_view v;
+    for (size_t b = 0; b < eng->nbuckets; b++)
+        for (const ticket *t = eng->buckets[b]; t != NULL; t = t->hash_next) {
+            ticket_view(t, &v);
+            fn(arg, &v);
+        }
+}
+
+void sb_engine_each_agent(const sb_engine *eng, void (*fn)(void *arg, const sb_agent_view *a), void *arg)
+{
+    sb_agent_view v;
+    for (size_t i = 0; i < eng->nagents; i++) {
+        agent_view(eng->agents[i], &v);
+        fn(arg, &v);
+    }
+}
+
+void sb_engine_each_team(const sb_engine *eng, void (*fn)(void *arg, int64_t id, const char *name), void *arg)
+{
+    for (size_t i = 0; i < eng->nteams; i++)
+        fn(arg, eng->teams[i]->cfg.id, eng->teams[i]->cfg.name);
+}
+
+void sb_engine_on_leave(sb_engine *eng, sb_engine_leave_fn fn, void *arg)
+{
+    eng->on_leave = fn;
+    eng->on_leave_arg = arg;
 }
 
 int sb_engine_queue_length(const sb_engine *eng, int64_t team_id)

@@ -341,6 +341,12 @@ typedef struct sb_ticket_view {
     bool breached[SB_SLA_CLOCK_COUNT];
     int64_t first_response_at;
     int reassignments;
+    int64_t created_at;
+    int64_t waiting_since; /* the customer's first message not yet answered (for a
+                            * ticket loaded after a restart: its creation); 0 = answered */
+    sb_token channel_type;
+    bool sla_at_risk;  /* a running clock passed its warning but not its due time */
+    bool sla_breached; /* a running clock passed its due time */
 } sb_ticket_view;
 
 int sb_engine_ticket(const sb_engine *eng, int64_t ticket_id, sb_ticket_view *out);
@@ -352,12 +358,27 @@ typedef struct sb_agent_view {
     int open_tickets;
     int64_t absent_until;
     int64_t deputy_id;
+    const char *name; /* the engine's; valid until the agent is put again */
+    bool supervisor;
 } sb_agent_view;
 
 int sb_engine_agent(const sb_engine *eng, int64_t agent_id, sb_agent_view *out);
 /* Tickets waiting in a team's queue. */
 int sb_engine_queue_length(const sb_engine *eng, int64_t team_id);
 size_t sb_engine_open_tickets(const sb_engine *eng);
+
+/* Every open ticket (in no particular order), every agent, every team, for
+ * live figures. The views are built for the call; fn must not change the
+ * engine. */
+void sb_engine_each_ticket(const sb_engine *eng, void (*fn)(void *arg, const sb_ticket_view *t), void *arg);
+void sb_engine_each_agent(const sb_engine *eng, void (*fn)(void *arg, const sb_agent_view *a), void *arg);
+void sb_engine_each_team(const sb_engine *eng, void (*fn)(void *arg, int64_t id, const char *name), void *arg);
+
+/* Told when a ticket leaves the engine (resolved or closed; .status says
+ * which), with its last view, after its status.changed rules ran. fn must
+ * not change the engine. NULL stops it. */
+typedef void (*sb_engine_leave_fn)(void *arg, const sb_ticket_view *t, int64_t now);
+void sb_engine_on_leave(sb_engine *eng, sb_engine_leave_fn fn, void *arg);
 
 /* Checks the invariants; returns the number of violations and describes
  * the first in `msg`. */

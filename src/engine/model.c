@@ -673,6 +673,7 @@ int sb_ingest(sb_tx *tx, const sb_inbound *in, sb_ingest_result *res, json_t *ev
                 return rc;
             rated = sb_tx_changes(tx) > 0;
             if (rated) {
+                res->csat_score = score;
                 char data[48];
                 snprintf(data, sizeof data, "{\"score\":%d}", score);
                 rc = event_log_text(tx, actor, "ticket", tid, "ticket.csat", data);

@@ -48,6 +48,7 @@ typedef struct sb_ingest_result {
     bool ticket_created;
     bool contact_created; /* a first-time customer: nothing more to know about them */
     int64_t created_at;   /* the new message's time (ms) */
+    int csat_score;       /* the survey answer this message gave (1-5); 0 = none */
 } sb_ingest_result;
 
 /* Stores an inbound message. The live events (contact.created,

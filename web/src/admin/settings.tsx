@@ -1,7 +1,98 @@
-// The admins' settings screens (to be built: see the issue).
+// The admins' settings screens: one sub-section per thing the API
+// configures. Every screen saves through the REST API and shows the API's
+// validation error beside the field it names.
+import { useEffect, useState } from 'preact/hooks';
 import type { Agent } from '../api';
-import type { T } from '../i18n';
+import { strings, type T } from '../i18n';
+import { list } from './form';
+import type { AgentFull, CalendarDoc, Lookups, Team, TemplateDoc } from './types';
+import { General } from './general';
+import { Agents } from './agents';
+import { Teams } from './teams';
+import { Channels } from './channels';
+import { Rules } from './rules';
+import { SlaPolicies } from './sla';
+import { Calendars } from './calendars';
+import { Templates } from './templates';
+import { Blacklist } from './blacklist';
+import { Webhooks } from './webhooks';
+import './admin.css';
+
+const s = strings({
+  ru: {
+    general: 'Общие',
+    agents: 'Операторы',
+    teams: 'Команды',
+    channels: 'Каналы',
+    rules: 'Правила',
+    sla: 'SLA',
+    calendars: 'Календари',
+    templates: 'Шаблоны',
+    blacklist: 'Чёрный список',
+    webhooks: 'Вебхуки',
+    nav: 'Разделы настроек',
+  },
+  en: {
+    general: 'General',
+    agents: 'Agents',
+    teams: 'Teams',
+    channels: 'Channels',
+    rules: 'Rules',
+    sla: 'SLA policies',
+    calendars: 'Calendars',
+    templates: 'Templates',
+    blacklist: 'Blacklist',
+    webhooks: 'Webhooks',
+    nav: 'Settings sections',
+  },
+});
+
+type Tab = 'general' | 'agents' | 'teams' | 'channels' | 'rules' | 'sla' | 'calendars' | 'templates' | 'blacklist' | 'webhooks';
+const TABS: Tab[] = ['rules', 'agents', 'teams', 'channels', 'sla', 'calendars', 'templates', 'blacklist', 'webhooks', 'general'];
 
 export function Settings(props: { me: Agent; t: T }) {
-  return <main class="settings" aria-label={props.t.t('settings')} />;
+  const { t } = props;
+  const [tab, setTab] = useState<Tab>('rules');
+  const [openRule, setOpenRule] = useState<number | null>(null);
+  const [agents, setAgents] = useState<AgentFull[]>([]);
+  const [teams, setTeams] = useState<Team[]>([]);
+  const [templates, setTemplates] = useState<TemplateDoc[]>([]);
+  const [calendars, setCalendars] = useState<CalendarDoc[]>([]);
+  const [version, setVersion] = useState(0);
+  useEffect(() => {
+    list<AgentFull>('/api/v1/agents', 'agents').then(setAgents);
+    list<Team>('/api/v1/teams', 'teams').then(setTeams);
+    list<TemplateDoc>('/api/v1/templates', 'templates').then(setTemplates);
+    list<CalendarDoc>('/api/v1/calendars', 'calendars').then(setCalendars);
+  }, [version]);
+  const lookups: Lookups = { agents, teams, templates, calendars, reload: () => setVersion((v) => v + 1) };
+  const go = (x: Tab) => {
+    setTab(x);
+    setOpenRule(null);
+  };
+  return (
+    <main class="settings" aria-label={t.t('settings')}>
+      <nav class="subnav" aria-label={s(t, 'nav')}>
+        {TABS.map((x) => (
+          <button type="button" key={x} class={tab === x ? 'active' : ''} aria-current={tab === x ? 'page' : undefined}
+            onClick={() => go(x)}>{s(t, x)}</button>
+        ))}
+      </nav>
+      <section class="screen" aria-labelledby="settings-title">
+        <h2 id="settings-title">{s(t, tab)}</h2>
+        {tab === 'general' && <General t={t} lookups={lookups} />}
+        {tab === 'agents' && <Agents t={t} me={props.me} lookups={lookups} />}
+        {tab === 'teams' && <Teams t={t} lookups={lookups} />}
+        {tab === 'channels' && <Channels t={t} />}
+        {tab === 'rules' && <Rules t={t} lookups={lookups} open={openRule} />}
+        {tab === 'sla' && <SlaPolicies t={t} lookups={lookups} />}
+        {tab === 'calendars' && <Calendars t={t} lookups={lookups} />}
+        {tab === 'templates' && <Templates t={t} lookups={lookups} />}
+        {tab === 'blacklist' && <Blacklist t={t} lookups={lookups} />}
+        {tab === 'webhooks' && (
+          <Webhooks t={t} onOpenRule={(id) => { setTab('rules'); setOpenRule(id); }} />
+        )}
+      </section>
+    </main>
+  );
 }

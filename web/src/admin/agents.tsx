@@ -1,0 +1,189 @@
+// Agents: create, role, team membership, capacity, skills and languages,
+// deactivate (POST/PATCH /api/v1/agents).
+import { useRef, useState } from 'preact/hooks';
+import { call, type Agent } from '../api';
+import { strings, type T } from '../i18n';
+import { c, Field, FormStatus, Group, checked, numOrNull, placeError, splitList, val, type FormError } from './form';
+import type { AgentFull, Lookups } from './types';
+
+const s = strings({
+  ru: {
+    newAgent: 'Новый оператор',
+    editAgent: 'Оператор {name}',
+    name: 'Имя',
+    email: 'Эл. почта',
+    role: 'Роль',
+    'role.agent': 'оператор',
+    'role.supervisor': 'руководитель',
+    'role.admin': 'администратор',
+    language: 'Язык интерфейса',
+    password: 'Пароль (не короче 8 символов)',
+    newPassword: 'Новый пароль (оставьте пустым, чтобы не менять)',
+    teams: 'Команды',
+    capacity: 'Ёмкость (1 = один оператор)',
+    skills: 'Навыки',
+    languages: 'Языки общения',
+    active: 'Активен (снимите, чтобы отключить: сеансы закончатся)',
+    inactive: 'отключён',
+    noTeams: 'Команд пока нет',
+  },
+  en: {
+    newAgent: 'New agent',
+    editAgent: 'Agent {name}',
+    name: 'Name',
+    email: 'Email',
+    role: 'Role',
+    'role.agent': 'agent',
+    'role.supervisor': 'supervisor',
+    'role.admin': 'admin',
+    language: 'Interface language',
+    password: 'Password (at least 8 characters)',
+    newPassword: 'New password (leave empty to keep)',
+    teams: 'Teams',
+    capacity: 'Capacity (1 = one agent)',
+    skills: 'Skills',
+    languages: 'Languages spoken',
+    active: 'Active (clear to deactivate: sessions end)',
+    inactive: 'deactivated',
+    noTeams: 'No teams yet',
+  },
+});
+
+const ROLES = ['agent', 'supervisor', 'admin'] as const;
+
+function AgentEditor(props: { t: T; agent: AgentFull | null; lookups: Lookups; onDone: (saved: boolean) => void }) {
+  const { t, lookups } = props;
+  const a0 = props.agent;
+  const [f, setF] = useState({
+    name: a0?.name ?? '',
+    email: a0?.email ?? '',
+    role: a0?.role ?? 'agent',
+    language: a0?.language ?? t.lang,
+    password: '',
+    active: a0?.active ?? true,
+    teams: a0?.team_ids ?? [],
+    capacity: a0?.routing.capacity ? String(a0.routing.capacity) : '',
+    skills: (a0?.routing.skills ?? []).join(', '),
+    languages: (a0?.routing.languages ?? []).join(', '),
+  });
+  const [id, setId] = useState<number | null>(a0?.id ?? null);
+  const [err, setErr] = useState<FormError>(null);
+  const form = useRef<HTMLFormElement>(null);
+  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: val(e) });
+  const routing = () => {
+    const r: Record<string, unknown> = {};
+    if (f.capacity.trim()) r.capacity = numOrNull(f.capacity);
+    if (f.skills.trim()) r.skills = splitList(f.skills);
+    if (f.languages.trim()) r.languages = splitList(f.languages);
+    return r;
+  };
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setErr(null);
+    let target = id;
+    if (target === null) {
+      const r = await call<{ agent: AgentFull }>('POST', '/api/v1/agents', {
+        name: f.name, email: f.email, role: f.role, language: f.language, password: f.password, team_ids: f.teams,
+      });
+      if (r.status !== 201) return setErr(placeError(form.current, r, t));
+      target = r.json.agent.id;
+      setId(target);
+    }
+    const body: Record<string, unknown> = { routing: routing(), team_ids: f.teams, role: f.role, language: f.language, active: f.active };
+    if (id !== null) body.name = f.name;
+    if (id !== null && f.password) body.password = f.password;
+    const r = await call('PATCH', `/api/v1/agents/${target}`, body);
+    if (r.status !== 200) return setErr(placeError(form.current, r, t));
+    lookups.reload();
+    props.onDone(true);
+  };
+  const title = id !== null ? s(t, 'editAgent').replace('{name}', a0?.name ?? f.name) : s(t, 'newAgent');
+  return (
+    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
+      <h3>{title}</h3>
+      <Field label={s(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={f.name} onInput={set('name')} />}</Field>
+      <Field label={s(t, 'email')} path="email" err={err}>
+        {(a) => <input {...a} type="email" value={f.email} onInput={set('email')} disabled={id !== null} />}
+      </Field>
+      <Field label={s(t, 'role')} path="role" err={err}>
+        {(a) => (
+          <select {...a} value={f.role} onChange={set('role')}>
+            {ROLES.map((x) => <option key={x} value={x}>{s(t, `role.${x}`)}</option>)}
+          </select>
+        )}
+      </Field>
+      <Field label={s(t, 'language')} path="language" err={err}>
+        {(a) => (
+          <select {...a} value={f.language} onChange={set('language')}>
+            <option value="ru">Русский</option>
+            <option value="en">English</option>
+          </select>
+        )}
+      </Field>
+      <Field label={id === null ? s(t, 'password') : s(t, 'newPassword')} path="password" err={err}>
+        {(a) => <input {...a} type="password" autocomplete="new-password" value={f.password} onInput={set('password')} />}
+      </Field>
+      <Group legend={s(t, 'teams')} path="team_ids" err={err} class="inline">
+        {lookups.teams.length === 0 && <span class="muted">{s(t, 'noTeams')}</span>}
+        {lookups.teams.map((x) => (
+          <label key={x.id} class="check">
+            <input type="checkbox" checked={f.teams.includes(x.id)}
+              onChange={(e) => setF({ ...f, teams: checked(e) ? [...f.teams, x.id] : f.teams.filter((y) => y !== x.id) })} /> {x.name}
+          </label>
+        ))}
+      </Group>
+      <Field label={s(t, 'capacity')} path="routing.capacity" err={err}>
+        {(a) => <input {...a} inputMode="decimal" value={f.capacity} onInput={set('capacity')} />}
+      </Field>
+      <Field label={s(t, 'skills')} path="routing.skills" err={err} hint={c(t, 'commaHint')}>
+        {(a) => <input {...a} value={f.skills} onInput={set('skills')} />}
+      </Field>
+      <Field label={s(t, 'languages')} path="routing.languages" err={err} hint={`${c(t, 'commaHint')}: ru, en, kk`}>
+        {(a) => <input {...a} value={f.languages} onInput={set('languages')} />}
+      </Field>
+      <div class="field" data-path="active">
+        <label class="check">
+          <input type="checkbox" checked={f.active} onChange={(e) => setF({ ...f, active: checked(e) })} /> {s(t, 'active')}
+        </label>
+      </div>
+      <FormStatus err={err} ok="" t={t} />
+      <div class="row">
+        <button type="submit">{id === null ? c(t, 'create') : c(t, 'save')}</button>
+        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
+      </div>
+    </form>
+  );
+}
+
+export function Agents(props: { t: T; me: Agent; lookups: Lookups }) {
+  const { t, lookups } = props;
+  const [editing, setEditing] = useState<AgentFull | 'new' | null>(null);
+  const [ok, setOk] = useState('');
+  const teamName = (id: number) => lookups.teams.find((x) => x.id === id)?.name ?? `#${id}`;
+  if (editing)
+    return (
+      <AgentEditor key={editing === 'new' ? 'new' : editing.id} t={t} lookups={lookups} agent={editing === 'new' ? null : editing}
+        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); }} />
+    );
+  return (
+    <div>
+      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newAgent')}</button></div>
+      <FormStatus err={null} ok={ok} t={t} />
+      <ul class="items">
+        {lookups.agents.map((x) => (
+          <li key={x.id} class={`item${x.active ? '' : ' off'}`}>
+            <div class="what">
+              <strong>{x.name}</strong> <span class="badge">{s(t, `role.${x.role}`)}</span>
+              {!x.active && <span class="badge">{s(t, 'inactive')}</span>}
+              <span class="muted">{x.email}{x.team_ids.length ? ' · ' + x.team_ids.map(teamName).join(', ') : ''}</span>
+            </div>
+            <div class="buttons">
+              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }}
+                aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
+            </div>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}

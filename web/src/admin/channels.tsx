@@ -1,0 +1,261 @@
+// Channels: the website chat (greeting, colour, pre-chat form, and the
+// snippet to paste into the site) and API channels (callback URL, inbound
+// URL, a new signing secret shown once).
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { call } from '../api';
+import { strings, type T } from '../i18n';
+import { c, Field, FormStatus, checked, list, placeError, val, type FormError } from './form';
+
+const s = strings({
+  ru: {
+    newChannel: 'Новый канал',
+    editChannel: 'Канал {name}',
+    kind: 'Тип',
+    'kind.webchat': 'чат на сайте',
+    'kind.api': 'API-канал',
+    callback: 'URL для ответов (callback)',
+    greeting: 'Приветствие в чате',
+    color: 'Цвет кнопки',
+    prechat: 'Спрашивать имя и контакты перед чатом',
+    active: 'Включён',
+    inactive: 'выключен',
+    snippet: 'Код для сайта: вставьте перед </body>',
+    copy: 'Копировать',
+    copied: 'Скопировано',
+    inbound: 'Адрес для входящих сообщений',
+    rotate: 'Новый секрет подписи',
+    rotateAsk: 'Старый секрет сразу перестанет работать. Создать новый?',
+    secret: 'Секрет подписи — показывается один раз, сохраните его',
+    secretHint: 'Подпись: X-Switchboard-Signature: sha256=<HMAC-SHA256 тела с этим секретом>',
+  },
+  en: {
+    newChannel: 'New channel',
+    editChannel: 'Channel {name}',
+    kind: 'Type',
+    'kind.webchat': 'website chat',
+    'kind.api': 'API channel',
+    callback: 'Callback URL for replies',
+    greeting: 'Chat greeting',
+    color: 'Button colour',
+    prechat: 'Ask for name and contacts before the chat',
+    active: 'Active',
+    inactive: 'inactive',
+    snippet: 'Code for the website: paste it before </body>',
+    copy: 'Copy',
+    copied: 'Copied',
+    inbound: 'Inbound message URL',
+    rotate: 'New signing secret',
+    rotateAsk: 'The old secret stops working at once. Make a new one?',
+    secret: 'Signing secret — shown only once, keep it',
+    secretHint: 'Signature: X-Switchboard-Signature: sha256=<HMAC-SHA256 of the body with this secret>',
+  },
+});
+
+type Channel = {
+  id: number;
+  kind: 'api' | 'webchat';
+  name: string;
+  callback_url: string | null;
+  active: boolean;
+  config: Record<string, unknown>;
+  widget_snippet?: string;
+  inbound_url?: string;
+  secret?: string;
+};
+
+/* A read-only text with a Copy button (clipboard, else selected for Ctrl+C). */
+export function Copyable(props: { t: T; label: string; text: string; rows?: number; name?: string }) {
+  const { t } = props;
+  const [done, setDone] = useState(false);
+  const box = useRef<HTMLTextAreaElement>(null);
+  const copy = async () => {
+    box.current?.select();
+    try {
+      await navigator.clipboard.writeText(props.text);
+      setDone(true);
+    } catch {
+      setDone(document.execCommand?.('copy') ?? false);
+    }
+  };
+  return (
+    <Field label={props.label} path="" err={null} class="copyable">
+      {(a) => (
+        <div class="copy-row">
+          <textarea {...a} ref={box} name={props.name} readOnly rows={props.rows ?? 2} value={props.text} />
+          <button type="button" class="secondary" onClick={copy}>{s(t, 'copy')}</button>
+          <span role="status" class="ok">{done ? s(t, 'copied') : ''}</span>
+        </div>
+      )}
+    </Field>
+  );
+}
+
+function Secret(props: { t: T; channel: Channel }) {
+  const { t } = props;
+  const [asking, setAsking] = useState(false);
+  const [secret, setSecret] = useState('');
+  const [err, setErr] = useState<FormError>(null);
+  const rotate = async () => {
+    setAsking(false);
+    const r = await call<{ secret: string }>('POST', `/api/v1/channels/${props.channel.id}/secret`);
+    if (r.status === 200) setSecret(r.json.secret);
+    else setErr(placeError(null, r, t));
+  };
+  return (
+    <div class="secret">
+      {secret && <Copyable t={t} label={s(t, 'secret')} text={secret} rows={1} name="secret" />}
+      {!asking ? (
+        <button type="button" class="secondary" onClick={() => setAsking(true)}
+          aria-label={`${s(t, 'rotate')}: ${props.channel.name}`}>{s(t, 'rotate')}</button>
+      ) : (
+        <span class="confirm" role="group">
+          <span>{s(t, 'rotateAsk')}</span>
+          <button type="button" class="danger" onClick={rotate}>{c(t, 'yes')}</button>
+          <button type="button" class="secondary" onClick={() => setAsking(false)}>{c(t, 'no')}</button>
+        </span>
+      )}
+      <FormStatus err={err} ok="" t={t} />
+    </div>
+  );
+}
+
+function ChannelEditor(props: { t: T; channel: Channel | null; onDone: (saved: boolean) => void }) {
+  const { t } = props;
+  const ch = props.channel;
+  const cfg = ch?.config ?? {};
+  const [f, setF] = useState({
+    kind: ch?.kind ?? 'webchat',
+    name: ch?.name ?? '',
+    callback: ch?.callback_url ?? '',
+    greeting: typeof cfg.greeting === 'string' ? cfg.greeting : '',
+    color: typeof cfg.color === 'string' ? cfg.color : '#1f5fbf',
+    prechat: cfg.prechat === true,
+    active: ch?.active ?? true,
+  });
+  const [err, setErr] = useState<FormError>(null);
+  const [created, setCreated] = useState<Channel | null>(null);
+  const form = useRef<HTMLFormElement>(null);
+  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: val(e) });
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setErr(null);
+    // Keys of the config this form does not show are kept.
+    const config: Record<string, unknown> = { ...cfg };
+    if (f.kind === 'webchat') {
+      if (f.greeting) config.greeting = f.greeting;
+      else delete config.greeting;
+      config.color = f.color;
+      config.prechat = f.prechat;
+    }
+    const body: Record<string, unknown> = { name: f.name, config };
+    if (f.kind === 'api') body.callback_url = f.callback.trim() || null;
+    if (ch) {
+      body.active = f.active;
+      const r = await call('PATCH', `/api/v1/channels/${ch.id}`, body);
+      if (r.status !== 200) return setErr(placeError(form.current, r, t));
+      return props.onDone(true);
+    }
+    body.kind = f.kind;
+    if (body.callback_url === null) delete body.callback_url;
+    const r = await call<{ channel: Channel }>('POST', '/api/v1/channels', body);
+    if (r.status !== 201) return setErr(placeError(form.current, r, t));
+    if (r.json.channel.secret) setCreated(r.json.channel);
+    else props.onDone(true);
+  };
+  if (created)
+    return (
+      <div class="editor">
+        <h3>{s(t, 'editChannel').replace('{name}', created.name)}</h3>
+        <Copyable t={t} label={s(t, 'secret')} text={created.secret ?? ''} rows={1} name="secret" />
+        {created.inbound_url && <Copyable t={t} label={s(t, 'inbound')} text={created.inbound_url} rows={1} />}
+        <p class="hint">{s(t, 'secretHint')}</p>
+        <div class="row"><button type="button" onClick={() => props.onDone(true)}>{c(t, 'saved')} ✓</button></div>
+      </div>
+    );
+  const title = ch ? s(t, 'editChannel').replace('{name}', ch.name) : s(t, 'newChannel');
+  return (
+    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
+      <h3>{title}</h3>
+      <Field label={s(t, 'kind')} path="kind" err={err}>
+        {(a) => (
+          <select {...a} value={f.kind} onChange={set('kind')} disabled={ch !== null}>
+            <option value="webchat">{s(t, 'kind.webchat')}</option>
+            <option value="api">{s(t, 'kind.api')}</option>
+          </select>
+        )}
+      </Field>
+      <Field label={c(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={f.name} onInput={set('name')} />}</Field>
+      {f.kind === 'api' && (
+        <Field label={s(t, 'callback')} path="callback_url" err={err}>
+          {(a) => <input {...a} type="url" value={f.callback} onInput={set('callback')} placeholder="https://" />}
+        </Field>
+      )}
+      {f.kind === 'webchat' && (
+        <>
+          <Field label={s(t, 'greeting')} path="config.greeting" err={err}>
+            {(a) => <input {...a} value={f.greeting} onInput={set('greeting')} />}
+          </Field>
+          <Field label={s(t, 'color')} path="config.color" err={err}>
+            {(a) => <input {...a} type="color" value={f.color} onInput={set('color')} />}
+          </Field>
+          <div class="field" data-path="config.prechat">
+            <label class="check"><input type="checkbox" checked={f.prechat} onChange={(e) => setF({ ...f, prechat: checked(e) })} /> {s(t, 'prechat')}</label>
+          </div>
+        </>
+      )}
+      {ch && (
+        <div class="field" data-path="active">
+          <label class="check"><input type="checkbox" checked={f.active} onChange={(e) => setF({ ...f, active: checked(e) })} /> {s(t, 'active')}</label>
+        </div>
+      )}
+      <FormStatus err={err} ok="" t={t} />
+      <div class="row">
+        <button type="submit">{ch ? c(t, 'save') : c(t, 'create')}</button>
+        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
+      </div>
+    </form>
+  );
+}
+
+export function Channels(props: { t: T }) {
+  const { t } = props;
+  const [channels, setChannels] = useState<Channel[] | null>(null);
+  const [editing, setEditing] = useState<Channel | 'new' | null>(null);
+  const [ok, setOk] = useState('');
+  const load = () => list<Channel>('/api/v1/channels', 'channels').then(setChannels);
+  useEffect(() => {
+    load();
+  }, []);
+  if (editing)
+    return (
+      <ChannelEditor key={editing === 'new' ? 'new' : editing.id} t={t} channel={editing === 'new' ? null : editing}
+        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); load(); }} />
+    );
+  return (
+    <div>
+      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newChannel')}</button></div>
+      <FormStatus err={null} ok={ok} t={t} />
+      {channels === null && <p class="muted">{c(t, 'loading')}</p>}
+      <ul class="items cards">
+        {(channels ?? []).map((x) => (
+          <li key={x.id} class={`item channel${x.active ? '' : ' off'}`} data-channel={x.id}>
+            <div class="what">
+              <strong>{x.name}</strong> <span class="badge">{s(t, `kind.${x.kind}`)}</span>
+              {!x.active && <span class="badge">{s(t, 'inactive')}</span>}
+              {x.kind === 'api' && x.callback_url && <span class="muted">{s(t, 'callback')}: {x.callback_url}</span>}
+            </div>
+            <div class="buttons">
+              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }}
+                aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
+            </div>
+            {x.widget_snippet && (
+              <Copyable t={t} label={`${s(t, 'snippet')} (${x.name})`} text={x.widget_snippet} name={`snippet-${x.id}`} />
+            )}
+            {x.inbound_url && <Copyable t={t} label={`${s(t, 'inbound')} (${x.name})`} text={x.inbound_url} rows={1} />}
+            {x.kind === 'api' && <Secret t={t} channel={x} />}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}

@@ -1,0 +1,209 @@
+// Teams: name, members and routing — strategy, supervisor, business-hours
+// calendar, limits (unanswered minutes per channel, sticky wait, auto-away)
+// — and which SLA policies apply to the team (POST/PATCH /api/v1/teams).
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { call } from '../api';
+import { strings, type T } from '../i18n';
+import { c, Field, FormStatus, Group, checked, intOrNull, list, placeError, val, type FormError } from './form';
+import type { Lookups, Team } from './types';
+
+const s = strings({
+  ru: {
+    newTeam: 'Новая команда',
+    editTeam: 'Команда {name}',
+    members: 'Участники',
+    strategy: 'Распределение',
+    'st.round_robin': 'по кругу',
+    'st.least_busy': 'наименее загруженному',
+    'st.manual': 'вручную (очередь)',
+    supervisor: 'Руководитель',
+    nobody: 'нет',
+    calendar: 'Рабочее время (календарь)',
+    always: 'круглосуточно',
+    unanswered: 'Передать другому, если нет ответа, минут',
+    chat: 'чат',
+    email: 'почта',
+    call: 'звонок',
+    neverHint: '0 или пусто — никогда',
+    sticky: 'Сколько ждать своего оператора, минут',
+    autoAway: 'Перевести в «Отошёл» после стольких неотвеченных подряд',
+    sla: 'SLA-политики этой команды',
+    slaAll: 'Политики без условия на команду действуют для всех команд.',
+    noAgents: 'Операторов пока нет',
+  },
+  en: {
+    newTeam: 'New team',
+    editTeam: 'Team {name}',
+    members: 'Members',
+    strategy: 'Assignment',
+    'st.round_robin': 'round robin',
+    'st.least_busy': 'least busy',
+    'st.manual': 'manual (queue)',
+    supervisor: 'Supervisor',
+    nobody: 'none',
+    calendar: 'Business hours (calendar)',
+    always: 'around the clock',
+    unanswered: 'Reassign when unanswered, minutes',
+    chat: 'chat',
+    email: 'email',
+    call: 'call',
+    neverHint: '0 or empty — never',
+    sticky: 'How long to wait for the customer’s own agent, minutes',
+    autoAway: 'Set away after this many unanswered in a row',
+    sla: 'SLA policies of this team',
+    slaAll: 'Policies without a team condition apply to every team.',
+    noAgents: 'No agents yet',
+  },
+});
+
+const STRATEGIES = ['round_robin', 'least_busy', 'manual'] as const;
+type SlaDoc = { id: number; name: string; conditions?: { team_id?: number | null } | null };
+
+function str(v: unknown) {
+  return v === undefined || v === null ? '' : String(v);
+}
+
+function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: (saved: boolean) => void }) {
+  const { t, lookups } = props;
+  const r0 = props.team?.routing ?? {};
+  const [f, setF] = useState({
+    name: props.team?.name ?? '',
+    members: props.team?.member_ids ?? [],
+    strategy: r0.strategy ?? 'round_robin',
+    supervisor: str(r0.supervisor_id),
+    calendar: str(r0.calendar_id),
+    chat: str(r0.unanswered_minutes?.chat),
+    email: str(r0.unanswered_minutes?.email),
+    call: str(r0.unanswered_minutes?.call),
+    sticky: str(r0.sticky_wait_minutes),
+    autoAway: str(r0.auto_away_after),
+  });
+  const [id, setId] = useState<number | null>(props.team?.id ?? null);
+  const [err, setErr] = useState<FormError>(null);
+  const [policies, setPolicies] = useState<SlaDoc[]>([]);
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    list<SlaDoc>('/api/v1/sla-policies', 'sla_policies').then(setPolicies);
+  }, []);
+  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: val(e) });
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setErr(null);
+    let target = id;
+    if (target === null) {
+      const r = await call<{ team: Team }>('POST', '/api/v1/teams', { name: f.name, member_ids: f.members });
+      if (r.status !== 201) return setErr(placeError(form.current, r, t));
+      target = r.json.team.id;
+      setId(target);
+    }
+    const routing: Record<string, unknown> = { strategy: f.strategy };
+    if (f.supervisor) routing.supervisor_id = Number(f.supervisor);
+    if (f.calendar) routing.calendar_id = Number(f.calendar);
+    const un: Record<string, unknown> = {};
+    for (const k of ['chat', 'email', 'call'] as const) if (f[k].trim()) un[k] = intOrNull(f[k]);
+    if (Object.keys(un).length) routing.unanswered_minutes = un;
+    if (f.sticky.trim()) routing.sticky_wait_minutes = intOrNull(f.sticky);
+    if (f.autoAway.trim()) routing.auto_away_after = intOrNull(f.autoAway);
+    const r = await call('PATCH', `/api/v1/teams/${target}`, { name: f.name, member_ids: f.members, routing });
+    if (r.status !== 200) return setErr(placeError(form.current, r, t));
+    lookups.reload();
+    props.onDone(true);
+  };
+  const title = id !== null ? s(t, 'editTeam').replace('{name}', props.team?.name ?? f.name) : s(t, 'newTeam');
+  const mine = policies.filter((p) => id !== null && p.conditions?.team_id === id);
+  return (
+    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
+      <h3>{title}</h3>
+      <Field label={c(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={f.name} onInput={set('name')} />}</Field>
+      <Group legend={s(t, 'members')} path="member_ids" err={err} class="inline">
+        {lookups.agents.length === 0 && <span class="muted">{s(t, 'noAgents')}</span>}
+        {lookups.agents.map((x) => (
+          <label key={x.id} class="check">
+            <input type="checkbox" checked={f.members.includes(x.id)}
+              onChange={(e) => setF({ ...f, members: checked(e) ? [...f.members, x.id] : f.members.filter((y) => y !== x.id) })} /> {x.name}
+          </label>
+        ))}
+      </Group>
+      <Field label={s(t, 'strategy')} path="routing.strategy" err={err}>
+        {(a) => (
+          <select {...a} name="strategy" value={f.strategy} onChange={set('strategy')}>
+            {STRATEGIES.map((x) => <option key={x} value={x}>{s(t, `st.${x}`)}</option>)}
+          </select>
+        )}
+      </Field>
+      <Field label={s(t, 'supervisor')} path="routing.supervisor_id" err={err}>
+        {(a) => (
+          <select {...a} value={f.supervisor} onChange={set('supervisor')}>
+            <option value="">{s(t, 'nobody')}</option>
+            {lookups.agents.filter((x) => x.active).map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+          </select>
+        )}
+      </Field>
+      <Field label={s(t, 'calendar')} path="routing.calendar_id" err={err}>
+        {(a) => (
+          <select {...a} value={f.calendar} onChange={set('calendar')}>
+            <option value="">{s(t, 'always')}</option>
+            {lookups.calendars.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+          </select>
+        )}
+      </Field>
+      <Group legend={s(t, 'unanswered')} path="routing.unanswered_minutes" err={err} class="inline">
+        {(['chat', 'email', 'call'] as const).map((k) => (
+          <Field key={k} label={s(t, k)} path={`routing.unanswered_minutes.${k}`} err={err} class="small">
+            {(a) => <input {...a} type="number" min="0" value={f[k]} onInput={set(k)} />}
+          </Field>
+        ))}
+        <small class="hint">{s(t, 'neverHint')}</small>
+      </Group>
+      <Field label={s(t, 'sticky')} path="routing.sticky_wait_minutes" err={err}>
+        {(a) => <input {...a} type="number" min="0" value={f.sticky} onInput={set('sticky')} />}
+      </Field>
+      <Field label={s(t, 'autoAway')} path="routing.auto_away_after" err={err} hint={s(t, 'neverHint')}>
+        {(a) => <input {...a} type="number" min="0" max="100" value={f.autoAway} onInput={set('autoAway')} />}
+      </Field>
+      {id !== null && (
+        <div class="field">
+          <span class="label">{s(t, 'sla')}</span>
+          <p>{mine.length ? mine.map((p) => p.name).join(', ') : c(t, 'none')}</p>
+          <small class="hint">{s(t, 'slaAll')}</small>
+        </div>
+      )}
+      <FormStatus err={err} ok="" t={t} />
+      <div class="row">
+        <button type="submit">{id === null ? c(t, 'create') : c(t, 'save')}</button>
+        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
+      </div>
+    </form>
+  );
+}
+
+export function Teams(props: { t: T; lookups: Lookups }) {
+  const { t, lookups } = props;
+  const [editing, setEditing] = useState<Team | 'new' | null>(null);
+  const [ok, setOk] = useState('');
+  if (editing)
+    return (
+      <TeamEditor key={editing === 'new' ? 'new' : editing.id} t={t} lookups={lookups} team={editing === 'new' ? null : editing}
+        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); }} />
+    );
+  return (
+    <div>
+      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newTeam')}</button></div>
+      <FormStatus err={null} ok={ok} t={t} />
+      <ul class="items">
+        {lookups.teams.map((x) => (
+          <li key={x.id} class="item" data-team={x.id}>
+            <div class="what">
+              <strong>{x.name}</strong> <span class="badge">{s(t, `st.${x.routing.strategy ?? 'round_robin'}`)}</span>
+              <span class="muted">{x.member_ids.map((m) => lookups.agents.find((a) => a.id === m)?.name ?? `#${m}`).join(', ')}</span>
+            </div>
+            <div class="buttons">
+              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }}
+                aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
+            </div>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
