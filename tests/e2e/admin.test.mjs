@@ -8,44 +8,20 @@
 // saves screenshots.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
-import { start, waitFor } from './harness.mjs';
+import { apiCall, signIn, signedInbound, start, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.SB_SCREENSHOTS;
 let env, base, admin, secret, browser;
 
-async function api(method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: await res.json() };
-}
+const api = (method, path, body) => apiCall(base, admin, method, path, body);
 
-async function inbound(payload) {
-  const raw = JSON.stringify(payload);
-  const sig = 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
-  const res = await fetch(base + '/api/v1/channels/1/inbound', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Switchboard-Signature': sig },
-    body: raw,
-  });
-  assert.equal(res.status, 200);
-  return res.json();
-}
+const inbound = (payload) => signedInbound(base, secret, payload);
 
-async function signIn(ctx, lang) {
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(base + '/');
-  await page.getByLabel(lang === 'ru' ? 'Эл. почта' : 'Email').fill('admin@demo.switchboard');
-  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill('demo-admin-1');
-  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Sign in' }).click();
+async function signInAsAdmin(ctx, lang) {
+  const page = await signIn(base, ctx, 'admin@demo.switchboard', 'demo-admin-1', lang);
   await page.getByRole('button', { name: lang === 'ru' ? 'Настройки' : 'Settings', exact: true }).click();
-  return { page, errors };
+  return { page, errors: page.errors };
 }
 
 /* The error shown for a control: the element its aria-describedby names. */
@@ -76,7 +52,7 @@ after(async () => {
 
 test('an admin builds a rule in the form builder and it takes effect', async () => {
   const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 900 } });
-  const { page, errors } = await signIn(ctx, 'ru');
+  const { page, errors } = await signInAsAdmin(ctx, 'ru');
   await page.getByRole('heading', { name: 'Правила' }).waitFor();
   await page.getByRole('button', { name: 'Новое правило' }).click();
 
@@ -144,7 +120,7 @@ test('an admin builds a rule in the form builder and it takes effect', async () 
 
 test('a template with an unknown placeholder is refused next to its text; a team strategy is saved', async () => {
   const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 900 } });
-  const { page, errors } = await signIn(ctx, 'ru');
+  const { page, errors } = await signInAsAdmin(ctx, 'ru');
   await page.getByRole('navigation', { name: 'Разделы настроек' }).getByRole('button', { name: 'Шаблоны' }).click();
   await page.getByRole('button', { name: 'Новый шаблон' }).click();
   await page.getByLabel('Название', { exact: true }).fill('Приветствие');
@@ -199,7 +175,7 @@ test('channels show the widget snippet; webhooks list the rule, its deliveries a
 
   const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } });
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-  const { page, errors } = await signIn(ctx, 'en');
+  const { page, errors } = await signInAsAdmin(ctx, 'en');
   const nav = page.getByRole('navigation', { name: 'Settings sections' });
   await page.getByRole('heading', { name: 'Rules' }).waitFor();
 
@@ -270,7 +246,7 @@ test('channels show the widget snippet; webhooks list the rule, its deliveries a
 
 test('calendars with holidays, SLA policies, agents and the general settings are saved', async () => {
   const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 900 } });
-  const { page, errors } = await signIn(ctx, 'ru');
+  const { page, errors } = await signInAsAdmin(ctx, 'ru');
   const nav = page.getByRole('navigation', { name: 'Разделы настроек' });
 
   // A calendar: an overlapping interval is refused on its day; a holiday every year.

@@ -7,33 +7,15 @@
 // SB_SCREENSHOTS=DIR saves dashboard.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
-import { start, waitFor } from './harness.mjs';
+import { apiCall, signIn, signedInbound, start, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.SB_SCREENSHOTS;
 let env, base, admin, annaToken, secret, browser, annaId, borisId;
 
-async function api(method, path, body, token = admin) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: await res.json() };
-}
+const api = (method, path, body, token = admin) => apiCall(base, token, method, path, body);
 
-async function inbound(payload) {
-  const raw = JSON.stringify(payload);
-  const sig = 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
-  const res = await fetch(base + '/api/v1/channels/1/inbound', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Switchboard-Signature': sig },
-    body: raw,
-  });
-  assert.equal(res.status, 200);
-  return res.json();
-}
+const inbound = (payload) => signedInbound(base, secret, payload);
 
 before(async () => {
   env = await start();
@@ -55,16 +37,6 @@ after(async () => {
   await env?.stop();
 });
 
-async function signIn(ctx, email, password, lang) {
-  const page = await ctx.newPage();
-  await page.goto(base + '/');
-  await page.getByLabel(lang === 'ru' ? 'Эл. почта' : 'Email').fill(email);
-  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(password);
-  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Sign in' }).click();
-  await page.getByText(lang === 'ru' ? 'в реальном времени' : 'live').first().waitFor();
-  return page;
-}
-
 /* The big number of the tile named `label`, once it reads `want`. */
 async function tileReads(page, label, want) {
   const value = page.getByRole('group', { name: label, exact: true }).locator('.tile-value');
@@ -75,7 +47,7 @@ async function tileReads(page, label, want) {
 
 test('a supervisor watches the counters move live and manages an absence', async () => {
   const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1600, height: 1000 } });
-  const page = await signIn(ctx, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
+  const page = await signIn(base, ctx, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   // Boris's account speaks English; the sign-in page followed the browser (Russian).
@@ -156,7 +128,7 @@ test('a supervisor watches the counters move live and manages an absence', async
 
 test('an agent has no dashboard', async () => {
   const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 800 } });
-  const page = await signIn(ctx, 'anna@demo.switchboard', 'demo-anna-1', 'en');
+  const page = await signIn(base, ctx, 'anna@demo.switchboard', 'demo-anna-1', 'en');
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('button').first().waitFor();
   const sections = page.getByRole('navigation', { name: 'Sections' }).getByRole('button');
   const names = await sections.allTextContents();

@@ -2,6 +2,7 @@
 // loopback port and a fresh data directory, Debian's chromium, and polling.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,4 +51,46 @@ export async function start(opts = {}) {
       assert.equal(code, 0, 'the daemon must stop cleanly');
     },
   };
+}
+
+/* The REST API with an API token: {status, json}. JSON answers are parsed,
+ * anything else (CSV) comes back as text. */
+export async function apiCall(base, token, method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  const json = res.headers.get('content-type')?.startsWith('application/json') && text ? JSON.parse(text) : text;
+  return { status: res.status, json };
+}
+
+/* A customer's message through API channel `channel`, signed with its
+ * secret; must be accepted (200). Returns the answer's JSON. */
+export async function signedInbound(base, secret, payload, channel = 1) {
+  const raw = JSON.stringify(payload);
+  const sig = 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
+  const res = await fetch(`${base}/api/v1/channels/${channel}/inbound`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Switchboard-Signature': sig },
+    body: raw,
+  });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+/* Signs in through the workspace's form in a new page of `ctx`; resolves
+ * once the workspace is live. The page's script errors collect in
+ * page.errors (tests assert it stays empty). */
+export async function signIn(base, ctx, email, password, lang = 'ru') {
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  await page.goto(base + '/');
+  await page.getByLabel(lang === 'ru' ? 'Эл. почта' : 'Email').fill(email);
+  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(password);
+  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Sign in' }).click();
+  await page.getByText(lang === 'ru' ? 'в реальном времени' : 'live', { exact: true }).waitFor();
+  return page;
 }

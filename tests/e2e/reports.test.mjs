@@ -6,25 +6,16 @@
 // SB_SCREENSHOTS=DIR saves reports.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, waitFor } from './harness.mjs';
+import { apiCall, signIn, signedInbound, start, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.SB_SCREENSHOTS;
 let env, base, browser, secret;
 const tokens = {};
 const ids = {};
 
-async function api(who, method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: 'Bearer ' + tokens[who], 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, json: text && res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text };
-}
+const api = (who, method, path, body) => apiCall(base, tokens[who], method, path, body);
 
 async function ok(who, method, path, body) {
   const r = await api(who, method, path, body);
@@ -32,17 +23,7 @@ async function ok(who, method, path, body) {
   return r.json;
 }
 
-async function inbound(payload) {
-  const raw = JSON.stringify(payload);
-  const sig = 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
-  const res = await fetch(base + '/api/v1/channels/1/inbound', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Switchboard-Signature': sig },
-    body: raw,
-  });
-  assert.equal(res.status, 200);
-  return (await res.json()).ticket_number;
-}
+const inbound = async (payload) => (await signedInbound(base, secret, payload)).ticket_number;
 
 /* RFC 4180 fields (quoted fields may hold the separator, quotes, line ends). */
 function parseCsv(text, sep) {
@@ -62,14 +43,6 @@ function parseCsv(text, sep) {
   assert.equal(field, '', 'the text ends with a line end');
   assert.equal(row.length, 0, 'the text ends with a line end');
   return rows;
-}
-
-async function signIn(page, email, password, lang) {
-  await page.goto(base + '/');
-  await page.getByLabel(lang === 'ru' ? 'Эл. почта' : 'Email').fill(email);
-  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(password);
-  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Sign in' }).click();
-  await page.getByRole('button', { name: lang === 'ru' ? 'Выйти' : 'Sign out' }).waitFor();
 }
 
 /* The table's rows as {name: {created, resolved}} and the total. */
@@ -110,10 +83,8 @@ after(async () => {
 
 test('a supervisor reads the report by agent and by channel and downloads the CSV', async () => {
   const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await signIn(page, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
+  const page = await signIn(base, ctx, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
+  const errors = page.errors;
   await page.getByRole('button', { name: 'Отчёты' }).click();
   await page.getByRole('heading', { name: 'Отчёты' }).waitFor();
 
@@ -207,8 +178,7 @@ test('a supervisor reads the report by agent and by channel and downloads the CS
 
 test('on a phone the report scrolls inside its box', async () => {
   const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 390, height: 800 } });
-  const page = await ctx.newPage();
-  await signIn(page, 'boris@demo.switchboard', 'demo-boris-1', 'en');
+  const page = await signIn(base, ctx, 'boris@demo.switchboard', 'demo-boris-1', 'en');
   await page.getByRole('button', { name: 'Reports' }).click();
   await page.locator('.report-table tbody tr[data-key]').first().waitFor();
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -220,8 +190,7 @@ test('on a phone the report scrolls inside its box', async () => {
 
 test('an agent has no Reports', async () => {
   const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
-  const page = await ctx.newPage();
-  await signIn(page, 'anna@demo.switchboard', 'demo-anna-1', 'ru');
+  const page = await signIn(base, ctx, 'anna@demo.switchboard', 'demo-anna-1', 'ru');
   await page.getByRole('button', { name: 'Обращения' }).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Отчёты' }).count(), 0);
   // And the API refuses her the report, as a download too.

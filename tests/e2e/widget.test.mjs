@@ -7,19 +7,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, waitFor } from './harness.mjs';
+import { apiCall, start, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.SB_SCREENSHOTS;
 let env, base, token, browser;
 
-async function api(method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: await res.json() };
-}
+const api = (method, path, body) => apiCall(base, token, method, path, body);
 
 before(async () => {
   env = await start();

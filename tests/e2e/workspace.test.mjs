@@ -5,33 +5,15 @@
 // HTML; RU and EN both render. SB_SCREENSHOTS=DIR saves screenshots.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
-import { start, waitFor } from './harness.mjs';
+import { apiCall, signIn, signedInbound, start, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.SB_SCREENSHOTS;
 let env, base, admin, secret, browser;
 
-async function api(method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: 'Bearer ' + admin, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: await res.json() };
-}
+const api = (method, path, body) => apiCall(base, admin, method, path, body);
 
-async function inbound(payload) {
-  const raw = JSON.stringify(payload);
-  const sig = 'sha256=' + createHmac('sha256', secret).update(raw).digest('hex');
-  const res = await fetch(base + '/api/v1/channels/1/inbound', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Switchboard-Signature': sig },
-    body: raw,
-  });
-  assert.equal(res.status, 200);
-  return res.json();
-}
+const inbound = (payload) => signedInbound(base, secret, payload);
 
 before(async () => {
   env = await start();
@@ -130,21 +112,10 @@ test('an agent signs in, a message arrives live, the agent replies', async () =>
   await ctx.close();
 });
 
-async function signIn(ctx, email, password, lang = 'ru') {
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => { throw e; });
-  await page.goto(base + '/');
-  await page.getByLabel(lang === 'ru' ? 'Эл. почта' : 'Email').fill(email);
-  await page.getByLabel(lang === 'ru' ? 'Пароль' : 'Password').fill(password);
-  await page.getByRole('button', { name: lang === 'ru' ? 'Войти' : 'Sign in' }).click();
-  await page.getByText(lang === 'ru' ? 'в реальном времени' : 'live').first().waitFor();
-  return page;
-}
-
 test('a visitor writes in the widget, the agent answers with a template, the visitor sees it', async () => {
   const agentCtx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
   const visitorCtx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1000, height: 800 } });
-  const page = await signIn(agentCtx, 'anna@demo.switchboard', 'demo-anna-1');
+  const page = await signIn(base, agentCtx, 'anna@demo.switchboard', 'demo-anna-1');
   await page.getByLabel('Статус').selectOption('online');
   await page.getByRole('button', { name: 'Моя команда' }).click();
 
@@ -181,8 +152,8 @@ test('collision guard, mentions, tags, assignment, tasks and files', async () =>
     };
   });
   const borisCtx = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 800 } });
-  const anna = await signIn(annaCtx, 'anna@demo.switchboard', 'demo-anna-1');
-  const boris = await signIn(borisCtx, 'boris@demo.switchboard', 'demo-boris-1', 'en');
+  const anna = await signIn(base, annaCtx, 'anna@demo.switchboard', 'demo-anna-1');
+  const boris = await signIn(base, borisCtx, 'boris@demo.switchboard', 'demo-boris-1', 'en');
 
   const r = await inbound({ external_id: 'ws-guard', from: { id: 'shop-77', name: 'Ерлан' }, text: 'Нужен счёт на оплату' });
   const n = r.ticket_number;
@@ -241,6 +212,7 @@ test('collision guard, mentions, tags, assignment, tasks and files', async () =>
   if (SHOTS) await anna.screenshot({ path: join(SHOTS, 'workspace-tasks.png') });
   await task.getByRole('button', { name: 'Готово' }).click();
   await task.waitFor({ state: 'detached' });
+  assert.deepEqual([...anna.errors, ...boris.errors], []);
   await annaCtx.close();
   await borisCtx.close();
 });
