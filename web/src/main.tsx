@@ -328,7 +328,8 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
           <option value="en">English</option>
         </select>
         {'Notification' in window && Notification.permission === 'default' && (
-          <button type="button" onClick={() => Notification.requestPermission()}>{t.t('alerts')}</button>
+          <button type="button" class="icon" aria-label={t.t('alerts')} title={t.t('alerts')}
+            onClick={() => Notification.requestPermission()}>🔔</button>
         )}
         <button type="button" onClick={props.onOut}>{t.t('signOut')}</button>
       </header>
