@@ -1,9 +1,9 @@
 // Agents: create, role, team membership, capacity, skills and languages,
 // deactivate (POST/PATCH /api/v1/agents).
-import { useRef, useState } from 'preact/hooks';
-import { call, type Agent } from '../api';
+import type { Agent } from '../api';
 import { strings, type T } from '../i18n';
-import { c, Field, FormStatus, Group, checked, numOrNull, placeError, splitList, val, type FormError } from './form';
+import { EditorForm, ListScreen, useCreateThenPatch, useForm, useListScreen } from './crud';
+import { c, CheckField, Field, Group, IdChecks, numOrNull, splitList, useFields } from './form';
 import type { AgentFull, Lookups } from './types';
 
 const s = strings({
@@ -54,7 +54,7 @@ const ROLES = ['agent', 'supervisor', 'admin'] as const;
 function AgentEditor(props: { t: T; agent: AgentFull | null; lookups: Lookups; onDone: (saved: boolean) => void }) {
   const { t, lookups } = props;
   const a0 = props.agent;
-  const [f, setF] = useState({
+  const [f, setF, set] = useFields({
     name: a0?.name ?? '',
     email: a0?.email ?? '',
     role: a0?.role ?? 'agent',
@@ -66,10 +66,10 @@ function AgentEditor(props: { t: T; agent: AgentFull | null; lookups: Lookups; o
     skills: (a0?.routing.skills ?? []).join(', '),
     languages: (a0?.routing.languages ?? []).join(', '),
   });
-  const [id, setId] = useState<number | null>(a0?.id ?? null);
-  const [err, setErr] = useState<FormError>(null);
-  const form = useRef<HTMLFormElement>(null);
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: val(e) });
+  const saver = useCreateThenPatch('/api/v1/agents', 'agent', a0?.id ?? null);
+  const id = saver.id;
+  const frm = useForm(t);
+  const err = frm.err;
   const routing = () => {
     const r: Record<string, unknown> = {};
     if (f.capacity.trim()) r.capacity = numOrNull(f.capacity);
@@ -77,30 +77,17 @@ function AgentEditor(props: { t: T; agent: AgentFull | null; lookups: Lookups; o
     if (f.languages.trim()) r.languages = splitList(f.languages);
     return r;
   };
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setErr(null);
-    let target = id;
-    if (target === null) {
-      const r = await call<{ agent: AgentFull }>('POST', '/api/v1/agents', {
-        name: f.name, email: f.email, role: f.role, language: f.language, password: f.password, team_ids: f.teams,
-      });
-      if (r.status !== 201) return setErr(placeError(form.current, r, t));
-      target = r.json.agent.id;
-      setId(target);
-    }
+  /* The POST takes what an agent needs to sign in; the rest is PATCHed. */
+  const send = () => {
     const body: Record<string, unknown> = { routing: routing(), team_ids: f.teams, role: f.role, language: f.language, active: f.active };
     if (id !== null) body.name = f.name;
     if (id !== null && f.password) body.password = f.password;
-    const r = await call('PATCH', `/api/v1/agents/${target}`, body);
-    if (r.status !== 200) return setErr(placeError(form.current, r, t));
-    lookups.reload();
-    props.onDone(true);
+    const create = { name: f.name, email: f.email, role: f.role, language: f.language, password: f.password, team_ids: f.teams };
+    return saver.save(create, body);
   };
   const title = id !== null ? s(t, 'editAgent').replace('{name}', a0?.name ?? f.name) : s(t, 'newAgent');
   return (
-    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
-      <h3>{title}</h3>
+    <EditorForm t={t} form={frm} title={title} isNew={id === null} send={send} onDone={props.onDone}>
       <Field label={s(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={f.name} onInput={set('name')} />}</Field>
       <Field label={s(t, 'email')} path="email" err={err}>
         {(a) => <input {...a} type="email" value={f.email} onInput={set('email')} disabled={id !== null} />}
@@ -124,13 +111,7 @@ function AgentEditor(props: { t: T; agent: AgentFull | null; lookups: Lookups; o
         {(a) => <input {...a} type="password" autocomplete="new-password" value={f.password} onInput={set('password')} />}
       </Field>
       <Group legend={s(t, 'teams')} path="team_ids" err={err} class="inline">
-        {lookups.teams.length === 0 && <span class="muted">{s(t, 'noTeams')}</span>}
-        {lookups.teams.map((x) => (
-          <label key={x.id} class="check">
-            <input type="checkbox" checked={f.teams.includes(x.id)}
-              onChange={(e) => setF({ ...f, teams: checked(e) ? [...f.teams, x.id] : f.teams.filter((y) => y !== x.id) })} /> {x.name}
-          </label>
-        ))}
+        <IdChecks items={lookups.teams} value={f.teams} onChange={(teams) => setF({ ...f, teams })} empty={s(t, 'noTeams')} />
       </Group>
       <Field label={s(t, 'capacity')} path="routing.capacity" err={err}>
         {(a) => <input {...a} inputMode="decimal" value={f.capacity} onInput={set('capacity')} />}
@@ -141,49 +122,27 @@ function AgentEditor(props: { t: T; agent: AgentFull | null; lookups: Lookups; o
       <Field label={s(t, 'languages')} path="routing.languages" err={err} hint={`${c(t, 'commaHint')}: ru, en, kk`}>
         {(a) => <input {...a} value={f.languages} onInput={set('languages')} />}
       </Field>
-      <div class="field" data-path="active">
-        <label class="check">
-          <input type="checkbox" checked={f.active} onChange={(e) => setF({ ...f, active: checked(e) })} /> {s(t, 'active')}
-        </label>
-      </div>
-      <FormStatus err={err} ok="" t={t} />
-      <div class="row">
-        <button type="submit">{id === null ? c(t, 'create') : c(t, 'save')}</button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
-      </div>
-    </form>
+      <CheckField path="active" label={s(t, 'active')} checked={f.active} onChange={(active) => setF({ ...f, active })} />
+    </EditorForm>
   );
 }
 
 export function Agents(props: { t: T; me: Agent; lookups: Lookups }) {
   const { t, lookups } = props;
-  const [editing, setEditing] = useState<AgentFull | 'new' | null>(null);
-  const [ok, setOk] = useState('');
+  const screen = useListScreen<AgentFull>(t, '/api/v1/agents', lookups.reload);
   const teamName = (id: number) => lookups.teams.find((x) => x.id === id)?.name ?? `#${id}`;
-  if (editing)
-    return (
-      <AgentEditor key={editing === 'new' ? 'new' : editing.id} t={t} lookups={lookups} agent={editing === 'new' ? null : editing}
-        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); }} />
-    );
   return (
-    <div>
-      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newAgent')}</button></div>
-      <FormStatus err={null} ok={ok} t={t} />
-      <ul class="items">
-        {lookups.agents.map((x) => (
-          <li key={x.id} class={`item${x.active ? '' : ' off'}`}>
-            <div class="what">
-              <strong>{x.name}</strong> <span class="badge">{s(t, `role.${x.role}`)}</span>
-              {!x.active && <span class="badge">{s(t, 'inactive')}</span>}
-              <span class="muted">{x.email}{x.team_ids.length ? ' · ' + x.team_ids.map(teamName).join(', ') : ''}</span>
-            </div>
-            <div class="buttons">
-              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }}
-                aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
-            </div>
-          </li>
-        ))}
-      </ul>
-    </div>
+    <ListScreen t={t} screen={screen} items={lookups.agents} newLabel={s(t, 'newAgent')}
+      editor={(x, onDone) => <AgentEditor t={t} lookups={lookups} agent={x} onDone={onDone} />}
+      row={(x) => ({
+        class: `item${x.active ? '' : ' off'}`,
+        what: (
+          <>
+            <strong>{x.name}</strong> <span class="badge">{s(t, `role.${x.role}`)}</span>
+            {!x.active && <span class="badge">{s(t, 'inactive')}</span>}
+            <span class="muted">{x.email}{x.team_ids.length ? ' · ' + x.team_ids.map(teamName).join(', ') : ''}</span>
+          </>
+        ),
+      })} />
   );
 }

@@ -1,9 +1,10 @@
 // The blacklist: phones, emails, messenger handles and contacts whose
 // messages are stored but not routed nor answered; every entry says why.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { call } from '../api';
 import { strings, type T } from '../i18n';
-import { c, DeleteButton, Field, FormStatus, list, placeError, val, type FormError } from './form';
+import { useForm, useLoaded } from './crud';
+import { c, DeleteButton, Field, FormStatus, placeError, useFields, type FormError } from './form';
 import type { Lookups } from './types';
 
 const s = strings({
@@ -40,26 +41,23 @@ type Entry = { id: number; kind: (typeof KINDS)[number]; value: string; reason: 
 
 export function Blacklist(props: { t: T; lookups: Lookups }) {
   const { t, lookups } = props;
-  const [items, setItems] = useState<Entry[] | null>(null);
-  const [f, setF] = useState({ kind: 'phone', value: '', reason: '' });
-  const [err, setErr] = useState<FormError>(null);
+  const [items, load] = useLoaded<Entry>('/api/v1/blacklist', 'blacklist');
+  const [f, setF, set] = useFields({ kind: 'phone', value: '', reason: '' });
+  const frm = useForm(t);
+  const err = frm.err;
   const [listErr, setListErr] = useState<FormError>(null);
   const [ok, setOk] = useState('');
-  const form = useRef<HTMLFormElement>(null);
-  const load = () => list<Entry>('/api/v1/blacklist', 'blacklist').then(setItems);
-  useEffect(() => {
-    load();
-  }, []);
-  const add = async (e: Event) => {
-    e.preventDefault();
-    setErr(null);
-    setOk('');
-    const r = await call('POST', '/api/v1/blacklist', f);
-    if (r.status !== 201) return setErr(placeError(form.current, r, t));
-    setF({ ...f, value: '', reason: '' });
-    setOk(c(t, 'saved'));
-    load();
-  };
+  const add = frm.submit(
+    () => {
+      setOk('');
+      return call('POST', '/api/v1/blacklist', f);
+    },
+    () => {
+      setF({ ...f, value: '', reason: '' });
+      setOk(c(t, 'saved'));
+      load();
+    },
+  );
   const remove = async (id: number) => {
     const r = await call('DELETE', `/api/v1/blacklist/${id}`);
     setListErr(r.status === 200 ? null : placeError(null, r, t));
@@ -68,20 +66,20 @@ export function Blacklist(props: { t: T; lookups: Lookups }) {
   const who = (id: number | null) => lookups.agents.find((a) => a.id === id)?.name ?? c(t, 'none');
   return (
     <div>
-      <form ref={form} class="editor" onSubmit={add} noValidate aria-label={s(t, 'add')}>
+      <form ref={frm.ref} class="editor" onSubmit={add} noValidate aria-label={s(t, 'add')}>
         <h3>{s(t, 'add')}</h3>
         <Field label={s(t, 'kind')} path="kind" err={err}>
           {(a) => (
-            <select {...a} value={f.kind} onChange={(e) => setF({ ...f, kind: val(e) })}>
+            <select {...a} value={f.kind} onChange={set('kind')}>
               {KINDS.map((k) => <option key={k} value={k}>{s(t, `k.${k}`)}</option>)}
             </select>
           )}
         </Field>
         <Field label={s(t, 'value')} path="value" err={err}>
-          {(a) => <input {...a} value={f.value} onInput={(e) => setF({ ...f, value: val(e) })} />}
+          {(a) => <input {...a} value={f.value} onInput={set('value')} />}
         </Field>
         <Field label={s(t, 'reason')} path="reason" err={err}>
-          {(a) => <input {...a} value={f.reason} onInput={(e) => setF({ ...f, reason: val(e) })} />}
+          {(a) => <input {...a} value={f.reason} onInput={set('reason')} />}
         </Field>
         <FormStatus err={err} ok={ok} t={t} />
         <div class="row"><button type="submit">{c(t, 'add')}</button></div>

@@ -1,9 +1,10 @@
 // Business calendars: time zone, weekly hours, holidays (one-off or every
 // year) and special working days.
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { call } from '../api';
+import type { JSX } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
 import { strings, type T } from '../i18n';
-import { c, DeleteButton, Field, FormStatus, Group, checked, placeError, val, type FormError } from './form';
+import { EditorForm, ListScreen, putOrPost, useForm, useListScreen } from './crud';
+import { c, Field, Group, checked, val, type FormError } from './form';
 import { DAYS, type CalendarDoc, type Interval, type Lookups } from './types';
 
 const s = strings({
@@ -88,6 +89,55 @@ const ZONES: string[] = (() => {
   }
 })();
 
+/* One row of a Rows list: its name, read before each of its fields
+ * ("Holiday 2: Date"), a change to it, and a labelled text input for its
+ * member `key`, placed where an API error naming "holidays[1].date" finds it. */
+type RowCtl<X> = {
+  n: string;
+  patch: (p: Partial<X>) => void;
+  text: (key: keyof X & string, label: string, input?: { type?: string; placeholder?: string }) => JSX.Element;
+};
+
+/* The numbered rows of the holidays or the special working days: the
+ * fields of each, a button to remove it, and one to add another. */
+function Rows<X extends { k: number }>(props: {
+  t: T;
+  legend: string;
+  path: string;
+  err: FormError;
+  items: X[];
+  onChange: (items: X[]) => void;
+  label: string;
+  add: string;
+  blank: () => X;
+  children: (x: X, row: RowCtl<X>) => JSX.Element;
+}) {
+  const { t, items, onChange, path, err } = props;
+  return (
+    <Group legend={props.legend} path={path} err={err}>
+      <ol class="rows">
+        {items.map((x, i) => {
+          const n = props.label.replace('{n}', String(i + 1));
+          const patch = (p: Partial<X>) => onChange(items.map((y, j) => (j === i ? { ...y, ...p } : y)));
+          const text: RowCtl<X>['text'] = (key, label, input) => (
+            <Field label={<><span class="sr">{n}: </span>{label}</>} path={`${path}[${i}].${key}`} err={err}>
+              {(a) => <input {...a} {...input} value={String(x[key])} onInput={(e) => patch({ [key]: val(e) } as Partial<X>)} />}
+            </Field>
+          );
+          return (
+            <li key={x.k} class="row" data-path={`${path}[${i}]`}>
+              {props.children(x, { n, patch, text })}
+              <button type="button" class="secondary remove" aria-label={`${c(t, 'remove')}: ${n}`}
+                onClick={() => onChange(items.filter((_, j) => j !== i))}>×</button>
+            </li>
+          );
+        })}
+      </ol>
+      <button type="button" class="secondary" onClick={() => onChange([...items, props.blank()])}>{props.add}</button>
+    </Group>
+  );
+}
+
 function CalendarEditor(props: { t: T; cal: CalendarDoc | null; onDone: (saved: boolean) => void }) {
   const { t } = props;
   const k0 = props.cal;
@@ -102,11 +152,9 @@ function CalendarEditor(props: { t: T; cal: CalendarDoc | null; onDone: (saved: 
   const [works, setWorks] = useState<Work[]>(() =>
     (k0?.working_days ?? []).map((w) => ({ k: ++keys, date: w.date, hours: hoursText(w.hours), name: w.name ?? '' })),
   );
-  const [err, setErr] = useState<FormError>(null);
-  const form = useRef<HTMLFormElement>(null);
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setErr(null);
+  const frm = useForm(t);
+  const err = frm.err;
+  const send = () => {
     const h: Record<string, Interval[]> = {};
     for (const d of DAYS) if (hours[d].trim()) h[d] = parseHours(hours[d]);
     const doc: Record<string, unknown> = {
@@ -116,15 +164,11 @@ function CalendarEditor(props: { t: T; cal: CalendarDoc | null; onDone: (saved: 
       holidays: hols.map((x) => ({ date: x.date, recurring: x.recurring, ...(x.name ? { name: x.name } : {}) })),
       working_days: works.map((x) => ({ date: x.date, hours: parseHours(x.hours), ...(x.name ? { name: x.name } : {}) })),
     };
-    const r = k0 ? await call('PUT', `/api/v1/calendars/${k0.id}`, doc) : await call('POST', '/api/v1/calendars', doc);
-    if (r.status === 200 || r.status === 201) props.onDone(true);
-    else setErr(placeError(form.current, r, t));
+    return putOrPost('/api/v1/calendars', k0?.id, doc);
   };
   const title = k0 ? s(t, 'editCalendar').replace('{name}', k0.name) : s(t, 'newCalendar');
-  const upd = <X,>(arr: X[], i: number, patch: Partial<X>) => arr.map((x, j) => (j === i ? { ...x, ...patch } : x));
   return (
-    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
-      <h3>{title}</h3>
+    <EditorForm t={t} form={frm} title={title} isNew={!k0} send={send} onDone={props.onDone}>
       <Field label={c(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={name} onInput={(e) => setName(val(e))} />}</Field>
       <Field label={s(t, 'zone')} path="time_zone" err={err}>
         {(a) => <input {...a} list="sb-zones" value={zone} onInput={(e) => setZone(val(e))} />}
@@ -138,101 +182,47 @@ function CalendarEditor(props: { t: T; cal: CalendarDoc | null; onDone: (saved: 
           </Field>
         ))}
       </Group>
-      <Group legend={s(t, 'holidays')} path="holidays" err={err}>
-        <ol class="rows">
-          {hols.map((x, i) => {
-            const n = s(t, 'holiday').replace('{n}', String(i + 1));
-            return (
-              <li key={x.k} class="row" data-path={`holidays[${i}]`}>
-                <Field label={<><span class="sr">{n}: </span>{s(t, 'date')}</>} path={`holidays[${i}].date`} err={err}>
-                  {(a) => <input {...a} type="date" value={x.date} onInput={(e) => setHols(upd(hols, i, { date: val(e) }))} />}
-                </Field>
-                <Field label={<><span class="sr">{n}: </span>{s(t, 'label')}</>} path={`holidays[${i}].name`} err={err}>
-                  {(a) => <input {...a} value={x.name} onInput={(e) => setHols(upd(hols, i, { name: val(e) }))} />}
-                </Field>
-                <label class="check">
-                  <input type="checkbox" checked={x.recurring} onChange={(e) => setHols(upd(hols, i, { recurring: checked(e) }))} />
-                  <span class="sr">{n}: </span>{s(t, 'recurring')}
-                </label>
-                <button type="button" class="secondary remove" aria-label={`${c(t, 'remove')}: ${n}`}
-                  onClick={() => setHols(hols.filter((_, j) => j !== i))}>×</button>
-              </li>
-            );
-          })}
-        </ol>
-        <button type="button" class="secondary" onClick={() => setHols([...hols, { k: ++keys, date: '', recurring: false, name: '' }])}>
-          {s(t, 'addHoliday')}
-        </button>
-      </Group>
-      <Group legend={s(t, 'workingDays')} path="working_days" err={err}>
-        <ol class="rows">
-          {works.map((x, i) => {
-            const n = s(t, 'workingDay').replace('{n}', String(i + 1));
-            return (
-              <li key={x.k} class="row" data-path={`working_days[${i}]`}>
-                <Field label={<><span class="sr">{n}: </span>{s(t, 'date')}</>} path={`working_days[${i}].date`} err={err}>
-                  {(a) => <input {...a} type="date" value={x.date} onInput={(e) => setWorks(upd(works, i, { date: val(e) }))} />}
-                </Field>
-                <Field label={<><span class="sr">{n}: </span>{s(t, 'dayHours')}</>} path={`working_days[${i}].hours`} err={err}>
-                  {(a) => <input {...a} value={x.hours} placeholder="10:00-15:00" onInput={(e) => setWorks(upd(works, i, { hours: val(e) }))} />}
-                </Field>
-                <Field label={<><span class="sr">{n}: </span>{s(t, 'label')}</>} path={`working_days[${i}].name`} err={err}>
-                  {(a) => <input {...a} value={x.name} onInput={(e) => setWorks(upd(works, i, { name: val(e) }))} />}
-                </Field>
-                <button type="button" class="secondary remove" aria-label={`${c(t, 'remove')}: ${n}`}
-                  onClick={() => setWorks(works.filter((_, j) => j !== i))}>×</button>
-              </li>
-            );
-          })}
-        </ol>
-        <button type="button" class="secondary" onClick={() => setWorks([...works, { k: ++keys, date: '', hours: '10:00-15:00', name: '' }])}>
-          {s(t, 'addWorkingDay')}
-        </button>
-      </Group>
-      <FormStatus err={err} ok="" t={t} />
-      <div class="row">
-        <button type="submit">{k0 ? c(t, 'save') : c(t, 'create')}</button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
-      </div>
-    </form>
+      <Rows t={t} legend={s(t, 'holidays')} path="holidays" err={err} items={hols} onChange={setHols}
+        label={s(t, 'holiday')} add={s(t, 'addHoliday')} blank={() => ({ k: ++keys, date: '', recurring: false, name: '' })}>
+        {(x, row) => (
+          <>
+            {row.text('date', s(t, 'date'), { type: 'date' })}
+            {row.text('name', s(t, 'label'))}
+            <label class="check">
+              <input type="checkbox" checked={x.recurring} onChange={(e) => row.patch({ recurring: checked(e) })} />
+              <span class="sr">{row.n}: </span>{s(t, 'recurring')}
+            </label>
+          </>
+        )}
+      </Rows>
+      <Rows t={t} legend={s(t, 'workingDays')} path="working_days" err={err} items={works} onChange={setWorks}
+        label={s(t, 'workingDay')} add={s(t, 'addWorkingDay')} blank={() => ({ k: ++keys, date: '', hours: '10:00-15:00', name: '' })}>
+        {(_, row) => (
+          <>
+            {row.text('date', s(t, 'date'), { type: 'date' })}
+            {row.text('hours', s(t, 'dayHours'), { placeholder: '10:00-15:00' })}
+            {row.text('name', s(t, 'label'))}
+          </>
+        )}
+      </Rows>
+    </EditorForm>
   );
 }
 
 export function Calendars(props: { t: T; lookups: Lookups }) {
   const { t, lookups } = props;
-  const [editing, setEditing] = useState<CalendarDoc | 'new' | null>(null);
-  const [ok, setOk] = useState('');
-  const [err, setErr] = useState<FormError>(null);
+  const screen = useListScreen<CalendarDoc>(t, '/api/v1/calendars', lookups.reload);
   useEffect(() => lookups.reload(), []);
-  const remove = async (id: number) => {
-    const r = await call('DELETE', `/api/v1/calendars/${id}`);
-    setErr(r.status === 200 ? null : placeError(null, r, t));
-    lookups.reload();
-  };
-  if (editing)
-    return (
-      <CalendarEditor key={editing === 'new' ? 'new' : editing.id} t={t} cal={editing === 'new' ? null : editing}
-        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); lookups.reload(); }} />
-    );
   return (
-    <div>
-      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newCalendar')}</button></div>
-      <FormStatus err={err} ok={ok} t={t} />
-      {lookups.calendars.length === 0 && <p class="muted">{s(t, 'none')}</p>}
-      <ul class="items">
-        {lookups.calendars.map((x) => (
-          <li key={x.id} class="item">
-            <div class="what">
-              <strong>{x.name}</strong> <span class="muted">{x.time_zone}</span>
-              <span class="muted">{DAYS.filter((d) => x.hours?.[d]?.length).map((d) => `${s(t, d).slice(0, 2)} ${hoursText(x.hours?.[d])}`).join('; ')}</span>
-            </div>
-            <div class="buttons">
-              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }} aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
-              <DeleteButton t={t} name={x.name} onDelete={() => remove(x.id)} />
-            </div>
-          </li>
-        ))}
-      </ul>
-    </div>
+    <ListScreen t={t} screen={screen} items={lookups.calendars} newLabel={s(t, 'newCalendar')} empty={s(t, 'none')} deletable
+      editor={(x, onDone) => <CalendarEditor t={t} cal={x} onDone={onDone} />}
+      row={(x) => ({
+        what: (
+          <>
+            <strong>{x.name}</strong> <span class="muted">{x.time_zone}</span>
+            <span class="muted">{DAYS.filter((d) => x.hours?.[d]?.length).map((d) => `${s(t, d).slice(0, 2)} ${hoursText(x.hours?.[d])}`).join('; ')}</span>
+          </>
+        ),
+      })} />
   );
 }

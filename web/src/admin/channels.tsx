@@ -1,10 +1,11 @@
 // Channels: the website chat (greeting, colour, pre-chat form, and the
 // snippet to paste into the site) and API channels (callback URL, inbound
 // URL, a new signing secret shown once).
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { call } from '../api';
 import { strings, type T } from '../i18n';
-import { c, Field, FormStatus, checked, list, placeError, val, type FormError } from './form';
+import { EditorForm, ListScreen, useForm, useListScreen, useLoaded } from './crud';
+import { c, CheckField, ConfirmButton, Field, FormStatus, placeError, useFields, type FormError } from './form';
 
 const s = strings({
   ru: {
@@ -92,11 +93,9 @@ export function Copyable(props: { t: T; label: string; text: string; rows?: numb
 
 function Secret(props: { t: T; channel: Channel }) {
   const { t } = props;
-  const [asking, setAsking] = useState(false);
   const [secret, setSecret] = useState('');
   const [err, setErr] = useState<FormError>(null);
   const rotate = async () => {
-    setAsking(false);
     const r = await call<{ secret: string }>('POST', `/api/v1/channels/${props.channel.id}/secret`);
     if (r.status === 200) setSecret(r.json.secret);
     else setErr(placeError(null, r, t));
@@ -104,16 +103,8 @@ function Secret(props: { t: T; channel: Channel }) {
   return (
     <div class="secret">
       {secret && <Copyable t={t} label={s(t, 'secret')} text={secret} rows={1} name="secret" />}
-      {!asking ? (
-        <button type="button" class="secondary" onClick={() => setAsking(true)}
-          aria-label={`${s(t, 'rotate')}: ${props.channel.name}`}>{s(t, 'rotate')}</button>
-      ) : (
-        <span class="confirm" role="group">
-          <span>{s(t, 'rotateAsk')}</span>
-          <button type="button" class="danger" onClick={rotate}>{c(t, 'yes')}</button>
-          <button type="button" class="secondary" onClick={() => setAsking(false)}>{c(t, 'no')}</button>
-        </span>
-      )}
+      <ConfirmButton t={t} label={s(t, 'rotate')} aria-label={`${s(t, 'rotate')}: ${props.channel.name}`}
+        question={s(t, 'rotateAsk')} onYes={rotate} />
       <FormStatus err={err} ok="" t={t} />
     </div>
   );
@@ -123,7 +114,7 @@ function ChannelEditor(props: { t: T; channel: Channel | null; onDone: (saved: b
   const { t } = props;
   const ch = props.channel;
   const cfg = ch?.config ?? {};
-  const [f, setF] = useState({
+  const [f, setF, set] = useFields({
     kind: ch?.kind ?? 'webchat',
     name: ch?.name ?? '',
     callback: ch?.callback_url ?? '',
@@ -132,13 +123,10 @@ function ChannelEditor(props: { t: T; channel: Channel | null; onDone: (saved: b
     prechat: cfg.prechat === true,
     active: ch?.active ?? true,
   });
-  const [err, setErr] = useState<FormError>(null);
   const [created, setCreated] = useState<Channel | null>(null);
-  const form = useRef<HTMLFormElement>(null);
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: val(e) });
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setErr(null);
+  const frm = useForm(t);
+  const err = frm.err;
+  const send = () => {
     // Keys of the config this form does not show are kept.
     const config: Record<string, unknown> = { ...cfg };
     if (f.kind === 'webchat') {
@@ -151,15 +139,16 @@ function ChannelEditor(props: { t: T; channel: Channel | null; onDone: (saved: b
     if (f.kind === 'api') body.callback_url = f.callback.trim() || null;
     if (ch) {
       body.active = f.active;
-      const r = await call('PATCH', `/api/v1/channels/${ch.id}`, body);
-      if (r.status !== 200) return setErr(placeError(form.current, r, t));
-      return props.onDone(true);
+      return call('PATCH', `/api/v1/channels/${ch.id}`, body);
     }
     body.kind = f.kind;
     if (body.callback_url === null) delete body.callback_url;
-    const r = await call<{ channel: Channel }>('POST', '/api/v1/channels', body);
-    if (r.status !== 201) return setErr(placeError(form.current, r, t));
-    if (r.json.channel.secret) setCreated(r.json.channel);
+    return call('POST', '/api/v1/channels', body);
+  };
+  /* A new API channel's secret is shown once, before going back. */
+  const saved = (r: { json: unknown }) => {
+    const made = (r.json as { channel?: Channel }).channel;
+    if (!ch && made?.secret) setCreated(made);
     else props.onDone(true);
   };
   if (created)
@@ -174,8 +163,7 @@ function ChannelEditor(props: { t: T; channel: Channel | null; onDone: (saved: b
     );
   const title = ch ? s(t, 'editChannel').replace('{name}', ch.name) : s(t, 'newChannel');
   return (
-    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
-      <h3>{title}</h3>
+    <EditorForm t={t} form={frm} title={title} isNew={!ch} send={send} onSaved={saved} onDone={props.onDone}>
       <Field label={s(t, 'kind')} path="kind" err={err}>
         {(a) => (
           <select {...a} value={f.kind} onChange={set('kind')} disabled={ch !== null}>
@@ -198,64 +186,40 @@ function ChannelEditor(props: { t: T; channel: Channel | null; onDone: (saved: b
           <Field label={s(t, 'color')} path="config.color" err={err}>
             {(a) => <input {...a} type="color" value={f.color} onInput={set('color')} />}
           </Field>
-          <div class="field" data-path="config.prechat">
-            <label class="check"><input type="checkbox" checked={f.prechat} onChange={(e) => setF({ ...f, prechat: checked(e) })} /> {s(t, 'prechat')}</label>
-          </div>
+          <CheckField path="config.prechat" label={s(t, 'prechat')} checked={f.prechat} onChange={(prechat) => setF({ ...f, prechat })} />
         </>
       )}
-      {ch && (
-        <div class="field" data-path="active">
-          <label class="check"><input type="checkbox" checked={f.active} onChange={(e) => setF({ ...f, active: checked(e) })} /> {s(t, 'active')}</label>
-        </div>
-      )}
-      <FormStatus err={err} ok="" t={t} />
-      <div class="row">
-        <button type="submit">{ch ? c(t, 'save') : c(t, 'create')}</button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
-      </div>
-    </form>
+      {ch && <CheckField path="active" label={s(t, 'active')} checked={f.active} onChange={(active) => setF({ ...f, active })} />}
+    </EditorForm>
   );
 }
 
 export function Channels(props: { t: T }) {
   const { t } = props;
-  const [channels, setChannels] = useState<Channel[] | null>(null);
-  const [editing, setEditing] = useState<Channel | 'new' | null>(null);
-  const [ok, setOk] = useState('');
-  const load = () => list<Channel>('/api/v1/channels', 'channels').then(setChannels);
-  useEffect(() => {
-    load();
-  }, []);
-  if (editing)
-    return (
-      <ChannelEditor key={editing === 'new' ? 'new' : editing.id} t={t} channel={editing === 'new' ? null : editing}
-        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); load(); }} />
-    );
+  const [channels, load] = useLoaded<Channel>('/api/v1/channels', 'channels');
+  const screen = useListScreen<Channel>(t, '/api/v1/channels', load);
   return (
-    <div>
-      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newChannel')}</button></div>
-      <FormStatus err={null} ok={ok} t={t} />
-      {channels === null && <p class="muted">{c(t, 'loading')}</p>}
-      <ul class="items cards">
-        {(channels ?? []).map((x) => (
-          <li key={x.id} class={`item channel${x.active ? '' : ' off'}`} data-channel={x.id}>
-            <div class="what">
-              <strong>{x.name}</strong> <span class="badge">{s(t, `kind.${x.kind}`)}</span>
-              {!x.active && <span class="badge">{s(t, 'inactive')}</span>}
-              {x.kind === 'api' && x.callback_url && <span class="muted">{s(t, 'callback')}: {x.callback_url}</span>}
-            </div>
-            <div class="buttons">
-              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }}
-                aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
-            </div>
+    <ListScreen t={t} screen={screen} items={channels} newLabel={s(t, 'newChannel')} listClass="cards"
+      editor={(x, onDone) => <ChannelEditor t={t} channel={x} onDone={onDone} />}
+      row={(x) => ({
+        class: `item channel${x.active ? '' : ' off'}`,
+        data: { 'data-channel': x.id },
+        what: (
+          <>
+            <strong>{x.name}</strong> <span class="badge">{s(t, `kind.${x.kind}`)}</span>
+            {!x.active && <span class="badge">{s(t, 'inactive')}</span>}
+            {x.kind === 'api' && x.callback_url && <span class="muted">{s(t, 'callback')}: {x.callback_url}</span>}
+          </>
+        ),
+        after: (
+          <>
             {x.widget_snippet && (
               <Copyable t={t} label={`${s(t, 'snippet')} (${x.name})`} text={x.widget_snippet} name={`snippet-${x.id}`} />
             )}
             {x.inbound_url && <Copyable t={t} label={`${s(t, 'inbound')} (${x.name})`} text={x.inbound_url} rows={1} />}
             {x.kind === 'api' && <Secret t={t} channel={x} />}
-          </li>
-        ))}
-      </ul>
-    </div>
+          </>
+        ),
+      })} />
   );
 }

@@ -1,6 +1,8 @@
 // What every settings screen shares: labelled fields whose API validation
 // error is shown beside them (aria-describedby), the mapping of an API
-// error to the nearest field on the form, and the common words.
+// error to the nearest field on the form, the common words, and the
+// controls several screens use (pickers of teams, agents or calendars,
+// checkboxes, buttons that ask first).
 import type { ComponentChildren, JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { call, type ApiError } from '../api';
@@ -199,20 +201,92 @@ export async function list<R>(path: string, key: string): Promise<R[]> {
   return r.status === 200 ? r.json[key] ?? [] : [];
 }
 
-/* Two-step delete: the first press asks, the second does it. */
-export function DeleteButton(props: { t: T; name: string; onDelete: () => void }) {
+/* A button whose action is asked about first: the first press shows
+ * `question` with Yes and No, so nothing is lost to a stray click. */
+export function ConfirmButton(props: {
+  t: T;
+  label: string;
+  question: string;
+  onYes: () => void;
+  class?: string;
+  'aria-label'?: string;
+}) {
   const [asking, setAsking] = useState(false);
   const { t } = props;
   if (!asking)
     return (
-      <button type="button" class="danger" onClick={() => setAsking(true)}
-        aria-label={`${c(t, 'delete')}: ${props.name}`}>{c(t, 'delete')}</button>
+      <button type="button" class={props.class ?? 'secondary'} onClick={() => setAsking(true)}
+        aria-label={props['aria-label']}>{props.label}</button>
     );
   return (
     <span class="confirm" role="group">
-      <span>{c(t, 'confirmDelete').replace('{name}', props.name)}</span>
-      <button type="button" class="danger" onClick={() => { setAsking(false); props.onDelete(); }}>{c(t, 'yes')}</button>
+      <span>{props.question}</span>
+      <button type="button" class="danger" onClick={() => { setAsking(false); props.onYes(); }}>{c(t, 'yes')}</button>
       <button type="button" class="secondary" onClick={() => setAsking(false)}>{c(t, 'no')}</button>
     </span>
+  );
+}
+
+/* Two-step delete: the first press asks, the second does it. */
+export function DeleteButton(props: { t: T; name: string; onDelete: () => void }) {
+  const { t } = props;
+  return (
+    <ConfirmButton t={t} class="danger" label={c(t, 'delete')} aria-label={`${c(t, 'delete')}: ${props.name}`}
+      question={c(t, 'confirmDelete').replace('{name}', props.name)} onYes={props.onDelete} />
+  );
+}
+
+/* A value from the API as the text of an input: '' for none. */
+export function str(v: unknown): string {
+  return v === undefined || v === null ? '' : String(v);
+}
+
+/* A form's values kept as one object; `set(k)` is the input's handler that
+ * stores its value under `k`. */
+export function useFields<F extends object>(init: F | (() => F)) {
+  const [f, setF] = useState<F>(init);
+  const set = (k: keyof F) => (e: Event) => setF({ ...f, [k]: val(e) });
+  return [f, setF, set] as const;
+}
+
+/* A checkbox on a line of its own; `path` lets an API error find it. */
+export function CheckField(props: { path: string; label: string; checked: boolean; onChange: (on: boolean) => void }) {
+  return (
+    <div class="field" data-path={props.path}>
+      <label class="check">
+        <input type="checkbox" checked={props.checked} onChange={(e) => props.onChange(checked(e))} /> {props.label}
+      </label>
+    </div>
+  );
+}
+
+type Named = { id: number; name: string };
+
+/* A <select> of teams, agents or calendars by id, for a Field (spread its
+ * attributes in); the first choice, `blank`, is the empty value. */
+export function ItemSelect(props: FieldAttrs & { value: string; onChange: (e: Event) => void; blank: string; items: Named[] }) {
+  const { value, onChange, blank, items, ...attrs } = props;
+  return (
+    <select {...attrs} value={value} onChange={onChange}>
+      <option value="">{blank}</option>
+      {items.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+    </select>
+  );
+}
+
+/* Checkboxes choosing some of `items` by id (a team's members, an agent's
+ * teams), for a Group; `empty` is said when there is nothing to choose. */
+export function IdChecks(props: { items: Named[]; value: number[]; onChange: (ids: number[]) => void; empty: string }) {
+  const { value } = props;
+  return (
+    <>
+      {props.items.length === 0 && <span class="muted">{props.empty}</span>}
+      {props.items.map((x) => (
+        <label key={x.id} class="check">
+          <input type="checkbox" checked={value.includes(x.id)}
+            onChange={(e) => props.onChange(checked(e) ? [...value, x.id] : value.filter((y) => y !== x.id))} /> {x.name}
+        </label>
+      ))}
+    </>
   );
 }

@@ -2,10 +2,10 @@
 // delete) and a form builder for one rule: name, triggers, conditions in
 // all/any groups (the operators follow the field), actions with the
 // parameters each type needs, once per ticket, enabled. Never raw JSON.
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { call } from '../api';
+import { useEffect, useState } from 'preact/hooks';
 import { strings, type T } from '../i18n';
-import { c, DeleteButton, Field, FormStatus, Group, checked, intOrNull, list, placeError, splitList, val, type FormError } from './form';
+import { EditorForm, ListScreen, putOrPost, useForm, useListScreen, useLoaded } from './crud';
+import { c, Field, Group, ItemSelect, checked, intOrNull, splitList, str, val, type FormError } from './form';
 import { PRIORITIES, STATUSES, type Lookups } from './types';
 
 const s = strings({
@@ -292,10 +292,6 @@ function newAct(): Act {
   return { k: ++keys, type: 'set_priority', value: 'urgent', id: '', target: 'assignee', title: '', due: '60', assignee: '', url: '' };
 }
 
-function str(v: unknown): string {
-  return v === undefined || v === null ? '' : String(v);
-}
-
 function leafFrom(j: any): Leaf {
   const l = newLeaf();
   const f = str(j.field);
@@ -507,10 +503,8 @@ function LeafEditor(props: { t: T; l: Leaf; path: string; n: string; err: FormEr
       {spec.kind === 'calendar' && (
         <Field label={<>{sr}{s(t, 'calendar')}</>} path={`${path}.calendar`} err={err}>
           {(a) => (
-            <select {...a} value={l.calendar} onChange={(e) => { l.calendar = val(e); touch(); }}>
-              <option value="">{s(t, 'choose')}</option>
-              {lookups.calendars.map((x) => <option value={x.id} key={x.id}>{x.name}</option>)}
-            </select>
+            <ItemSelect {...a} value={l.calendar} onChange={(e) => { l.calendar = val(e); touch(); }}
+              blank={s(t, 'choose')} items={lookups.calendars} />
           )}
         </Field>
       )}
@@ -632,25 +626,14 @@ function RuleEditor(props: { t: T; doc: RuleDoc | null; lookups: Lookups; onDone
   const { t, lookups } = props;
   const [m] = useState<Model>(() => modelFrom(props.doc));
   const [, setTick] = useState(0);
-  const [err, setErr] = useState<FormError>(null);
-  const [busy, setBusy] = useState(false);
-  const form = useRef<HTMLFormElement>(null);
+  const frm = useForm(t);
+  const err = frm.err;
   const touch = () => setTick((x) => x + 1);
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErr(null);
-    const body = modelJson(m);
-    const r = m.id ? await call('PUT', `/api/v1/rules/${m.id}`, body) : await call('POST', '/api/v1/rules', body);
-    setBusy(false);
-    if (r.status === 200 || r.status === 201) props.onDone(true);
-    else setErr(placeError(form.current, r, t));
-  };
   const timed = m.on.some((x) => TIMED.includes(x));
+  const title = m.id ? s(t, 'editRule').replace('{name}', props.doc?.name ?? '') : s(t, 'createRule');
   return (
-    <form ref={form} class="editor rule-editor" onSubmit={save} noValidate
-      aria-label={m.id ? s(t, 'editRule').replace('{name}', props.doc?.name ?? '') : s(t, 'createRule')}>
-      <h3>{m.id ? s(t, 'editRule').replace('{name}', props.doc?.name ?? '') : s(t, 'createRule')}</h3>
+    <EditorForm t={t} form={frm} title={title} class="editor rule-editor" busy={frm.busy}
+      send={() => putOrPost('/api/v1/rules', m.id, modelJson(m))} onDone={props.onDone}>
       <Field label={c(t, 'name')} path="name" err={err}>
         {(a) => <input {...a} name="name" value={m.name} onInput={(e) => { m.name = val(e); touch(); }} />}
       </Field>
@@ -683,12 +666,7 @@ function RuleEditor(props: { t: T; doc: RuleDoc | null; lookups: Lookups; onDone
         </ol>
         <button type="button" class="secondary" onClick={() => { m.actions.push(newAct()); touch(); }}>{s(t, 'addAction')}</button>
       </Group>
-      <FormStatus err={err} ok="" t={t} />
-      <div class="row">
-        <button type="submit" disabled={busy}>{c(t, 'save')}</button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
-      </div>
-    </form>
+    </EditorForm>
   );
 }
 
@@ -700,73 +678,26 @@ function summary(t: T, r: RuleDoc): string {
 
 export function Rules(props: { t: T; lookups: Lookups; open: number | null }) {
   const { t } = props;
-  const [rules, setRules] = useState<RuleDoc[] | null>(null);
-  const [editing, setEditing] = useState<RuleDoc | 'new' | null>(null);
-  const [ok, setOk] = useState('');
-  const [err, setErr] = useState<FormError>(null);
-  const load = async () => {
-    const r = await list<RuleDoc>('/api/v1/rules', 'rules');
-    setRules(r);
-    return r;
-  };
+  const [rules, load] = useLoaded<RuleDoc>('/api/v1/rules', 'rules');
+  const screen = useListScreen<RuleDoc>(t, '/api/v1/rules', load);
+  /* Opened from the Webhooks screen: that rule's editor, as soon as the list
+   * has come (not again after each reload, which would reopen it). */
   useEffect(() => {
-    load().then((r) => {
-      if (props.open !== null) setEditing(r.find((x) => x.id === props.open) ?? null);
-    });
-  }, [props.open]);
-  /* The API orders by position; moving a rule rewrites every position. */
-  const move = async (i: number, d: number) => {
-    if (!rules) return;
-    const order = [...rules];
-    const [x] = order.splice(i, 1);
-    order.splice(i + d, 0, x);
-    setErr(null);
-    for (let k = 0; k < order.length; k++) {
-      const r = await call('PUT', `/api/v1/rules/${order[k].id}`, { ...order[k], position: (k + 1) * 10 });
-      if (r.status !== 200) {
-        setErr(placeError(null, r, t));
-        break;
-      }
-    }
-    load();
-  };
-  const remove = async (id: number) => {
-    const r = await call('DELETE', `/api/v1/rules/${id}`);
-    if (r.status !== 200) setErr(placeError(null, r, t));
-    load();
-  };
-  if (editing)
-    return (
-      <RuleEditor key={editing === 'new' ? 'new' : editing.id} t={t} lookups={props.lookups} doc={editing === 'new' ? null : editing}
-        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); load(); }} />
-    );
+    if (props.open !== null && rules !== null) screen.setEditing(rules.find((x) => x.id === props.open) ?? null);
+  }, [props.open, rules === null]);
   return (
-    <div class="rules">
-      <div class="row">
-        <button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newRule')}</button>
-      </div>
-      <FormStatus err={err} ok={ok} t={t} />
-      {rules === null ? <p class="muted">{c(t, 'loading')}</p> : rules.length === 0 ? <p class="muted">{s(t, 'noRules')}</p> : (
-        <ol class="items" aria-label={s(t, 'order')}>
-          {rules.map((r, i) => (
-            <li key={r.id} class={`item${r.enabled === false ? ' off' : ''}`} data-rule={r.id}>
-              <div class="what">
-                <strong>{r.name}</strong> {r.enabled === false && <span class="badge">{s(t, 'disabled')}</span>}
-                <span class="muted">{summary(t, r)}</span>
-              </div>
-              <div class="buttons">
-                <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(r); }}
-                  aria-label={`${c(t, 'edit')}: ${r.name}`}>{c(t, 'edit')}</button>
-                <button type="button" class="secondary" disabled={i === 0} onClick={() => move(i, -1)}
-                  aria-label={`${c(t, 'up')}: ${r.name}`}>↑</button>
-                <button type="button" class="secondary" disabled={i === rules.length - 1} onClick={() => move(i, 1)}
-                  aria-label={`${c(t, 'down')}: ${r.name}`}>↓</button>
-                <DeleteButton t={t} name={r.name} onDelete={() => remove(r.id)} />
-              </div>
-            </li>
-          ))}
-        </ol>
-      )}
-    </div>
+    <ListScreen t={t} screen={screen} items={rules} newLabel={s(t, 'newRule')} empty={s(t, 'noRules')} order={s(t, 'order')} deletable
+      class="rules"
+      editor={(x, onDone) => <RuleEditor t={t} lookups={props.lookups} doc={x} onDone={onDone} />}
+      row={(r) => ({
+        class: `item${r.enabled === false ? ' off' : ''}`,
+        data: { 'data-rule': r.id },
+        what: (
+          <>
+            <strong>{r.name}</strong> {r.enabled === false && <span class="badge">{s(t, 'disabled')}</span>}
+            <span class="muted">{summary(t, r)}</span>
+          </>
+        ),
+      })} />
   );
 }

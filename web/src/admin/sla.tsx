@@ -1,10 +1,10 @@
 // SLA policies: conditions (team, channel kind, VIP, tag), calendar,
 // warning percentage and targets per priority, in the order they are
 // matched (the first that matches applies).
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { call } from '../api';
+import { useState } from 'preact/hooks';
 import { strings, type T } from '../i18n';
-import { c, DeleteButton, Field, FormStatus, Group, intOrNull, list, placeError, val, type FormError } from './form';
+import { EditorForm, ListScreen, putOrPost, useForm, useListScreen, useLoaded } from './crud';
+import { c, Field, Group, ItemSelect, intOrNull, str, useFields, val } from './form';
 import { PRIORITIES, type Lookups } from './types';
 
 const s = strings({
@@ -75,14 +75,10 @@ type Policy = {
   targets: Targets;
 };
 
-function str(v: unknown) {
-  return v === undefined || v === null ? '' : String(v);
-}
-
 function PolicyEditor(props: { t: T; policy: Policy | null; lookups: Lookups; onDone: (saved: boolean) => void }) {
   const { t, lookups } = props;
   const p = props.policy;
-  const [f, setF] = useState({
+  const [f, , set] = useFields({
     name: p?.name ?? '',
     team: str(p?.conditions?.team_id),
     channel: str(p?.conditions?.channel),
@@ -96,12 +92,9 @@ function PolicyEditor(props: { t: T; policy: Policy | null; lookups: Lookups; on
     for (const pr of PRIORITIES) for (const [k] of CLOCKS) o[`${pr}.${k}`] = str(p?.targets?.[pr]?.[k]);
     return o;
   });
-  const [err, setErr] = useState<FormError>(null);
-  const form = useRef<HTMLFormElement>(null);
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: val(e) });
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setErr(null);
+  const frm = useForm(t);
+  const err = frm.err;
+  const send = () => {
     const conditions: Record<string, unknown> = {};
     if (f.team) conditions.team_id = Number(f.team);
     if (f.channel) conditions.channel = f.channel;
@@ -117,23 +110,15 @@ function PolicyEditor(props: { t: T; policy: Policy | null; lookups: Lookups; on
     if (Object.keys(conditions).length) doc.conditions = conditions;
     if (f.calendar) doc.calendar_id = Number(f.calendar);
     if (f.warn.trim()) doc.warn_pct = intOrNull(f.warn);
-    const r = p ? await call('PUT', `/api/v1/sla-policies/${p.id}`, doc) : await call('POST', '/api/v1/sla-policies', doc);
-    if (r.status === 200 || r.status === 201) props.onDone(true);
-    else setErr(placeError(form.current, r, t));
+    return putOrPost('/api/v1/sla-policies', p?.id, doc);
   };
   const title = p ? s(t, 'editPolicy').replace('{name}', p.name) : s(t, 'newPolicy');
   return (
-    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
-      <h3>{title}</h3>
+    <EditorForm t={t} form={frm} title={title} isNew={!p} send={send} onDone={props.onDone}>
       <Field label={c(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={f.name} onInput={set('name')} />}</Field>
       <Group legend={s(t, 'conditions')} path="conditions" err={err} class="inline">
         <Field label={s(t, 'team')} path="conditions.team_id" err={err}>
-          {(a) => (
-            <select {...a} value={f.team} onChange={set('team')}>
-              <option value="">{c(t, 'any')}</option>
-              {lookups.teams.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
-            </select>
-          )}
+          {(a) => <ItemSelect {...a} value={f.team} onChange={set('team')} blank={c(t, 'any')} items={lookups.teams} />}
         </Field>
         <Field label={s(t, 'channel')} path="conditions.channel" err={err}>
           {(a) => (
@@ -155,12 +140,7 @@ function PolicyEditor(props: { t: T; policy: Policy | null; lookups: Lookups; on
         <Field label={s(t, 'tag')} path="conditions.tag" err={err}>{(a) => <input {...a} value={f.tag} onInput={set('tag')} />}</Field>
       </Group>
       <Field label={s(t, 'calendar')} path="calendar_id" err={err}>
-        {(a) => (
-          <select {...a} value={f.calendar} onChange={set('calendar')}>
-            <option value="">{s(t, 'always')}</option>
-            {lookups.calendars.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
-          </select>
-        )}
+        {(a) => <ItemSelect {...a} value={f.calendar} onChange={set('calendar')} blank={s(t, 'always')} items={lookups.calendars} />}
       </Field>
       <Field label={s(t, 'warn')} path="warn_pct" err={err}>
         {(a) => <input {...a} type="number" min="0" max="99" value={f.warn} onInput={set('warn')} />}
@@ -180,73 +160,26 @@ function PolicyEditor(props: { t: T; policy: Policy | null; lookups: Lookups; on
           </div>
         ))}
       </Group>
-      <FormStatus err={err} ok="" t={t} />
-      <div class="row">
-        <button type="submit">{p ? c(t, 'save') : c(t, 'create')}</button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
-      </div>
-    </form>
+    </EditorForm>
   );
 }
 
 export function SlaPolicies(props: { t: T; lookups: Lookups }) {
   const { t } = props;
-  const [items, setItems] = useState<Policy[] | null>(null);
-  const [editing, setEditing] = useState<Policy | 'new' | null>(null);
-  const [ok, setOk] = useState('');
-  const [err, setErr] = useState<FormError>(null);
-  const load = () => list<Policy>('/api/v1/sla-policies', 'sla_policies').then(setItems);
-  useEffect(() => {
-    load();
-  }, []);
-  const move = async (i: number, d: number) => {
-    if (!items) return;
-    const order = [...items];
-    const [x] = order.splice(i, 1);
-    order.splice(i + d, 0, x);
-    setErr(null);
-    for (let k = 0; k < order.length; k++) {
-      const r = await call('PUT', `/api/v1/sla-policies/${order[k].id}`, { ...order[k], position: (k + 1) * 10 });
-      if (r.status !== 200) {
-        setErr(placeError(null, r, t));
-        break;
-      }
-    }
-    load();
-  };
-  const remove = async (id: number) => {
-    const r = await call('DELETE', `/api/v1/sla-policies/${id}`);
-    setErr(r.status === 200 ? null : placeError(null, r, t));
-    load();
-  };
-  if (editing)
-    return (
-      <PolicyEditor key={editing === 'new' ? 'new' : editing.id} t={t} lookups={props.lookups} policy={editing === 'new' ? null : editing}
-        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); load(); }} />
-    );
+  const [items, load] = useLoaded<Policy>('/api/v1/sla-policies', 'sla_policies');
+  const screen = useListScreen<Policy>(t, '/api/v1/sla-policies', load);
   return (
-    <div>
-      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newPolicy')}</button></div>
-      <FormStatus err={err} ok={ok} t={t} />
-      {items !== null && items.length === 0 && <p class="muted">{s(t, 'none')}</p>}
-      <ol class="items" aria-label={s(t, 'order')}>
-        {(items ?? []).map((x, i) => (
-          <li key={x.id} class="item">
-            <div class="what">
-              <strong>{x.name}</strong>
-              <span class="muted">
-                {PRIORITIES.filter((pr) => x.targets?.[pr]).map((pr) => s(t, `p.${pr}`)).join(', ')}
-              </span>
-            </div>
-            <div class="buttons">
-              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }} aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
-              <button type="button" class="secondary" disabled={i === 0} onClick={() => move(i, -1)} aria-label={`${c(t, 'up')}: ${x.name}`}>↑</button>
-              <button type="button" class="secondary" disabled={i === (items?.length ?? 0) - 1} onClick={() => move(i, 1)} aria-label={`${c(t, 'down')}: ${x.name}`}>↓</button>
-              <DeleteButton t={t} name={x.name} onDelete={() => remove(x.id)} />
-            </div>
-          </li>
-        ))}
-      </ol>
-    </div>
+    <ListScreen t={t} screen={screen} items={items} newLabel={s(t, 'newPolicy')} empty={s(t, 'none')} order={s(t, 'order')} deletable
+      editor={(x, onDone) => <PolicyEditor t={t} lookups={props.lookups} policy={x} onDone={onDone} />}
+      row={(x) => ({
+        what: (
+          <>
+            <strong>{x.name}</strong>
+            <span class="muted">
+              {PRIORITIES.filter((pr) => x.targets?.[pr]).map((pr) => s(t, `p.${pr}`)).join(', ')}
+            </span>
+          </>
+        ),
+      })} />
   );
 }

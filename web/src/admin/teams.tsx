@@ -1,10 +1,9 @@
 // Teams: name, members and routing — strategy, supervisor, business-hours
 // calendar, limits (unanswered minutes per channel, sticky wait, auto-away)
 // — and which SLA policies apply to the team (POST/PATCH /api/v1/teams).
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { call } from '../api';
 import { strings, type T } from '../i18n';
-import { c, Field, FormStatus, Group, checked, intOrNull, list, placeError, val, type FormError } from './form';
+import { EditorForm, ListScreen, useCreateThenPatch, useForm, useListScreen, useLoaded } from './crud';
+import { c, Field, Group, IdChecks, ItemSelect, intOrNull, str, useFields } from './form';
 import type { Lookups, Team } from './types';
 
 const s = strings({
@@ -59,14 +58,10 @@ const s = strings({
 const STRATEGIES = ['round_robin', 'least_busy', 'manual'] as const;
 type SlaDoc = { id: number; name: string; conditions?: { team_id?: number | null } | null };
 
-function str(v: unknown) {
-  return v === undefined || v === null ? '' : String(v);
-}
-
 function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: (saved: boolean) => void }) {
   const { t, lookups } = props;
   const r0 = props.team?.routing ?? {};
-  const [f, setF] = useState({
+  const [f, setF, set] = useFields({
     name: props.team?.name ?? '',
     members: props.team?.member_ids ?? [],
     strategy: r0.strategy ?? 'round_robin',
@@ -78,24 +73,13 @@ function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: 
     sticky: str(r0.sticky_wait_minutes),
     autoAway: str(r0.auto_away_after),
   });
-  const [id, setId] = useState<number | null>(props.team?.id ?? null);
-  const [err, setErr] = useState<FormError>(null);
-  const [policies, setPolicies] = useState<SlaDoc[]>([]);
-  const form = useRef<HTMLFormElement>(null);
-  useEffect(() => {
-    list<SlaDoc>('/api/v1/sla-policies', 'sla_policies').then(setPolicies);
-  }, []);
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: val(e) });
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setErr(null);
-    let target = id;
-    if (target === null) {
-      const r = await call<{ team: Team }>('POST', '/api/v1/teams', { name: f.name, member_ids: f.members });
-      if (r.status !== 201) return setErr(placeError(form.current, r, t));
-      target = r.json.team.id;
-      setId(target);
-    }
+  const saver = useCreateThenPatch('/api/v1/teams', 'team', props.team?.id ?? null);
+  const id = saver.id;
+  const frm = useForm(t);
+  const err = frm.err;
+  const [policies] = useLoaded<SlaDoc>('/api/v1/sla-policies', 'sla_policies');
+  /* The POST takes the name and members; the routing is PATCHed. */
+  const send = () => {
     const routing: Record<string, unknown> = { strategy: f.strategy };
     if (f.supervisor) routing.supervisor_id = Number(f.supervisor);
     if (f.calendar) routing.calendar_id = Number(f.calendar);
@@ -104,25 +88,15 @@ function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: 
     if (Object.keys(un).length) routing.unanswered_minutes = un;
     if (f.sticky.trim()) routing.sticky_wait_minutes = intOrNull(f.sticky);
     if (f.autoAway.trim()) routing.auto_away_after = intOrNull(f.autoAway);
-    const r = await call('PATCH', `/api/v1/teams/${target}`, { name: f.name, member_ids: f.members, routing });
-    if (r.status !== 200) return setErr(placeError(form.current, r, t));
-    lookups.reload();
-    props.onDone(true);
+    return saver.save({ name: f.name, member_ids: f.members }, { name: f.name, member_ids: f.members, routing });
   };
   const title = id !== null ? s(t, 'editTeam').replace('{name}', props.team?.name ?? f.name) : s(t, 'newTeam');
-  const mine = policies.filter((p) => id !== null && p.conditions?.team_id === id);
+  const mine = (policies ?? []).filter((p) => id !== null && p.conditions?.team_id === id);
   return (
-    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
-      <h3>{title}</h3>
+    <EditorForm t={t} form={frm} title={title} isNew={id === null} send={send} onDone={props.onDone}>
       <Field label={c(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={f.name} onInput={set('name')} />}</Field>
       <Group legend={s(t, 'members')} path="member_ids" err={err} class="inline">
-        {lookups.agents.length === 0 && <span class="muted">{s(t, 'noAgents')}</span>}
-        {lookups.agents.map((x) => (
-          <label key={x.id} class="check">
-            <input type="checkbox" checked={f.members.includes(x.id)}
-              onChange={(e) => setF({ ...f, members: checked(e) ? [...f.members, x.id] : f.members.filter((y) => y !== x.id) })} /> {x.name}
-          </label>
-        ))}
+        <IdChecks items={lookups.agents} value={f.members} onChange={(members) => setF({ ...f, members })} empty={s(t, 'noAgents')} />
       </Group>
       <Field label={s(t, 'strategy')} path="routing.strategy" err={err}>
         {(a) => (
@@ -132,20 +106,10 @@ function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: 
         )}
       </Field>
       <Field label={s(t, 'supervisor')} path="routing.supervisor_id" err={err}>
-        {(a) => (
-          <select {...a} value={f.supervisor} onChange={set('supervisor')}>
-            <option value="">{s(t, 'nobody')}</option>
-            {lookups.agents.filter((x) => x.active).map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
-          </select>
-        )}
+        {(a) => <ItemSelect {...a} value={f.supervisor} onChange={set('supervisor')} blank={s(t, 'nobody')} items={lookups.agents.filter((x) => x.active)} />}
       </Field>
       <Field label={s(t, 'calendar')} path="routing.calendar_id" err={err}>
-        {(a) => (
-          <select {...a} value={f.calendar} onChange={set('calendar')}>
-            <option value="">{s(t, 'always')}</option>
-            {lookups.calendars.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
-          </select>
-        )}
+        {(a) => <ItemSelect {...a} value={f.calendar} onChange={set('calendar')} blank={s(t, 'always')} items={lookups.calendars} />}
       </Field>
       <Group legend={s(t, 'unanswered')} path="routing.unanswered_minutes" err={err} class="inline">
         {(['chat', 'email', 'call'] as const).map((k) => (
@@ -168,42 +132,24 @@ function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: 
           <small class="hint">{s(t, 'slaAll')}</small>
         </div>
       )}
-      <FormStatus err={err} ok="" t={t} />
-      <div class="row">
-        <button type="submit">{id === null ? c(t, 'create') : c(t, 'save')}</button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
-      </div>
-    </form>
+    </EditorForm>
   );
 }
 
 export function Teams(props: { t: T; lookups: Lookups }) {
   const { t, lookups } = props;
-  const [editing, setEditing] = useState<Team | 'new' | null>(null);
-  const [ok, setOk] = useState('');
-  if (editing)
-    return (
-      <TeamEditor key={editing === 'new' ? 'new' : editing.id} t={t} lookups={lookups} team={editing === 'new' ? null : editing}
-        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); }} />
-    );
+  const screen = useListScreen<Team>(t, '/api/v1/teams', lookups.reload);
   return (
-    <div>
-      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newTeam')}</button></div>
-      <FormStatus err={null} ok={ok} t={t} />
-      <ul class="items">
-        {lookups.teams.map((x) => (
-          <li key={x.id} class="item" data-team={x.id}>
-            <div class="what">
-              <strong>{x.name}</strong> <span class="badge">{s(t, `st.${x.routing.strategy ?? 'round_robin'}`)}</span>
-              <span class="muted">{x.member_ids.map((m) => lookups.agents.find((a) => a.id === m)?.name ?? `#${m}`).join(', ')}</span>
-            </div>
-            <div class="buttons">
-              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }}
-                aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
-            </div>
-          </li>
-        ))}
-      </ul>
-    </div>
+    <ListScreen t={t} screen={screen} items={lookups.teams} newLabel={s(t, 'newTeam')}
+      editor={(x, onDone) => <TeamEditor t={t} lookups={lookups} team={x} onDone={onDone} />}
+      row={(x) => ({
+        data: { 'data-team': x.id },
+        what: (
+          <>
+            <strong>{x.name}</strong> <span class="badge">{s(t, `st.${x.routing.strategy ?? 'round_robin'}`)}</span>
+            <span class="muted">{x.member_ids.map((m) => lookups.agents.find((a) => a.id === m)?.name ?? `#${m}`).join(', ')}</span>
+          </>
+        ),
+      })} />
   );
 }

@@ -1,9 +1,9 @@
 // Message templates: a name, a shortcut, one text per language, and the
 // placeholders the server knows (an unknown one is refused on save).
 import { useRef, useState } from 'preact/hooks';
-import { call } from '../api';
 import { strings, type T } from '../i18n';
-import { c, DeleteButton, Field, FormStatus, Group, placeError, val, type FormError } from './form';
+import { EditorForm, ListScreen, putOrPost, useForm, useListScreen } from './crud';
+import { c, Field, Group, val } from './form';
 import type { Lookups, TemplateDoc } from './types';
 
 const s = strings({
@@ -53,11 +53,11 @@ function TemplateEditor(props: { t: T; tpl: TemplateDoc | null; onDone: (saved: 
   const [rows, setRows] = useState<Row[]>(() =>
     p ? Object.entries(p.texts).map(([lang, text]) => ({ k: ++keys, lang, text })) : [{ k: ++keys, lang: t.lang, text: '' }],
   );
-  const [err, setErr] = useState<FormError>(null);
-  const form = useRef<HTMLFormElement>(null);
+  const frm = useForm(t);
+  const err = frm.err;
   const last = useRef<{ i: number; el: HTMLTextAreaElement } | null>(null);
   const insert = (name: string) => {
-    const target = last.current ?? { i: 0, el: form.current?.querySelector('textarea') as HTMLTextAreaElement };
+    const target = last.current ?? { i: 0, el: frm.ref.current?.querySelector('textarea') as HTMLTextAreaElement };
     if (!target.el) return;
     const el = target.el;
     const at = el.selectionStart ?? el.value.length;
@@ -68,21 +68,16 @@ function TemplateEditor(props: { t: T; tpl: TemplateDoc | null; onDone: (saved: 
       el.selectionStart = el.selectionEnd = at + name.length + 4;
     }, 0);
   };
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setErr(null);
+  const send = () => {
     const texts: Record<string, string> = {};
     for (const r of rows) texts[r.lang.trim()] = r.text;
     const doc: Record<string, unknown> = { name, texts };
     if (shortcut.trim()) doc.shortcut = shortcut.trim();
-    const r = p ? await call('PUT', `/api/v1/templates/${p.id}`, doc) : await call('POST', '/api/v1/templates', doc);
-    if (r.status === 200 || r.status === 201) props.onDone(true);
-    else setErr(placeError(form.current, r, t));
+    return putOrPost('/api/v1/templates', p?.id, doc);
   };
   const title = p ? s(t, 'editTemplate').replace('{name}', p.name) : s(t, 'newTemplate');
   return (
-    <form ref={form} class="editor" onSubmit={save} noValidate aria-label={title}>
-      <h3>{title}</h3>
+    <EditorForm t={t} form={frm} title={title} isNew={!p} send={send} onDone={props.onDone}>
       <Field label={c(t, 'name')} path="name" err={err}>{(a) => <input {...a} value={name} onInput={(e) => setName(val(e))} />}</Field>
       <Field label={s(t, 'shortcut')} path="shortcut" err={err}>
         {(a) => <input {...a} value={shortcut} onInput={(e) => setShortcut(val(e))} />}
@@ -115,49 +110,23 @@ function TemplateEditor(props: { t: T; tpl: TemplateDoc | null; onDone: (saved: 
         </ol>
         <button type="button" class="secondary" onClick={() => setRows([...rows, { k: ++keys, lang: '', text: '' }])}>{s(t, 'addLanguage')}</button>
       </Group>
-      <FormStatus err={err} ok="" t={t} />
-      <div class="row">
-        <button type="submit">{p ? c(t, 'save') : c(t, 'create')}</button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>{c(t, 'cancel')}</button>
-      </div>
-    </form>
+    </EditorForm>
   );
 }
 
 export function Templates(props: { t: T; lookups: Lookups }) {
   const { t, lookups } = props;
-  const [editing, setEditing] = useState<TemplateDoc | 'new' | null>(null);
-  const [ok, setOk] = useState('');
-  const [err, setErr] = useState<FormError>(null);
-  const remove = async (id: number) => {
-    const r = await call('DELETE', `/api/v1/templates/${id}`);
-    setErr(r.status === 200 ? null : placeError(null, r, t));
-    lookups.reload();
-  };
-  if (editing)
-    return (
-      <TemplateEditor key={editing === 'new' ? 'new' : editing.id} t={t} tpl={editing === 'new' ? null : editing}
-        onDone={(saved) => { setEditing(null); setOk(saved ? c(t, 'saved') : ''); lookups.reload(); }} />
-    );
+  const screen = useListScreen<TemplateDoc>(t, '/api/v1/templates', lookups.reload);
   return (
-    <div>
-      <div class="row"><button type="button" onClick={() => { setOk(''); setEditing('new'); }}>{s(t, 'newTemplate')}</button></div>
-      <FormStatus err={err} ok={ok} t={t} />
-      {lookups.templates.length === 0 && <p class="muted">{s(t, 'none')}</p>}
-      <ul class="items">
-        {lookups.templates.map((x) => (
-          <li key={x.id} class="item">
-            <div class="what">
-              <strong>{x.name}</strong> {x.shortcut && <span class="badge">/{x.shortcut}</span>}
-              <span class="muted">{Object.keys(x.texts).join(', ')}</span>
-            </div>
-            <div class="buttons">
-              <button type="button" class="secondary" onClick={() => { setOk(''); setEditing(x); }} aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
-              <DeleteButton t={t} name={x.name} onDelete={() => remove(x.id)} />
-            </div>
-          </li>
-        ))}
-      </ul>
-    </div>
+    <ListScreen t={t} screen={screen} items={lookups.templates} newLabel={s(t, 'newTemplate')} empty={s(t, 'none')} deletable
+      editor={(x, onDone) => <TemplateEditor t={t} tpl={x} onDone={onDone} />}
+      row={(x) => ({
+        what: (
+          <>
+            <strong>{x.name}</strong> {x.shortcut && <span class="badge">/{x.shortcut}</span>}
+            <span class="muted">{Object.keys(x.texts).join(', ')}</span>
+          </>
+        ),
+      })} />
   );
 }

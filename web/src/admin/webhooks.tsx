@@ -5,7 +5,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api';
 import { strings, type T } from '../i18n';
-import { c, FormStatus, list, placeError, type FormError } from './form';
+import { useLoaded } from './crud';
+import { c, ConfirmButton, FormStatus, placeError, type FormError } from './form';
 import { Copyable } from './channels';
 import type { RuleDoc } from './rules';
 
@@ -73,10 +74,9 @@ type Delivery = {
 
 export function Webhooks(props: { t: T; onOpenRule: (id: number) => void }) {
   const { t } = props;
-  const [rules, setRules] = useState<RuleDoc[] | null>(null);
+  const [rules] = useLoaded<RuleDoc>('/api/v1/rules', 'rules');
   const [deliveries, setDeliveries] = useState<Delivery[] | null>(null);
   const [secret, setSecret] = useState('');
-  const [asking, setAsking] = useState(false);
   const [err, setErr] = useState<FormError>(null);
   const loadDeliveries = () =>
     call<{ deliveries: Delivery[] }>('GET', '/api/v1/webhooks/deliveries?limit=50').then((r) => {
@@ -84,11 +84,9 @@ export function Webhooks(props: { t: T; onOpenRule: (id: number) => void }) {
       else setErr(placeError(null, r, t));
     });
   useEffect(() => {
-    list<RuleDoc>('/api/v1/rules', 'rules').then(setRules);
     loadDeliveries();
   }, []);
   const secretCall = async (method: 'GET' | 'POST') => {
-    setAsking(false);
     const r = await call<{ secret: string }>(method, '/api/v1/webhooks/secret');
     if (r.status === 200) setSecret(r.json.secret);
     else setErr(placeError(null, r, t));
@@ -121,15 +119,7 @@ export function Webhooks(props: { t: T; onOpenRule: (id: number) => void }) {
       {secret && <Copyable t={t} label={s(t, 'secret')} text={secret} rows={1} name="webhook-secret" />}
       <div class="row">
         {!secret && <button type="button" class="secondary" onClick={() => secretCall('GET')}>{s(t, 'show')}</button>}
-        {!asking ? (
-          <button type="button" class="secondary" onClick={() => setAsking(true)}>{s(t, 'rotate')}</button>
-        ) : (
-          <span class="confirm" role="group">
-            <span>{s(t, 'rotateAsk')}</span>
-            <button type="button" class="danger" onClick={() => secretCall('POST')}>{c(t, 'yes')}</button>
-            <button type="button" class="secondary" onClick={() => setAsking(false)}>{c(t, 'no')}</button>
-          </span>
-        )}
+        <ConfirmButton t={t} label={s(t, 'rotate')} question={s(t, 'rotateAsk')} onYes={() => secretCall('POST')} />
       </div>
       <h3>{s(t, 'deliveries')}</h3>
       <div class="row"><button type="button" class="secondary" onClick={loadDeliveries}>{s(t, 'refresh')}</button></div>
