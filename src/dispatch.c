@@ -116,6 +116,7 @@ static void put_config(sb_dispatch *d, const json_t *load)
     json_decref(d->blacklist);
     d->blacklist = json_incref(json_object_get(load, "blacklist"));
     sb_engine_cfg cfg = {0};
+    const char *zone = NULL;
     size_t si;
     json_t *set;
     json_array_foreach (json_object_get(load, "settings"), si, set) {
@@ -132,7 +133,10 @@ static void put_config(sb_dispatch *d, const json_t *load)
             cfg.weight[SB_CHANNEL_CHAT] = strtod(value, NULL);
         else if (strcmp(key, "engine.weight_email") == 0)
             cfg.weight[SB_CHANNEL_EMAIL] = strtod(value, NULL);
+        else if (strcmp(key, "engine.timezone") == 0)
+            zone = value;
     }
+    sb_dashboard_set_time_zone(d->app->dashboard, zone); /* the day it counts */
     sb_engine_set_cfg(eng, &cfg);
     sb_engine_clear_config(eng);
     size_t i;

@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "dispatch.h"
+#include "engine/calendar.h"
 #include "engine/config.h"
 
 typedef struct config_kind {
@@ -307,8 +308,9 @@ static int delete_action(sb_tx *tx, sb_api_op *op)
 
 static int settings_json(sb_tx *tx, json_t **out)
 {
-    json_t *o = json_pack("{s:n,s:i,s:s,s:s,s:{s:f,s:f}}", "csat_template_id", "auto_replies_per_hour", 3,
-                          "company_name", "", "default_language", "ru", "weights", "chat", 1.0 / 3, "email", 0.1);
+    json_t *o =
+        json_pack("{s:n,s:i,s:s,s:s,s:{s:f,s:f},s:s}", "csat_template_id", "auto_replies_per_hour", 3, "company_name",
+                  "", "default_language", "ru", "weights", "chat", 1.0 / 3, "email", 0.1, "timezone", "UTC");
     sb_stmt *s = sb_tx_query(tx, "SELECT key, value FROM setting WHERE key LIKE 'engine.%'", "");
     if (s == NULL) {
         json_decref(o);
@@ -318,7 +320,8 @@ static int settings_json(sb_tx *tx, json_t **out)
         const char *key = sb_stmt_text(s, 0) + 7, *value = sb_stmt_text(s, 1);
         if (strcmp(key, "csat_template_id") == 0 || strcmp(key, "auto_replies_per_hour") == 0)
             json_object_set_new(o, key, json_integer(strtoll(value, NULL, 10)));
-        else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0)
+        else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0 ||
+                 strcmp(key, "timezone") == 0)
             json_object_set_new(o, key, json_string(value));
         else if (strcmp(key, "weight_chat") == 0 || strcmp(key, "weight_email") == 0)
             json_object_set_new(json_object_get(o, "weights"), key + 7, json_real(strtod(value, NULL)));
@@ -347,10 +350,33 @@ static int put_setting(sb_tx *tx, const char *key, const char *value)
                       "tt", k, value);
 }
 
+/* The installation's time zone (the dashboard's day) must be one the
+ * TZif reader loads, as a business calendar's would be. "UTC" needs no
+ * file: it is the default, and the dashboard counts it without one. */
+static int check_time_zone(sb_api_op *op, const char *name)
+{
+    if (name == NULL)
+        return sb_api_fail(op, 422, "validation_failed",
+                           "field 'timezone' must be an IANA time zone name such as \"Europe/Moscow\"");
+    if (strcmp(name, "UTC") == 0)
+        return 0;
+    sb_tz *tz = NULL;
+    int rc = sb_tz_load(name, &tz);
+    sb_tz_free(tz);
+    if (rc == SB_ENOTFOUND)
+        return sb_api_fail(op, 422, "validation_failed",
+                           "field 'timezone': unknown time zone \"%.100s\" (an IANA name such as \"Asia/Almaty\")",
+                           name);
+    if (rc == SB_EINVAL)
+        return sb_api_fail(op, 422, "validation_failed", "field 'timezone': the zone file of \"%.100s\" is corrupt",
+                           name);
+    return rc;
+}
+
 static int patch_settings_action(sb_tx *tx, sb_api_op *op)
 {
     static const char *const allowed[] = {
-        "csat_template_id", "auto_replies_per_hour", "company_name", "default_language", "weights", NULL};
+        "csat_template_id", "auto_replies_per_hour", "company_name", "default_language", "weights", "timezone", NULL};
     int rc = sb_api_only_fields(op, op->body, allowed);
     if (rc != 0)
         return rc;
@@ -421,6 +447,14 @@ static int patch_settings_action(sb_tx *tx, sb_api_op *op)
             if ((rc = put_setting(tx, key, buf)) != 0)
                 return rc;
         }
+    }
+    json_t *zone = json_object_get(op->body, "timezone");
+    if (zone != NULL) {
+        const char *z = json_string_value(zone);
+        if ((rc = check_time_zone(op, z)) != 0)
+            return rc;
+        if ((rc = put_setting(tx, "timezone", z)) != 0)
+            return rc;
     }
     rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "settings", 0, "settings.updated", json_incref(op->body));
     json_t *o = NULL;

@@ -9,13 +9,27 @@
  *    answered (after a restart: since the ticket's creation).
  *  - sla_at_risk / sla_breached: open tickets with a running SLA clock past
  *    its warning but not its due time / past its due time.
- *  - today (UTC day): created = tickets opened by a customer's message
- *    (blacklisted senders' tickets excluded); first_response = agents' first
+ *  - today (the local day in the installation's time zone, setting
+ *    `timezone`, UTC by default): created = tickets opened by a customer's
+ *    message (blacklisted senders' tickets excluded); first_response = agents' first
  *    replies given today, measured from the ticket's creation; resolved and
  *    resolution = resolutions today (each time a ticket becomes resolved),
  *    measured from its creation; csat = survey answers received today;
- *    volume_by_hour = tickets created in each UTC hour of the day. Medians
- *    by nearest rank, as in /api/v1/metrics/summary. */
+ *    volume_by_hour = tickets created in each local hour of the day. Medians
+ *    by nearest rank, as in /api/v1/metrics/summary.
+ *
+ * The day runs from local midnight to local midnight (sb_tz_day), so it has
+ * 23 or 25 hours when the clocks change. The 24 hour buckets are wall-clock
+ * hours: on a day the clocks go forward the skipped hour stays 0, and on a
+ * day they go back the repeated hour counts both of its passes, so the
+ * buckets always add up to `created`.
+ *
+ * A change of the zone (PATCH /api/v1/settings, or `config import` and
+ * SIGHUP) reaches us from dispatch's reload; the figures of the new day are
+ * then read from the store again, as at start, and replace the ones
+ * counted so far once that read completes. A ticket that dispatch hands
+ * over after one more read of its own, in the moment of the change, may
+ * count twice that day. */
 #include "api/dashboard.h"
 
 #include <stdio.h>
@@ -27,12 +41,14 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "dispatch.h"
+#include "engine/calendar.h"
 
 #define DASHBOARD_MAGIC 0xDA5B0A2Du
 #define TICK_MS         1000
 #define HEARTBEAT_MS    5000
 #define DAY_MS          (24LL * 3600 * 1000)
 #define HOUR_MS         (3600LL * 1000)
+#define ZONE_CAP        128 /* IANA names are at most 100 bytes (calendar.c) */
 
 /* Durations in ms, in no order until a median is asked for. */
 typedef struct series {
@@ -43,7 +59,7 @@ typedef struct series {
 } series;
 
 typedef struct today {
-    int64_t day; /* days since the epoch (UTC) */
+    int64_t start, end; /* the local day [start, end), UTC ms; 0, 0 = none yet */
     int64_t created, resolved;
     int64_t by_hour[24];
     series first_response, resolution;
@@ -56,13 +72,36 @@ struct sb_dashboard {
     uv_timer_t *timer; /* heap: freed by its close callback */
     bool dirty;
     bool stopped;
-    int64_t last_sent; /* wall ms of the last stream event */
+    int64_t last_sent;     /* wall ms of the last stream event */
+    char zone[ZONE_CAP];   /* the zone `day` is counted in */
+    sb_tz *tz;             /* that zone; NULL for UTC */
+    char wanted[ZONE_CAP]; /* the zone last asked for (a recount may be under way) */
+    uint64_t generation;   /* bumped per request; older recounts are dropped */
     today day;
 };
 
-static int64_t day_of(int64_t ms)
+static int64_t floor_div(int64_t a, int64_t b)
 {
-    return ms >= 0 ? ms / DAY_MS : (ms - DAY_MS + 1) / DAY_MS;
+    return a >= 0 ? a / b : (a - b + 1) / b;
+}
+
+/* The day of `tz` (NULL: UTC) that holds `at`. */
+static void day_bounds(const sb_tz *tz, int64_t at, int64_t *start, int64_t *end)
+{
+    if (tz != NULL) {
+        sb_tz_day(tz, at, start, end);
+        return;
+    }
+    *start = floor_div(at, DAY_MS) * DAY_MS;
+    *end = *start + DAY_MS;
+}
+
+/* The bucket of an instant of the day: its local wall-clock hour. */
+static int hour_of(const sb_tz *tz, int64_t at)
+{
+    if (tz == NULL)
+        return (int)((at - floor_div(at, DAY_MS) * DAY_MS) / HOUR_MS);
+    return sb_tz_to_local(tz, at).minute_of_day / 60;
 }
 
 static void series_add(series *s, int64_t ms)
@@ -109,15 +148,20 @@ static json_t *series_json(series *s)
                      "average_seconds", seconds(s->sum / (int64_t)s->n));
 }
 
+static void today_clear(today *t)
+{
+    series_clear(&t->first_response);
+    series_clear(&t->resolution);
+    *t = (today){0};
+}
+
 /* Starts the figures again when the day changed. */
 static void roll(sb_dashboard *d, int64_t now)
 {
-    int64_t day = day_of(now);
-    if (day == d->day.day)
+    if (now >= d->day.start && now < d->day.end)
         return;
-    series_clear(&d->day.first_response);
-    series_clear(&d->day.resolution);
-    d->day = (today){.day = day};
+    today_clear(&d->day);
+    day_bounds(d->tz, now, &d->day.start, &d->day.end);
     d->dirty = true;
 }
 
@@ -125,7 +169,7 @@ static void roll(sb_dashboard *d, int64_t now)
 static bool in_day(sb_dashboard *d, int64_t at)
 {
     roll(d, at);
-    return day_of(at) == d->day.day;
+    return at >= d->day.start && at < d->day.end;
 }
 
 void sb_dashboard_touch(sb_dashboard *d)
@@ -139,7 +183,7 @@ void sb_dashboard_ticket_created(sb_dashboard *d, int64_t at)
     if (d == NULL || !in_day(d, at))
         return;
     d->day.created++;
-    d->day.by_hour[(at - d->day.day * DAY_MS) / HOUR_MS]++;
+    d->day.by_hour[hour_of(d->tz, at)]++;
     d->dirty = true;
 }
 
@@ -281,8 +325,8 @@ static json_t *today_json(sb_dashboard *d)
                        ? json_pack("{s:I,s:f}", "count", (json_int_t)t->csat_count, "average",
                                    (double)((t->csat_sum * 100 + t->csat_count / 2) / t->csat_count) / 100)
                        : json_pack("{s:i,s:n}", "count", 0, "average");
-    return json_pack("{s:o,s:s,s:I,s:I,s:o,s:o,s:o,s:o}", "day_start", time_or_null(t->day * DAY_MS), "time_zone",
-                     "UTC", "created", (json_int_t)t->created, "resolved", (json_int_t)t->resolved, "first_response",
+    return json_pack("{s:o,s:s,s:I,s:I,s:o,s:o,s:o,s:o}", "day_start", time_or_null(t->start), "time_zone", d->zone,
+                     "created", (json_int_t)t->created, "resolved", (json_int_t)t->resolved, "first_response",
                      series_json(&t->first_response), "resolution", series_json(&t->resolution), "csat", csat,
                      "volume_by_hour", hours);
 }
@@ -347,42 +391,52 @@ static void on_tick(uv_timer_t *h)
     d->last_sent = now;
 }
 
-/* ---- start-up: the figures of the day so far ---- */
+/* ---- the figures of the day so far, read from the store ---- */
 
-typedef struct load_op {
-    int64_t day_start;
-    today *t;
-} load_op;
+/* Reads the day [t.start, t.end) of zone `tz` into `t`. At start it runs
+ * before the daemon serves; after a change of zone it runs as an op and
+ * its result replaces the figures if no newer change came meanwhile. */
+typedef struct count_op {
+    sb_dashboard *d; /* NULL at start */
+    uint64_t generation;
+    char zone[ZONE_CAP];
+    sb_tz *tz; /* owned until handed to the dashboard; NULL for UTC */
+    today t;
+    int rc;
+} count_op;
 
-static int load_run(sb_tx *tx, void *arg)
+static int count_run(sb_tx *tx, void *arg)
 {
-    load_op *l = arg;
-    today *t = l->t;
+    count_op *c = arg;
+    today *t = &c->t;
     sb_stmt *s = sb_tx_query(tx,
-                             "SELECT created_at FROM ticket WHERE created_at >= ? AND NOT EXISTS "
+                             "SELECT created_at FROM ticket WHERE created_at >= ? AND created_at < ? AND NOT EXISTS "
                              "(SELECT 1 FROM json_each(ticket.tags) WHERE value = 'blacklisted')",
-                             "i", l->day_start);
+                             "ii", t->start, t->end);
     while (s != NULL && sb_stmt_step(s) == 1) {
-        int64_t hour = (sb_stmt_int(s, 0) - l->day_start) / HOUR_MS;
         t->created++;
-        t->by_hour[hour < 24 ? hour : 23]++;
+        t->by_hour[hour_of(c->tz, sb_stmt_int(s, 0))]++;
     }
     sb_stmt_end(s);
     if (s == NULL)
         return SB_EIO;
-    s = sb_tx_query(tx, "SELECT first_response_at - created_at FROM ticket WHERE first_response_at >= ?", "i",
-                    l->day_start);
+    s = sb_tx_query(tx,
+                    "SELECT first_response_at - created_at FROM ticket WHERE first_response_at >= ? AND "
+                    "first_response_at < ?",
+                    "ii", t->start, t->end);
     while (s != NULL && sb_stmt_step(s) == 1)
         series_add(&t->first_response, sb_stmt_int(s, 0));
     sb_stmt_end(s);
-    s = sb_tx_query(tx, "SELECT resolved_at - created_at FROM ticket WHERE resolved_at >= ?", "i", l->day_start);
+    s = sb_tx_query(tx, "SELECT resolved_at - created_at FROM ticket WHERE resolved_at >= ? AND resolved_at < ?", "ii",
+                    t->start, t->end);
     while (s != NULL && sb_stmt_step(s) == 1) {
         t->resolved++;
         series_add(&t->resolution, sb_stmt_int(s, 0));
     }
     sb_stmt_end(s);
-    s = sb_tx_query(tx, "SELECT csat_score FROM ticket WHERE csat_at >= ? AND csat_score BETWEEN 1 AND 5", "i",
-                    l->day_start);
+    s = sb_tx_query(tx,
+                    "SELECT csat_score FROM ticket WHERE csat_at >= ? AND csat_at < ? AND csat_score BETWEEN 1 AND 5",
+                    "ii", t->start, t->end);
     while (s != NULL && sb_stmt_step(s) == 1) {
         t->csat_sum += sb_stmt_int(s, 0);
         t->csat_count++;
@@ -391,11 +445,97 @@ static int load_run(sb_tx *tx, void *arg)
     return 0;
 }
 
-static void load_done(void *arg, int rc)
+/* A count op for zone `name` at wall time `now`. A zone that no longer
+ * loads (tzdata changed since the setting was checked) counts in UTC, and
+ * the dashboard says so. */
+static count_op *count_new(const char *name, int64_t now)
+{
+    count_op *c = sb_xcalloc(1, sizeof *c);
+    snprintf(c->zone, sizeof c->zone, "UTC");
+    if (strcmp(name, "UTC") != 0) {
+        int rc = sb_tz_load(name, &c->tz);
+        if (rc == 0)
+            snprintf(c->zone, sizeof c->zone, "%s", name);
+        else
+            sb_log(SB_WARN, "dashboard", "time zone %s not loaded rc=%d; counting the UTC day", name, rc);
+    }
+    day_bounds(c->tz, now, &c->t.start, &c->t.end);
+    return c;
+}
+
+static void count_free(count_op *c)
+{
+    today_clear(&c->t);
+    sb_tz_free(c->tz);
+    free(c);
+}
+
+/* Puts the counted day and its zone in place of the dashboard's. */
+static void count_apply(sb_dashboard *d, count_op *c)
+{
+    today_clear(&d->day);
+    d->day = c->t;
+    c->t = (today){0};
+    sb_tz_free(d->tz);
+    d->tz = c->tz;
+    c->tz = NULL;
+    snprintf(d->zone, sizeof d->zone, "%s", c->zone);
+    d->dirty = true;
+}
+
+static void count_done(void *arg, int rc)
+{
+    count_op *c = arg;
+    c->rc = rc;
+    sb_dashboard *d = c->d;
+    if (d == NULL)
+        return; /* start: the caller applies it */
+    SB_ASSERT(d->magic == DASHBOARD_MAGIC);
+    if (rc != 0)
+        sb_log(SB_WARN, "dashboard", "figures of the day in %s not read rc=%d; keeping the old ones", c->zone, rc);
+    else if (!d->stopped && c->generation == d->generation)
+        count_apply(d, c);
+    count_free(c);
+}
+
+/* The zone the setting names ("UTC" when never set). */
+typedef struct zone_op {
+    char zone[ZONE_CAP];
+} zone_op;
+
+static int zone_run(sb_tx *tx, void *arg)
+{
+    zone_op *z = arg;
+    sb_stmt *s = sb_tx_query(tx, "SELECT value FROM setting WHERE key = 'engine.timezone'", "");
+    if (s == NULL)
+        return SB_EIO;
+    if (sb_stmt_step(s) == 1 && sb_stmt_text(s, 0) != NULL)
+        snprintf(z->zone, sizeof z->zone, "%s", sb_stmt_text(s, 0));
+    sb_stmt_end(s);
+    return 0;
+}
+
+static void zone_done(void *arg, int rc)
 {
     if (rc != 0)
-        sb_log(SB_WARN, "dashboard", "today's figures not read rc=%d; counting from now", rc);
+        sb_log(SB_WARN, "dashboard", "time zone setting not read rc=%d; counting the UTC day", rc);
     (void)arg;
+}
+
+void sb_dashboard_set_time_zone(sb_dashboard *d, const char *name)
+{
+    if (d == NULL || d->stopped)
+        return;
+    if (name == NULL || name[0] == '\0')
+        name = "UTC";
+    if (strcmp(name, d->wanted) == 0)
+        return;
+    snprintf(d->wanted, sizeof d->wanted, "%s", name);
+    count_op *c = count_new(name, sb_clock_wall_ms());
+    c->d = d;
+    c->generation = ++d->generation;
+    sb_log(SB_INFO, "dashboard", "time zone %s: counting the day from its midnight", c->zone);
+    sb_store_submit(d->app->store, count_run, count_done, c);
 }
 
 sb_dashboard *sb_dashboard_start(sb_app *app)
@@ -403,13 +543,20 @@ sb_dashboard *sb_dashboard_start(sb_app *app)
     sb_dashboard *d = sb_xcalloc(1, sizeof *d);
     d->magic = DASHBOARD_MAGIC;
     d->app = app;
-    int64_t now = sb_clock_wall_ms();
-    today t = {.day = day_of(now)};
-    load_op l = {t.day * DAY_MS, &t};
-    sb_store_submit(app->store, load_run, load_done, &l);
+    zone_op z = {"UTC"};
+    sb_store_submit(app->store, zone_run, zone_done, &z);
     sb_store_flush(app->store);
-    d->day = t;
-    d->dirty = true;
+    snprintf(d->wanted, sizeof d->wanted, "%s", z.zone);
+    count_op *c = count_new(z.zone, sb_clock_wall_ms());
+    sb_store_submit(app->store, count_run, count_done, c);
+    sb_store_flush(app->store);
+    if (c->rc != 0) {
+        sb_log(SB_WARN, "dashboard", "today's figures not read rc=%d; counting from now", c->rc);
+        today_clear(&c->t);
+        day_bounds(c->tz, sb_clock_wall_ms(), &c->t.start, &c->t.end);
+    }
+    count_apply(d, c);
+    count_free(c);
     d->timer = sb_xcalloc(1, sizeof *d->timer);
     uv_timer_init(app->loop, d->timer);
     d->timer->data = d;
@@ -438,8 +585,8 @@ void sb_dashboard_free(sb_dashboard *d)
     if (d == NULL)
         return;
     SB_ASSERT(d->stopped);
-    series_clear(&d->day.first_response);
-    series_clear(&d->day.resolution);
+    today_clear(&d->day);
+    sb_tz_free(d->tz);
     d->magic = 0;
     free(d);
 }

@@ -6,8 +6,8 @@
  * day kept here in memory: read once from the store at start, then counted
  * as dispatch hands the engine its events (a ticket created, an agent's
  * first reply, a resolution) and as survey answers arrive. "Today" is the
- * UTC day: the installation has no time zone setting of its own (business
- * calendars each name theirs); the figures start again at 00:00 UTC.
+ * local day in the installation's time zone (setting `timezone`, UTC by
+ * default): the figures start again at local midnight.
  *
  * A 1 s timer sends the snapshot to the streams of supervisors and admins
  * when something changed since the last one, and at least every few
@@ -29,6 +29,12 @@
 sb_dashboard *sb_dashboard_start(sb_app *app);
 void sb_dashboard_stop(sb_dashboard *d); /* closes the timer */
 void sb_dashboard_free(sb_dashboard *d); /* after the loop ran the close */
+
+/* The installation's time zone is (now) `name` (NULL: UTC). When it is
+ * another than before, the figures of the day are read again from the
+ * store for that zone's day; until that read completes the old zone
+ * stays. */
+void sb_dashboard_set_time_zone(sb_dashboard *d, const char *name);
 
 /* Something the snapshot shows may have changed. */
 void sb_dashboard_touch(sb_dashboard *d);

@@ -341,6 +341,22 @@ int64_t sb_tz_from_local(const sb_tz *tz, int year, int month, int day, int minu
     return tz_from_local_s(tz, days * DAY_S + floor_mod(minute_of_day, 1440) * 60, &s) * 1000;
 }
 
+void sb_tz_day(const sb_tz *tz, int64_t utc_ms, int64_t *start, int64_t *end)
+{
+    sb_local_time lt = sb_tz_to_local(tz, utc_ms);
+    int64_t s = sb_tz_from_local(tz, lt.year, lt.month, lt.day, 0);
+    int64_t e = sb_tz_from_local(tz, lt.year, lt.month, lt.day + 1, 0);
+    if (utc_ms >= e) { /* back across midnight: still the day that began at e */
+        s = e;
+        e = sb_tz_from_local(tz, lt.year, lt.month, lt.day + 2, 0);
+    } else if (utc_ms < s) { /* a wall date reached before its own midnight: defensive */
+        e = s;
+        s = sb_tz_from_local(tz, lt.year, lt.month, lt.day - 1, 0);
+    }
+    *start = s;
+    *end = e;
+}
+
 /* ---- TZif parsing ---- */
 
 static bool tz_name_valid(const char *name)

@@ -41,6 +41,13 @@ sb_local_time sb_tz_to_local(const sb_tz *tz, int64_t utc_ms);
  * wall time does not exist: the instant the gap ends is returned. In an
  * overlap (clocks go back) the earlier instant is returned. */
 int64_t sb_tz_from_local(const sb_tz *tz, int year, int month, int day, int minute_of_day);
+/* The local day that holds `utc_ms`: [*start, *end) from its midnight to
+ * the next, as UTC instants by sb_tz_from_local's rules (a midnight in a
+ * gap is the instant the gap ends). A day has 23 or 25 hours when the
+ * clocks change. Consecutive days are adjacent and never overlap: when the
+ * clocks go back across midnight, the instants whose wall-clock date is
+ * the previous day again belong to the day that had begun. */
+void sb_tz_day(const sb_tz *tz, int64_t utc_ms, int64_t *start, int64_t *end);
 
 /* ---- business calendars ---- */
 

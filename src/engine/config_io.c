@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/calendar.h"
 #include "engine/config.h"
 
 #define FORMAT_VERSION 1
@@ -145,6 +146,15 @@ static int check_settings(const json_t *in, const json_t *set, char *err, size_t
         } else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0) {
             if (!json_is_string(v) || strlen(json_string_value(v)) > (strcmp(key, "company_name") == 0 ? 63 : 7))
                 return fail(err, cap, "settings.%s: must be a short text", key);
+        } else if (strcmp(key, "timezone") == 0) {
+            const char *z = json_string_value(v);
+            sb_tz *tz = NULL;
+            int rc = z == NULL ? SB_ENOTFOUND : strcmp(z, "UTC") == 0 ? 0 : sb_tz_load(z, &tz);
+            sb_tz_free(tz);
+            if (rc != 0)
+                return fail(err, cap,
+                            "settings.timezone: must be an IANA time zone this system has, such as "
+                            "\"Europe/Moscow\"");
         } else if (strcmp(key, "weights") == 0) {
             const char *k;
             json_t *w;

@@ -1,9 +1,10 @@
 """The engine's configuration over the REST API: rules, templates, calendars, SLA policies,
 and the routing settings of teams and agents. Every document is validated by the engine's
 own parsers before it is stored; errors name the field; references must exist."""
+import signal
 import unittest
 
-from sbtest import DEMO_ADMIN, DEMO_ANNA, DEMO_BORIS, Daemon
+from sbtest import DEMO_ADMIN, DEMO_ANNA, DEMO_BORIS, Daemon, wait_for
 
 CALENDAR = {"name": "Офис в Москве", "time_zone": "Europe/Moscow",
             "hours": {d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
@@ -259,13 +260,26 @@ class ConfigTest(unittest.TestCase):
         p = self.d.cli("config", "import", path)
         self.assertEqual(p.returncode, 1)
         self.assertIn("settings.csat_template_id", p.stderr)
-        setup["settings"] = {"csat_template_id": tid, "company_name": "Ромашка", "weights": {"chat": 0.25}}
+        # The time zone must be one this system has.
+        setup["settings"] = {"csat_template_id": tid, "timezone": "Asia/Atlantis"}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(setup, f, ensure_ascii=False)
+        p = self.d.cli("config", "import", path)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("settings.timezone", p.stderr)
+        setup["settings"] = {"csat_template_id": tid, "company_name": "Ромашка", "weights": {"chat": 0.25},
+                             "timezone": "Asia/Almaty"}
         with open(path, "w", encoding="utf-8") as f:
             json.dump(setup, f, ensure_ascii=False)
         self.d.cli("config", "import", path, check=True)
         st, _, b = self.req("GET", "/api/v1/settings")
         self.assertEqual((b["settings"]["csat_template_id"], b["settings"]["company_name"],
-                          b["settings"]["weights"]["chat"]), (tid, "Ромашка", 0.25))
+                          b["settings"]["weights"]["chat"], b["settings"]["timezone"]),
+                         (tid, "Ромашка", 0.25, "Asia/Almaty"))
+        # The dashboard counts Almaty's day after the daemon's SIGHUP.
+        self.d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.req("GET", "/api/v1/dashboard")[2]["today"]["time_zone"] == "Asia/Almaty",
+                 msg="the dashboard in the imported time zone")
         # Round trip: exporting again gives what was imported.
         p = self.d.cli("config", "export", "-", check=True)
         again = json.loads(p.stdout)

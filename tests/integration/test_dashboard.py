@@ -5,10 +5,15 @@ agent comes online and gets the ticket, replies, resolves, the customer rates); 
 the snapshot to supervisors only. After a restart the figures of the day are read back from the
 store, and SLA states come from tickets written into the store at chosen instants."""
 import datetime
+import json
 import os
+import shutil
 import sqlite3
+import struct
+import tempfile
 import time
 import unittest
+import zoneinfo
 
 from sbtest import DEMO_ADMIN, DEMO_ANNA, DEMO_BORIS, Daemon, event_pred, inbound, wait_for
 
@@ -254,6 +259,220 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(today["csat"]["count"], before["csat"]["count"] + 1)
         self.assertEqual(today["csat"]["average"], round(((before["csat"]["average"] or 0) * before["csat"]["count"] + 3)
                                                          / (before["csat"]["count"] + 1), 2))
+
+
+def tzif(transitions, offsets):
+    """A TZif version 2 file (RFC 8536) with `transitions` [(UTC seconds, type)] between the local
+    time types `offsets` (seconds east of UTC); its footer is empty: the last type stays in effect."""
+    def header(timecnt, typecnt, charcnt):
+        return b"TZif2" + bytes(15) + struct.pack(">6I", 0, 0, 0, timecnt, typecnt, charcnt)
+    v1 = header(0, 1, 4) + struct.pack(">iBB", 0, 0, 0) + b"AAA\0"
+    v2 = header(len(transitions), len(offsets), 4)
+    v2 += b"".join(struct.pack(">q", at) for at, _ in transitions) + bytes(t for _, t in transitions)
+    v2 += b"".join(struct.pack(">iBB", off, 0, 0) for off in offsets) + b"AAA\0"
+    return v1 + v2 + b"\n\n"
+
+
+def iso(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class TimeZoneTest(unittest.TestCase):
+    """The installation's time zone (setting `timezone`) decides the dashboard's day. Expected
+    figures are computed from the store's rows with Python's own zoneinfo reading the same TZif
+    files, so no expectation mirrors the daemon's code."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tzdir = tempfile.mkdtemp(prefix="sbtz-")
+        os.makedirs(os.path.join(cls.tzdir, "Asia"))
+        shutil.copy("/usr/share/zoneinfo/Asia/Tokyo", os.path.join(cls.tzdir, "Asia", "Tokyo"))
+        # Two zones whose today is a day the clocks change, at local 02:00 (`now` is about local
+        # noon): forward to 03:00 (a 23-hour day) and back to 01:00 (a 25-hour day).
+        now_s = now_ms() // 1000
+        base = (round((12 * 3600 - now_s % 86400) / 3600) * 3600 + 12 * 3600) % 86400 - 12 * 3600
+        midnight = now_s - (now_s + base) % 86400
+        cls.change = midnight + 2 * 3600  # UTC seconds
+        os.makedirs(os.path.join(cls.tzdir, "Test"))
+        for name, after in (("Forward", base + 3600), ("Back", base - 3600)):
+            with open(os.path.join(cls.tzdir, "Test", name), "wb") as f:
+                f.write(tzif([(cls.change, 1)], [base, after]))
+        cls.d = Daemon(env={"SB_TZDIR": cls.tzdir})
+        cls.d.__enter__()
+        cls.admin = cls.d.token(DEMO_ADMIN[0])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.__exit__(None, None, None)
+        shutil.rmtree(cls.tzdir)
+
+    def zone(self, name):
+        if name == "UTC":
+            return datetime.timezone.utc
+        with open(os.path.join(self.tzdir, name), "rb") as f:
+            return zoneinfo.ZoneInfo.from_file(f, key=name)
+
+    def day(self, name, at_ms):
+        """[start, end) of the local day holding `at_ms`, in ms."""
+        tz = self.zone(name)
+        local = datetime.datetime.fromtimestamp(at_ms / 1000, tz)
+        start = datetime.datetime(local.year, local.month, local.day, tzinfo=tz)
+        end = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time(), tzinfo=tz)
+        return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+    def expected(self, name, skip=()):
+        """The day's figures from the store's rows (ticket ids in `skip` left out)."""
+        start, end = self.day(name, now_ms())
+        tz = self.zone(name)
+        db = sqlite3.connect(f"file:{os.path.join(self.d.data_dir, 'switchboard.db')}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT id, created_at, resolved_at, csat_at, tags FROM ticket").fetchall()
+        finally:
+            db.close()
+        hours = [0] * 24
+        created = resolved = csat = 0
+        for tid, c, r, a, tags in rows:
+            if tid in skip:
+                continue
+            if start <= c < end and "blacklisted" not in json.loads(tags or "[]"):
+                created += 1
+                hours[datetime.datetime.fromtimestamp(c / 1000, tz).hour] += 1
+            resolved += r is not None and start <= r < end
+            csat += a is not None and start <= a < end
+        return {"day_start": iso(start), "created": created, "volume_by_hour": hours, "resolved": resolved,
+                "csat": csat}
+
+    def today(self):
+        st, _, b = self.d.req("GET", "/api/v1/dashboard", token=self.admin)
+        self.assertEqual(st, 200, b)
+        t = b["today"]
+        return {"time_zone": t["time_zone"], "day_start": t["day_start"], "created": t["created"],
+                "volume_by_hour": t["volume_by_hour"], "resolved": t["resolved"], "csat": t["csat"]["count"]}
+
+    def set_zone(self, name):
+        st, _, b = self.d.req("PATCH", "/api/v1/settings", {"timezone": name}, token=self.admin)
+        self.assertEqual((st, b["settings"]["timezone"]), (200, name), b)
+        # The figures of the new day are read from the store after the commit.
+        return wait_for(lambda: (lambda t: t if t["time_zone"] == name else None)(self.today()),
+                        msg=f"the dashboard to count in {name}")
+
+    def insert(self, tickets):
+        """Writes tickets [(created, resolved or None)] into the stopped daemon's store; their ids."""
+        db = sqlite3.connect(os.path.join(self.d.data_dir, "switchboard.db"))
+        ids = []
+        try:
+            with db:
+                now = now_ms()
+                contact = db.execute("INSERT INTO contact (name, created_at, updated_at) VALUES ('Зона', ?, ?)",
+                                     (now, now)).lastrowid
+                number = db.execute("SELECT COALESCE(MAX(number), 0) FROM ticket").fetchone()[0]
+                for created, resolved in tickets:
+                    number += 1
+                    ids.append(db.execute(
+                        "INSERT INTO ticket (number, contact_id, channel_id, status, priority, created_at, updated_at, "
+                        "resolved_at, csat_score, csat_at) VALUES (?, ?, 1, ?, 'normal', ?, ?, ?, ?, ?)",
+                        (number, contact, "resolved" if resolved else "closed", created, now, resolved,
+                         4 if resolved else None, resolved)).lastrowid)
+        finally:
+            db.close()
+        return ids
+
+    def assert_today(self, got, name, skip=(), plus=None):
+        want = self.expected(name, skip)
+        for key, value in (plus or {}).items():
+            if key == "hours":
+                for h in value:
+                    want["volume_by_hour"][h] += 1
+            else:
+                want[key] += value
+        self.assertEqual({k: v for k, v in got.items() if k != "time_zone"}, want)
+        self.assertEqual(sum(got["volume_by_hour"]), got["created"])
+
+    def test_1_setting_validated(self):
+        st, _, b = self.d.req("GET", "/api/v1/settings", token=self.admin)
+        self.assertEqual((st, b["settings"]["timezone"]), (200, "UTC"))
+        for bad in ("Mars/Olympus", "../../etc/passwd", "", "asia/tokyo", 9, None, ["Asia/Tokyo"]):
+            st, _, b = self.d.req("PATCH", "/api/v1/settings", {"timezone": bad, "company_name": "Не сохранится"},
+                                  token=self.admin)
+            self.assertEqual(st, 422, (bad, b))
+            self.assertEqual(b["error"]["code"], "validation_failed", b)
+            self.assertTrue(b["error"]["message"].startswith("field 'timezone'"), b)
+        st, _, b = self.d.req("GET", "/api/v1/settings", token=self.admin)
+        self.assertEqual((b["settings"]["timezone"], b["settings"]["company_name"]), ("UTC", ""))
+        st, _, b = self.d.req("PATCH", "/api/v1/settings", {"timezone": "Asia/Tokyo"},
+                              token=self.d.token(DEMO_BORIS[0]))  # a supervisor
+        self.assertEqual(st, 403, b)
+
+    def test_2_local_midnight(self):
+        # Tokyo is +09 all year: its midnight is 15:00 UTC.
+        midnight, _ = self.day("Asia/Tokyo", now_ms())
+        self.d.stop()
+        after, before = self.insert([(midnight + 30 * 60000, midnight + 40 * 60000),  # 00:30 today
+                                     (midnight - 30 * 60000, midnight - 20 * 60000)])  # 23:30 yesterday
+        self.d.start()
+        utc = self.today()
+        self.assertEqual(utc["time_zone"], "UTC")
+        self.assert_today(utc, "UTC")
+        tokyo = self.set_zone("Asia/Tokyo")
+        self.assertEqual(tokyo["day_start"], iso(midnight))
+        # The ticket of 00:30 counts, in the hour 00-01; the one of 23:30 yesterday does not.
+        self.assert_today(tokyo, "Asia/Tokyo", skip=(after, before),
+                          plus={"created": 1, "resolved": 1, "csat": 1, "hours": [0]})
+        # In UTC both are on one day (if Tokyo's midnight was today at 15:00 UTC) or on none.
+        in_utc = sum(self.day("UTC", now_ms())[0] <= midnight + m < self.day("UTC", now_ms())[1] for m in (-1, 1))
+        self.assertIn(in_utc, (0, 2))
+        self.assertNotEqual(tokyo["created"] - self.expected("Asia/Tokyo", skip=(after, before))["created"],
+                            utc["created"] - self.expected("UTC", skip=(after, before))["created"])
+        # A live ticket counts in Tokyo's hour of now.
+        hour = datetime.datetime.now(self.zone("Asia/Tokyo")).hour
+        st, _, b = inbound(self.d, {"external_id": "tz-1", "from": {"id": "tz-customer"}, "text": "Добрый день"})
+        self.assertEqual(st, 200, b)
+        live = wait_for(lambda: (lambda t: t if t["created"] == tokyo["created"] + 1 else None)(self.today()),
+                        msg="the live ticket counted")
+        self.assertEqual(live["volume_by_hour"][hour], tokyo["volume_by_hour"][hour] + 1)
+        # A restart reads the setting and the same day back.
+        self.d.restart()
+        again = self.today()
+        self.assertEqual((again["time_zone"], again["day_start"]), ("Asia/Tokyo", iso(midnight)))
+        self.assert_today(again, "Asia/Tokyo")
+        # Back to UTC: counted again for the UTC day, without a restart.
+        self.assert_today(self.set_zone("UTC"), "UTC")
+
+    def test_3_clocks_change_today(self):
+        # Tickets at 01:30 and 03:30 wall time on the forward day (01:30 twice on the back day) and
+        # one each side of the next midnight of either zone.
+        c = self.change * 1000
+        self.d.stop()
+        self.insert([(c - 30 * 60000, None), (c + 30 * 60000, None), (c + 21 * 3600000 - 60000, None),
+                     (c + 21 * 3600000 + 60000, None), (c + 23 * 3600000 - 60000, None),
+                     (c + 23 * 3600000 + 60000, None)])
+        self.d.start()
+        forward = self.set_zone("Test/Forward")
+        self.assertEqual(forward["day_start"], iso(c - 2 * 3600000))
+        self.assert_today(forward, "Test/Forward")
+        self.assertEqual(forward["volume_by_hour"][2], 0)  # 02:00-03:00 never came
+        self.assertGreaterEqual(forward["volume_by_hour"][3], 1)
+        # The 23-hour day ends at c + 21 h: a minute before counts (23:59), a minute after does not.
+        self.assertGreaterEqual(forward["volume_by_hour"][23], 1)
+        back = self.set_zone("Test/Back")
+        self.assertEqual(back["day_start"], iso(c - 2 * 3600000))
+        self.assert_today(back, "Test/Back")
+        self.assertGreaterEqual(back["volume_by_hour"][1], 2)  # 01:00-02:00 came twice
+        self.assertEqual(back["created"] - forward["created"], 2)  # the 25-hour day has two more
+        self.set_zone("UTC")
+
+    def test_4_rolls_over_at_local_midnight(self):
+        # A zone whose midnight comes in 4 s: the daemon has no virtual clock, so the test waits.
+        midnight = now_ms() // 1000 + 4
+        offset = (-midnight % 86400 + 43200) % 86400 - 43200
+        with open(os.path.join(self.tzdir, "Test", "Soon"), "wb") as f:
+            f.write(tzif([], [offset]))
+        before = self.set_zone("Test/Soon")
+        self.assertIn(before["day_start"], (iso((midnight - 86400) * 1000), iso(midnight * 1000)))
+        after = wait_for(lambda: (lambda t: t if t["day_start"] == iso(midnight * 1000) else None)(self.today()),
+                         timeout=15, msg="the day to roll over at local midnight")
+        self.assertEqual((after["created"], after["volume_by_hour"], after["resolved"]), (0, [0] * 24, 0))
+        self.set_zone("UTC")
 
 
 if __name__ == "__main__":

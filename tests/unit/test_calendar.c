@@ -505,6 +505,75 @@ static void test_tz_table_and_footer(void **state)
     assert_int_equal(sb_tz_load("Europe/Berlin", &tz), SB_ENOTFOUND);
 }
 
+/* ---- the local day of an instant (sb_tz_day) ---- */
+
+static void expect_day(const sb_tz *tz, int64_t at, int64_t start, int64_t end)
+{
+    int64_t s = 0, e = 0;
+    sb_tz_day(tz, at, &s, &e);
+    if (s != start || e != end)
+        fail_msg("%s: day of %lld is [%lld, %lld), want [%lld, %lld)", sb_tz_name(tz), (long long)at, (long long)s,
+                 (long long)e, (long long)start, (long long)end);
+}
+
+static void test_tz_day(void **state)
+{
+    /* Tokyo, +09 all year: the day starts at 15:00 UTC the day before. */
+    sb_tz *tz = load_tz("Asia/Tokyo");
+    expect_day(tz, utc(2026, 11, 24, 15, 0, 0), utc(2026, 11, 24, 15, 0, 0), utc(2026, 11, 25, 15, 0, 0));
+    expect_day(tz, utc(2026, 11, 24, 14, 59, 59) + 999, utc(2026, 11, 23, 15, 0, 0), utc(2026, 11, 24, 15, 0, 0));
+    sb_tz_free(tz);
+    /* Berlin: 23 hours on 2026-03-29, 25 hours on 2026-10-25 (zdump above). */
+    tz = load_tz("Europe/Berlin");
+    expect_day(tz, utc(2026, 3, 29, 12, 0, 0), utc(2026, 3, 28, 23, 0, 0), utc(2026, 3, 29, 22, 0, 0));
+    expect_day(tz, utc(2026, 3, 28, 23, 0, 0), utc(2026, 3, 28, 23, 0, 0), utc(2026, 3, 29, 22, 0, 0));
+    expect_day(tz, utc(2026, 3, 29, 22, 0, 0), utc(2026, 3, 29, 22, 0, 0), utc(2026, 3, 30, 22, 0, 0));
+    expect_day(tz, utc(2026, 10, 25, 0, 30, 0), utc(2026, 10, 24, 22, 0, 0), utc(2026, 10, 25, 23, 0, 0));
+    expect_day(tz, utc(2026, 10, 25, 1, 30, 0), utc(2026, 10, 24, 22, 0, 0), utc(2026, 10, 25, 23, 0, 0));
+    sb_tz_free(tz);
+    /* Almaty went from +06 to +05 at local midnight 2024-03-01, which came
+     * at 19:00 UT (zdump: Feb 29 18:00 UT = 23:00 +05). */
+    tz = load_tz("Asia/Almaty");
+    expect_day(tz, utc(2024, 2, 29, 18, 30, 0), utc(2024, 2, 28, 18, 0, 0), utc(2024, 2, 29, 19, 0, 0));
+    expect_day(tz, utc(2024, 2, 29, 19, 0, 0), utc(2024, 2, 29, 19, 0, 0), utc(2024, 3, 1, 19, 0, 0));
+    sb_tz_free(tz);
+    /* Sao Paulo changed its clocks at midnight. zdump: Oct 15 2017 02:59:59
+     * UT = Oct 14 23:59:59 -03, 03:00:00 UT = Oct 15 01:00:00 -02 (the
+     * midnight never came: the day starts when the gap ends, 23 hours);
+     * Feb 18 2018 02:00:00 UT = Feb 17 23:00:00 -03 (25 hours). */
+    tz = load_tz("America/Sao_Paulo");
+    expect_day(tz, utc(2017, 10, 15, 12, 0, 0), utc(2017, 10, 15, 3, 0, 0), utc(2017, 10, 16, 2, 0, 0));
+    expect_day(tz, utc(2017, 10, 15, 2, 59, 59), utc(2017, 10, 14, 3, 0, 0), utc(2017, 10, 15, 3, 0, 0));
+    expect_day(tz, utc(2018, 2, 18, 2, 30, 0), utc(2018, 2, 17, 2, 0, 0), utc(2018, 2, 18, 3, 0, 0));
+    sb_tz_free(tz);
+    /* Apia skipped 2011-12-30: Dec 29 23:59:59 -10 was followed by Dec 31
+     * 00:00:00 +14 (Dec 30 10:00 UT). */
+    tz = load_tz("Pacific/Apia");
+    expect_day(tz, utc(2011, 12, 30, 9, 0, 0), utc(2011, 12, 29, 10, 0, 0), utc(2011, 12, 30, 10, 0, 0));
+    expect_day(tz, utc(2011, 12, 30, 10, 0, 0), utc(2011, 12, 30, 10, 0, 0), utc(2011, 12, 31, 10, 0, 0));
+    sb_tz_free(tz);
+}
+
+/* Clocks that go back across midnight: 00:30 +01 becomes 23:30 +00 of the
+ * day before, at 2026-01-10 23:30 UT. The half hour after the change reads
+ * January 10 again but belongs to January 11, which began at 23:00 UT. */
+static void test_tz_day_back_across_midnight(void **state)
+{
+    tzdir *d = *state;
+    unsigned char buf[1024];
+    const int64_t at[] = {utc(2026, 1, 10, 23, 30, 0) / 1000};
+    const uint8_t type[] = {1};
+    const int32_t offs[] = {3600, 0};
+    tzdir_write(d, "Back", buf, make_tzif(buf, at, type, 1, offs, 2, "<+00>0"));
+    sb_tz *tz = load_tz("Back");
+    assert_local(sb_tz_to_local(tz, utc(2026, 1, 10, 23, 40, 0)), 2026, 1, 10, 5, 23 * 60 + 40, 0);
+    expect_day(tz, utc(2026, 1, 10, 22, 0, 0), utc(2026, 1, 9, 23, 0, 0), utc(2026, 1, 10, 23, 0, 0));
+    expect_day(tz, utc(2026, 1, 10, 23, 10, 0), utc(2026, 1, 10, 23, 0, 0), utc(2026, 1, 12, 0, 0, 0));
+    expect_day(tz, utc(2026, 1, 10, 23, 40, 0), utc(2026, 1, 10, 23, 0, 0), utc(2026, 1, 12, 0, 0, 0));
+    expect_day(tz, utc(2026, 1, 12, 0, 0, 0), utc(2026, 1, 12, 0, 0, 0), utc(2026, 1, 13, 0, 0, 0));
+    sb_tz_free(tz);
+}
+
 static void expect_load(const char *name, int want)
 {
     sb_tz *tz = NULL;
@@ -1093,6 +1162,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tz_footer_forms, tzdir_setup, tzdir_teardown),
         cmocka_unit_test_setup_teardown(test_tz_table_and_footer, tzdir_setup, tzdir_teardown),
         cmocka_unit_test_setup_teardown(test_tz_corrupt_files, tzdir_setup, tzdir_teardown),
+        cmocka_unit_test(test_tz_day),
+        cmocka_unit_test_setup_teardown(test_tz_day_back_across_midnight, tzdir_setup, tzdir_teardown),
         cmocka_unit_test(test_calendar_is_open_boundaries),
         cmocka_unit_test(test_calendar_next_open),
         cmocka_unit_test(test_calendar_add_and_elapsed),

@@ -1,6 +1,7 @@
 // The engine's general settings (GET/PATCH /api/v1/settings): the
 // satisfaction survey, the automatic-reply limit, the company name, the
-// default language and the channel weights.
+// default language, the channel weights and the installation's time zone
+// (the day of the supervisors' dashboard).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call } from '../api';
 import { strings, type T } from '../i18n';
@@ -17,6 +18,8 @@ const s = strings({
     chat: 'Вес чата в загрузке оператора (0–1)',
     email: 'Вес письма в загрузке оператора (0–1)',
     weightsHint: 'Звонок всегда занимает оператора целиком.',
+    timezone: 'Часовой пояс',
+    timezoneHint: 'Название IANA, например Europe/Moscow. По нему монитор считает сутки «сегодня».',
   },
   en: {
     csat: 'Satisfaction survey template (after resolution)',
@@ -27,6 +30,8 @@ const s = strings({
     chat: 'Weight of a chat on an agent’s load (0–1)',
     email: 'Weight of an email on an agent’s load (0–1)',
     weightsHint: 'A call always takes the whole agent.',
+    timezone: 'Time zone',
+    timezoneHint: 'An IANA name such as Europe/Moscow. The dashboard’s “today” is this zone’s day.',
   },
 });
 
@@ -36,7 +41,15 @@ type SettingsDoc = {
   company_name: string;
   default_language: string;
   weights: { chat: number; email: number };
+  timezone: string;
 };
+
+/* Suggestions only: any zone the server's tzdata has is accepted. */
+const ZONES = [
+  'Europe/Kaliningrad', 'Europe/Moscow', 'Europe/Samara', 'Asia/Yekaterinburg', 'Asia/Omsk', 'Asia/Novosibirsk',
+  'Asia/Krasnoyarsk', 'Asia/Irkutsk', 'Asia/Yakutsk', 'Asia/Vladivostok', 'Asia/Magadan', 'Asia/Kamchatka',
+  'Asia/Almaty', 'Asia/Tashkent', 'Europe/Minsk', 'UTC',
+];
 
 export function General(props: { t: T; lookups: Lookups }) {
   const { t } = props;
@@ -55,6 +68,7 @@ export function General(props: { t: T; lookups: Lookups }) {
       language: x.default_language,
       chat: String(Math.round(x.weights.chat * 10000) / 10000),
       email: String(Math.round(x.weights.email * 10000) / 10000),
+      timezone: x.timezone,
     });
   };
   useEffect(() => {
@@ -72,6 +86,7 @@ export function General(props: { t: T; lookups: Lookups }) {
       company_name: f.company,
       default_language: f.language.trim(),
       weights: { chat: numOrNull(f.chat), email: numOrNull(f.email) },
+      timezone: f.timezone.trim(),
     });
     if (r.status === 200) {
       setOk(c(t, 'saved'));
@@ -96,6 +111,15 @@ export function General(props: { t: T; lookups: Lookups }) {
       </Field>
       <Field label={s(t, 'language')} path="default_language" err={err}>
         {(a) => <input {...a} value={f.language} onInput={set('language')} />}
+      </Field>
+      <Field label={s(t, 'timezone')} path="timezone" err={err} hint={s(t, 'timezoneHint')}>
+        {(a) => (
+          <>
+            <input {...a} list="sb-timezones" autocomplete="off" spellcheck={false} value={f.timezone}
+              onInput={set('timezone')} />
+            <datalist id="sb-timezones">{ZONES.map((z) => <option key={z} value={z} />)}</datalist>
+          </>
+        )}
       </Field>
       <Field label={s(t, 'chat')} path="weights.chat" err={err} hint={s(t, 'weightsHint')}>
         {(a) => <input {...a} inputMode="decimal" value={f.chat} onInput={set('chat')} />}
