@@ -92,7 +92,7 @@ const s = strings({
     sec: 'с',
     min: 'мин',
     hour: 'ч',
-    dayUtc: 'Сутки по UTC с',
+    day: 'Сутки',
     webchat: 'Веб-чат',
     api: 'API',
     nothingOpen: 'Открытых обращений нет',
@@ -145,7 +145,7 @@ const s = strings({
     sec: 's',
     min: 'min',
     hour: 'h',
-    dayUtc: 'UTC day since',
+    day: 'Day',
     webchat: 'Web chat',
     api: 'API',
     nothingOpen: 'No open tickets',
@@ -186,15 +186,34 @@ function Tile(props: { label: string; value: string; note?: string; tone?: 'bad'
   );
 }
 
-/* Bars for the 24 hours of the (UTC) day, labelled in local time. */
+/* The installation's day, as a date in its zone. */
+function dayOf(t: T, today: Today) {
+  try {
+    return new Intl.DateTimeFormat(t.lang, { dateStyle: 'medium', timeZone: today.time_zone }).format(Date.parse(today.day_start));
+  } catch {
+    return t.time(today.day_start);
+  }
+}
+
+/* The wall-clock hour of `at` in the installation's time zone. */
+function zoneHour(at: number, zone: string) {
+  try {
+    const h = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', hourCycle: 'h23', timeZone: zone }).format(at);
+    return Number(h);
+  } catch {
+    return new Date(at).getUTCHours(); // a zone this browser does not know
+  }
+}
+
+/* Bars for the 24 wall-clock hours of the installation's day (bucket h is
+ * local hour h in its time zone, whatever the browser's zone). */
 function VolumeChart(props: { t: T; today: Today; now: number }) {
   const { t, today } = props;
   const v = today.volume_by_hour;
   const max = Math.max(1, ...v);
-  const start = Date.parse(today.day_start);
-  const current = Math.floor((props.now - start) / 3600000);
+  const current = zoneHour(props.now, today.time_zone);
   const W = 960, H = 200, top = 18, bottom = 24, bw = W / 24;
-  const hourLabel = (h: number) => String(new Date(start + h * 3600000).getHours()).padStart(2, '0');
+  const hourLabel = (h: number) => String(h).padStart(2, '0');
   const total = v.reduce((a, b) => a + b, 0);
   return (
     <svg class="volume" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${s(t, 'volumeLabel')}: ${number(t, total)}`}>
@@ -428,7 +447,7 @@ export function Dashboard(props: { me: Agent; t: T }) {
         <h1>{s(t, 'title')}</h1>
         <p class="updated" aria-live="off">
           {s(t, 'updated')} {clock(t, d.at)}
-          <span class="day"> · {s(t, 'dayUtc')} {t.time(today.day_start)}</span>
+          <span class="day"> · {s(t, 'day')} {dayOf(t, today)} ({today.time_zone})</span>
         </p>
       </header>
       <section class="tiles" aria-label={s(t, 'title')}>
