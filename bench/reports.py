@@ -4,20 +4,23 @@
 Seeds a fresh data directory with TICKETS tickets spread over a year (two teams, three agents, two
 channels, up to three of ten tags each) and 12 event-log rows per ticket (8 message.created, the rest
 ticket.* and sla.*), written straight into SQLite while the daemon is stopped, then asks for one day,
-one month and one year, by each grouping and as CSV, and prints the wall time of each request (the
-whole computation runs on the store thread, so every other store op waits that long).
+one month and one year, by each grouping and as CSV, and prints the wall time of each request. Then it
+asks for a year's summary again while another thread posts inbound messages through the API channel one
+after another, and prints how long those took: the reports run on the store's reader thread, so the
+messages should not wait for them.
 
     SB_BINARY=build/switchboard PYTHONPATH=tests/integration python3 bench/reports.py [TICKETS]
 """
 import json
 import os
+import threading
 import random
 import sqlite3
 import sys
 import time
 import urllib.parse
 
-from sbtest import DEMO_BORIS, Daemon
+from sbtest import DEMO_BORIS, Daemon, inbound
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 START = 1735689600000  # 2025-01-01T00:00:00Z
@@ -90,6 +93,37 @@ def main():
                     times.append(time.monotonic() - t)
                     assert st == 200, (st, body)
                 print(f"{pname:5} {name:20} best {min(times) * 1000:7.1f} ms  worst {max(times) * 1000:7.1f} ms")
+        concurrent_inbound(d, token, periods["year"])
+
+
+def concurrent_inbound(d, token, period):
+    """Inbound messages posted one after another while a year's summary runs."""
+    q = urllib.parse.urlencode({"from": period[0], "to": period[1]})
+    for rnd in range(3):
+        done = threading.Event()
+        report = {}
+
+        def ask():
+            t = time.monotonic()
+            report["status"] = d.req("GET", f"/api/v1/metrics/summary?{q}", token=token)[0]
+            report["took"] = time.monotonic() - t
+            done.set()
+
+        th = threading.Thread(target=ask)
+        th.start()
+        time.sleep(0.05)  # the report is under way
+        lat = []
+        while not done.is_set():
+            t = time.monotonic()
+            st, _, body = inbound(d, {"external_id": f"bench-{rnd}-{len(lat)}", "from": {"id": f"c{len(lat) % 50}"},
+                                      "text": "during a report"})
+            lat.append(time.monotonic() - t)
+            assert st == 200, (st, body)
+        th.join()
+        assert report["status"] == 200, report
+        lat.sort()
+        print(f"year summary {report['took'] * 1000:7.1f} ms; meanwhile {len(lat)} inbound messages: "
+              f"median {lat[len(lat) // 2] * 1000:6.1f} ms  max {lat[-1] * 1000:7.1f} ms")
 
 
 if __name__ == "__main__":

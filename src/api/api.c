@@ -269,7 +269,8 @@ int sb_api_collect_ids(sb_stmt *s, int64_t **ids, size_t *n)
     return rc;
 }
 
-/* Authentication happens inside the op's transaction. */
+/* Authentication happens inside the op's transaction. It only reads (no
+ * session is touched or extended), so it runs in read-only ops too. */
 static int authenticate(sb_tx *tx, sb_api_op *op)
 {
     if (op->token_hash[0] == '\0')
@@ -383,7 +384,9 @@ static void op_done(void *arg, int rc)
         if (op->err_code[0] == '\0') {
             /* run succeeded but the commit did not: nothing was promised */
             sb_http_add_header(op->req, "Retry-After", "1");
-            sb_http_respond_error(op->req, 503, "store_unavailable", "the change could not be stored; retry");
+            sb_http_respond_error(op->req, 503, "store_unavailable", "%s",
+                                  op->read_only ? "the store could not be read; retry"
+                                                : "the change could not be stored; retry");
         } else {
             if (op->status == 503)
                 sb_http_add_header(op->req, "Retry-After", "1");
@@ -427,7 +430,10 @@ void sb_api_submit(sb_api_op *op)
 {
     if (op->min_role != SB_ROLE_NONE)
         extract_credentials(op);
-    sb_store_submit(op->app->store, op_run, op_done, op);
+    if (op->read_only)
+        sb_store_read(op->app->store, op_run, op_done, op);
+    else
+        sb_store_submit(op->app->store, op_run, op_done, op);
 }
 
 static bool check_limits(sb_app *app, sb_http_req *req)

@@ -4,7 +4,12 @@
  * authenticates the caller (token or session, checked inside the same
  * transaction so a revoked token stops working at once), checks the role,
  * and runs the endpoint's action. After the commit, the completion sends the
- * response and publishes the events the action produced. */
+ * response and publishes the events the action produced.
+ *
+ * An op whose action only reads can set `read_only` before sb_api_submit:
+ * it then runs on the store's reader thread (sb_store_read), in a snapshot
+ * of the last commit, and does not hold up the store thread's batches.
+ * Authentication only reads, so it runs there the same way. */
 #ifndef SB_API_H
 #define SB_API_H
 
@@ -28,6 +33,7 @@ struct sb_api_op {
     sb_http_req *req;
     sb_api_action action;
     sb_role min_role; /* SB_ROLE_NONE: no authentication */
+    bool read_only;   /* run with sb_store_read: the action must not write */
     /* credentials, extracted before submit */
     char token_hash[65];
     bool via_session;

@@ -88,6 +88,7 @@ void sb_system_metrics(sb_app *app, sb_http_req *req)
     GAUGE("store_commits_total", "Group commits.", "counter", st.commits);
     GAUGE("store_ops_total", "Store operations.", "counter", st.ops);
     GAUGE("store_ops_failed_total", "Store operations rolled back.", "counter", st.ops_failed);
+    GAUGE("store_reads_total", "Read-only store operations (reports), run on the reader thread.", "counter", st.reads);
     GAUGE("store_commit_failures_total", "Failed commits.", "counter", st.commit_failures);
     GAUGE("store_checkpoints_total", "WAL checkpoints run.", "counter", st.checkpoints);
     GAUGE("store_last_commit_microseconds",

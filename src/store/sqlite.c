@@ -13,9 +13,16 @@
  * Meanwhile the loop keeps reading requests, so the next batch grows
  * instead of anyone waiting on the disk.
  *
+ * Read-only scripts (sb_store_read) run on a third thread, the *reader*,
+ * with a read-only connection of its own, each in a read transaction of
+ * its own: SQLite's WAL gives it the last committed state while the store
+ * thread goes on committing, so a year's report does not hold up the
+ * messages that arrive meanwhile. The reader runs one script at a time.
+ *
  * Without a loop (the CLI), ops run and commit at once on the caller's
- * thread. WAL checkpoints run on the libuv thread pool with their own
- * connection; see wal_hook for how the WAL is kept from growing. */
+ * thread, and reads run there too. WAL checkpoints run on the libuv thread
+ * pool with their own connection; see wal_hook for how the WAL is kept from
+ * growing, and what a long read does to it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +41,12 @@
 
 #define STMT_CACHE_SIZE  512 /* power of two */
 #define CHECKPOINT_PAGES 8000
+/* After a checkpoint held back by a reader, the WAL pages to wait for
+ * before trying again (not at every commit: each try walks the whole WAL). */
+#define CHECKPOINT_RETRY_PAGES 1000
+/* The reader's page cache (KiB): reports stream through their tables once,
+ * and the operating system caches the file anyway. */
+#define READER_CACHE_KIB 16384
 
 struct sb_stmt {
     sqlite3_stmt *s;
@@ -57,8 +70,12 @@ typedef struct op_list {
     size_t n, cap;
 } op_list;
 
+/* A transaction on one connection, with that connection's statement
+ * cache (a cached statement belongs to the connection that prepared it). */
 struct sb_tx {
     sb_store *st;
+    sqlite3 *db;
+    cached_stmt *cache;
     int64_t now;
     int64_t changes;
 };
@@ -71,11 +88,15 @@ typedef struct garbage_item {
 struct sb_store {
     sqlite3 *db;      /* the store thread's (or the CLI's) */
     sqlite3 *ckpt_db; /* used only by the checkpoint worker */
+    sqlite3 *read_db; /* the reader thread's, opened there on first use */
     uv_loop_t *loop;
     char *path;
     int schema_version;
     cached_stmt cache[STMT_CACHE_SIZE];
     sb_tx tx;
+    cached_stmt read_cache[STMT_CACHE_SIZE]; /* read_db's */
+    sb_tx read_tx;
+    int ckpt_at; /* store thread: WAL pages at which wal_hook asks for a checkpoint */
     sb_tx_fn precommit;
     void *precommit_arg;
 
@@ -93,21 +114,29 @@ struct sb_store {
     garbage_item *garbage; /* made on the store thread, freed there */
     size_t ngarbage, cap_garbage;
     bool stop;
-    bool ckpt_wanted;  /* store thread asks the loop to start a checkpoint */
-    bool ckpt_running; /* a background checkpoint is queued or running */
-    bool ckpt_finish;  /* one ended: the next commit finishes it cheaply */
+    bool ckpt_wanted;       /* store thread asks the loop to start a checkpoint */
+    bool ckpt_running;      /* a background checkpoint is queued or running */
+    bool ckpt_finish;       /* one ended: the next commit finishes it cheaply */
+    bool ckpt_blocked;      /* one ended short: a reader still needs WAL frames */
+    pthread_cond_t read_cv; /* reads queued or read_stop */
+    op_list reads;          /* submitted reads, not yet taken */
+    size_t reads_in_flight; /* taken by the reader, completion not yet due */
+    bool read_stop;
     sb_store_stats stats;
 
     /* loop side */
     bool threaded;
+    bool reader_started;
     pthread_t thread;
     pthread_t sync_thread;
+    pthread_t read_thread;
     int wal_fd; /* the sync thread's; -1 until opened */
     char *wal_path;
     uv_async_t *async;     /* heap: freed by its close callback */
     uv_prepare_t *prepare; /* before sleep: hands the iteration's ops over */
     uv_work_t ckpt_work;
     int ckpt_rc;
+    bool ckpt_short; /* the worker's pass could not copy every frame */
     bool flushing;
 };
 
@@ -122,6 +151,7 @@ static int map_rc(int rc)
     case SQLITE_LOCKED: return SB_EAGAIN;
     case SQLITE_NOMEM: return SB_ENOMEM;
     case SQLITE_TOOBIG: return SB_ETOOBIG;
+    case SQLITE_READONLY: return SB_EPERM; /* a write inside sb_store_read */
     default: return SB_EIO;
     }
 }
@@ -197,25 +227,25 @@ static int apply_migrations(sqlite3 *db, int *version)
     return 0;
 }
 
-static sb_stmt *cache_get(sb_store *st, const char *sql)
+static sb_stmt *cache_get(sb_tx *tx, const char *sql)
 {
     uintptr_t h = (uintptr_t)sql;
     h ^= h >> 17;
     h *= 0x9E3779B97F4A7C15ull;
     size_t i = (size_t)(h >> 40) & (STMT_CACHE_SIZE - 1);
     for (size_t n = 0; n < STMT_CACHE_SIZE; n++, i = (i + 1) & (STMT_CACHE_SIZE - 1)) {
-        cached_stmt *c = &st->cache[i];
+        cached_stmt *c = &tx->cache[i];
         if (c->key == sql)
             return &c->stmt;
         if (c->key == NULL) {
-            int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt.s, NULL);
+            int rc = sqlite3_prepare_v3(tx->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt.s, NULL);
             if (rc != SQLITE_OK) {
-                sb_log(SB_ERROR, "store", "prepare failed err=\"%s\" sql=\"%.80s\"", sqlite3_errmsg(st->db), sql);
+                sb_log(SB_ERROR, "store", "prepare failed err=\"%s\" sql=\"%.80s\"", sqlite3_errmsg(tx->db), sql);
                 c->stmt.s = NULL;
                 return NULL;
             }
             c->key = sql;
-            c->stmt.tx = &st->tx;
+            c->stmt.tx = tx;
             return &c->stmt;
         }
     }
@@ -256,7 +286,7 @@ static int bind_args(sqlite3_stmt *s, const char *fmt, va_list ap)
 
 static sb_stmt *vquery(sb_tx *tx, const char *sql, const char *fmt, va_list ap)
 {
-    sb_stmt *stmt = cache_get(tx->st, sql);
+    sb_stmt *stmt = cache_get(tx, sql);
     if (stmt == NULL)
         return NULL;
     sqlite3_reset(stmt->s);
@@ -283,12 +313,12 @@ int sb_stmt_step(sb_stmt *st)
     if (rc == SQLITE_ROW)
         return 1;
     if (rc == SQLITE_DONE) {
-        st->tx->changes = sqlite3_changes64(st->tx->st->db);
+        st->tx->changes = sqlite3_changes64(st->tx->db);
         return 0;
     }
     int mapped = map_rc(rc);
     if (mapped != SB_ECONFLICT)
-        sb_log(SB_ERROR, "store", "step failed rc=%d err=\"%s\"", rc, sqlite3_errmsg(st->tx->st->db));
+        sb_log(SB_ERROR, "store", "step failed rc=%d err=\"%s\"", rc, sqlite3_errmsg(st->tx->db));
     return mapped;
 }
 
@@ -357,7 +387,7 @@ int sb_tx_insert(sb_tx *tx, int64_t *id, const char *sql, const char *fmt, ...)
     int rc = vexec(tx, sql, fmt, ap);
     va_end(ap);
     if (rc == 0)
-        *id = sqlite3_last_insert_rowid(tx->st->db);
+        *id = sqlite3_last_insert_rowid(tx->db);
     return rc;
 }
 
@@ -385,9 +415,9 @@ static void list_push(op_list *l, op o)
     l->v[l->n++] = o;
 }
 
-static int run_cached(sb_store *st, const char *sql)
+static int run_cached(sb_tx *tx, const char *sql)
 {
-    sb_stmt *s = cache_get(st, sql);
+    sb_stmt *s = cache_get(tx, sql);
     if (s == NULL)
         return SB_EIO;
     int rc = sqlite3_step(s->s);
@@ -406,7 +436,7 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO sbop";
 static void execute_batch(sb_store *st, op *ops, size_t n)
 {
     uint64_t t0 = sb_clock_mono_us();
-    int rc = run_cached(st, SQL_BEGIN);
+    int rc = run_cached(&st->tx, SQL_BEGIN);
     bool failed = rc != 0;
     for (size_t i = 0; i < n; i++) {
         op *o = &ops[i];
@@ -414,7 +444,7 @@ static void execute_batch(sb_store *st, op *ops, size_t n)
             o->rc = rc == SB_EAGAIN ? SB_EAGAIN : SB_EIO;
             continue;
         }
-        o->rc = run_cached(st, SQL_SAVEPOINT);
+        o->rc = run_cached(&st->tx, SQL_SAVEPOINT);
         if (o->rc != 0) {
             failed = true;
             continue;
@@ -422,9 +452,9 @@ static void execute_batch(sb_store *st, op *ops, size_t n)
         st->tx.now = sb_clock_wall_ms();
         st->tx.changes = 0;
         o->rc = o->run(&st->tx, o->arg);
-        if (o->rc != 0 && run_cached(st, SQL_ROLLBACK_TO) != 0)
+        if (o->rc != 0 && run_cached(&st->tx, SQL_ROLLBACK_TO) != 0)
             failed = true;
-        if (run_cached(st, SQL_RELEASE) != 0)
+        if (run_cached(&st->tx, SQL_RELEASE) != 0)
             failed = true;
     }
     if (rc == 0) {
@@ -434,10 +464,10 @@ static void execute_batch(sb_store *st, op *ops, size_t n)
             crc = st->precommit(&st->tx, st->precommit_arg);
         }
         if (crc == 0)
-            crc = run_cached(st, SQL_COMMIT);
+            crc = run_cached(&st->tx, SQL_COMMIT);
         if (crc != 0) {
             sb_log(SB_ERROR, "store", "commit failed rc=%d ops=%zu err=\"%s\"", crc, n, sqlite3_errmsg(st->db));
-            run_cached(st, SQL_ROLLBACK);
+            run_cached(&st->tx, SQL_ROLLBACK);
             for (size_t i = 0; i < n; i++)
                 if (ops[i].rc == 0)
                     ops[i].rc = SB_EIO;
@@ -564,11 +594,116 @@ static void *sync_thread(void *arg)
     return NULL;
 }
 
+/* ---- the reader ---- */
+
+static const char SQL_BEGIN_READ[] = "BEGIN";
+static const char SQL_END_READ[] = "ROLLBACK";
+
+/* Opens the reader's connection: read-only, so that a write attempted in a
+ * read script fails (SQLITE_READONLY -> SB_EPERM) instead of taking the
+ * write lock from the store thread. */
+static int open_reader(sb_store *st)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sb_log(SB_ERROR, "store", "cannot open the reader path=%s err=\"%s\"", st->path, db ? sqlite3_errmsg(db) : "?");
+        sqlite3_close(db);
+        return SB_EIO;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    char sql[80];
+    snprintf(sql, sizeof sql, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%d", READER_CACHE_KIB);
+    rc = exec_simple(db, sql);
+    if (rc != 0) {
+        sqlite3_close(db);
+        return rc;
+    }
+    st->read_db = db;
+    st->read_tx.db = db;
+    return 0;
+}
+
+/* Runs one read script in a read transaction of its own on tx's
+ * connection. The snapshot is taken by the script's first statement and
+ * kept to its end, however many commits the store thread makes meanwhile. */
+static int execute_read(sb_tx *tx, op *o)
+{
+    int rc = run_cached(tx, SQL_BEGIN_READ);
+    if (rc != 0)
+        return rc;
+    tx->now = sb_clock_wall_ms();
+    tx->changes = 0;
+    rc = o->run(tx, o->arg);
+    /* Nothing to keep: a write the script tried has already failed. */
+    int erc = run_cached(tx, SQL_END_READ);
+    if (erc != 0 && rc == 0)
+        rc = erc;
+    return rc;
+}
+
+/* The reader thread: one read at a time, each completed (handed to the loop)
+ * as soon as it ends, so a short read queued behind a long one waits for
+ * that one only. */
+static void *read_thread(void *arg)
+{
+    sb_store *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->read_stop && st->reads.n == 0)
+            pthread_cond_wait(&st->read_cv, &st->mu);
+        if (st->reads.n == 0)
+            break;
+        op o = st->reads.v[0];
+        memmove(st->reads.v, st->reads.v + 1, (st->reads.n - 1) * sizeof *st->reads.v);
+        st->reads.n--;
+        st->reads_in_flight++;
+        pthread_mutex_unlock(&st->mu);
+
+        uint64_t t0 = sb_clock_mono_us();
+        o.rc = st->read_db != NULL ? 0 : open_reader(st);
+        if (o.rc == 0)
+            o.rc = execute_read(&st->read_tx, &o);
+        uint64_t took = sb_clock_mono_us() - t0;
+
+        pthread_mutex_lock(&st->mu);
+        st->stats.reads++;
+        if (o.rc != 0)
+            st->stats.reads_failed++;
+        st->stats.last_read_us = took;
+        list_push(&st->finished, o);
+        st->reads_in_flight--;
+        pthread_cond_broadcast(&st->idle_cv);
+        uv_async_send(st->async);
+    }
+    pthread_mutex_unlock(&st->mu);
+    for (size_t i = 0; i < STMT_CACHE_SIZE; i++)
+        sqlite3_finalize(st->read_cache[i].stmt.s);
+    sqlite3_close(st->read_db);
+    st->read_db = NULL;
+    return NULL;
+}
+
+/* Stops the reader after the reads already submitted (loop thread). */
+static void stop_reader(sb_store *st)
+{
+    if (!st->reader_started)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->read_stop = true;
+    pthread_cond_signal(&st->read_cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->read_thread, NULL);
+}
+
+/* ---- checkpoints ---- */
+
 static void ckpt_work(uv_work_t *w)
 {
     sb_store *st = w->data;
     int log_pages = 0, ckpt_pages = 0;
     st->ckpt_rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &ckpt_pages);
+    st->ckpt_short = st->ckpt_rc == SQLITE_BUSY || (st->ckpt_rc == SQLITE_OK && ckpt_pages < log_pages);
 }
 
 static void ckpt_after(uv_work_t *w, int status)
@@ -578,7 +713,10 @@ static void ckpt_after(uv_work_t *w, int status)
         sb_log(SB_WARN, "store", "checkpoint failed rc=%d", st->ckpt_rc);
     pthread_mutex_lock(&st->mu);
     st->ckpt_running = false;
-    st->ckpt_finish = true;
+    /* Held back by a reader: what it left is the bulk of the WAL, to be
+     * copied by another pass here, not by the store thread. */
+    st->ckpt_finish = !st->ckpt_short;
+    st->ckpt_blocked = st->ckpt_short;
     st->stats.checkpoints++;
     pthread_mutex_unlock(&st->mu);
 }
@@ -617,15 +755,29 @@ static void on_async(uv_async_t *h)
  * pauses keeps appending meanwhile, so the WAL could never start over.
  * Therefore, once a background pass has ended, the next commit over the
  * threshold finishes the job here: only the frames written since that pass
- * are copied, and the next transaction restarts the WAL from its start. */
+ * are copied, and the next transaction restarts the WAL from its start.
+ *
+ * A read transaction of the reader (sb_store_read) pins the frames
+ * committed after its snapshot: no checkpoint may copy them, and the WAL
+ * cannot restart, until it ends. Passive checkpoints never wait for it;
+ * they copy what they may and report the rest. So while a read is open the
+ * WAL grows by whatever is committed meanwhile; a pass that ended short is
+ * retried on the thread pool every CHECKPOINT_RETRY_PAGES (each try walks
+ * the whole unchecked WAL), and the store thread finishes only after a
+ * background pass that was not held back, so it never copies the backlog
+ * itself. Once the read has ended, the next pass catches up and the WAL
+ * restarts as before. */
 static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
 {
     sb_store *st = ud;
-    if (pages < CHECKPOINT_PAGES)
+    if (pages < CHECKPOINT_PAGES) {
+        st->ckpt_at = CHECKPOINT_PAGES;
         return SQLITE_OK;
+    }
     pthread_mutex_lock(&st->mu);
-    bool running = st->ckpt_running, finish = st->ckpt_finish;
+    bool running = st->ckpt_running, finish = st->ckpt_finish, blocked = st->ckpt_blocked;
     st->ckpt_finish = false;
+    st->ckpt_blocked = false;
     pthread_mutex_unlock(&st->mu);
     if (running)
         return SQLITE_OK;
@@ -637,7 +789,12 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
         pthread_mutex_unlock(&st->mu);
         if (rc == SQLITE_OK && done_pages == log_pages)
             return SQLITE_OK;
+        blocked = true; /* a reader began after the background pass */
     }
+    if (blocked)
+        st->ckpt_at = pages + CHECKPOINT_RETRY_PAGES;
+    if (pages < st->ckpt_at)
+        return SQLITE_OK;
     pthread_mutex_lock(&st->mu);
     st->ckpt_wanted = true; /* the loop starts it when it drains */
     pthread_mutex_unlock(&st->mu);
@@ -656,14 +813,20 @@ int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir)
     st->loop = loop;
     st->path = db_path(data_dir);
     st->tx.st = st;
+    st->tx.cache = st->cache;
+    st->read_tx.st = st;
+    st->read_tx.cache = st->read_cache;
+    st->ckpt_at = CHECKPOINT_PAGES;
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->work_cv, NULL);
     pthread_cond_init(&st->idle_cv, NULL);
     pthread_cond_init(&st->sync_cv, NULL);
+    pthread_cond_init(&st->read_cv, NULL);
     st->wal_fd = -1;
     int rc = open_conn(st->path, &st->db);
     if (rc != 0)
         goto fail;
+    st->tx.db = st->db;
     rc = exec_simple(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                              "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
                              "PRAGMA cache_size=-65536");
@@ -746,6 +909,8 @@ void sb_store_close(sb_store *st)
         pthread_cond_signal(&st->sync_cv);
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->sync_thread, NULL);
+        /* Before the final checkpoint below, which waits for readers. */
+        stop_reader(st);
         if (st->wal_fd >= 0)
             close(st->wal_fd);
         drain(st);
@@ -772,12 +937,14 @@ void sb_store_close(sb_store *st)
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->idle_cv);
     pthread_cond_destroy(&st->sync_cv);
+    pthread_cond_destroy(&st->read_cv);
     for (size_t i = 0; i < st->ngarbage; i++)
         st->garbage[i].fn(st->garbage[i].p);
     free(st->garbage);
     free(st->queued.v);
     free(st->finished.v);
     free(st->syncing.v);
+    free(st->reads.v);
     free(st->wal_path);
     free(st->path);
     free(st);
@@ -796,6 +963,39 @@ void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg)
      * for everything this iteration produced (one batch, few wake-ups). */
     pthread_mutex_lock(&st->mu);
     list_push(&st->queued, o);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void sb_store_read(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg)
+{
+    op o = {run, done, arg, 0};
+    if (!st->threaded) {
+        /* Command line: on the one connection, kept from writing by
+         * query_only (the same SQLITE_READONLY as the reader's). */
+        o.rc = exec_simple(st->db, "PRAGMA query_only=ON");
+        if (o.rc == 0)
+            o.rc = execute_read(&st->tx, &o);
+        int rc = exec_simple(st->db, "PRAGMA query_only=OFF");
+        if (o.rc == 0)
+            o.rc = rc;
+        list_push(&st->finished, o);
+        return;
+    }
+    if (!st->reader_started) {
+        if (pthread_create(&st->read_thread, NULL, read_thread, st) != 0) {
+            sb_log(SB_ERROR, "store", "cannot start the reader thread");
+            o.rc = SB_EIO;
+            pthread_mutex_lock(&st->mu);
+            list_push(&st->finished, o);
+            pthread_mutex_unlock(&st->mu);
+            uv_async_send(st->async);
+            return;
+        }
+        st->reader_started = true;
+    }
+    pthread_mutex_lock(&st->mu);
+    list_push(&st->reads, o);
+    pthread_cond_signal(&st->read_cv);
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -845,7 +1045,7 @@ void sb_store_flush(sb_store *st)
         pthread_mutex_lock(&st->mu);
         if (st->threaded && st->queued.n > 0)
             pthread_cond_signal(&st->work_cv);
-        while (st->threaded && (st->queued.n > 0 || st->in_flight > 0))
+        while (st->threaded && (st->queued.n > 0 || st->in_flight > 0 || st->reads.n > 0 || st->reads_in_flight > 0))
             pthread_cond_wait(&st->idle_cv, &st->mu);
         bool more = st->finished.n > 0;
         pthread_mutex_unlock(&st->mu);

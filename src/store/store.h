@@ -19,6 +19,20 @@
  * results back; the loop then calls the completions in submission order.
  * Without a loop (the CLI) an op runs and commits at once.
  *
+ * Scripts that only read can go the other way instead:
+ *
+ *     sb_store_read(store, run, done, arg);
+ *
+ * runs `run` in a read transaction (a consistent snapshot of the last
+ * commit) on the store's *reader* thread, with a read-only connection of
+ * its own, so that a long read (a year's report) neither waits for nor
+ * holds up the batches of the store thread. `done(arg, rc)` runs on the
+ * loop when it ends. The reader takes one script at a time, in submission
+ * order; reads are not ordered with respect to submitted writes (a read
+ * sees a write once that write's completion has run, not before). A write
+ * inside a read script fails with SB_EPERM. Without a loop it runs at once
+ * on the one connection, which query_only keeps from writing.
+ *
  * SQL uses `?` placeholders and types shared by SQLite and PostgreSQL.
  * Arguments are bound from a format string:
  *   'i' int64_t, 'I' int64_t or NULL when 0, 't' const char * (NULL -> NULL),
@@ -50,16 +64,23 @@ typedef struct sb_store_stats {
     uint64_t max_batch;
     uint64_t syncs; /* WAL flushes (one may cover several commits) */
     uint64_t last_sync_us;
+    uint64_t reads; /* sb_store_read scripts run */
+    uint64_t reads_failed;
+    uint64_t last_read_us;
 } sb_store_stats;
 
 /* Opens (creating) DIR/switchboard.db and applies migrations.
  * loop may be NULL for command-line use: then submit runs and commits at once. */
 int sb_store_open(sb_store **out, uv_loop_t *loop, const char *data_dir);
-/* Commits what is pending, waits for a running checkpoint, closes. */
+/* Commits what is pending, finishes the reads submitted, waits for a
+ * running checkpoint, closes. */
 void sb_store_close(sb_store *st);
 
 void sb_store_submit(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg);
-/* Waits until everything submitted is committed and runs the completions
+/* A read-only script on the reader thread (see above). */
+void sb_store_read(sb_store *st, sb_tx_fn run, sb_done_fn done, void *arg);
+/* Waits until everything submitted is committed (and every read has run)
+ * and runs the completions
  * (start-up, shutdown, CLI and tests; the daemon's loop needs no call). */
 void sb_store_flush(sb_store *st);
 /* Registers a script run once per batch just before COMMIT (inside the
@@ -72,7 +93,8 @@ void sb_store_set_precommit(sb_store *st, sb_tx_fn fn, void *arg);
 void sb_store_free_later(sb_store *st, void *p);
 /* The same with a destructor: fn(p) runs on the store's thread. */
 void sb_store_release_later(sb_store *st, void (*fn)(void *), void *p);
-/* Number of ops waiting for the current batch to commit. */
+/* Number of ops waiting for the current batch to commit. Reads are not
+ * counted: a queue of reports must not turn away the writes. */
 size_t sb_store_pending(const sb_store *st);
 void sb_store_get_stats(const sb_store *st, sb_store_stats *out);
 int sb_store_schema_version(sb_store *st);
