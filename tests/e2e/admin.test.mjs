@@ -60,7 +60,7 @@ test('an admin builds a rule in the form builder and it takes effect', async () 
   const name = page.getByLabel('Название', { exact: true });
   await page.getByRole('button', { name: 'Сохранить' }).click();
   assert.match(await errorOf(name), /is required/);
-  assert.equal(await name.evaluate((el) => el === document.activeElement), true);
+  await waitFor(() => name.evaluate((el) => el === document.activeElement)); // and focused
 
   // «When a ticket is created and the text contains "срочно": priority
   // urgent, tag vip.»

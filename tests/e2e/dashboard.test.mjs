@@ -93,7 +93,8 @@ test('a supervisor watches the counters move live and manages an absence', async
   await page.keyboard.press('Enter');
   const form = page.getByRole('form', { name: /Отсутствие оператора Anna/ });
   await form.getByLabel('До', { exact: true }).waitFor();
-  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('type')), 'datetime-local');
+  // focus moves into the form (set once it has rendered)
+  await waitFor(() => page.evaluate(() => document.activeElement?.getAttribute('type') === 'datetime-local'));
   await form.getByLabel('Заместитель', { exact: true }).selectOption({ label: 'Boris Support / Борис Поддержка' });
   await form.getByRole('button', { name: 'Сохранить' }).click();
   await annaRow.locator('.absence-note', { hasText: 'Заместитель: Boris Support' }).waitFor({ timeout: 10000 });
