@@ -5,13 +5,14 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
 	libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev libsodium-dev \
 	libinih-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libcmocka-dev \
 	libpcre2-dev libutf8proc-dev libexttextcat-dev tzdata \
-	python3 python3-yaml sqlite3 openssl curl strace chromium fonts-noto-color-emoji
+	python3 python3-yaml sqlite3 openssl curl strace chromium fonts-noto-color-emoji \
+	libre-dev librem-dev sip-tester baresip-core espeak-ng sox
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 CONFIG ?= config/demo.ini
 
-.PHONY: all deps node-deps web build build-asan run test bench clean format checksrc screenshots
+.PHONY: all deps node-deps web build build-asan prompts run test bench clean format checksrc screenshots
 
 all: build
 
@@ -49,10 +50,15 @@ build-asan: deps
 	CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSB_SANITIZE=ON -DSB_FUZZ=ON >/dev/null
 	cmake --build build-asan -j$(JOBS)
 
-run: build
+# Voice prompts (RU/EN, 8 kHz mono WAV) into build/prompts; `build` makes them
+# too (CMake target `prompts`, part of ALL); idempotent.
+prompts: build
+	cmake --build build --target prompts
+
+run: build prompts
 	./build/switchboard serve --config $(CONFIG)
 
-test: node-deps build build-asan
+test: node-deps build build-asan prompts
 	scripts/test.sh build build-asan
 
 screenshots: node-deps build

@@ -24,6 +24,7 @@
 #include "dispatch.h"
 #include "web.h"
 #include "engine/model.h"
+#include "voice/calls.h"
 
 void sb_event_texts_take(sb_event_texts *out, json_t *events, int64_t now_ms)
 {
@@ -146,6 +147,7 @@ static void begin_shutdown(sb_app *app, const char *why)
     sb_log(SB_INFO, "app", "shutting down reason=%s", why);
     sb_http_server_stop_accepting(app->http);
     sb_dispatch_stop(app->dispatch);
+    sb_calls_stop(app->calls);  /* ends the calls; their log rows join the flush */
     sb_store_flush(app->store); /* answers everything that waited on a commit */
     sb_stream_close_all(app->hub);
     sb_webchat_close_all(app->webchat);
@@ -161,6 +163,7 @@ static void on_signal(uv_signal_t *h, int signum)
         sb_log_reopen();
         sb_log(SB_INFO, "app", "log reopened");
         sb_dispatch_reload(app->dispatch); /* picks up `config import` */
+        sb_calls_reload(app->calls);       /* and `user sip-password` */
         return;
     }
     begin_shutdown(app, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -240,7 +243,7 @@ int sb_app_serve(sb_config *cfg)
     }
     sb_store_set_precommit(app.store, sb_model_index_text_lazily, &app.text_indexer);
     if (cfg->demo) {
-        rc = sb_demo_seed(app.store);
+        rc = sb_demo_seed(app.store, cfg->sip_realm);
         if (rc != 0)
             sb_log(SB_ERROR, "app", "demo seed failed rc=%d", rc);
     }
@@ -282,6 +285,14 @@ int sb_app_serve(sb_config *cfg)
                 uv_strerror(rc));
         return 1;
     }
+    if (cfg->sip_host[0] != '\0') {
+        app.calls = sb_calls_start(&app);
+        if (app.calls == NULL) {
+            fprintf(stderr, "switchboard: cannot start voice (SIP on %s:%d)\n", cfg->sip_host, cfg->sip_port);
+            return 1;
+        }
+        printf("switchboard sip on %s:%d\n", cfg->sip_host, sb_calls_sip_port(app.calls));
+    }
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);
     uv_signal_init(&loop, &app.sig_hup);
@@ -309,6 +320,7 @@ int sb_app_serve(sb_config *cfg)
     uv_run(&loop, UV_RUN_DEFAULT); /* let closing handles finish */
     sb_dispatch_free(app.dispatch);
     sb_dashboard_free(app.dashboard);
+    sb_calls_free(app.calls);
     sb_web_free(app.web);
     sb_http_server_free(app.http);
     sb_outbox_free(app.outbox);

@@ -18,6 +18,7 @@ typedef struct sb_ratelimit sb_ratelimit;
 typedef struct sb_dispatch sb_dispatch;
 typedef struct sb_web sb_web;
 typedef struct sb_dashboard sb_dashboard;
+typedef struct sb_calls sb_calls;
 
 typedef struct sb_app_metrics {
     uint64_t inbound_messages;
@@ -59,6 +60,7 @@ typedef struct sb_app {
     sb_dispatch *dispatch;        /* the routing engine (NULL in tools) */
     sb_web *web;                  /* the browser workspace; NULL when not built */
     sb_dashboard *dashboard;      /* supervisors' live figures (NULL in tools) */
+    sb_calls *calls;              /* voice (NULL unless [sip] listen is set) */
 } sb_app;
 
 /* Events as text, one per {"type","data"} object ("at" is added). */

@@ -8,10 +8,13 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "engine/model.h"
+#include "voice/voice.h"
 
 typedef struct demo_agent {
     const char *email, *name, *role, *password, *team, *language;
     char hash[160];
+    const char *sip_extension, *sip_password; /* documented in the README */
+    char sip_ha1[33];
 } demo_agent;
 
 typedef struct seed_op {
@@ -21,6 +24,31 @@ typedef struct seed_op {
     char secret[65];
     int rc;
 } seed_op;
+
+/* ---- demo IVR (issue 5; voice decisions, engine/ivr.h) ----
+ * Phone number 100 answers with the main menu: 1 → the Sales queue,
+ * 2 → the Support queue, 0 → the operator (the Support queue); an agent's
+ * three-digit extension typed instead rings that agent. */
+static int seed_ivr(sb_tx *tx, int64_t now, int64_t sales, int64_t support)
+{
+    char menu[512], number[384];
+    snprintf(menu, sizeof menu,
+             "{\"id\":1,\"name\":\"Main menu / Главное меню\",\"prompt\":\"menu_main\",\"extension_dialing\":true,"
+             "\"interdigit_seconds\":2,\"options\":[{\"digit\":\"1\",\"action\":\"queue\",\"team_id\":%lld},"
+             "{\"digit\":\"2\",\"action\":\"queue\",\"team_id\":%lld},{\"digit\":\"0\",\"action\":\"operator\"}]}",
+             (long long)sales, (long long)support);
+    snprintf(number, sizeof number,
+             "{\"id\":1,\"name\":\"Demo line / Демо-линия\",\"number\":\"100\",\"language\":\"ru\","
+             "\"entry\":{\"action\":\"menu\",\"menu_id\":1},\"operator\":{\"action\":\"queue\",\"team_id\":%lld}}",
+             (long long)support);
+    static const char SQL[] = "INSERT INTO config_item (kind, id, position, data, created_at, updated_at) "
+                              "VALUES (?, 1, 10, ?, ?, ?)";
+    int rc = sb_tx_exec(tx, SQL, "ttii", "ivr_menu", menu, now, now);
+    if (rc == 0)
+        rc = sb_tx_exec(tx, SQL, "ttii", "phone_number", number, now, now);
+    return rc;
+}
+/* ---- end of demo IVR ---- */
 
 static int seed_run(sb_tx *tx, void *arg)
 {
@@ -45,9 +73,10 @@ static int seed_run(sb_tx *tx, void *arg)
         demo_agent *a = &s->agents[i];
         int64_t id = 0;
         rc = sb_tx_int(tx, &id,
-                       "INSERT INTO agent (email, name, role, password_hash, language, created_at, updated_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                       "tttttii", a->email, a->name, a->role, a->hash, a->language, now, now);
+                       "INSERT INTO agent (email, name, role, password_hash, language, sip_extension, sip_ha1, "
+                       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                       "tttttttii", a->email, a->name, a->role, a->hash, a->language, a->sip_extension, a->sip_ha1, now,
+                       now);
         if (rc != 1)
             return rc < 0 ? rc : SB_EIO;
         rc = 0;
@@ -64,6 +93,8 @@ static int seed_run(sb_tx *tx, void *arg)
                                "{\"prechat\":false,\"greeting\":{\"ru\":\"Здравствуйте! Чем можем помочь?\","
                                "\"en\":\"Hello! How can we help?\"}}",
                                &s->webchat_id, NULL);
+    if (rc == 0)
+        rc = seed_ivr(tx, now, sales, support); /* demo IVR (issue 5) */
     if (rc == 0)
         rc = sb_event_log(tx, (sb_actor){"system", 0}, "setting", 0, "demo.seeded", NULL);
     if (rc == 0)
@@ -82,7 +113,8 @@ static void seed_done(void *arg, int rc)
            (long long)s->webchat_id);
     printf("Demo data created:\n");
     for (size_t i = 0; i < SB_ARRAY_LEN(s->agents); i++)
-        printf("  %-11s %-28s password: %s\n", s->agents[i].role, s->agents[i].email, s->agents[i].password);
+        printf("  %-11s %-28s password: %s  SIP extension %s password: %s\n", s->agents[i].role, s->agents[i].email,
+               s->agents[i].password, s->agents[i].sip_extension, s->agents[i].sip_password);
     printf("  API channel %lld secret: %s\n", (long long)s->api_id, s->secret);
     printf("  Website chat channel %lld: open /chat/demo\n", (long long)s->webchat_id);
     fflush(stdout);
@@ -110,7 +142,7 @@ static void record_rc(void *arg, int rc)
     ((seed_op *)arg)->rc = rc;
 }
 
-int sb_demo_seed(sb_store *store)
+int sb_demo_seed(sb_store *store, const char *sip_realm)
 {
     /* Hashing the demo passwords costs ~0.3 s: only for an empty database. */
     count_op c = {0, 0};
@@ -121,15 +153,19 @@ int sb_demo_seed(sb_store *store)
     seed_op s;
     memset(&s, 0, sizeof s);
     demo_agent agents[3] = {
-        {"admin@demo.switchboard", "Olga Admin / Ольга Админ", "admin", "demo-admin-1", "both", "ru", ""},
-        {"anna@demo.switchboard", "Anna Sales / Анна Продажи", "agent", "demo-anna-1", "Sales", "ru", ""},
-        {"boris@demo.switchboard", "Boris Support / Борис Поддержка", "supervisor", "demo-boris-1", "Support", "en",
-         ""},
+        {"admin@demo.switchboard", "Olga Admin / Ольга Админ", "admin", "demo-admin-1", "both", "ru", "", "201",
+         "demo-sip-201", ""},
+        {"anna@demo.switchboard", "Anna Sales / Анна Продажи", "agent", "demo-anna-1", "Sales", "ru", "", "202",
+         "demo-sip-202", ""},
+        {"boris@demo.switchboard", "Boris Support / Борис Поддержка", "supervisor", "demo-boris-1", "Support", "en", "",
+         "203", "demo-sip-203", ""},
     };
     memcpy(s.agents, agents, sizeof agents);
-    for (size_t i = 0; i < SB_ARRAY_LEN(s.agents); i++)
+    for (size_t i = 0; i < SB_ARRAY_LEN(s.agents); i++) {
         if (sb_password_hash(s.agents[i].password, s.agents[i].hash, sizeof s.agents[i].hash) != 0)
             return SB_ENOMEM;
+        sb_voice_ha1(s.agents[i].sip_extension, sip_realm, s.agents[i].sip_password, s.agents[i].sip_ha1);
+    }
     sb_store_submit(store, seed_run, record_rc, &s);
     sb_store_flush(store);
     return s.rc;

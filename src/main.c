@@ -19,16 +19,19 @@
 #include "engine/config_io.h"
 #include "engine/model.h"
 #include "store/store.h"
+#include "voice/voice.h"
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: switchboard COMMAND [options]   (every command takes --config FILE and --data DIR)\n"
-                 "  serve [--listen HOST:PORT]                 run the daemon\n"
+                 "  serve [--listen HOST:PORT] [--sip HOST:PORT]   run the daemon (--sip: voice on UDP+TCP)\n"
                  "  db migrate                                 apply schema migrations\n"
                  "  db backup FILE                             online backup of the database\n"
                  "  user add EMAIL --name NAME --role agent|supervisor|admin [--password PW]\n"
                  "  user list\n"
                  "  user passwd EMAIL [--password PW]          (password from stdin when omitted)\n"
+                 "  user sip-password EMAIL --extension EXT [--password PW]\n"
+                 "                                             the agent's phone login (SIP digest, [sip] realm)\n"
                  "  token create --agent EMAIL                 prints a new API token once\n"
                  "  token revoke TOKEN                         revokes a token\n"
                  "  channel add api --name NAME [--callback-url URL]\n"
@@ -46,7 +49,7 @@ typedef struct cli {
     sb_config cfg;
     int argc;
     char **argv; /* positional arguments left after options */
-    const char *name, *role, *password, *agent, *callback_url, *listen;
+    const char *name, *role, *password, *agent, *callback_url, *listen, *sip, *extension;
 } cli;
 
 static int parse_args(cli *c, int argc, char **argv)
@@ -72,6 +75,10 @@ static int parse_args(cli *c, int argc, char **argv)
             slot = &c->callback_url;
         else if (strcmp(a, "--listen") == 0)
             slot = &c->listen;
+        else if (strcmp(a, "--sip") == 0)
+            slot = &c->sip;
+        else if (strcmp(a, "--extension") == 0)
+            slot = &c->extension;
         if (slot != NULL) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "switchboard: %s needs a value\n", a);
@@ -101,6 +108,10 @@ static int parse_args(cli *c, int argc, char **argv)
         snprintf(c->cfg.data_dir, sizeof c->cfg.data_dir, "%s", data);
     if (c->listen != NULL && sb_config_parse_listen(&c->cfg, c->listen) != 0) {
         fprintf(stderr, "switchboard: --listen wants HOST:PORT\n");
+        return -1;
+    }
+    if (c->sip != NULL && sb_config_parse_sip_listen(&c->cfg, c->sip) != 0) {
+        fprintf(stderr, "switchboard: --sip wants HOST:PORT\n");
         return -1;
     }
     return 0;
@@ -223,6 +234,74 @@ static int user_passwd_run(sb_tx *tx, void *arg)
                         json_pack("{s:s}", "via", "cli"));
 }
 
+typedef struct sip_op {
+    const char *email, *extension;
+    char ha1[33];
+    int64_t id;
+} sip_op;
+
+static int user_sip_run(sb_tx *tx, void *arg)
+{
+    sip_op *o = arg;
+    if (sb_tx_int(tx, &o->id, "SELECT id FROM agent WHERE email = ?", "t", o->email) != 1)
+        return SB_ENOTFOUND;
+    int rc = sb_tx_exec(tx, "UPDATE agent SET sip_extension = ?, sip_ha1 = ?, updated_at = ? WHERE id = ?", "ttii",
+                        o->extension, o->ha1, sb_tx_now(tx), o->id);
+    if (rc != 0)
+        return rc;
+    return sb_event_log(tx, (sb_actor){"system", 0}, "agent", o->id, "agent.sip_password_changed",
+                        json_pack("{s:s,s:s}", "via", "cli", "extension", o->extension));
+}
+
+static bool extension_valid(const char *z)
+{
+    size_t n = strlen(z);
+    if (n < 2 || n > 8)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (z[i] < '0' || z[i] > '9')
+            return false;
+    return true;
+}
+
+/* `user sip-password EMAIL --extension EXT`: stores HA1 =
+ * MD5(EXT:realm:password), never the password. */
+static int cmd_user_sip(cli *c, sb_store *st)
+{
+    char email[256];
+    if (c->argc < 3 || c->extension == NULL || sb_email_normalize(c->argv[2], email, sizeof email) != 0) {
+        fprintf(stderr, "usage: switchboard user sip-password EMAIL --extension EXT [--password PW]\n");
+        return 2;
+    }
+    if (!extension_valid(c->extension)) {
+        fprintf(stderr, "switchboard: --extension must be 2 to 8 digits\n");
+        return 2;
+    }
+    const char *pw = c->password ? c->password : read_password("SIP password: ");
+    if (pw == NULL || strlen(pw) < 8) {
+        fprintf(stderr, "switchboard: the password must have at least 8 characters\n");
+        return 2;
+    }
+    sip_op o = {email, c->extension, "", 0};
+    sb_voice_ha1(c->extension, c->cfg.sip_realm, pw, o.ha1);
+    int rc = run_sync(st, user_sip_run, &o);
+    if (rc == SB_ENOTFOUND) {
+        fprintf(stderr, "switchboard: no agent %s\n", email);
+        return 1;
+    }
+    if (rc == SB_ECONFLICT) {
+        fprintf(stderr, "switchboard: extension %s belongs to another agent\n", c->extension);
+        return 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "switchboard: cannot set the SIP password (%s)\n", sb_strerror(rc));
+        return 1;
+    }
+    printf("{\"id\":%lld,\"email\":\"%s\",\"extension\":\"%s\",\"realm\":\"%s\"}\n", (long long)o.id, email,
+           c->extension, c->cfg.sip_realm);
+    return 0;
+}
+
 static int hash_password(const char *given, char *out, size_t cap)
 {
     const char *pw = given ? given : read_password("Password: ");
@@ -290,6 +369,8 @@ static int cmd_user(cli *c, sb_store *st)
         json_decref(u.list);
         return 0;
     }
+    if (strcmp(sub, "sip-password") == 0)
+        return cmd_user_sip(c, st);
     if (strcmp(sub, "passwd") == 0) {
         if (c->argc < 3 || sb_email_normalize(c->argv[2], email, sizeof email) != 0) {
             fprintf(stderr, "usage: switchboard user passwd EMAIL [--password PW]\n");

@@ -100,9 +100,11 @@ bool sb_api_directory_route(sb_app *app, sb_http_req *req, const char *path); /*
 bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_system_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path); /* rules, templates, calendars, SLA */
+bool sb_api_voice_config_route(sb_app *app, sb_http_req *req, const char *path); /* numbers, IVR menus */
 bool sb_api_blacklist_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_tasks_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_metrics_route(sb_app *app, sb_http_req *req, const char *path); /* /api/v1/metrics/{summary,report} */
+bool sb_api_calls_route(sb_app *app, sb_http_req *req, const char *path);   /* /api/v1/calls: the call log */
 /* The stored form of a blacklist value of `kind` (phone, email, handle,
  * contact): E.164 phones, lower-case emails. 0 or SB_EINVAL. */
 int sb_blacklist_normalize(const char *kind, const char *value, char *out, size_t cap);

@@ -79,7 +79,8 @@ static int check_unused(sb_tx *tx, sb_api_op *op, const char *kind, int64_t id)
 {
     if (strcmp(kind, "template") != 0 && strcmp(kind, "calendar") != 0)
         return 0;
-    sb_stmt *s = sb_tx_query(tx, "SELECT kind, id, data FROM config_item WHERE kind IN ('rule', 'sla_policy')", "");
+    sb_stmt *s = sb_tx_query(
+        tx, "SELECT kind, id, data FROM config_item WHERE kind IN ('rule', 'sla_policy', 'phone_number')", "");
     if (s == NULL)
         return SB_EIO;
     int rc, found = 0;
@@ -89,10 +90,8 @@ static int check_unused(sb_tx *tx, sb_api_op *op, const char *kind, int64_t id)
         json_t *doc = json_loads(sb_stmt_text(s, 2), 0, NULL);
         sb_config_refs refs = {0};
         sb_config_error err;
-        if (doc != NULL && strcmp(sb_stmt_text(s, 0), "rule") == 0)
-            sb_config_check_rule(doc, &refs, &err);
-        else if (doc != NULL)
-            sb_config_check_sla_policy(doc, &refs, &err);
+        if (doc != NULL)
+            sb_config_check(sb_stmt_text(s, 0), doc, &refs, &err);
         const int64_t *ids = strcmp(kind, "template") == 0 ? refs.templates : refs.calendars;
         int n = strcmp(kind, "template") == 0 ? refs.ntemplates : refs.ncalendars;
         for (int i = 0; i < n; i++)

@@ -30,6 +30,14 @@ void sb_config_defaults(sb_config *c)
     c->session_ttl_hours = 24 * 7;
     c->outbox_max_attempts = 10;
     c->outbox_timeout_ms = 10000;
+    snprintf(c->sip_realm, sizeof c->sip_realm, "switchboard");
+    c->sip_no_media_seconds = 30;
+#ifdef SB_PROMPTS_DIR
+    snprintf(c->sip_prompts, sizeof c->sip_prompts, "%s", SB_PROMPTS_DIR);
+#endif
+    snprintf(c->sip_language, sizeof c->sip_language, "ru");
+    c->sip_register_max_failures = 5;
+    c->sip_register_lockout_seconds = 300;
 }
 
 typedef struct load_ctx {
@@ -47,6 +55,63 @@ static int parse_uint(const char *v, unsigned long long max, unsigned long long 
     if (*end != '\0' || n > max)
         return -1;
     *out = n;
+    return 0;
+}
+
+static bool dids_valid(const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || *p == '+' || *p == ',' || *p == ' '))
+            return false;
+    return true;
+}
+
+static int on_sip_value(load_ctx *lc, const char *name, const char *value)
+{
+    sb_config *c = lc->c;
+    unsigned long long n = 0;
+    if (strcmp(name, "listen") == 0) {
+        if (value[0] == '\0')
+            c->sip_host[0] = '\0';
+        else if (sb_config_parse_sip_listen(c, value) != 0)
+            goto bad;
+    } else if (strcmp(name, "realm") == 0) {
+        if (value[0] == '\0' || strlen(value) >= sizeof c->sip_realm || strchr(value, '"') != NULL)
+            goto bad;
+        snprintf(c->sip_realm, sizeof c->sip_realm, "%s", value);
+    } else if (strcmp(name, "no_media_seconds") == 0) {
+        if (parse_uint(value, 86400, &n) != 0)
+            goto bad;
+        c->sip_no_media_seconds = (unsigned)n;
+    } else if (strcmp(name, "dids") == 0) {
+        if (strlen(value) >= sizeof c->sip_dids || !dids_valid(value))
+            goto bad;
+        snprintf(c->sip_dids, sizeof c->sip_dids, "%s", value);
+    } else if (strcmp(name, "prompts") == 0) {
+        snprintf(c->sip_prompts, sizeof c->sip_prompts, "%s", value);
+    } else if (strcmp(name, "language") == 0) {
+        if (strcmp(value, "ru") != 0 && strcmp(value, "en") != 0)
+            goto bad;
+        snprintf(c->sip_language, sizeof c->sip_language, "%s", value);
+    } else if (strcmp(name, "answer_delay_ms") == 0) {
+        if (parse_uint(value, 60000, &n) != 0)
+            goto bad;
+        c->sip_answer_delay_ms = (unsigned)n;
+    } else if (strcmp(name, "register_max_failures") == 0) {
+        if (parse_uint(value, 1000, &n) != 0)
+            goto bad;
+        c->sip_register_max_failures = (unsigned)n;
+    } else if (strcmp(name, "register_lockout_seconds") == 0) {
+        if (parse_uint(value, 86400, &n) != 0)
+            goto bad;
+        c->sip_register_lockout_seconds = (unsigned)n;
+    } else {
+        snprintf(lc->err, lc->errcap, "unknown key [sip] %s", name);
+        return 0;
+    }
+    return 1;
+bad:
+    snprintf(lc->err, lc->errcap, "bad value for [sip] %s", name);
     return 0;
 }
 
@@ -128,6 +193,8 @@ static int on_value(void *ud, const char *section, const char *name, const char 
             c->demo = 0;
         else
             goto bad;
+    } else if (strcmp(section, "sip") == 0) {
+        return on_sip_value(lc, name, value);
     } else {
         snprintf(lc->err, lc->errcap, "unknown key [%s] %s", section, name);
         return 0;
@@ -174,5 +241,15 @@ int sb_config_parse_listen(sb_config *c, const char *z)
     if (host[0] != '\0')
         snprintf(c->listen_host, sizeof c->listen_host, "%s", host);
     c->listen_port = (int)n;
+    return 0;
+}
+
+int sb_config_parse_sip_listen(sb_config *c, const char *z)
+{
+    sb_config tmp = *c;
+    if (sb_config_parse_listen(&tmp, z) != 0 || strchr(z, ':') == NULL)
+        return -1;
+    snprintf(c->sip_host, sizeof c->sip_host, "%s", tmp.listen_host);
+    c->sip_port = tmp.listen_port;
     return 0;
 }

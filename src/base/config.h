@@ -27,6 +27,17 @@ typedef struct sb_config {
     unsigned outbox_max_attempts;
     unsigned outbox_timeout_ms;
     int demo; /* [demo] seed = true */
+    /* [sip]: voice is off unless `listen` is set (or serve --sip) */
+    char sip_host[64];
+    int sip_port;                  /* 0 with sip_host set: any free port */
+    char sip_realm[64];            /* digest realm; HA1s are bound to it */
+    unsigned sip_no_media_seconds; /* an answered call without RTP this long is ended */
+    char sip_dids[256];            /* comma-separated numbers answered with the welcome prompt */
+    char sip_prompts[512];         /* directory of <lang>/<name>.wav */
+    char sip_language[8];          /* prompts' language */
+    unsigned sip_answer_delay_ms;  /* ring this long before answering a DID */
+    unsigned sip_register_max_failures;
+    unsigned sip_register_lockout_seconds;
 } sb_config;
 
 void sb_config_defaults(sb_config *c);
@@ -35,5 +46,7 @@ void sb_config_defaults(sb_config *c);
 int sb_config_load(sb_config *c, const char *path, char *err, size_t errcap);
 /* "HOST:PORT", "[::1]:PORT" or "PORT" */
 int sb_config_parse_listen(sb_config *c, const char *z);
+/* The same for [sip] listen / --sip. */
+int sb_config_parse_sip_listen(sb_config *c, const char *z);
 
 #endif

@@ -845,6 +845,24 @@ bool sb_calendar_is_open(const sb_calendar *cal, int64_t utc_ms)
     return false;
 }
 
+/* The local date decides, as hours_on does: a special working day beats a
+ * holiday on the same date. */
+bool sb_calendar_is_holiday(const sb_calendar *cal, int64_t utc_ms)
+{
+    if (utc_ms < CAL_MIN_MS || utc_ms >= CAL_MAX_MS)
+        return false;
+    tz_conv conv = {.tz = cal->tz};
+    int64_t day = local_day(&conv, utc_ms);
+    if (working_day_on(cal, day) != NULL)
+        return false;
+    if (holiday_on(cal, day))
+        return true;
+    int64_t y;
+    int m, d;
+    civil_from_days(day, &y, &m, &d);
+    return cal->recurring[m][d];
+}
+
 int64_t sb_calendar_next_open(const sb_calendar *cal, int64_t utc_ms)
 {
     return sb_calendar_add(cal, utc_ms, 0);

@@ -72,6 +72,9 @@ const sb_tz *sb_calendar_tz(const sb_calendar *cal);
 
 /* True if `utc_ms` falls inside business hours. */
 bool sb_calendar_is_open(const sb_calendar *cal, int64_t utc_ms);
+/* True if the local day of `utc_ms` is a holiday (one-off or recurring)
+ * that no special working day of the same date overrides. */
+bool sb_calendar_is_holiday(const sb_calendar *cal, int64_t utc_ms);
 /* The first instant >= utc_ms that is inside business hours; INT64_MAX if
  * the calendar has no hours within the next 400 days. */
 int64_t sb_calendar_next_open(const sb_calendar *cal, int64_t utc_ms);

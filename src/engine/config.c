@@ -9,6 +9,7 @@
 #include "engine/calendar.h"
 #include "engine/rules.h"
 #include "engine/template.h"
+#include "engine/voice_config.h"
 
 #define MAX_NAME      200
 #define MAX_SHORTCUT  32
@@ -272,6 +273,10 @@ int sb_config_check(const char *kind, const json_t *doc, sb_config_refs *refs, s
         return sb_config_check_calendar(doc, err);
     if (strcmp(kind, "sla_policy") == 0)
         return sb_config_check_sla_policy(doc, refs, err);
+    if (strcmp(kind, "phone_number") == 0)
+        return sb_voice_check_number(doc, refs, err);
+    if (strcmp(kind, "ivr_menu") == 0)
+        return sb_voice_check_menu(doc, refs, err);
     return bad(err, SB_EINVAL, "", "unknown kind of document \"%s\"", kind);
 }
 

@@ -30,8 +30,8 @@ typedef struct sb_config_error {
 
 /* The ids a document refers to, for the caller to check they exist. */
 typedef struct sb_config_refs {
-    int64_t teams[16], templates[16], calendars[16], agents[16];
-    int nteams, ntemplates, ncalendars, nagents;
+    int64_t teams[16], templates[16], calendars[16], agents[16], menus[16];
+    int nteams, ntemplates, ncalendars, nagents, nmenus; /* menus: IVR menus (voice_config.h) */
 } sb_config_refs;
 
 /* Each returns 0, or SB_EINVAL / SB_ENOTFOUND (unknown time zone) with
@@ -43,8 +43,9 @@ int sb_config_check_rule(const json_t *doc, sb_config_refs *refs, sb_config_erro
 int sb_config_check_team_routing(const json_t *routing, sb_config_refs *refs, sb_config_error *err);
 int sb_config_check_agent_routing(const json_t *routing, sb_config_error *err);
 
-/* Any of the four documents by stored kind: "rule", "template", "calendar",
- * "sla_policy". */
+/* Any document by stored kind: "rule", "template", "calendar",
+ * "sla_policy", and the voice ones (voice_config.h): "phone_number",
+ * "ivr_menu". */
 int sb_config_check(const char *kind, const json_t *doc, sb_config_refs *refs, sb_config_error *err);
 
 /* Builders for the engine (the document must have passed its check). */

@@ -4,6 +4,7 @@
  *
  *   {"switchboard_config": 1,
  *    "calendars": [...], "templates": [...], "sla_policies": [...], "rules": [...],
+ *    "ivr_menus": [...], "numbers": [...],             (engine/voice_config.h)
  *    "teams": [{"id": 1, "name": "Sales", "routing": {...}}],
  *    "agents": [{"email": "anna@example.com", "routing": {...}}]}
  *
@@ -21,6 +22,7 @@
 
 #include "engine/calendar.h"
 #include "engine/config.h"
+#include "engine/voice_config.h"
 
 #define FORMAT_VERSION 1
 
@@ -31,10 +33,8 @@ typedef struct section {
 } section;
 
 static const section sections[] = {
-    {"calendars", "calendar", false},
-    {"templates", "template", false},
-    {"sla_policies", "sla_policy", true},
-    {"rules", "rule", true},
+    {"calendars", "calendar", false}, {"templates", "template", false}, {"sla_policies", "sla_policy", true},
+    {"rules", "rule", true},          {"ivr_menus", "ivr_menu", false}, {"numbers", "phone_number", false},
 };
 
 static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -234,6 +234,9 @@ static int check_refs(sb_tx *tx, const json_t *in, const sb_config_refs *r, cons
     for (int i = 0; i < r->ncalendars; i++)
         if (!has_id(json_object_get(in, "calendars"), r->calendars[i]))
             return fail(err, cap, "%s: calendar %lld is not in the file", where, (long long)r->calendars[i]);
+    for (int i = 0; i < r->nmenus; i++)
+        if (!has_id(json_object_get(in, "ivr_menus"), r->menus[i]))
+            return fail(err, cap, "%s: IVR menu %lld is not in the file", where, (long long)r->menus[i]);
     for (int i = 0; i < r->nteams; i++) {
         int rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM team WHERE id = ?", "i", r->teams[i]);
         if (rc < 0)
@@ -291,6 +294,25 @@ static int check_section(sb_tx *tx, const json_t *in, const section *sec, char *
     return 0;
 }
 
+/* What one voice document cannot tell alone: menus nest at most
+ * SB_IVR_MAX_DEPTH deep without loops, and a number's digits are unique. */
+static int check_voice(const json_t *in, char *err, size_t cap)
+{
+    const json_t *menus = json_object_get(in, "ivr_menus"), *numbers = json_object_get(in, "numbers");
+    sb_config_error e = {{0}, {0}};
+    size_t at = 0;
+    if (menus != NULL && sb_voice_check_menus(menus, 0, &at, &e) != 0)
+        return fail(err, cap, "ivr_menus[%zu].%s: %s", at, e.field, e.message);
+    for (size_t i = 0; i < json_array_size(numbers); i++)
+        for (size_t j = 0; j < i; j++) {
+            const char *a = json_string_value(json_object_get(json_array_get(numbers, i), "number"));
+            const char *b = json_string_value(json_object_get(json_array_get(numbers, j), "number"));
+            if (a != NULL && b != NULL && strcmp(a, b) == 0)
+                return fail(err, cap, "numbers[%zu].number: %s is already numbers[%zu]", i, a, j);
+        }
+    return 0;
+}
+
 static char *routing_text(const json_t *routing)
 {
     return routing != NULL ? json_dumps(routing, JSON_COMPACT | JSON_SORT_KEYS) : sb_xstrdup("{}");
@@ -298,8 +320,8 @@ static char *routing_text(const json_t *routing)
 
 int sb_config_import(sb_tx *tx, const json_t *in, sb_config_import_stats *stats, char *err, size_t cap)
 {
-    static const char *const top[] = {
-        "switchboard_config", "calendars", "templates", "sla_policies", "rules", "teams", "agents", "settings"};
+    static const char *const top[] = {"switchboard_config", "calendars", "templates", "sla_policies", "rules",
+                                      "ivr_menus",          "numbers",   "teams",     "agents",       "settings"};
     memset(stats, 0, sizeof *stats);
     if (!json_is_object(in))
         return fail(err, cap, "the file must hold a JSON object");
@@ -319,6 +341,8 @@ int sb_config_import(sb_tx *tx, const json_t *in, sb_config_import_stats *stats,
     for (size_t i = 0; i < SB_ARRAY_LEN(sections); i++)
         if ((rc = check_section(tx, in, &sections[i], err, cap)) != 0)
             return rc;
+    if ((rc = check_voice(in, err, cap)) != 0)
+        return rc;
     /* teams and agents: routing only */
     const json_t *teams = json_object_get(in, "teams"), *agents = json_object_get(in, "agents");
     if ((teams != NULL && !json_is_array(teams)) || (agents != NULL && !json_is_array(agents)))

@@ -145,6 +145,34 @@ static const char *const migrations[] = {
     /* 11: the metrics summary scans SLA outcomes and reassignments by time;
      * a partial index keeps message rows (most of the log) out of it */
     "CREATE INDEX event_metrics ON event(at) WHERE type IN ('sla.met', 'sla.missed', 'ticket.assigned');\n",
+    /* 12: voice configuration documents (engine/voice_config.h): phone
+     * numbers and IVR menus join config_item. SQLite cannot change a CHECK
+     * constraint in place, so the table is rebuilt (nothing refers to it). */
+    ("CREATE TABLE config_item_v12 (\n"
+     "  kind TEXT NOT NULL CHECK (kind IN ('rule','template','calendar','sla_policy','phone_number','ivr_menu')),\n"
+     "  id INTEGER NOT NULL, position INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL,\n"
+     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, id));\n"
+     "INSERT INTO config_item_v12 (kind, id, position, data, created_at, updated_at)\n"
+     "  SELECT kind, id, position, data, created_at, updated_at FROM config_item;\n"
+     "DROP TABLE config_item;\n"
+     "ALTER TABLE config_item_v12 RENAME TO config_item;\n"),
+    /* 13: voice: agents' SIP extensions with their digest HA1 =
+     * MD5(extension:realm:password) (MD5 because SIP digest requires it;
+     * the password itself is never stored), and the call log */
+    ("ALTER TABLE agent ADD COLUMN sip_extension TEXT;\n"
+     "ALTER TABLE agent ADD COLUMN sip_ha1 TEXT;\n"
+     "CREATE UNIQUE INDEX agent_sip_extension ON agent(sip_extension) WHERE sip_extension IS NOT NULL;\n"
+     "CREATE TABLE call (\n"
+     "  id INTEGER PRIMARY KEY, direction TEXT NOT NULL CHECK (direction IN ('in','out','internal')),\n"
+     "  from_number TEXT NOT NULL, to_number TEXT NOT NULL, did TEXT, source TEXT,\n"
+     "  status TEXT NOT NULL CHECK (status IN\n"
+     "    ('answered','missed','abandoned','busy','voicemail','rejected','failed')),\n"
+     "  hangup_by TEXT CHECK (hangup_by IN ('caller','agent','system')), hangup_cause TEXT,\n"
+     "  sip_code INTEGER, ivr_path TEXT NOT NULL DEFAULT '', queue_team_id INTEGER REFERENCES team(id),\n"
+     "  agent_id INTEGER REFERENCES agent(id), contact_id INTEGER REFERENCES contact(id),\n"
+     "  offered_at INTEGER NOT NULL, answered_at INTEGER, ended_at INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL);\n"
+     "CREATE INDEX call_offered ON call(offered_at);\n"),
 };
 
 int sb_schema_count(void)

@@ -70,6 +70,16 @@ Stable API (other test files, e.g. test_crash.py, import it):
     raw_request(target, bytes, timeout=10) -> (status|None, headers, body)
     read_response(sock, timeout=10), wait_closed(sock, timeout=10)
     quote_path(path)  percent-encodes non-ASCII (Client/WebSocket do it)
+    Voice ([sip] listen = 127.0.0.1:0 in config_extra): Daemon.sip_port.
+    free_port() -> a port free for both UDP and TCP on 127.0.0.1.
+    sipp(d, scenario, service, keys=None, calls=1, transport="u1", extra=(),
+         timeout=60, local_port=None) -> CompletedProcess: runs SIPp (sip-tester) with
+        tests/sip/<scenario>.xml against d.sip_port as [service], keys as
+        -key NAME VALUE and {{NAME}} in the file ([caller] defaults to 5551234), on free local SIP and
+        media ports; .returncode 0 means every call passed the scenario.
+    sip_send(port, data, transport="udp", timeout=5) -> bytes: one raw
+        request (UDP datagram or TCP write), the first response ("" when
+        none arrived in time).
     SB_TIMEOUT_SCALE (env, default 1) multiplies start/stop timeouts.
     SB_KEEP_TMP=1 (env) keeps daemons' temp dirs (config, logs, data).
 """
@@ -93,6 +103,7 @@ import time
 import urllib.parse
 
 __all__ = [
+    "free_port", "sipp", "sip_send",
     "Daemon", "Client", "req", "sign", "inbound", "WebSocket", "WSHandshakeError", "WSClosed",
     "CallbackServer", "wait_for", "binary", "DEMO_ADMIN", "DEMO_ANNA", "DEMO_BORIS",
 ]
@@ -695,6 +706,8 @@ class Daemon:
             if m:
                 self.host = m.group(1)
                 self.port = int(m.group(2))
+                sp = re.search(r"switchboard sip on (\S+):(\d+)", text)
+                self.sip_port = int(sp.group(2)) if sp else None
                 s = re.search(r"API channel (\d+) secret: ([0-9a-f]+)", text)
                 if s and self.api_secret is None:
                     self.api_secret = s.group(2)
@@ -934,3 +947,83 @@ def wait_closed(sock, timeout=10):
             return False
         except (ConnectionResetError, BrokenPipeError):
             return True
+
+
+# ---------------------------------------------------------------- SIP peers
+
+def free_port():
+    """A port number free on 127.0.0.1 for both UDP and TCP (at this moment)."""
+    for _ in range(100):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+def sipp(d, scenario, service, keys=None, calls=1, transport="u1", extra=(), timeout=60, local_port=None):
+    """Runs SIPp with tests/sip/<scenario>.xml against the daemon's SIP port."""
+    src = os.environ.get("SB_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+    xml = os.path.join(src, "tests", "sip", scenario + ".xml")
+    all_keys = {"caller": "5551234"}
+    all_keys.update(keys or {})
+    cmd = ["sipp", "-sf", xml, f"127.0.0.1:{d.sip_port}", "-s", str(service), "-i", "127.0.0.1",
+           "-p", str(local_port or free_port()), "-mp", str(free_port()), "-m", str(calls), "-t", transport, "-nostdin",
+           "-timeout", str(timeout), "-timeout_error", "-max_recv_loops", "1000"]
+    for k, v in all_keys.items():
+        cmd += ["-key", k, str(v)]
+    cmd += list(extra)
+    with tempfile.TemporaryDirectory(prefix="sipp-") as cwd:
+        # {{name}} in a scenario is replaced by keys[name] (SIPp takes no
+        # keyword where it expects a response code)
+        with open(xml, encoding="iso-8859-1") as f:
+            text = f.read()
+        for k, v in all_keys.items():
+            text = text.replace("{{" + k + "}}", str(v))
+        cmd[2] = os.path.join(cwd, scenario + ".xml")
+        with open(cmd[2], "w", encoding="iso-8859-1") as f:
+            f.write(text)
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout * 2 * _scale(),
+                           stdin=subprocess.DEVNULL)
+    return r
+
+
+def sip_send(port, data, transport="udp", timeout=5):
+    """Sends one raw SIP request; returns the first response (b"" if none)."""
+    if isinstance(data, str):
+        data = data.encode()
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    s = socket.socket(socket.AF_INET, kind)
+    s.settimeout(timeout)
+    try:
+        if transport == "udp":
+            s.bind(("127.0.0.1", 0))
+            s.sendto(data, ("127.0.0.1", port))
+        else:
+            s.connect(("127.0.0.1", port))
+            s.sendall(data)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return b""
+            except OSError:
+                return b""
+            if not chunk:
+                return b""
+            # skip provisional answers and keep-alive CRLFs
+            if chunk.strip() and not re.match(rb"SIP/2.0 1\d\d", chunk):
+                return chunk
+        return b""
+    finally:
+        s.close()

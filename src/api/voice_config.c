@@ -1,0 +1,377 @@
+/* voice_config.c - /api/v1/numbers and /api/v1/ivr-menus: phone numbers
+ * (DIDs) and IVR menus, the voice configuration documents
+ * (engine/voice_config.h), stored in config_item like the engine's other
+ * documents. Each is validated completely by the engine's parser, the ids
+ * it names are checked against the store, a menu is checked with every
+ * other menu for depth and loops, and a number's digits must be unique.
+ * Reading is open to every agent; writing needs an admin. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "dispatch.h"
+#include "engine/voice_config.h"
+
+typedef struct voice_kind {
+    const char *kind;       /* stored kind: "phone_number" */
+    const char *collection; /* "/api/v1/numbers" */
+    const char *prefix;     /* "/api/v1/numbers/" */
+    const char *one, *many; /* response keys: "number", "numbers" */
+} voice_kind;
+
+static const voice_kind kinds[] = {
+    {"phone_number", "/api/v1/numbers", "/api/v1/numbers/", "number", "numbers"},
+    {"ivr_menu", "/api/v1/ivr-menus", "/api/v1/ivr-menus/", "ivr_menu", "ivr_menus"},
+};
+
+static const voice_kind *op_kind(sb_api_op *op)
+{
+    return op->ctx;
+}
+
+static json_t *load(sb_tx *tx, const char *kind, int64_t id)
+{
+    sb_stmt *s = sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = ? AND id = ?", "ti", kind, id);
+    json_t *doc = NULL;
+    if (s != NULL && sb_stmt_step(s) == 1)
+        doc = json_loads(sb_stmt_text(s, 0), 0, NULL);
+    sb_stmt_end(s);
+    return doc;
+}
+
+/* Every stored document of `kind` but `except`, as a JSON array. */
+static int load_all(sb_tx *tx, const char *kind, int64_t except, json_t **out)
+{
+    sb_stmt *s =
+        sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = ? AND id <> ? ORDER BY id", "ti", kind, except);
+    if (s == NULL)
+        return SB_EIO;
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1) {
+        json_t *doc = json_loads(sb_stmt_text(s, 0), 0, NULL);
+        if (doc != NULL)
+            json_array_append_new(list, doc);
+    }
+    sb_stmt_end(s);
+    if (rc < 0) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return 0;
+}
+
+/* The path of the field of `doc` that holds `key` = `id`: "calendar_id",
+ * "entry.menu_id", "options[2].team_id". */
+static void ref_field(const json_t *doc, const char *key, int64_t id, char *out, size_t cap)
+{
+    const char *k;
+    json_t *v;
+    snprintf(out, cap, "%s", key);
+    json_object_foreach ((json_t *)doc, k, v) {
+        if (strcmp(k, key) == 0 && json_integer_value(v) == id) {
+            snprintf(out, cap, "%s", k);
+            return;
+        }
+        if (json_is_object(v) && json_integer_value(json_object_get(v, key)) == id) {
+            snprintf(out, cap, "%s.%s", k, key);
+            return;
+        }
+        size_t i;
+        json_t *item;
+        json_array_foreach (v, i, item) {
+            if (json_integer_value(json_object_get(item, key)) == id) {
+                snprintf(out, cap, "%s[%zu].%s", k, i, key);
+                return;
+            }
+        }
+    }
+}
+
+/* 422 naming the field unless every id the document names exists. */
+static int check_refs(sb_tx *tx, sb_api_op *op, const json_t *doc, const sb_config_refs *r)
+{
+    static const char SQL_ITEM[] = "SELECT 1 FROM config_item WHERE kind = ? AND id = ?";
+    struct {
+        const int64_t *ids;
+        int n;
+        const char *sql, *kind, *what, *key;
+    } sets[] = {
+        {r->teams, r->nteams, "SELECT 1 FROM team WHERE id = ?", NULL, "team", "team_id"},
+        {r->agents, r->nagents, "SELECT 1 FROM agent WHERE id = ?", NULL, "agent", "agent_id"},
+        {r->calendars, r->ncalendars, SQL_ITEM, "calendar", "calendar", "calendar_id"},
+        {r->menus, r->nmenus, SQL_ITEM, "ivr_menu", "IVR menu", "menu_id"},
+    };
+    for (size_t s = 0; s < SB_ARRAY_LEN(sets); s++)
+        for (int i = 0; i < sets[s].n; i++) {
+            int64_t one = 0, id = sets[s].ids[i];
+            int rc = sets[s].kind != NULL ? sb_tx_int(tx, &one, sets[s].sql, "ti", sets[s].kind, id)
+                                          : sb_tx_int(tx, &one, sets[s].sql, "i", id);
+            if (rc < 0)
+                return rc;
+            if (rc == 0) {
+                char field[96];
+                ref_field(doc, sets[s].key, id, field, sizeof field);
+                return sb_api_fail(op, 422, "validation_failed", "field '%s': %s %lld does not exist", field,
+                                   sets[s].what, (long long)id);
+            }
+        }
+    return 0;
+}
+
+/* A menu with all the others: no loops, at most SB_IVR_MAX_DEPTH deep. */
+static int check_menu_graph(sb_tx *tx, sb_api_op *op, const json_t *doc, int64_t id)
+{
+    json_t *list = NULL;
+    int rc = load_all(tx, "ivr_menu", id, &list);
+    if (rc != 0)
+        return rc;
+    json_array_append(list, (json_t *)doc);
+    sb_config_error err = {{0}, {0}};
+    size_t at = 0;
+    rc = sb_voice_check_menus(list, id, &at, &err);
+    if (rc != 0) {
+        int64_t other = json_integer_value(json_object_get(json_array_get(list, at), "id"));
+        rc = other == id ? sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field, err.message)
+                         : sb_api_fail(op, 422, "validation_failed", "field '%s' of IVR menu %lld: %s", err.field,
+                                       (long long)other, err.message);
+    }
+    json_decref(list);
+    return rc;
+}
+
+/* A number's digits belong to one document. */
+static int check_unique_number(sb_tx *tx, sb_api_op *op, const json_t *doc, int64_t id)
+{
+    const char *number = json_string_value(json_object_get(doc, "number"));
+    int64_t other = 0;
+    int rc = sb_tx_int(tx, &other,
+                       "SELECT id FROM config_item WHERE kind = 'phone_number' AND id <> ? "
+                       "AND json_extract(data, '$.number') = ?",
+                       "it", id, number);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return sb_api_fail(op, 422, "validation_failed", "field 'number': %s is already phone number %lld", number,
+                           (long long)other);
+    return 0;
+}
+
+static int check_doc(sb_tx *tx, sb_api_op *op, const voice_kind *k, const json_t *doc, int64_t id)
+{
+    sb_config_error err = {{0}, {0}};
+    sb_config_refs refs = {0};
+    int rc = sb_config_check(k->kind, doc, &refs, &err);
+    if (rc != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field[0] ? err.field : "(body)",
+                           err.message);
+    if (strcmp(k->kind, "ivr_menu") == 0)
+        rc = check_menu_graph(tx, op, doc, id);
+    else
+        rc = check_unique_number(tx, op, doc, id);
+    if (rc == 0)
+        rc = check_refs(tx, op, doc, &refs);
+    return rc;
+}
+
+/* 409 while a number or another menu still sends callers to menu `id`. */
+static int check_menu_unused(sb_tx *tx, sb_api_op *op, int64_t id)
+{
+    sb_stmt *s = sb_tx_query(
+        tx, "SELECT kind, id, data FROM config_item WHERE kind IN ('phone_number', 'ivr_menu') ORDER BY kind, id", "");
+    if (s == NULL)
+        return SB_EIO;
+    int rc;
+    int64_t by_id = 0;
+    char by[32] = "";
+    while (by_id == 0 && (rc = sb_stmt_step(s)) == 1) {
+        const char *kind = sb_stmt_text(s, 0);
+        int64_t doc_id = sb_stmt_int(s, 1);
+        if (strcmp(kind, "ivr_menu") == 0 && doc_id == id)
+            continue;
+        json_t *doc = json_loads(sb_stmt_text(s, 2), 0, NULL);
+        sb_config_refs refs = {0};
+        sb_config_error err;
+        if (doc != NULL)
+            sb_config_check(kind, doc, &refs, &err);
+        for (int i = 0; i < refs.nmenus; i++)
+            if (refs.menus[i] == id) {
+                by_id = doc_id;
+                snprintf(by, sizeof by, "%s", strcmp(kind, "ivr_menu") == 0 ? "IVR menu" : "phone number");
+            }
+        json_decref(doc);
+    }
+    sb_stmt_end(s);
+    if (by_id != 0)
+        return sb_api_fail(op, 409, "conflict", "IVR menu %lld is used by %s %lld", (long long)id, by,
+                           (long long)by_id);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- actions ---- */
+
+static void reload_after(sb_api_op *op)
+{
+    sb_dispatch_reload(op->app->dispatch);
+}
+
+static int list_action(sb_tx *tx, sb_api_op *op)
+{
+    const voice_kind *k = op_kind(op);
+    json_t *list = NULL;
+    int rc = load_all(tx, k->kind, 0, &list);
+    if (rc == 0)
+        op->out = json_pack("{s:o}", k->many, list);
+    return rc;
+}
+
+static int get_action(sb_tx *tx, sb_api_op *op)
+{
+    const voice_kind *k = op_kind(op);
+    json_t *doc = load(tx, k->kind, op->path_id);
+    if (doc == NULL)
+        return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
+    op->out = json_pack("{s:o}", k->one, doc);
+    return 0;
+}
+
+static int save(sb_tx *tx, sb_api_op *op, bool create)
+{
+    const voice_kind *k = op_kind(op);
+    json_t *doc = json_deep_copy(op->body);
+    int64_t id = op->path_id;
+    int rc = 0;
+    json_t *jid = json_object_get(doc, "id");
+    if (create && jid == NULL) {
+        rc = sb_tx_int(tx, &id, "SELECT COALESCE(MAX(id), 0) + 1 FROM config_item WHERE kind = ?", "t", k->kind);
+        if (rc != 1) {
+            rc = rc == 0 ? SB_EIO : rc;
+            goto out;
+        }
+        rc = 0;
+        json_object_set_new(doc, "id", json_integer(id));
+    } else if (!create && jid == NULL) {
+        json_object_set_new(doc, "id", json_integer(id));
+    } else if (!json_is_integer(jid) || json_integer_value(jid) <= 0 ||
+               (!create && json_integer_value(jid) != op->path_id)) {
+        rc = sb_api_fail(op, 422, "validation_failed", "field 'id' must be %s",
+                         create ? "a positive integer" : "the id in the path");
+        goto out;
+    } else {
+        id = json_integer_value(jid);
+    }
+    json_t *before = load(tx, k->kind, id);
+    bool existed = before != NULL;
+    json_decref(before);
+    if (create && existed) {
+        rc = sb_api_fail(op, 409, "conflict", "%s %lld already exists", k->kind, (long long)id);
+        goto out;
+    }
+    if (!create && !existed) {
+        rc = sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)id);
+        goto out;
+    }
+    if ((rc = check_doc(tx, op, k, doc, id)) != 0)
+        goto out;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    int64_t now = sb_tx_now(tx);
+    rc = create ? sb_tx_exec(tx,
+                             "INSERT INTO config_item (kind, id, position, data, created_at, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             "tiitii", k->kind, id, id * 10, text, now, now)
+                : sb_tx_exec(tx, "UPDATE config_item SET data = ?, updated_at = ? WHERE kind = ? AND id = ?", "titi",
+                             text, now, k->kind, id);
+    free(text);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, k->kind, id,
+                          create ? "config.created" : "config.updated", json_pack("{s:s}", "kind", k->kind));
+    if (rc != 0)
+        goto out;
+    op->out = json_pack("{s:O}", k->one, doc);
+    op->status = create ? 201 : 200;
+    op->after = reload_after;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+static int create_action(sb_tx *tx, sb_api_op *op)
+{
+    return save(tx, op, true);
+}
+
+static int put_action(sb_tx *tx, sb_api_op *op)
+{
+    return save(tx, op, false);
+}
+
+static int delete_action(sb_tx *tx, sb_api_op *op)
+{
+    const voice_kind *k = op_kind(op);
+    json_t *doc = load(tx, k->kind, op->path_id);
+    if (doc == NULL)
+        return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
+    json_decref(doc);
+    int rc = strcmp(k->kind, "ivr_menu") == 0 ? check_menu_unused(tx, op, op->path_id) : 0;
+    if (rc == 0)
+        rc = sb_tx_exec(tx, "DELETE FROM config_item WHERE kind = ? AND id = ?", "ti", k->kind, op->path_id);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, k->kind, op->path_id, "config.deleted",
+                          json_pack("{s:s}", "kind", k->kind));
+    if (rc == 0) {
+        op->out = json_pack("{s:{s:s,s:I}}", "deleted", "kind", k->kind, "id", (json_int_t)op->path_id);
+        op->after = reload_after;
+    }
+    return rc;
+}
+
+/* ---- routing ---- */
+
+static bool submit(sb_app *app, sb_http_req *req, sb_role role, sb_api_action action, const voice_kind *k, int64_t id,
+                   bool body, bool read_only)
+{
+    sb_api_op *op = sb_api_op_new(app, req, role, action);
+    op->ctx = (void *)k;
+    op->path_id = id;
+    op->read_only = read_only;
+    if (body && !sb_api_parse_body(op))
+        return true;
+    sb_api_submit(op);
+    return true;
+}
+
+bool sb_api_voice_config_route(sb_app *app, sb_http_req *req, const char *path)
+{
+    sb_http_method m = sb_http_req_method(req);
+    bool read = m == SB_HTTP_GET || m == SB_HTTP_HEAD;
+    for (size_t i = 0; i < SB_ARRAY_LEN(kinds); i++) {
+        const voice_kind *k = &kinds[i];
+        if (strcmp(path, k->collection) == 0) {
+            if (read)
+                return submit(app, req, SB_ROLE_AGENT, list_action, k, 0, false, true);
+            if (m == SB_HTTP_POST)
+                return submit(app, req, SB_ROLE_ADMIN, create_action, k, 0, true, false);
+            sb_respond_method_not_allowed(req, "GET, POST");
+            return true;
+        }
+        if (strncmp(path, k->prefix, strlen(k->prefix)) != 0)
+            continue;
+        int64_t id;
+        const char *rest;
+        if (!sb_path_id(path, k->prefix, &id, &rest) || *rest != '\0' || id <= 0) {
+            sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
+            return true;
+        }
+        if (read)
+            return submit(app, req, SB_ROLE_AGENT, get_action, k, id, false, true);
+        if (m == SB_HTTP_PUT)
+            return submit(app, req, SB_ROLE_ADMIN, put_action, k, id, true, false);
+        if (m == SB_HTTP_DELETE)
+            return submit(app, req, SB_ROLE_ADMIN, delete_action, k, id, false, false);
+        sb_respond_method_not_allowed(req, "GET, PUT, DELETE");
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,846 @@
+/* sip.c - the voice thread's SIP side: UDP and TCP transports on one
+ * address, a registrar with digest authentication (qop=auth, signed nonces
+ * that expire, lockout of sources that keep failing), and inbound sessions
+ * (INVITE -> 180 and call_offered; answer/reject/hangup on command; CANCEL,
+ * BYE, INFO DTMF). Everything here runs on the voice thread; decisions
+ * come from the core as commands (voice.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "voice/voice_internal.h"
+
+#define CALL_MAGIC          0x43414c4cu /* "CALL" */
+#define NONCE_TTL_MS        (5 * 60 * 1000)
+#define FAILURE_WINDOW_MS   (60 * 1000)
+#define REGISTER_MIN_S      60
+#define REGISTER_MAX_S      3600
+#define REGISTER_DEFAULT_S  3600
+#define MAX_CONTACTS        10    /* devices per extension */
+#define MAX_BINDINGS        20000 /* all extensions */
+#define MAX_LOCKOUT_ENTRIES 10000
+#define SHUTDOWN_GRACE_MS   2000
+#define USER_AGENT          "Switchboard"
+
+typedef enum call_state { CALL_RINGING, CALL_ANSWERING, CALL_UP, CALL_ENDED } call_state;
+
+struct sb_vcall {
+    uint32_t magic;
+    struct le le;
+    uint64_t id;
+    sb_vthread *vt;
+    struct sipsess *sess;
+    sb_media *media;
+    call_state state;
+    struct tmr tmr_ring;
+    struct tmr tmr_free;
+};
+
+typedef struct binding {
+    struct le le;
+    char ext[SB_VOICE_EXT_MAX];
+    int64_t agent_id;
+    char contact[SB_VOICE_ADDR_MAX];
+    struct sa src;
+    uint64_t expires_ms;
+} binding;
+
+typedef struct failure_entry {
+    struct le le;
+    struct sa ip;
+    unsigned failures;
+    uint64_t window_start_ms;
+    uint64_t locked_until_ms;
+} failure_entry;
+
+struct sb_vthread {
+    sb_voice *v;
+    sb_voice_counters *cnt;
+    sb_voice_options opt;
+    struct sip *sip;
+    struct sipsess_sock *sock;
+    struct sip_lsnr *lsnr;
+    sb_mediactx *mx;
+    struct list calls;
+    uint64_t next_id;
+    sb_voice_extension *ext;
+    size_t next;
+    struct list bindings;
+    size_t nbindings;
+    struct list failures;
+    size_t nfailures;
+    char secret[65];
+    struct tmr housekeeping;
+    struct tmr grace;
+    bool shutting_down;
+    bool sip_exited;
+};
+
+static void post(sb_vthread *vt, sb_voice_event *ev)
+{
+    ev->at_ms = sb_clock_wall_ms();
+    sb_voice_post(vt->v, ev);
+}
+
+/* ---- calls ---- */
+
+static sb_vcall *call_find(sb_vthread *vt, uint64_t id)
+{
+    for (struct le *le = list_head(&vt->calls); le != NULL; le = le->next) {
+        sb_vcall *c = le->data;
+        if (c->id == id)
+            return c;
+    }
+    return NULL;
+}
+
+static void call_destroy(sb_vcall *c)
+{
+    SB_ASSERT(c->magic == CALL_MAGIC);
+    tmr_cancel(&c->tmr_ring);
+    tmr_cancel(&c->tmr_free);
+    sb_media_free(c->media);
+    c->media = NULL;
+    /* An established session sends BYE (and lingers until it is answered);
+     * one still ringing answers 486 unless a final response went out. */
+    c->sess = mem_deref(c->sess);
+    list_unlink(&c->le);
+    c->magic = 0;
+    free(c);
+}
+
+static void on_free_tmr(void *arg)
+{
+    call_destroy(arg);
+}
+
+/* Reports the end of a call and frees it soon after (never inside a libre
+ * callback of its own session). */
+static void call_finish(sb_vcall *c, sb_voice_cause cause, sb_voice_party by, int sip_code)
+{
+    if (c->state == CALL_ENDED)
+        return;
+    sb_vthread *vt = c->vt;
+    c->state = CALL_ENDED;
+    tmr_cancel(&c->tmr_ring);
+    sb_media_free(c->media);
+    c->media = NULL;
+    atomic_fetch_sub(&vt->cnt->calls_active, 1);
+    sb_voice_event ev = {.kind = SB_VOICE_HANGUP, .call_id = c->id, .cause = cause, .by = by, .sip_code = sip_code};
+    post(vt, &ev);
+    tmr_start(&c->tmr_free, 0, on_free_tmr, c);
+}
+
+static const char *reason_phrase(int code)
+{
+    switch (code) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 480: return "Temporarily Unavailable";
+    case 486: return "Busy Here";
+    case 487: return "Request Terminated";
+    case 488: return "Not Acceptable Here";
+    case 500: return "Server Internal Error";
+    case 503: return "Service Unavailable";
+    case 603: return "Decline";
+    default: return code < 500 ? "Request Failed" : code < 600 ? "Server Error" : "Global Failure";
+    }
+}
+
+static void call_reject(sb_vcall *c, int code, sb_voice_cause cause)
+{
+    if (c->state != CALL_RINGING)
+        return;
+    (void)sipsess_reject(c->sess, (uint16_t)code, reason_phrase(code), "");
+    atomic_fetch_add(&c->vt->cnt->sip_rejected, 1);
+    call_finish(c, cause, SB_VOICE_BY_SYSTEM, code);
+}
+
+static int on_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
+{
+    return EPROTO; /* re-INVITEs with a new offer: not yet (-> 488) */
+}
+
+static int on_answer(const struct sip_msg *msg, void *arg)
+{
+    return 0;
+}
+
+static void on_estab(const struct sip_msg *msg, void *arg)
+{
+    sb_vcall *c = arg;
+    if (c->magic != CALL_MAGIC || c->state != CALL_ANSWERING)
+        return;
+    c->state = CALL_UP;
+    atomic_fetch_add(&c->vt->cnt->calls_answered, 1);
+    if (c->media != NULL)
+        sb_media_start(c->media);
+    sb_voice_event ev = {.kind = SB_VOICE_ANSWERED, .call_id = c->id};
+    post(c->vt, &ev);
+}
+
+static void report_digit(sb_vcall *c, char digit)
+{
+    sb_voice_event ev = {.kind = SB_VOICE_DTMF, .call_id = c->id, .digit = digit};
+    post(c->vt, &ev);
+}
+
+static void on_info(struct sip *sip, const struct sip_msg *msg, void *arg)
+{
+    sb_vcall *c = arg;
+    bool relay = msg_ctype_cmp(&msg->ctyp, "application", "dtmf-relay");
+    bool plain = msg_ctype_cmp(&msg->ctyp, "application", "dtmf");
+    if (!relay && !plain) {
+        (void)sip_reply(sip, msg, 415, "Unsupported Media Type");
+        return;
+    }
+    char digit = 0;
+    if (sb_voice_dtmf_relay_parse((const char *)mbuf_buf(msg->mb), mbuf_get_left(msg->mb), relay, &digit) != 0) {
+        (void)sip_reply(sip, msg, 400, "Bad Request");
+        return;
+    }
+    (void)sip_reply(sip, msg, 200, "OK");
+    if (c->magic == CALL_MAGIC && c->state == CALL_UP) {
+        atomic_fetch_add(&c->vt->cnt->dtmf_digits, 1);
+        report_digit(c, digit);
+    }
+}
+
+static void on_close(int err, const struct sip_msg *msg, void *arg)
+{
+    sb_vcall *c = arg;
+    if (c->magic != CALL_MAGIC || c->state == CALL_ENDED)
+        return;
+    if (err == ECONNRESET) { /* CANCEL or BYE from the caller */
+        bool answered = c->state == CALL_UP;
+        call_finish(c, answered ? SB_VOICE_CAUSE_NORMAL : SB_VOICE_CAUSE_CANCELLED, SB_VOICE_BY_CALLER,
+                    answered ? 0 : 487);
+    } else if (err == ETIMEDOUT) {
+        call_finish(c, SB_VOICE_CAUSE_TIMEOUT, SB_VOICE_BY_SYSTEM, 0);
+    } else {
+        sb_log(SB_INFO, "voice", "call=%llu closed err=%d", (unsigned long long)c->id, err);
+        call_finish(c, SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_SYSTEM, 0);
+    }
+}
+
+static void on_ring_timeout(void *arg)
+{
+    sb_vcall *c = arg;
+    sb_log(SB_WARN, "voice", "call=%llu no decision in time: 480", (unsigned long long)c->id);
+    call_reject(c, 480, SB_VOICE_CAUSE_TIMEOUT);
+}
+
+/* media hooks */
+static void media_dtmf(sb_vcall *c, char digit)
+{
+    if (c->state == CALL_UP)
+        report_digit(c, digit);
+}
+
+static void media_play_done(sb_vcall *c, bool failed)
+{
+    sb_voice_event ev = {
+        .kind = SB_VOICE_PLAY_DONE, .call_id = c->id, .cause = failed ? SB_VOICE_CAUSE_ERROR : SB_VOICE_CAUSE_NONE};
+    post(c->vt, &ev);
+}
+
+static void media_no_media(sb_vcall *c)
+{
+    sb_log(SB_INFO, "voice", "call=%llu no media for %us: hanging up", (unsigned long long)c->id,
+           c->vt->opt.no_media_seconds);
+    call_finish(c, SB_VOICE_CAUSE_NO_MEDIA, SB_VOICE_BY_SYSTEM, 0);
+}
+
+static bool is_registered_from(sb_vthread *vt, const char *user, const struct sa *src)
+{
+    for (struct le *le = list_head(&vt->bindings); le != NULL; le = le->next) {
+        const binding *b = le->data;
+        if (strcmp(b->ext, user) == 0 && sa_cmp(&b->src, src, SA_ADDR))
+            return true;
+    }
+    return false;
+}
+
+static void on_invite(const struct sip_msg *msg, void *arg)
+{
+    sb_vthread *vt = arg;
+    if (vt->shutting_down) {
+        (void)sip_treply(NULL, vt->sip, msg, 503, "Service Unavailable");
+        return;
+    }
+    char from[SB_VOICE_EXT_MAX], to[SB_VOICE_EXT_MAX];
+    if (sb_voice_invite_parties(msg, from, to) != 0) {
+        atomic_fetch_add(&vt->cnt->sip_rejected, 1);
+        (void)sip_treply(NULL, vt->sip, msg, 400, "Bad Request");
+        return;
+    }
+    sb_vcall *c = sb_xcalloc(1, sizeof *c);
+    c->magic = CALL_MAGIC;
+    c->vt = vt;
+    c->id = ++vt->next_id;
+    tmr_init(&c->tmr_ring);
+    tmr_init(&c->tmr_free);
+    sb_voice_event ev = {.kind = SB_VOICE_CALL_OFFERED, .call_id = c->id};
+    memcpy(ev.from, from, sizeof from);
+    memcpy(ev.to, to, sizeof to);
+    (void)re_snprintf(ev.source, sizeof ev.source, "%s:%J",
+                      msg->tp == SIP_TRANSP_UDP   ? "udp"
+                      : msg->tp == SIP_TRANSP_TCP ? "tcp"
+                                                  : sip_transp_param(msg->tp),
+                      &msg->src);
+    ev.from_extension = is_registered_from(vt, from, &msg->src);
+    struct sa ip;
+    int err = sip_transp_laddr(vt->sip, &ip, msg->tp, &msg->src);
+    int rc = err == 0 ? sb_media_new(&c->media, vt->mx, c, &ip, msg) : SB_EIO;
+    if (rc == 0) {
+        err = sipsess_accept(&c->sess, vt->sock, msg, 180, "Ringing", "switchboard", "application/sdp", NULL, NULL,
+                             NULL, false, on_offer, on_answer, on_estab, on_info, NULL, on_close, c, "");
+        if (err != 0)
+            rc = SB_EIO;
+    }
+    atomic_fetch_add(&vt->cnt->calls_offered, 1);
+    atomic_fetch_add(&vt->cnt->calls_active, 1);
+    list_append(&vt->calls, &c->le, c);
+    post(vt, &ev); /* every INVITE we took in reaches the call log */
+    if (rc != 0) {
+        int code = rc == SB_EINVAL ? 488 : 500;
+        atomic_fetch_add(&vt->cnt->sip_rejected, 1);
+        (void)sip_treply(NULL, vt->sip, msg, (uint16_t)code, reason_phrase(code));
+        c->sess = mem_deref(c->sess);
+        call_finish(c, rc == SB_EINVAL ? SB_VOICE_CAUSE_CODEC : SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_SYSTEM, code);
+        return;
+    }
+    tmr_start(&c->tmr_ring, (uint64_t)vt->opt.ring_timeout_seconds * 1000, on_ring_timeout, c);
+}
+
+/* ---- commands ---- */
+
+static void answer_call(sb_vcall *c)
+{
+    if (c->state != CALL_RINGING || c->media == NULL)
+        return;
+    struct mbuf *desc = NULL;
+    int err = sb_media_answer_sdp(c->media, &desc) != 0 ? EIO : 0;
+    if (err == 0)
+        err = sipsess_answer(c->sess, 200, "OK", desc, "");
+    mem_deref(desc);
+    if (err != 0) {
+        sb_log(SB_ERROR, "voice", "call=%llu cannot answer err=%d", (unsigned long long)c->id, err);
+        call_reject(c, 500, SB_VOICE_CAUSE_ERROR);
+        return;
+    }
+    tmr_cancel(&c->tmr_ring);
+    c->state = CALL_ANSWERING;
+}
+
+static void binding_remove(sb_vthread *vt, binding *b, bool report)
+{
+    if (report) {
+        sb_voice_event ev = {.kind = SB_VOICE_UNREGISTERED, .agent_id = b->agent_id};
+        memcpy(ev.extension, b->ext, sizeof ev.extension);
+        memcpy(ev.contact, b->contact, sizeof ev.contact);
+        post(vt, &ev);
+    }
+    list_unlink(&b->le);
+    vt->nbindings--;
+    atomic_fetch_sub(&vt->cnt->registrations, 1);
+    free(b);
+}
+
+static const sb_voice_extension *ext_find(const sb_vthread *vt, const char *ext, size_t len)
+{
+    for (size_t i = 0; i < vt->next; i++)
+        if (strlen(vt->ext[i].extension) == len && memcmp(vt->ext[i].extension, ext, len) == 0)
+            return &vt->ext[i];
+    return NULL;
+}
+
+static void set_extensions(sb_vthread *vt, sb_vcmd *cmd)
+{
+    free(vt->ext);
+    vt->ext = cmd->ext;
+    vt->next = cmd->n;
+    cmd->ext = NULL;
+    /* Devices of extensions that went away (or changed owner) are dropped. */
+    struct le *le = list_head(&vt->bindings);
+    while (le != NULL) {
+        binding *b = le->data;
+        le = le->next;
+        const sb_voice_extension *e = ext_find(vt, b->ext, strlen(b->ext));
+        if (e == NULL || e->agent_id != b->agent_id)
+            binding_remove(vt, b, true);
+    }
+    sb_log(SB_INFO, "voice", "extensions=%zu", vt->next);
+}
+
+void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd)
+{
+    sb_vcall *c = cmd->call_id != 0 ? call_find(vt, cmd->call_id) : NULL;
+    bool live = c != NULL && c->state != CALL_ENDED;
+    switch (cmd->kind) {
+    case SB_VCMD_SET_EXTENSIONS: set_extensions(vt, cmd); break;
+    case SB_VCMD_ANSWER:
+        if (live)
+            answer_call(c);
+        break;
+    case SB_VCMD_REJECT:
+        if (live)
+            call_reject(c, cmd->code, SB_VOICE_CAUSE_REJECTED);
+        break;
+    case SB_VCMD_PLAY:
+        if (live && c->media != NULL && sb_media_play(c->media, cmd->path, cmd->loop) != 0)
+            media_play_done(c, true);
+        break;
+    case SB_VCMD_STOP_PLAY:
+        if (live && c->media != NULL)
+            sb_media_stop_play(c->media);
+        break;
+    case SB_VCMD_HANGUP:
+        if (live && c->state == CALL_RINGING)
+            call_reject(c, 480, SB_VOICE_CAUSE_NORMAL);
+        else if (live)
+            call_finish(c, SB_VOICE_CAUSE_NORMAL, SB_VOICE_BY_SYSTEM, 0);
+        break;
+    case SB_VCMD_STOP: break; /* handled in voice.c */
+    }
+    sb_vcmd_free(cmd);
+}
+
+/* ---- registrar ---- */
+
+static failure_entry *failure_get(sb_vthread *vt, const struct sa *src, bool create)
+{
+    for (struct le *le = list_head(&vt->failures); le != NULL; le = le->next) {
+        failure_entry *f = le->data;
+        if (sa_cmp(&f->ip, src, SA_ADDR))
+            return f;
+    }
+    if (!create)
+        return NULL;
+    if (vt->nfailures >= MAX_LOCKOUT_ENTRIES) { /* forget the oldest */
+        failure_entry *old = list_ledata(list_head(&vt->failures));
+        list_unlink(&old->le);
+        free(old);
+        vt->nfailures--;
+    }
+    failure_entry *f = sb_xcalloc(1, sizeof *f);
+    f->ip = *src;
+    list_append(&vt->failures, &f->le, f);
+    vt->nfailures++;
+    return f;
+}
+
+static bool locked_out(sb_vthread *vt, const struct sa *src, uint64_t now)
+{
+    failure_entry *f = failure_get(vt, src, false);
+    return f != NULL && f->locked_until_ms > now;
+}
+
+static void count_failure(sb_vthread *vt, const struct sip_msg *msg, const char *ext, uint64_t now)
+{
+    atomic_fetch_add(&vt->cnt->register_failures, 1);
+    failure_entry *f = failure_get(vt, &msg->src, true);
+    if (now - f->window_start_ms > FAILURE_WINDOW_MS) {
+        f->window_start_ms = now;
+        f->failures = 0;
+    }
+    f->failures++;
+    char ip[64] = "";
+    (void)sa_ntop(&msg->src, ip, sizeof ip);
+    sb_log(SB_WARN, "voice", "register refused ext=%s src=%s failures=%u", ext, ip, f->failures);
+    if (vt->opt.register_max_failures > 0 && f->failures >= vt->opt.register_max_failures) {
+        f->locked_until_ms = now + (uint64_t)vt->opt.register_lockout_seconds * 1000;
+        f->failures = 0;
+        f->window_start_ms = now;
+        atomic_fetch_add(&vt->cnt->register_lockouts, 1);
+        sb_log(SB_WARN, "voice", "register lockout src=%s seconds=%u", ip, vt->opt.register_lockout_seconds);
+    }
+}
+
+static void challenge(sb_vthread *vt, const struct sip_msg *msg, bool stale)
+{
+    char nonce[49];
+    sb_voice_nonce_make(vt->secret, sb_clock_mono_ms() + NONCE_TTL_MS, nonce);
+    (void)sip_replyf(vt->sip, msg, 401, "Unauthorized",
+                     "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", algorithm=MD5%s\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     vt->opt.realm, nonce, stale ? ", stale=true" : "");
+}
+
+static int hex_to_bin(const char *hex, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = ch_hex(hex[2 * i]), lo = ch_hex(hex[2 * i + 1]);
+        if (hex[2 * i] == '\0' || hex[2 * i + 1] == '\0')
+            return SB_EINVAL;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* Checks the Authorization header: 0 authenticated (*e set), 1 challenge
+ * again (none, stale or foreign nonce, other realm), SB_EAUTH wrong
+ * credentials, SB_EINVAL malformed. */
+static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *ext, uint64_t now,
+                        const sb_voice_extension **e, bool *stale)
+{
+    *stale = false;
+    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_AUTHORIZATION);
+    if (h == NULL)
+        return 1;
+    struct httpauth_digest_resp resp;
+    if (httpauth_digest_response_decode(&resp, &h->val) != 0)
+        return SB_EINVAL;
+    if (pl_strcmp(&resp.realm, vt->opt.realm) != 0)
+        return 1;
+    int nc = sb_voice_nonce_check(vt->secret, resp.nonce.p, resp.nonce.l, now);
+    if (nc != 0) {
+        *stale = nc == 1;
+        return 1;
+    }
+    if (pl_isset(&resp.qop) && pl_strcasecmp(&resp.qop, "auth") != 0)
+        return SB_EINVAL;
+    if (pl_strcmp(&resp.username, ext) != 0)
+        return SB_EAUTH;
+    *e = ext_find(vt, resp.username.p, resp.username.l);
+    uint8_t ha1[MD5_SIZE];
+    if (*e == NULL || hex_to_bin((*e)->ha1, ha1, sizeof ha1) != 0)
+        return SB_EAUTH;
+    return httpauth_digest_response_auth(&resp, &msg->met, ha1) == 0 ? 0 : SB_EAUTH;
+}
+
+typedef struct contact_walk {
+    sb_vthread *vt;
+    const struct sip_msg *msg;
+    const sb_voice_extension *e;
+    uint32_t default_expires;
+    uint64_t now;
+    int status; /* 0 or a SIP error */
+    bool star;
+    size_t count;
+} contact_walk;
+
+static binding *binding_find(sb_vthread *vt, const char *ext, const char *contact)
+{
+    for (struct le *le = list_head(&vt->bindings); le != NULL; le = le->next) {
+        binding *b = le->data;
+        if (strcmp(b->ext, ext) == 0 && strcmp(b->contact, contact) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+static size_t bindings_of(sb_vthread *vt, const char *ext)
+{
+    size_t n = 0;
+    for (struct le *le = list_head(&vt->bindings); le != NULL; le = le->next)
+        n += strcmp(((binding *)le->data)->ext, ext) == 0;
+    return n;
+}
+
+static bool on_contact(const struct sip_hdr *hdr, const struct sip_msg *msg, void *arg)
+{
+    contact_walk *w = arg;
+    if (pl_strcmp(&hdr->val, "*") == 0) {
+        w->star = true;
+        return false;
+    }
+    struct sip_addr addr;
+    if (sip_addr_decode(&addr, &hdr->val) != 0 || addr.auri.l == 0 || addr.auri.l >= SB_VOICE_ADDR_MAX) {
+        w->status = 400;
+        return true;
+    }
+    uint32_t expires = w->default_expires;
+    struct pl ex;
+    if (msg_param_decode(&addr.params, "expires", &ex) == 0)
+        expires = pl_u32(&ex);
+    char contact[SB_VOICE_ADDR_MAX];
+    (void)pl_strcpy(&addr.auri, contact, sizeof contact);
+    binding *b = binding_find(w->vt, w->e->extension, contact);
+    if (expires == 0) {
+        if (b != NULL)
+            binding_remove(w->vt, b, true);
+        return false;
+    }
+    if (expires < REGISTER_MIN_S) {
+        w->status = 423;
+        return true;
+    }
+    if (expires > REGISTER_MAX_S)
+        expires = REGISTER_MAX_S;
+    if (b == NULL) {
+        if (bindings_of(w->vt, w->e->extension) >= MAX_CONTACTS || w->vt->nbindings >= MAX_BINDINGS) {
+            w->status = 403;
+            return true;
+        }
+        b = sb_xcalloc(1, sizeof *b);
+        memcpy(b->ext, w->e->extension, sizeof b->ext);
+        b->agent_id = w->e->agent_id;
+        memcpy(b->contact, contact, sizeof contact);
+        list_append(&w->vt->bindings, &b->le, b);
+        w->vt->nbindings++;
+        atomic_fetch_add(&w->vt->cnt->registrations, 1);
+        sb_voice_event ev = {.kind = SB_VOICE_REGISTERED, .agent_id = b->agent_id};
+        memcpy(ev.extension, b->ext, sizeof ev.extension);
+        memcpy(ev.contact, b->contact, sizeof ev.contact);
+        post(w->vt, &ev);
+    }
+    b->src = msg->src;
+    b->expires_ms = w->now + (uint64_t)expires * 1000;
+    w->count++;
+    return false;
+}
+
+static void reply_bindings(sb_vthread *vt, const struct sip_msg *msg, const char *ext, uint64_t now)
+{
+    sb_buf hdrs;
+    sb_buf_init(&hdrs);
+    for (struct le *le = list_head(&vt->bindings); le != NULL; le = le->next) {
+        const binding *b = le->data;
+        if (strcmp(b->ext, ext) == 0)
+            sb_buf_printf(&hdrs, "Contact: <%s>;expires=%llu\r\n", b->contact,
+                          (unsigned long long)((b->expires_ms - now + 999) / 1000));
+    }
+    (void)sip_replyf(vt->sip, msg, 200, "OK", "%sContent-Length: 0\r\n\r\n", hdrs.len ? hdrs.p : "");
+    sb_buf_free(&hdrs);
+}
+
+static void handle_register(sb_vthread *vt, const struct sip_msg *msg)
+{
+    uint64_t now = sb_clock_mono_ms();
+    char ext[SB_VOICE_EXT_MAX];
+    if (!sb_voice_user_copy(&msg->to.uri.user, ext)) {
+        (void)sip_reply(vt->sip, msg, 400, "Bad Request");
+        return;
+    }
+    if (locked_out(vt, &msg->src, now)) {
+        (void)sip_reply(vt->sip, msg, 403, "Forbidden");
+        return;
+    }
+    const sb_voice_extension *e = NULL;
+    bool stale = false;
+    int rc = authenticate(vt, msg, ext, now, &e, &stale);
+    if (rc == 1) {
+        challenge(vt, msg, stale);
+        return;
+    }
+    if (rc == SB_EINVAL) {
+        (void)sip_reply(vt->sip, msg, 400, "Bad Request");
+        return;
+    }
+    if (rc != 0) {
+        count_failure(vt, msg, ext, now);
+        (void)sip_reply(vt->sip, msg, 403, "Forbidden");
+        return;
+    }
+    contact_walk w = {vt, msg, e, REGISTER_DEFAULT_S, now, 0, false, 0};
+    if (pl_isset(&msg->expires))
+        w.default_expires = pl_u32(&msg->expires);
+    (void)sip_msg_hdr_apply(msg, true, SIP_HDR_CONTACT, on_contact, &w);
+    if (w.star) {
+        if (w.default_expires != 0 || sip_msg_hdr_count(msg, SIP_HDR_CONTACT) != 1) {
+            (void)sip_reply(vt->sip, msg, 400, "Bad Request");
+            return;
+        }
+        struct le *le = list_head(&vt->bindings);
+        while (le != NULL) {
+            binding *b = le->data;
+            le = le->next;
+            if (strcmp(b->ext, ext) == 0)
+                binding_remove(vt, b, true);
+        }
+    }
+    if (w.status == 423) {
+        (void)sip_replyf(vt->sip, msg, 423, "Interval Too Brief", "Min-Expires: %u\r\nContent-Length: 0\r\n\r\n",
+                         REGISTER_MIN_S);
+        return;
+    }
+    if (w.status != 0) {
+        (void)sip_reply(vt->sip, msg, (uint16_t)w.status, reason_phrase(w.status));
+        return;
+    }
+    reply_bindings(vt, msg, ext, now);
+}
+
+static bool on_request(const struct sip_msg *msg, void *arg)
+{
+    sb_vthread *vt = arg;
+    if (pl_strcmp(&msg->met, "REGISTER") == 0) {
+        if (vt->shutting_down)
+            (void)sip_reply(vt->sip, msg, 503, "Service Unavailable");
+        else
+            handle_register(vt, msg);
+        return true;
+    }
+    if (pl_strcmp(&msg->met, "OPTIONS") == 0) {
+        (void)sip_replyf(vt->sip, msg, 200, "OK",
+                         "Allow: INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, REGISTER\r\n"
+                         "Accept: application/sdp\r\nContent-Length: 0\r\n\r\n");
+        return true;
+    }
+    return false;
+}
+
+static void on_housekeeping(void *arg)
+{
+    sb_vthread *vt = arg;
+    uint64_t now = sb_clock_mono_ms();
+    struct le *le = list_head(&vt->bindings);
+    while (le != NULL) {
+        binding *b = le->data;
+        le = le->next;
+        if (b->expires_ms <= now)
+            binding_remove(vt, b, true);
+    }
+    le = list_head(&vt->failures);
+    while (le != NULL) {
+        failure_entry *f = le->data;
+        le = le->next;
+        if (f->locked_until_ms <= now && now - f->window_start_ms > FAILURE_WINDOW_MS) {
+            list_unlink(&f->le);
+            free(f);
+            vt->nfailures--;
+        }
+    }
+    tmr_start(&vt->housekeeping, 1000, on_housekeeping, vt);
+}
+
+/* ---- lifecycle ---- */
+
+static void on_sip_exit(void *arg)
+{
+    sb_vthread *vt = arg;
+    vt->sip_exited = true;
+    tmr_cancel(&vt->grace);
+    re_cancel();
+}
+
+static int add_transports(sb_vthread *vt, int *port)
+{
+    struct sa laddr;
+    if (sa_set_str(&laddr, vt->opt.host, (uint16_t)vt->opt.port) != 0) {
+        sb_log(SB_ERROR, "voice", "bad SIP listen address %s", vt->opt.host);
+        return SB_EINVAL;
+    }
+    /* Port 0: the kernel picks the UDP port, TCP must get the same one. */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        int err = sip_transp_add(vt->sip, SIP_TRANSP_UDP, &laddr);
+        struct sa bound;
+        if (err == 0)
+            err = sip_transp_laddr(vt->sip, &bound, SIP_TRANSP_UDP, NULL);
+        if (err == 0) {
+            struct sa tcp = laddr;
+            sa_set_port(&tcp, sa_port(&bound));
+            err = sip_transp_add(vt->sip, SIP_TRANSP_TCP, &tcp);
+            if (err == 0) {
+                *port = sa_port(&bound);
+                return 0;
+            }
+        }
+        sip_transp_flush(vt->sip);
+        if (vt->opt.port != 0 || (err != EADDRINUSE && err != 0)) {
+            sb_log(SB_ERROR, "voice", "cannot listen for SIP on %s:%d err=%d", vt->opt.host, vt->opt.port, err);
+            return SB_EIO;
+        }
+    }
+    return SB_EIO;
+}
+
+int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int *port)
+{
+    *out = NULL;
+    sb_vthread *vt = sb_xcalloc(1, sizeof *vt);
+    vt->v = v;
+    vt->cnt = sb_voice_counters_of(v);
+    vt->opt = *opt;
+    list_init(&vt->calls);
+    list_init(&vt->bindings);
+    list_init(&vt->failures);
+    tmr_init(&vt->housekeeping);
+    tmr_init(&vt->grace);
+    sb_random_hex(vt->secret, 32);
+    sb_media_hooks hooks = {media_dtmf, media_play_done, media_no_media};
+    int rc = sb_mediactx_new(&vt->mx, vt->cnt, &hooks, opt->no_media_seconds);
+    if (rc != 0)
+        goto fail;
+    rc = SB_EIO;
+    if (sip_alloc(&vt->sip, NULL, 32, 32, 32, USER_AGENT, on_sip_exit, vt) != 0)
+        goto fail;
+    rc = add_transports(vt, port);
+    if (rc != 0)
+        goto fail;
+    rc = SB_EIO;
+    if (sip_listen(&vt->lsnr, vt->sip, true, on_request, vt) != 0 ||
+        sipsess_listen(&vt->sock, vt->sip, 32, on_invite, vt) != 0)
+        goto fail;
+    tmr_start(&vt->housekeeping, 1000, on_housekeeping, vt);
+    *out = vt;
+    return 0;
+fail:
+    vt->sock = mem_deref(vt->sock);
+    vt->lsnr = mem_deref(vt->lsnr);
+    vt->sip = mem_deref(vt->sip);
+    sb_mediactx_free(vt->mx);
+    free(vt);
+    return rc;
+}
+
+static void on_grace(void *arg)
+{
+    sb_vthread *vt = arg;
+    sb_log(SB_WARN, "voice", "SIP transactions still open at shutdown: closing them");
+    sip_close(vt->sip, true);
+    if (!vt->sip_exited)
+        re_cancel();
+}
+
+void sb_vsip_shutdown(sb_vthread *vt)
+{
+    if (vt->shutting_down)
+        return;
+    vt->shutting_down = true;
+    struct le *le = list_head(&vt->calls);
+    while (le != NULL) {
+        sb_vcall *c = le->data;
+        le = le->next;
+        if (c->state == CALL_RINGING) {
+            (void)sipsess_reject(c->sess, 503, "Service Unavailable", "");
+            call_finish(c, SB_VOICE_CAUSE_SHUTDOWN, SB_VOICE_BY_SYSTEM, 503);
+        } else {
+            call_finish(c, SB_VOICE_CAUSE_SHUTDOWN, SB_VOICE_BY_SYSTEM, 0);
+        }
+        call_destroy(c);
+    }
+    while (!list_isempty(&vt->bindings))
+        binding_remove(vt, list_ledata(list_head(&vt->bindings)), false);
+    tmr_cancel(&vt->housekeeping);
+    vt->sock = mem_deref(vt->sock);
+    vt->lsnr = mem_deref(vt->lsnr);
+    tmr_start(&vt->grace, SHUTDOWN_GRACE_MS, on_grace, vt);
+    sip_close(vt->sip, false); /* may call on_sip_exit at once */
+}
+
+void sb_vsip_free(sb_vthread *vt)
+{
+    if (vt == NULL)
+        return;
+    tmr_cancel(&vt->grace);
+    tmr_cancel(&vt->housekeeping);
+    if (vt->sip_exited)
+        mem_deref(vt->sip); /* the reference sip's destructor took back */
+    struct le *le = list_head(&vt->failures);
+    while (le != NULL) {
+        failure_entry *f = le->data;
+        le = le->next;
+        list_unlink(&f->le);
+        free(f);
+    }
+    sb_mediactx_free(vt->mx);
+    free(vt->ext);
+    free(vt);
+}

@@ -1,0 +1,143 @@
+/* voice.h - the voice thread: a SIP + RTP *executor* on libre/librem.
+ *
+ * The voice thread runs libre's own loop (re_main) and owns every SIP
+ * transaction, dialog, RTP socket and media timer. It decides nothing: it
+ * reports what happened (events) and does what the core thread tells it
+ * (commands). Which calls to answer, what to play, whom to ring, are the
+ * core's decisions (DESIGN.md §1, Asterisk-under-ARI style).
+ *
+ *   core -> voice: commands through libre's mqueue (the only libre call
+ *                  that is safe from another thread). A full pipe (EAGAIN)
+ *                  parks commands in a core-side backlog, retried in order.
+ *   voice -> core: events through a mutex-protected FIFO and one uv_async;
+ *                  the async callback drains the whole FIFO (sends merge).
+ *
+ * Calls are named by a number the voice thread gives them (call_id, never 0,
+ * never reused while the process lives). A command for a call that has
+ * ended is ignored: the hangup event is on its way.
+ *
+ * Everything here is called on the core thread. */
+#ifndef SB_VOICE_H
+#define SB_VOICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/sb.h"
+
+typedef struct sb_voice sb_voice;
+
+#define SB_VOICE_EXT_MAX  32  /* an extension or a dialled number, NUL included */
+#define SB_VOICE_ADDR_MAX 160 /* a contact URI or a source address */
+
+/* ---- events: voice -> core ---- */
+
+typedef enum sb_voice_event_kind {
+    SB_VOICE_REGISTERED = 1, /* a device bound `contact` to `extension` (new or refreshed) */
+    SB_VOICE_UNREGISTERED,   /* a binding ended: Expires: 0 or expiry */
+    SB_VOICE_CALL_OFFERED,   /* an INVITE we may answer or reject; it rings meanwhile */
+    SB_VOICE_ANSWERED,       /* 200 OK sent and ACKed: media flows */
+    SB_VOICE_DTMF,           /* a digit (RFC 4733 any payload type, or SIP INFO) */
+    SB_VOICE_PLAY_DONE,      /* a non-looping `play` reached its end */
+    SB_VOICE_HANGUP,         /* the call is over; the last event of a call */
+    /* later: SB_VOICE_RINGING (a leg), SB_VOICE_BRIDGED, SB_VOICE_RECORDING_READY */
+} sb_voice_event_kind;
+
+typedef enum sb_voice_party {
+    SB_VOICE_BY_NONE = 0,
+    SB_VOICE_BY_CALLER, /* BYE or CANCEL from the caller */
+    SB_VOICE_BY_SYSTEM, /* our decision (hangup, reject) or a failure */
+    /* later: SB_VOICE_BY_AGENT (the answering leg) */
+} sb_voice_party;
+
+typedef enum sb_voice_cause {
+    SB_VOICE_CAUSE_NONE = 0,
+    SB_VOICE_CAUSE_NORMAL,    /* BYE after an answer */
+    SB_VOICE_CAUSE_CANCELLED, /* CANCEL (or BYE) before the answer */
+    SB_VOICE_CAUSE_REJECTED,  /* the core sent `reject` (code in sip_code) */
+    SB_VOICE_CAUSE_NO_MEDIA,  /* no RTP from the caller for no_media_seconds */
+    SB_VOICE_CAUSE_TIMEOUT,   /* no decision, or no ACK, in time */
+    SB_VOICE_CAUSE_CODEC,     /* no usable codec in the offer (488) */
+    SB_VOICE_CAUSE_ERROR,     /* a SIP or RTP failure */
+    SB_VOICE_CAUSE_SHUTDOWN,  /* the daemon is stopping */
+} sb_voice_cause;
+
+typedef struct sb_voice_event {
+    sb_voice_event_kind kind;
+    uint64_t call_id; /* 0 for registrar events */
+    int64_t at_ms;    /* wall clock when it happened (voice thread) */
+    /* REGISTERED / UNREGISTERED */
+    char extension[SB_VOICE_EXT_MAX];
+    int64_t agent_id;
+    char contact[SB_VOICE_ADDR_MAX];
+    /* CALL_OFFERED */
+    char from[SB_VOICE_EXT_MAX];    /* caller's user part (number or extension) */
+    char to[SB_VOICE_EXT_MAX];      /* dialled user part (DID or extension) */
+    char source[SB_VOICE_ADDR_MAX]; /* transport source "udp:IP:PORT" */
+    bool from_extension;            /* the caller is a registered extension (agent_id set) */
+    /* DTMF */
+    char digit; /* '0'..'9', '*', '#', 'A'..'D' */
+    /* HANGUP */
+    sb_voice_cause cause;
+    sb_voice_party by;
+    int sip_code; /* final response we sent before an answer (404, 487...), 0 after */
+} sb_voice_event;
+
+typedef void (*sb_voice_event_fn)(const sb_voice_event *ev, void *arg);
+
+/* ---- commands: core -> voice ---- */
+
+/* One row of the registrar's credentials table. */
+typedef struct sb_voice_extension {
+    char extension[SB_VOICE_EXT_MAX];
+    int64_t agent_id;
+    char ha1[33]; /* hex MD5(extension:realm:password) */
+} sb_voice_extension;
+
+typedef struct sb_voice_options {
+    char host[64]; /* listen address for UDP and TCP */
+    int port;      /* 0: any free port (the same for UDP and TCP) */
+    char realm[64];
+    unsigned no_media_seconds;         /* an answered call without RTP this long is ended */
+    unsigned ring_timeout_seconds;     /* no answer/reject from the core in time -> 480 */
+    unsigned register_max_failures;    /* failed digests from one IP before lockout */
+    unsigned register_lockout_seconds; /* how long the lockout lasts */
+} sb_voice_options;
+
+/* Starts the voice thread and waits until it listens (or failed: then
+ * returns SB_EIO and *out is NULL). `on_event` runs on `loop`. */
+int sb_voice_start(sb_voice **out, uv_loop_t *loop, const sb_voice_options *opt, sb_voice_event_fn on_event, void *arg);
+/* The port actually bound (useful with port 0). */
+int sb_voice_port(const sb_voice *v);
+/* Stops the thread (a command through the mqueue: the voice loop ends its
+ * calls with BYE/480, closes its sockets and returns), joins it, then closes
+ * the uv_async; `done` runs on the loop once the handle is closed. Events
+ * still queued are delivered before `done`. */
+void sb_voice_stop(sb_voice *v, void (*done)(void *arg), void *arg);
+void sb_voice_free(sb_voice *v);
+
+/* Each returns 0 (queued) or SB_EINVAL. A full command pipe is not an
+ * error: the command waits in the backlog and keeps its order. */
+int sb_voice_set_extensions(sb_voice *v, const sb_voice_extension *ext, size_t n);
+int sb_voice_answer(sb_voice *v, uint64_t call_id);
+int sb_voice_reject(sb_voice *v, uint64_t call_id, int sip_code); /* 400..699 */
+int sb_voice_play(sb_voice *v, uint64_t call_id, const char *wav_path, bool loop);
+int sb_voice_stop_play(sb_voice *v, uint64_t call_id);
+int sb_voice_hangup(sb_voice *v, uint64_t call_id);
+/* later: sb_voice_ring(call, targets, timeout), sb_voice_bridge(a, b),
+ * sb_voice_record(call, path), sb_voice_originate(from, to) -- they take
+ * the same command struct (see voice_internal.h). */
+
+/* Counters for /metrics (Prometheus text appended to b). NULL-safe. */
+void sb_voice_metrics_text(const sb_voice *v, sb_buf *b);
+
+const char *sb_voice_cause_name(sb_voice_cause c);
+const char *sb_voice_party_name(sb_voice_party p);
+
+/* HA1 for SIP digest: hex MD5("ext:realm:password") into out (33 bytes).
+ * MD5 only because RFC 2617/3261 digest requires it. */
+void sb_voice_ha1(const char *extension, const char *realm, const char *password, char out[33]);
+
+#endif

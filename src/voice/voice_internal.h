@@ -1,0 +1,120 @@
+/* voice_internal.h - what the voice thread's files (voice.c, sip.c, media.c,
+ * glue.c) share. Everything declared here runs on the voice thread, except
+ * sb_voice_post (any thread) and the counters (atomics). libre's headers
+ * need HAVE_INTTYPES_H and HAVE_STDBOOL_H (CMakeLists.txt): without the
+ * second, `bool` silently becomes `signed char` (DESIGN.md §5). */
+#ifndef SB_VOICE_INTERNAL_H
+#define SB_VOICE_INTERNAL_H
+
+#include <re.h>
+#include <rem.h>
+#include <stdatomic.h>
+
+#include "voice/voice.h"
+
+/* Counters shared with the core (read for /metrics). */
+typedef struct sb_voice_counters {
+    atomic_uint_fast64_t calls_offered;
+    atomic_uint_fast64_t calls_answered;
+    atomic_uint_fast64_t calls_active;
+    atomic_uint_fast64_t rtp_packets_sent;
+    atomic_uint_fast64_t rtp_packets_received;
+    atomic_uint_fast64_t dtmf_digits;
+    atomic_uint_fast64_t registrations; /* bindings now */
+    atomic_uint_fast64_t register_failures;
+    atomic_uint_fast64_t register_lockouts;
+    atomic_uint_fast64_t sip_rejected; /* final 4xx-6xx we sent to INVITEs */
+    atomic_uint_fast64_t no_media_hangups;
+} sb_voice_counters;
+
+typedef enum sb_vcmd_kind {
+    SB_VCMD_STOP = 1,
+    SB_VCMD_SET_EXTENSIONS,
+    SB_VCMD_ANSWER,
+    SB_VCMD_REJECT,
+    SB_VCMD_PLAY,
+    SB_VCMD_STOP_PLAY,
+    SB_VCMD_HANGUP,
+    /* later: SB_VCMD_RING, SB_VCMD_BRIDGE, SB_VCMD_RECORD, SB_VCMD_ORIGINATE */
+} sb_vcmd_kind;
+
+/* A command, malloc'ed on the core thread, freed on the voice thread. */
+typedef struct sb_vcmd {
+    sb_vcmd_kind kind;
+    uint64_t call_id;
+    int code;
+    bool loop;
+    char *path;              /* PLAY */
+    sb_voice_extension *ext; /* SET_EXTENSIONS */
+    size_t n;
+    struct sb_vcmd *next; /* core-side backlog */
+} sb_vcmd;
+
+void sb_vcmd_free(sb_vcmd *c);
+
+typedef struct sb_vthread sb_vthread;
+
+/* ---- voice.c ---- */
+/* Queues an event for the core (any thread). */
+void sb_voice_post(sb_voice *v, const sb_voice_event *ev);
+sb_voice_counters *sb_voice_counters_of(sb_voice *v);
+
+/* ---- sip.c: transports, registrar, sessions ---- */
+int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int *port);
+/* Ends every call and closes the SIP stack; calls `done` (then re_cancel
+ * is safe) once the last transaction is over or after a grace period. */
+void sb_vsip_shutdown(sb_vthread *vt);
+void sb_vsip_free(sb_vthread *vt);
+void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd);
+
+/* ---- media.c: RTP, the shared ticker, prompts, DTMF ---- */
+typedef struct sb_vcall sb_vcall;
+typedef struct sb_media sb_media;       /* per call */
+typedef struct sb_mediactx sb_mediactx; /* per voice thread: ticker, prompt cache */
+
+typedef struct sb_media_hooks {
+    void (*dtmf)(sb_vcall *call, char digit);
+    void (*play_done)(sb_vcall *call, bool failed);
+    void (*no_media)(sb_vcall *call);
+} sb_media_hooks;
+
+int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
+                    unsigned no_media_seconds);
+void sb_mediactx_free(sb_mediactx *mx);
+/* Opens an RTP socket on `ip` and negotiates the offer in `msg`: 0, or
+ * SB_EINVAL when the offer has no usable codec (-> 488), SB_EIO. */
+int sb_media_new(sb_media **out, sb_mediactx *mx, sb_vcall *call, const struct sa *ip, const struct sip_msg *msg);
+/* The SDP answer (mbuf, caller derefs). */
+int sb_media_answer_sdp(sb_media *m, struct mbuf **out);
+/* Starts sending and watching for media (after the answer). */
+void sb_media_start(sb_media *m);
+int sb_media_play(sb_media *m, const char *path, bool loop);
+void sb_media_stop_play(sb_media *m);
+void sb_media_free(sb_media *m);
+
+/* ---- glue.c: parsing of our own (fuzzed: tests/fuzz/fuzz_sip.c) ---- */
+/* A user part of a URI we accept as an extension or a number:
+ * 1..31 of [0-9A-Za-z+*#._-]. */
+bool sb_voice_user_valid(const char *p, size_t len);
+/* Copies a valid user part into out (SB_VOICE_EXT_MAX); false if invalid. */
+bool sb_voice_user_copy(const struct pl *pl, char out[SB_VOICE_EXT_MAX]);
+/* SIP INFO bodies: application/dtmf-relay ("Signal=5\r\nDuration=160") and
+ * application/dtmf ("5"). 0 with *digit, or SB_EINVAL. */
+int sb_voice_dtmf_relay_parse(const char *body, size_t len, bool relay, char *digit);
+/* Digest nonces: "<16 hex expiry ms><32 hex HMAC(secret, expiry)>". */
+void sb_voice_nonce_make(const char *secret, uint64_t expires_ms, char out[49]);
+/* 0 valid, 1 valid but expired (stale), SB_EINVAL forged or malformed. */
+int sb_voice_nonce_check(const char *secret, const char *nonce, size_t len, uint64_t now_ms);
+/* What an INVITE asks for: caller and callee user parts; SB_EINVAL (400)
+ * when they are missing or not valid user parts. */
+int sb_voice_invite_parties(const struct sip_msg *msg, char from[SB_VOICE_EXT_MAX], char to[SB_VOICE_EXT_MAX]);
+/* Adds our formats to `m` (PCMU, PCMA, telephone-event without a fixed
+ * payload type so that decoding an offer adopts the peer's). */
+int sb_voice_sdp_formats(struct sdp_media *m);
+/* After sdp_decode of an offer: the audio payload type to send (0 or 8,
+ * the peer's first preference we support) and the peer's telephone-event
+ * payload type (-1 if none). SB_EINVAL when no G.711 is offered or the
+ * media has no address. */
+int sb_voice_sdp_choose(const struct sdp_media *m, int *audio_pt, int *telev_pt);
+
+#endif
