@@ -19,10 +19,10 @@ say() { # lang name text
     mv "$tmp/out.wav" "$out"
 }
 
-say ru welcome "Здравствуйте! Для отдела продаж нажмите 1, для поддержки — 2, для связи с оператором — 0."
-say en welcome "Hello! For sales press 1, for support press 2, to speak to an operator press 0."
-say ru invalid "Неверный выбор. Попробуйте ещё раз."
-say en invalid "Sorry, that is not a valid choice. Please try again."
+say ru menu_main "Здравствуйте! Для отдела продаж нажмите 1, для поддержки — 2, для связи с оператором — 0."
+say en menu_main "Hello! For sales press 1, for support press 2, to speak to an operator press 0."
+say ru invalid_choice "Неверный выбор. Попробуйте ещё раз."
+say en invalid_choice "Sorry, that is not a valid choice. Please try again."
 say ru goodbye "Спасибо за звонок. До свидания!"
 say en goodbye "Thank you for calling. Goodbye!"
 say ru wait "Пожалуйста, оставайтесь на линии. Вам ответит первый освободившийся оператор."

@@ -162,8 +162,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         sb_log_reopen();
         sb_log(SB_INFO, "app", "log reopened");
-        sb_dispatch_reload(app->dispatch); /* picks up `config import` */
-        sb_calls_reload(app->calls);       /* and `user sip-password` */
+        sb_dispatch_reload(app->dispatch); /* picks up `config import` and `user sip-password` */
         return;
     }
     begin_shutdown(app, signum == SIGTERM ? "SIGTERM" : "SIGINT");

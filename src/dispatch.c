@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "engine/config.h"
 #include "engine/model.h"
+#include "voice/calls.h"
 
 struct sb_dispatch {
     sb_app *app;
@@ -764,6 +765,7 @@ void sb_dispatch_reload(sb_dispatch *d)
 {
     if (d == NULL || d->stopped)
         return;
+    sb_calls_reload(d->app->calls); /* the IVR reads numbers, menus and calendars too */
     load_op *l = sb_xcalloc(1, sizeof *l);
     l->d = d;
     sb_store_submit(d->app->store, load_run, reload_done, l);

@@ -30,23 +30,27 @@ static json_t *opt_text(sb_stmt *s, int col)
 
 static json_t *call_row(sb_stmt *s)
 {
-    return json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:s,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, 0),
-                     "direction", sb_stmt_text(s, 1), "from", sb_stmt_text(s, 2), "to", sb_stmt_text(s, 3), "did",
-                     opt_text(s, 4), "source", opt_text(s, 5), "status", sb_stmt_text(s, 6), "hangup_by",
-                     opt_text(s, 7), "hangup_cause", opt_text(s, 8), "sip_code",
-                     sb_stmt_isnull(s, 9) ? json_null() : json_integer(sb_stmt_int(s, 9)), "ivr_path",
-                     sb_stmt_text(s, 10), "offered_at", sb_json_time(sb_stmt_int(s, 11)), "answered_at",
-                     sb_json_time(sb_stmt_int(s, 12)), "ended_at", sb_json_time(sb_stmt_int(s, 13)));
+    json_t *row = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:s,s:o,s:o,s:o}", "id",
+                            (json_int_t)sb_stmt_int(s, 0), "direction", sb_stmt_text(s, 1), "from", sb_stmt_text(s, 2),
+                            "to", sb_stmt_text(s, 3), "did", opt_text(s, 4), "source", opt_text(s, 5), "status",
+                            sb_stmt_text(s, 6), "hangup_by", opt_text(s, 7), "hangup_cause", opt_text(s, 8), "sip_code",
+                            sb_stmt_isnull(s, 9) ? json_null() : json_integer(sb_stmt_int(s, 9)), "ivr_path",
+                            sb_stmt_text(s, 10), "offered_at", sb_json_time(sb_stmt_int(s, 11)), "answered_at",
+                            sb_json_time(sb_stmt_int(s, 12)), "ended_at", sb_json_time(sb_stmt_int(s, 13)));
+    json_object_set_new(row, "queue_team_id", sb_stmt_isnull(s, 14) ? json_null() : json_integer(sb_stmt_int(s, 14)));
+    json_object_set_new(row, "agent_id", sb_stmt_isnull(s, 15) ? json_null() : json_integer(sb_stmt_int(s, 15)));
+    return row;
 }
 
 static int list_action(sb_tx *tx, sb_api_op *op)
 {
     list_args *a = op->ctx;
-    sb_stmt *s = sb_tx_query(tx,
-                             "SELECT id, direction, from_number, to_number, did, source, status, hangup_by, "
-                             "hangup_cause, sip_code, ivr_path, offered_at, answered_at, ended_at FROM call "
-                             "WHERE (?1 = '' OR status = ?1) AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
-                             "tii", a->status, a->cursor, a->limit + 1);
+    sb_stmt *s = sb_tx_query(
+        tx,
+        "SELECT id, direction, from_number, to_number, did, source, status, hangup_by, "
+        "hangup_cause, sip_code, ivr_path, offered_at, answered_at, ended_at, queue_team_id, agent_id FROM call "
+        "WHERE (?1 = '' OR status = ?1) AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
+        "tii", a->status, a->cursor, a->limit + 1);
     if (s == NULL)
         return SB_EIO;
     json_t *list = json_array();

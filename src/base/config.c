@@ -35,7 +35,6 @@ void sb_config_defaults(sb_config *c)
 #ifdef SB_PROMPTS_DIR
     snprintf(c->sip_prompts, sizeof c->sip_prompts, "%s", SB_PROMPTS_DIR);
 #endif
-    snprintf(c->sip_language, sizeof c->sip_language, "ru");
     c->sip_register_max_failures = 5;
     c->sip_register_lockout_seconds = 300;
 }
@@ -58,14 +57,6 @@ static int parse_uint(const char *v, unsigned long long max, unsigned long long 
     return 0;
 }
 
-static bool dids_valid(const char *v)
-{
-    for (const char *p = v; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || *p == '+' || *p == ',' || *p == ' '))
-            return false;
-    return true;
-}
-
 static int on_sip_value(load_ctx *lc, const char *name, const char *value)
 {
     sb_config *c = lc->c;
@@ -83,16 +74,8 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
         if (parse_uint(value, 86400, &n) != 0)
             goto bad;
         c->sip_no_media_seconds = (unsigned)n;
-    } else if (strcmp(name, "dids") == 0) {
-        if (strlen(value) >= sizeof c->sip_dids || !dids_valid(value))
-            goto bad;
-        snprintf(c->sip_dids, sizeof c->sip_dids, "%s", value);
     } else if (strcmp(name, "prompts") == 0) {
         snprintf(c->sip_prompts, sizeof c->sip_prompts, "%s", value);
-    } else if (strcmp(name, "language") == 0) {
-        if (strcmp(value, "ru") != 0 && strcmp(value, "en") != 0)
-            goto bad;
-        snprintf(c->sip_language, sizeof c->sip_language, "%s", value);
     } else if (strcmp(name, "answer_delay_ms") == 0) {
         if (parse_uint(value, 60000, &n) != 0)
             goto bad;

@@ -32,10 +32,8 @@ typedef struct sb_config {
     int sip_port;                  /* 0 with sip_host set: any free port */
     char sip_realm[64];            /* digest realm; HA1s are bound to it */
     unsigned sip_no_media_seconds; /* an answered call without RTP this long is ended */
-    char sip_dids[256];            /* comma-separated numbers answered with the welcome prompt */
     char sip_prompts[512];         /* directory of <lang>/<name>.wav */
-    char sip_language[8];          /* prompts' language */
-    unsigned sip_answer_delay_ms;  /* ring this long before answering a DID */
+    unsigned sip_answer_delay_ms;  /* ring this long before the IVR answers */
     unsigned sip_register_max_failures;
     unsigned sip_register_lockout_seconds;
 } sb_config;

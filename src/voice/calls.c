@@ -7,10 +7,17 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/calendar.h"
+#include "engine/ivr.h"
 #include "engine/model.h"
 #include "voice/voice.h"
 
-#define MAX_PATH_DIGITS 32
+#define MAX_PATH_DIGITS (SB_IVR_PATH_MAX - 1)
+
+/* Where the IVR sent a call when it left it. Queues, agents' phones and
+ * voicemail recording are not executed yet: a queued call hears the hold
+ * prompt until the caller hangs up; voicemail plays its prompt and ends. */
+typedef enum call_outcome { OUT_NONE, OUT_QUEUE, OUT_AGENT, OUT_VOICEMAIL, OUT_HANGUP } call_outcome;
 
 typedef struct call_rec {
     uint64_t id;
@@ -18,9 +25,14 @@ typedef struct call_rec {
     char to[SB_VOICE_EXT_MAX];
     char source[SB_VOICE_ADDR_MAX];
     bool from_extension;
-    bool did;
+    bool did;    /* the number is one of ours */
+    bool in_ivr; /* the IVR has the call */
+    call_outcome outcome;
+    int64_t queue_team_id, agent_id;
     int64_t offered_at, answered_at;
     uint64_t answer_at_ms; /* monotonic; 0 = no delayed answer pending */
+    uint32_t play_id;      /* of the last prompt we started */
+    char language[8];
     char path[MAX_PATH_DIGITS + 1];
     struct call_rec *next;
 } call_rec;
@@ -29,9 +41,12 @@ struct sb_calls {
     sb_app *app;
     sb_voice *voice;
     call_rec *calls;
+    sb_ivr *ivr;
+    sb_ivr_actions acts;
     uv_timer_t answer_timer; /* the earliest delayed answer */
+    uv_timer_t ivr_timer;    /* the IVR's next deadline */
     bool timer_open;
-    char welcome[600];
+    uint32_t next_play; /* play ids for prompts the IVR did not ask for */
     uint64_t logged, log_failures;
 };
 
@@ -41,6 +56,7 @@ typedef struct cdr_op {
     char from[SB_VOICE_EXT_MAX], to[SB_VOICE_EXT_MAX], source[SB_VOICE_ADDR_MAX];
     char path[MAX_PATH_DIGITS + 1];
     bool did;
+    int64_t queue_team_id, agent_id;
     const char *status, *hangup_by, *cause;
     int sip_code;
     int64_t offered_at, answered_at, ended_at;
@@ -53,11 +69,11 @@ static int cdr_run(sb_tx *tx, void *arg)
     cdr_op *o = arg;
     int rc = sb_tx_insert(tx, &o->id,
                           "INSERT INTO call (direction, from_number, to_number, did, source, status, hangup_by, "
-                          "hangup_cause, sip_code, ivr_path, offered_at, answered_at, ended_at, created_at) "
-                          "VALUES ('in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          "tttttttItiIii", o->from, o->to, o->did ? o->to : NULL, o->source, o->status, o->hangup_by,
-                          o->cause, (int64_t)o->sip_code, o->path, o->offered_at, o->answered_at, o->ended_at,
-                          sb_tx_now(tx));
+                          "hangup_cause, sip_code, ivr_path, queue_team_id, agent_id, offered_at, answered_at, "
+                          "ended_at, created_at) VALUES ('in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          "tttttttItIIiIii", o->from, o->to, o->did ? o->to : NULL, o->source, o->status, o->hangup_by,
+                          o->cause, (int64_t)o->sip_code, o->path, o->queue_team_id, o->agent_id, o->offered_at,
+                          o->answered_at, o->ended_at, sb_tx_now(tx));
     if (rc != 0)
         return rc;
     return sb_event_log(tx, (sb_actor){"system", 0}, "call", o->id, "call.ended",
@@ -86,42 +102,34 @@ static void log_call(sb_calls *c, const call_rec *r, const sb_voice_event *ev)
     memcpy(o->source, r->source, sizeof o->source);
     memcpy(o->path, r->path, sizeof o->path);
     o->did = r->did;
+    o->queue_team_id = r->queue_team_id;
+    o->agent_id = r->agent_id;
     o->offered_at = r->offered_at;
     o->answered_at = r->answered_at;
     o->ended_at = ev->at_ms;
     o->sip_code = ev->sip_code;
     o->cause = sb_voice_cause_name(ev->cause);
     o->hangup_by = sb_voice_party_name(ev->by);
-    if (r->answered_at != 0)
-        o->status = "answered";
-    else if (ev->cause == SB_VOICE_CAUSE_CANCELLED)
-        o->status = "missed";
-    else if (ev->cause == SB_VOICE_CAUSE_REJECTED)
-        o->status = "rejected";
-    else
+    /* No call reaches a person yet (queues and agents' phones come next), so
+     * none is "answered": answered by the IVR, the caller who hangs up
+     * abandoned it; our own hang-up (the menu's end) leaves it missed. */
+    if (r->answered_at == 0)
+        o->status = ev->cause == SB_VOICE_CAUSE_CANCELLED  ? "missed"
+                    : ev->cause == SB_VOICE_CAUSE_REJECTED ? "rejected"
+                                                           : "failed";
+    else if (ev->cause == SB_VOICE_CAUSE_NO_MEDIA || ev->cause == SB_VOICE_CAUSE_ERROR ||
+             ev->cause == SB_VOICE_CAUSE_SHUTDOWN)
         o->status = "failed";
+    else if (ev->by == SB_VOICE_BY_CALLER)
+        o->status = "abandoned";
+    else
+        o->status = "missed"; /* voicemail does not record yet */
     sb_log(SB_INFO, "voice", "call=%llu ended from=%s to=%s status=%s by=%s cause=%s path=%s",
            (unsigned long long)r->id, r->from, r->to, o->status, o->hangup_by ? o->hangup_by : "-", o->cause, r->path);
     sb_store_submit(c->app->store, cdr_run, cdr_done, o);
 }
 
-/* ---- decisions (the fixed minimum; see calls.h) ---- */
-
-static bool is_did(const sb_calls *c, const char *number)
-{
-    const char *p = c->app->cfg.sip_dids;
-    size_t n = strlen(number);
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *start = p;
-        while (*p && *p != ',' && *p != ' ')
-            p++;
-        if ((size_t)(p - start) == n && n > 0 && memcmp(start, number, n) == 0)
-            return true;
-    }
-    return false;
-}
+/* ---- decisions: the IVR (src/engine/ivr.c) decides, we execute ---- */
 
 static call_rec *rec_find(sb_calls *c, uint64_t id, call_rec ***link)
 {
@@ -164,6 +172,112 @@ static void on_answer_timer(uv_timer_t *t)
     arm_answer_timer(c);
 }
 
+static void on_ivr_timer(uv_timer_t *t);
+
+static void arm_ivr_timer(sb_calls *c)
+{
+    if (!c->timer_open)
+        return;
+    int64_t due = sb_ivr_next_deadline(c->ivr);
+    if (due == INT64_MAX) {
+        uv_timer_stop(&c->ivr_timer);
+        return;
+    }
+    int64_t now = sb_clock_wall_ms();
+    uv_timer_start(&c->ivr_timer, on_ivr_timer, due > now ? (uint64_t)(due - now) : 0, 0);
+}
+
+static void play(sb_calls *c, call_rec *r, const char *prompt, const char *lang, bool loop, uint32_t play_id)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/%s.wav", c->app->cfg.sip_prompts, lang[0] ? lang : "ru", prompt);
+    r->play_id = play_id;
+    sb_voice_play(c->voice, r->id, path, loop, play_id);
+}
+
+/* A prompt of our own (not the IVR's): ids from the top half, so they never
+ * meet the IVR's. */
+static uint32_t own_play_id(sb_calls *c)
+{
+    return 0x80000000u | (++c->next_play & 0x7fffffffu);
+}
+
+static void left_ivr(call_rec *r, const sb_ivr_action *a, call_outcome outcome)
+{
+    r->in_ivr = false;
+    r->outcome = outcome;
+    snprintf(r->path, sizeof r->path, "%s", a->path);
+}
+
+/* Executes what the IVR decided, then re-arms its timer. */
+static void run_actions(sb_calls *c)
+{
+    for (size_t i = 0; i < c->acts.n; i++) {
+        const sb_ivr_action *a = &c->acts.v[i];
+        call_rec *r = rec_find(c, a->call_id, NULL);
+        if (r == NULL)
+            continue;
+        if (a->language[0] != '\0')
+            snprintf(r->language, sizeof r->language, "%s", a->language);
+        switch (a->kind) {
+        case SB_IVR_ANSWER:
+            if (c->app->cfg.sip_answer_delay_ms == 0) {
+                sb_voice_answer(c->voice, r->id);
+            } else { /* ring a moment first, like a person picking up */
+                r->answer_at_ms = sb_clock_mono_ms() + c->app->cfg.sip_answer_delay_ms;
+                arm_answer_timer(c);
+            }
+            break;
+        case SB_IVR_PLAY: play(c, r, a->prompt, r->language, false, a->play_id); break;
+        case SB_IVR_STOP_PLAY: sb_voice_stop_play(c->voice, r->id); break;
+        case SB_IVR_REJECT:
+            left_ivr(r, a, OUT_HANGUP);
+            r->did = false;
+            sb_voice_reject(c->voice, r->id, a->sip_status);
+            break;
+        case SB_IVR_QUEUE:
+        case SB_IVR_RING_AGENT:
+            left_ivr(r, a, a->kind == SB_IVR_QUEUE ? OUT_QUEUE : OUT_AGENT);
+            if (a->kind == SB_IVR_QUEUE)
+                r->queue_team_id = a->id;
+            else
+                r->agent_id = a->id;
+            sb_log(SB_INFO, "voice", "call=%llu %s=%lld path=%s reason=%s (waits on hold)", (unsigned long long)r->id,
+                   a->kind == SB_IVR_QUEUE ? "queue" : "agent", (long long)a->id, a->path, a->reason);
+            play(c, r, "wait", r->language, true, own_play_id(c));
+            break;
+        case SB_IVR_VOICEMAIL:
+            left_ivr(r, a, OUT_VOICEMAIL);
+            r->queue_team_id = a->id;
+            play(c, r, "voicemail", r->language, false, own_play_id(c));
+            break;
+        case SB_IVR_HANGUP:
+            left_ivr(r, a, OUT_HANGUP);
+            sb_voice_hangup(c->voice, r->id);
+            break;
+        case SB_IVR_ABANDONED: left_ivr(r, a, OUT_NONE); break;
+        }
+    }
+    sb_ivr_actions_reset(&c->acts);
+    arm_ivr_timer(c);
+}
+
+static void ivr_input(sb_calls *c, call_rec *r, sb_ivr_input in)
+{
+    in.call_id = r->id;
+    int rc = sb_ivr_handle(c->ivr, &in, sb_clock_wall_ms(), &c->acts);
+    if (rc != 0 && rc != SB_ENOTFOUND)
+        sb_log(SB_WARN, "voice", "call=%llu ivr refused input rc=%d", (unsigned long long)r->id, rc);
+    run_actions(c);
+}
+
+static void on_ivr_timer(uv_timer_t *t)
+{
+    sb_calls *c = t->data;
+    sb_ivr_tick(c->ivr, sb_clock_wall_ms(), &c->acts);
+    run_actions(c);
+}
+
 static void on_offered(sb_calls *c, const sb_voice_event *ev)
 {
     call_rec *r = sb_xcalloc(1, sizeof *r);
@@ -173,21 +287,13 @@ static void on_offered(sb_calls *c, const sb_voice_event *ev)
     memcpy(r->source, ev->source, sizeof r->source);
     r->from_extension = ev->from_extension;
     r->offered_at = ev->at_ms;
-    r->did = is_did(c, ev->to);
+    r->did = true; /* until the IVR says the number is not ours */
+    r->in_ivr = true;
     r->next = c->calls;
     c->calls = r;
     sb_log(SB_INFO, "voice", "call=%llu offered from=%s to=%s src=%s extension=%d", (unsigned long long)r->id, r->from,
            r->to, r->source, (int)r->from_extension);
-    if (!r->did) {
-        sb_voice_reject(c->voice, r->id, 404);
-        return;
-    }
-    if (c->app->cfg.sip_answer_delay_ms == 0) {
-        sb_voice_answer(c->voice, r->id);
-        return;
-    }
-    r->answer_at_ms = sb_clock_mono_ms() + c->app->cfg.sip_answer_delay_ms;
-    arm_answer_timer(c);
+    ivr_input(c, r, (sb_ivr_input){.kind = SB_IVR_IN_OFFERED, .number = r->to});
 }
 
 static void on_voice_event(const sb_voice_event *ev, void *arg)
@@ -204,28 +310,31 @@ static void on_voice_event(const sb_voice_event *ev, void *arg)
         break;
     case SB_VOICE_CALL_OFFERED: on_offered(c, ev); break;
     case SB_VOICE_ANSWERED:
-        if (r == NULL)
-            break;
-        r->answered_at = ev->at_ms;
-        sb_voice_play(c->voice, r->id, c->welcome, false);
+        if (r != NULL)
+            r->answered_at = ev->at_ms;
         break;
     case SB_VOICE_DTMF:
         if (r == NULL)
             break;
-        if (strlen(r->path) < MAX_PATH_DIGITS) {
-            size_t n = strlen(r->path);
-            r->path[n] = ev->digit;
-            r->path[n + 1] = '\0';
-        }
         sb_log(SB_INFO, "voice", "call=%llu dtmf=%c", (unsigned long long)r->id, ev->digit);
+        if (r->in_ivr)
+            ivr_input(c, r, (sb_ivr_input){.kind = SB_IVR_IN_DIGIT, .digit = ev->digit});
         break;
     case SB_VOICE_PLAY_DONE:
-        if (r != NULL && ev->cause == SB_VOICE_CAUSE_ERROR)
+        if (r == NULL)
+            break;
+        if (ev->cause == SB_VOICE_CAUSE_ERROR)
             sb_log(SB_WARN, "voice", "call=%llu prompt could not be played", (unsigned long long)r->id);
+        if (r->in_ivr)
+            ivr_input(c, r, (sb_ivr_input){.kind = SB_IVR_IN_PLAY_DONE, .play_id = ev->play_id});
+        else if (r->outcome == OUT_VOICEMAIL && ev->play_id == r->play_id)
+            sb_voice_hangup(c->voice, r->id); /* recording comes with the next slice */
         break;
     case SB_VOICE_HANGUP:
         if (r == NULL)
             break;
+        if (r->in_ivr) /* the caller left the menu: the IVR reports the path */
+            ivr_input(c, r, (sb_ivr_input){.kind = SB_IVR_IN_HANGUP});
         *link = r->next;
         log_call(c, r, ev);
         free(r);
@@ -241,6 +350,7 @@ typedef struct ext_op {
     sb_calls *calls;
     sb_voice_extension *ext;
     size_t n;
+    json_t *config; /* [[kind, id, data], ...]: numbers, menus, calendars */
 } ext_op;
 
 static int ext_run(sb_tx *tx, void *arg)
@@ -269,7 +379,63 @@ static int ext_run(sb_tx *tx, void *arg)
         memcpy(e->ha1, ha1, 33);
     }
     sb_stmt_end(s);
+    if (rc < 0)
+        return rc;
+    s = sb_tx_query(tx,
+                    "SELECT kind, id, data FROM config_item WHERE kind IN ('phone_number', 'ivr_menu', 'calendar') "
+                    "ORDER BY kind, id",
+                    "");
+    if (s == NULL)
+        return SB_EIO;
+    o->config = json_array();
+    while ((rc = sb_stmt_step(s)) == 1)
+        json_array_append_new(
+            o->config, json_pack("[s,I,s]", sb_stmt_text(s, 0), (json_int_t)sb_stmt_int(s, 1), sb_stmt_text(s, 2)));
+    sb_stmt_end(s);
     return rc < 0 ? rc : 0;
+}
+
+/* Hands the IVR its numbers, menus, calendars and the agents' extensions
+ * (documents that no longer build are skipped and logged). */
+static void load_ivr(sb_calls *c, const ext_op *o)
+{
+    sb_ivr_clear_config(c->ivr);
+    size_t i;
+    json_t *row;
+    json_array_foreach (o->config, i, row) {
+        const char *kind = json_string_value(json_array_get(row, 0));
+        json_int_t id = json_integer_value(json_array_get(row, 1));
+        json_t *doc = json_loads(json_string_value(json_array_get(row, 2)), 0, NULL);
+        if (doc == NULL)
+            continue;
+        int rc = SB_EINVAL;
+        if (strcmp(kind, "calendar") == 0) {
+            json_object_del(doc, "id");
+            json_object_del(doc, "name");
+            sb_calendar *cal = NULL;
+            char field[64], msg[160];
+            if (sb_calendar_from_json(doc, &cal, field, sizeof field, msg, sizeof msg) == 0)
+                rc = sb_ivr_put_calendar(c->ivr, id, cal);
+        } else {
+            json_object_set_new(doc, "id", json_integer(id));
+            if (strcmp(kind, "phone_number") == 0) {
+                sb_phone_number num;
+                if (sb_voice_number(doc, &num) == 0)
+                    rc = sb_ivr_put_number(c->ivr, &num);
+            } else {
+                sb_ivr_menu *menu = sb_xcalloc(1, sizeof *menu);
+                if (sb_voice_menu(doc, menu) == 0)
+                    rc = sb_ivr_put_menu(c->ivr, menu);
+                free(menu);
+            }
+        }
+        if (rc != 0)
+            sb_log(SB_WARN, "voice", "%s %lld skipped rc=%d", kind, (long long)id, rc);
+        json_decref(doc);
+    }
+    for (size_t k = 0; k < o->n; k++)
+        if (strlen(o->ext[k].extension) == SB_IVR_EXT_DIGITS)
+            sb_ivr_put_extension(c->ivr, o->ext[k].extension, o->ext[k].agent_id);
 }
 
 static void ext_done(void *arg, int rc)
@@ -277,8 +443,13 @@ static void ext_done(void *arg, int rc)
     ext_op *o = arg;
     if (rc != 0)
         sb_log(SB_ERROR, "voice", "cannot read SIP extensions rc=%d", rc);
-    else if (o->calls->voice != NULL)
+    else if (o->calls->voice != NULL) {
         sb_voice_set_extensions(o->calls->voice, o->ext, o->n);
+        load_ivr(o->calls, o);
+        arm_ivr_timer(o->calls); /* calls whose menu went away have news */
+        run_actions(o->calls);
+    }
+    json_decref(o->config);
     free(o->ext);
     free(o);
 }
@@ -299,7 +470,7 @@ sb_calls *sb_calls_start(sb_app *app)
     const sb_config *cfg = &app->cfg;
     sb_calls *c = sb_xcalloc(1, sizeof *c);
     c->app = app;
-    snprintf(c->welcome, sizeof c->welcome, "%s/%s/welcome.wav", cfg->sip_prompts, cfg->sip_language);
+    c->ivr = sb_ivr_new();
     sb_voice_options opt;
     memset(&opt, 0, sizeof opt);
     snprintf(opt.host, sizeof opt.host, "%s", cfg->sip_host);
@@ -310,16 +481,19 @@ sb_calls *sb_calls_start(sb_app *app)
     opt.register_max_failures = cfg->sip_register_max_failures;
     opt.register_lockout_seconds = cfg->sip_register_lockout_seconds;
     if (sb_voice_start(&c->voice, app->loop, &opt, on_voice_event, c) != 0) {
+        sb_ivr_free(c->ivr);
         free(c);
         return NULL;
     }
     uv_timer_init(app->loop, &c->answer_timer);
     c->answer_timer.data = c;
+    uv_timer_init(app->loop, &c->ivr_timer);
+    c->ivr_timer.data = c;
     c->timer_open = true;
     sb_calls_reload(c);
     sb_store_flush(app->store); /* the registrar knows its extensions before the first REGISTER */
-    sb_log(SB_INFO, "voice", "sip listening addr=%s:%d realm=%s dids=%s", cfg->sip_host, sb_voice_port(c->voice),
-           cfg->sip_realm, cfg->sip_dids);
+    sb_log(SB_INFO, "voice", "sip listening addr=%s:%d realm=%s", cfg->sip_host, sb_voice_port(c->voice),
+           cfg->sip_realm);
     return c;
 }
 
@@ -336,6 +510,7 @@ void sb_calls_stop(sb_calls *c)
     if (c->timer_open) {
         c->timer_open = false;
         uv_close((uv_handle_t *)&c->answer_timer, NULL);
+        uv_close((uv_handle_t *)&c->ivr_timer, NULL);
     }
 }
 
@@ -344,6 +519,8 @@ void sb_calls_free(sb_calls *c)
     if (c == NULL)
         return;
     sb_voice_free(c->voice);
+    sb_ivr_free(c->ivr);
+    sb_ivr_actions_free(&c->acts);
     while (c->calls != NULL) {
         call_rec *r = c->calls;
         c->calls = r->next;

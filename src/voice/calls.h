@@ -1,13 +1,15 @@
 /* calls.h - the core thread's side of voice: starts the voice thread,
- * hands it the registrar's credentials, takes its events, decides what to
- * do with a call and keeps the call log.
+ * hands it the registrar's credentials, takes its events, asks the IVR
+ * (src/engine/ivr.c, pure) what to do with each call, executes its answer
+ * through the voice thread and keeps the call log.
  *
- * The decisions here are a fixed, configuration-driven minimum until the
- * engine's IVR is glued in: a DID listed in [sip] dids rings for
- * answer_delay_ms, is answered and hears prompts/<language>/welcome.wav;
- * the digits the caller presses become the call's path; anything else is
- * rejected with 404. Every call ends up as a row of the `call` table and a
- * `call.ended` event. */
+ * The IVR gets the phone numbers, menus and calendars from the store at
+ * start, on SIGHUP and whenever the configuration changes through the API.
+ * Where a call leaves the IVR for, only part is executed yet: a queue or an
+ * agent is recorded on the call and the caller hears the hold prompt until
+ * they hang up (ringing agents comes next); voicemail plays its prompt and
+ * ends. Every call ends up as a row of the `call` table and a `call.ended`
+ * event. */
 #ifndef SB_VOICE_CALLS_H
 #define SB_VOICE_CALLS_H
 
@@ -22,8 +24,8 @@ int sb_calls_sip_port(const sb_calls *c);
  * to the store before this returns). */
 void sb_calls_stop(sb_calls *c);
 void sb_calls_free(sb_calls *c);
-/* Reads the agents' SIP extensions again and hands them to the registrar
- * (SIGHUP, after `switchboard user sip-password`). */
+/* Reads the agents' SIP extensions and the IVR's configuration again
+ * (SIGHUP, `switchboard user sip-password`, configuration changes). */
 void sb_calls_reload(sb_calls *c);
 /* Voice counters for /metrics (NULL-safe). */
 void sb_calls_metrics_text(const sb_calls *c, sb_buf *b);

@@ -36,6 +36,7 @@ struct sb_vcall {
     struct sipsess *sess;
     sb_media *media;
     call_state state;
+    uint32_t play_id; /* of the prompt playing now */
     struct tmr tmr_ring;
     struct tmr tmr_free;
 };
@@ -244,8 +245,10 @@ static void media_dtmf(sb_vcall *c, char digit)
 
 static void media_play_done(sb_vcall *c, bool failed)
 {
-    sb_voice_event ev = {
-        .kind = SB_VOICE_PLAY_DONE, .call_id = c->id, .cause = failed ? SB_VOICE_CAUSE_ERROR : SB_VOICE_CAUSE_NONE};
+    sb_voice_event ev = {.kind = SB_VOICE_PLAY_DONE,
+                         .call_id = c->id,
+                         .cause = failed ? SB_VOICE_CAUSE_ERROR : SB_VOICE_CAUSE_NONE,
+                         .play_id = c->play_id};
     post(c->vt, &ev);
 }
 
@@ -393,6 +396,8 @@ void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd)
             call_reject(c, cmd->code, SB_VOICE_CAUSE_REJECTED);
         break;
     case SB_VCMD_PLAY:
+        if (live)
+            c->play_id = cmd->play_id;
         if (live && c->media != NULL && sb_media_play(c->media, cmd->path, cmd->loop) != 0)
             media_play_done(c, true);
         break;

@@ -355,13 +355,14 @@ int sb_voice_reject(sb_voice *v, uint64_t call_id, int sip_code)
     return send_cmd(v, c);
 }
 
-int sb_voice_play(sb_voice *v, uint64_t call_id, const char *wav_path, bool loop)
+int sb_voice_play(sb_voice *v, uint64_t call_id, const char *wav_path, bool loop, uint32_t play_id)
 {
     if (wav_path == NULL || wav_path[0] == '\0')
         return SB_EINVAL;
     sb_vcmd *c = cmd_new(SB_VCMD_PLAY, call_id);
     c->path = sb_xstrdup(wav_path);
     c->loop = loop;
+    c->play_id = play_id;
     return send_cmd(v, c);
 }
 

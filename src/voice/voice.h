@@ -79,6 +79,8 @@ typedef struct sb_voice_event {
     bool from_extension;            /* the caller is a registered extension (agent_id set) */
     /* DTMF */
     char digit; /* '0'..'9', '*', '#', 'A'..'D' */
+    /* PLAY_DONE: the id the core gave that `play` */
+    uint32_t play_id;
     /* HANGUP */
     sb_voice_cause cause;
     sb_voice_party by;
@@ -123,7 +125,9 @@ void sb_voice_free(sb_voice *v);
 int sb_voice_set_extensions(sb_voice *v, const sb_voice_extension *ext, size_t n);
 int sb_voice_answer(sb_voice *v, uint64_t call_id);
 int sb_voice_reject(sb_voice *v, uint64_t call_id, int sip_code); /* 400..699 */
-int sb_voice_play(sb_voice *v, uint64_t call_id, const char *wav_path, bool loop);
+/* `play_id` comes back in its PLAY_DONE (a play replaced or stopped
+ * reports nothing), so a late report is never taken for a newer play. */
+int sb_voice_play(sb_voice *v, uint64_t call_id, const char *wav_path, bool loop, uint32_t play_id);
 int sb_voice_stop_play(sb_voice *v, uint64_t call_id);
 int sb_voice_hangup(sb_voice *v, uint64_t call_id);
 /* later: sb_voice_ring(call, targets, timeout), sb_voice_bridge(a, b),

@@ -45,6 +45,7 @@ typedef struct sb_vcmd {
     int code;
     bool loop;
     char *path;              /* PLAY */
+    uint32_t play_id;        /* PLAY */
     sb_voice_extension *ext; /* SET_EXTENSIONS */
     size_t n;
     struct sb_vcmd *next; /* core-side backlog */

@@ -1,16 +1,24 @@
-"""Inbound calls against SIPp (sip-tester) on loopback: DID 100 is answered with the
-welcome prompt (RTP from us), RFC 4733 and SIP INFO digits become the call's path, BYE
-from the caller; an unknown number gets 404, an offer without G.711 gets 488, CANCEL
-while it rings, a silent caller is hung up after no_media_seconds; malformed SIP
-(garbage, a huge header over UDP and TCP, unknown dialogs) never hurts the daemon.
-Every call is in GET /api/v1/calls and in the event log."""
+"""Inbound calls against SIPp (sip-tester) on loopback, decided by the IVR: the demo's
+DID 100 is answered with its menu prompt (RTP from us); an RFC 4733 '1' sends the call to
+the Sales queue (where it waits on hold until the caller hangs up); a number added
+through the API with its own menu takes a SIP INFO '2' to Support; an unknown number
+gets 404, an offer without G.711 gets 488, CANCEL while it rings, a silent caller is
+hung up after no_media_seconds; malformed SIP (garbage, a huge header over UDP and TCP,
+unknown dialogs) never hurts the daemon. Every call is in GET /api/v1/calls and in the
+event log, with the path the caller took and the queue the IVR chose."""
 import sqlite3
 import os
 import unittest
 
 from sbtest import DEMO_ADMIN, DEMO_ANNA, Daemon, sip_send, sipp, wait_for
 
-SIP = "[sip]\nlisten = 127.0.0.1:0\ndids = 100, 101\nno_media_seconds = 3\n"
+SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 3\n"
+
+
+def teams(d, token):
+    st, _, body = d.req("GET", "/api/v1/teams", token=token)
+    assert st == 200, body
+    return {t["name"]: t["id"] for t in body["teams"]}
 
 
 def calls(d, token, **params):
@@ -28,13 +36,16 @@ class VoiceCallsTest(unittest.TestCase):
     def test_answer_prompt_dtmf_bye_and_log(self):
         with Daemon(config_extra=SIP) as d:
             token = d.token(DEMO_ADMIN[0])
+            team = teams(d, token)
             ok(self, sipp(d, "caller_dtmf", 100, keys={"digit": "1", "caller": "79991234567"}))
             rows = wait_for(lambda: calls(d, token)["calls"], msg="call logged")
             c = rows[0]
-            self.assertEqual(c["status"], "answered")
+            # the IVR answered, '1' chose the Sales queue, the caller hung up waiting there
+            self.assertEqual(c["status"], "abandoned")
             self.assertEqual(c["hangup_by"], "caller")
             self.assertEqual(c["hangup_cause"], "normal")
             self.assertEqual(c["ivr_path"], "1")
+            self.assertEqual((c["queue_team_id"], c["agent_id"]), (team["Sales"], None))
             self.assertEqual((c["from"], c["to"], c["did"], c["direction"]), ("79991234567", "100", "100", "in"))
             self.assertTrue(c["offered_at"] <= c["answered_at"] <= c["ended_at"], c)
             self.assertTrue(c["source"].startswith("udp:127.0.0.1:"))
@@ -43,10 +54,20 @@ class VoiceCallsTest(unittest.TestCase):
             self.assertGreater(m["switchboard_voice_rtp_packets_sent_total"], 50)
             self.assertGreater(m["switchboard_voice_rtp_packets_received_total"], 10)
             self.assertEqual(m["switchboard_voice_calls_active"], 0)
+            # a number and a menu made through the API take effect at once:
             # SIP INFO digits, offered PCMU with telephone-event 101
+            st, _, menu = d.req("POST", "/api/v1/ivr-menus", {
+                "name": "Поддержка", "prompt": "menu_main", "extension_dialing": False,
+                "options": [{"digit": "2", "action": "queue", "team_id": team["Support"]}]}, token=token)
+            self.assertEqual(st, 201, menu)
+            st, _, num = d.req("POST", "/api/v1/numbers", {
+                "name": "Линия поддержки", "number": "101", "language": "en",
+                "entry": {"action": "menu", "menu_id": menu["ivr_menu"]["id"]}}, token=token)
+            self.assertEqual(st, 201, num)
             ok(self, sipp(d, "caller_info", 101, keys={"digit": "2"}))
             rows = wait_for(lambda: len(calls(d, token)["calls"]) == 2 and calls(d, token)["calls"])
-            self.assertEqual((rows[0]["to"], rows[0]["ivr_path"], rows[0]["status"]), ("101", "2", "answered"))
+            self.assertEqual((rows[0]["to"], rows[0]["ivr_path"], rows[0]["status"], rows[0]["queue_team_id"]),
+                             ("101", "2", "abandoned", team["Support"]))
             # supervisors only, newest first, with a cursor
             st, _, _ = d.req("GET", "/api/v1/calls", token=d.token(DEMO_ANNA[0]))
             self.assertEqual(st, 403)
@@ -78,7 +99,7 @@ class VoiceCallsTest(unittest.TestCase):
             self.assertEqual((cancel["status"], cancel["hangup_by"], cancel["hangup_cause"]),
                              ("missed", "caller", "cancelled"))
             self.assertEqual((silent["status"], silent["hangup_by"], silent["hangup_cause"]),
-                             ("answered", "system", "no_media"))
+                             ("failed", "system", "no_media"))
             self.assertEqual(d.metrics()["switchboard_voice_no_media_hangups_total"], 1)
             d.stop()
 

@@ -7,7 +7,7 @@ import unittest
 
 from sbtest import Daemon, free_port, sipp, wait_for
 
-SIP = "[sip]\nlisten = 127.0.0.1:0\ndids = 100\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
+SIP = "[sip]\nlisten = 127.0.0.1:0\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
 
 
 def bindings(d):
