@@ -369,7 +369,8 @@ size_t sb_engine_open_tickets(const sb_engine *eng);
 
 /* Every open ticket (in no particular order), every agent, every team, for
  * live figures. The views are built for the call; fn must not change the
- * engine. */
+ * engine. A ticket's `queue_position` is 0 in these views: it costs a
+ * binary search per ticket (ask sb_engine_ticket for one). */
 void sb_engine_each_ticket(const sb_engine *eng, void (*fn)(void *arg, const sb_ticket_view *t), void *arg);
 void sb_engine_each_agent(const sb_engine *eng, void (*fn)(void *arg, const sb_agent_view *a), void *arg);
 void sb_engine_each_team(const sb_engine *eng, void (*fn)(void *arg, int64_t id, const char *name), void *arg);
