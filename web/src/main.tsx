@@ -5,6 +5,7 @@ import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { call, listen, openStream, publish, setSender, type Agent, type StreamEvent, type Ticket } from './api';
 import { browserLang, translator, type Key, type Lang, type T } from './i18n';
+import { Calls } from './calls';
 import { Dashboard } from './dashboard';
 import { Inbox, Tasks } from './inbox';
 import { Profile } from './profile';
@@ -270,7 +271,7 @@ function Operator(props: { me: Agent; t: T }) {
   );
 }
 
-type Section = 'inbox' | 'dashboard' | 'reports' | 'settings' | 'profile';
+type Section = 'inbox' | 'dashboard' | 'reports' | 'calls' | 'settings' | 'profile';
 
 /* The frame: sections by role, presence, language, the one live stream. */
 function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; onOut: () => void }) {
@@ -301,6 +302,7 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
     ['inbox', 'inbox', 1],
     ['dashboard', 'dashboard', 2],
     ['reports', 'reports', 2],
+    ['calls', 'calls', 2],
     ['settings', 'settings', 3],
     ['profile', 'profile', 1],
   ];
@@ -336,6 +338,7 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
       {section === 'inbox' && <Operator me={props.me} t={t} />}
       {section === 'dashboard' && <Dashboard me={props.me} t={t} />}
       {section === 'reports' && <Reports me={props.me} t={t} />}
+      {section === 'calls' && <Calls me={props.me} t={t} />}
       {section === 'settings' && <Settings me={props.me} t={t} />}
       {section === 'profile' && <Profile me={props.me} t={t} setLang={props.setLang} />}
     </div>
