@@ -16,6 +16,8 @@ import { Calendars } from './calendars';
 import { Templates } from './templates';
 import { Blacklist } from './blacklist';
 import { Webhooks } from './webhooks';
+import { PhoneNumbers } from './numbers';
+import { IvrMenus } from './ivr';
 import './admin.css';
 
 const s = strings({
@@ -30,6 +32,8 @@ const s = strings({
     templates: 'Шаблоны',
     blacklist: 'Чёрный список',
     webhooks: 'Вебхуки',
+    numbers: 'Номера',
+    ivr: 'Голосовое меню',
     nav: 'Разделы настроек',
   },
   en: {
@@ -43,12 +47,14 @@ const s = strings({
     templates: 'Templates',
     blacklist: 'Blacklist',
     webhooks: 'Webhooks',
+    numbers: 'Phone numbers',
+    ivr: 'IVR menus',
     nav: 'Settings sections',
   },
 });
 
-type Tab = 'general' | 'agents' | 'teams' | 'channels' | 'rules' | 'sla' | 'calendars' | 'templates' | 'blacklist' | 'webhooks';
-const TABS: Tab[] = ['rules', 'agents', 'teams', 'channels', 'sla', 'calendars', 'templates', 'blacklist', 'webhooks', 'general'];
+type Tab = 'general' | 'agents' | 'teams' | 'channels' | 'rules' | 'sla' | 'calendars' | 'templates' | 'blacklist' | 'webhooks' | 'numbers' | 'ivr';
+const TABS: Tab[] = ['rules', 'agents', 'teams', 'channels', 'numbers', 'ivr', 'sla', 'calendars', 'templates', 'blacklist', 'webhooks', 'general'];
 
 export function Settings(props: { me: Agent; t: T }) {
   const { t } = props;
@@ -84,6 +90,8 @@ export function Settings(props: { me: Agent; t: T }) {
         {tab === 'agents' && <Agents t={t} me={props.me} lookups={lookups} />}
         {tab === 'teams' && <Teams t={t} lookups={lookups} />}
         {tab === 'channels' && <Channels t={t} />}
+        {tab === 'numbers' && <PhoneNumbers t={t} lookups={lookups} />}
+        {tab === 'ivr' && <IvrMenus t={t} lookups={lookups} />}
         {tab === 'rules' && <Rules t={t} lookups={lookups} open={openRule} />}
         {tab === 'sla' && <SlaPolicies t={t} lookups={lookups} />}
         {tab === 'calendars' && <Calendars t={t} lookups={lookups} />}
