@@ -32,6 +32,8 @@ void sb_config_defaults(sb_config *c)
     c->outbox_timeout_ms = 10000;
     snprintf(c->sip_realm, sizeof c->sip_realm, "switchboard");
     c->sip_no_media_seconds = 30;
+    c->sip_ring_timeout_seconds = 20;
+    c->sip_queue_max_wait_seconds = 120;
 #ifdef SB_PROMPTS_DIR
     snprintf(c->sip_prompts, sizeof c->sip_prompts, "%s", SB_PROMPTS_DIR);
 #endif
@@ -80,6 +82,14 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
         if (parse_uint(value, 60000, &n) != 0)
             goto bad;
         c->sip_answer_delay_ms = (unsigned)n;
+    } else if (strcmp(name, "ring_timeout_seconds") == 0) {
+        if (parse_uint(value, 600, &n) != 0 || n == 0)
+            goto bad;
+        c->sip_ring_timeout_seconds = (unsigned)n;
+    } else if (strcmp(name, "queue_max_wait_seconds") == 0) {
+        if (parse_uint(value, 86400, &n) != 0 || n == 0)
+            goto bad;
+        c->sip_queue_max_wait_seconds = (unsigned)n;
     } else if (strcmp(name, "register_max_failures") == 0) {
         if (parse_uint(value, 1000, &n) != 0)
             goto bad;

@@ -29,11 +29,13 @@ typedef struct sb_config {
     int demo; /* [demo] seed = true */
     /* [sip]: voice is off unless `listen` is set (or serve --sip) */
     char sip_host[64];
-    int sip_port;                  /* 0 with sip_host set: any free port */
-    char sip_realm[64];            /* digest realm; HA1s are bound to it */
-    unsigned sip_no_media_seconds; /* an answered call without RTP this long is ended */
-    char sip_prompts[512];         /* directory of <lang>/<name>.wav */
-    unsigned sip_answer_delay_ms;  /* ring this long before the IVR answers */
+    int sip_port;                        /* 0 with sip_host set: any free port */
+    char sip_realm[64];                  /* digest realm; HA1s are bound to it */
+    unsigned sip_no_media_seconds;       /* an answered call without RTP this long is ended */
+    char sip_prompts[512];               /* directory of <lang>/<name>.wav */
+    unsigned sip_answer_delay_ms;        /* ring this long before the IVR answers */
+    unsigned sip_ring_timeout_seconds;   /* an agent's phone rings this long per attempt */
+    unsigned sip_queue_max_wait_seconds; /* a caller waits this long for an agent, then is missed */
     unsigned sip_register_max_failures;
     unsigned sip_register_lockout_seconds;
 } sb_config;

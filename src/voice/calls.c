@@ -13,11 +13,19 @@
 #include "voice/voice.h"
 
 #define MAX_PATH_DIGITS (SB_IVR_PATH_MAX - 1)
+#define MAX_LEGS        16   /* agents rung at once for one call */
+#define RING_RETRY_MS   3000 /* after every leg failed (or nobody was free), ring again */
 
-/* Where the IVR sent a call when it left it. Queues, agents' phones and
- * voicemail recording are not executed yet: a queued call hears the hold
- * prompt until the caller hangs up; voicemail plays its prompt and ends. */
+/* Where the IVR sent a call when it left it. A queue (ring_all) or an agent
+ * is rung while the caller hears the hold prompt; voicemail recording is
+ * not executed yet: it plays its prompt and ends. */
 typedef enum call_outcome { OUT_NONE, OUT_QUEUE, OUT_AGENT, OUT_VOICEMAIL, OUT_HANGUP } call_outcome;
+
+/* A leg we asked the voice thread to ring (or that answered). */
+typedef struct call_leg {
+    uint64_t id;
+    int64_t agent_id;
+} call_leg;
 
 typedef struct call_rec {
     uint64_t id;
@@ -34,8 +42,25 @@ typedef struct call_rec {
     uint32_t play_id;      /* of the last prompt we started */
     char language[8];
     char path[MAX_PATH_DIGITS + 1];
+    call_leg legs[MAX_LEGS]; /* ringing, or the one bridged */
+    size_t nlegs;
+    uint64_t bridged_leg;   /* 0 until an agent answered */
+    uint64_t retry_at_ms;   /* monotonic: ring again then (0: not waiting) */
+    uint64_t give_up_at_ms; /* monotonic: queue_max_wait reached (0: none) */
     struct call_rec *next;
 } call_rec;
+
+/* An agent who can be rung: their extension and whether any device of it
+ * is registered now (REGISTERED seen and not every binding UNREGISTERED). */
+typedef struct agent_line {
+    int64_t agent_id;
+    char extension[SB_VOICE_EXT_MAX];
+    unsigned devices;
+} agent_line;
+
+typedef struct team_member {
+    int64_t agent_id, team_id;
+} team_member;
 
 struct sb_calls {
     sb_app *app;
@@ -45,7 +70,13 @@ struct sb_calls {
     sb_ivr_actions acts;
     uv_timer_t answer_timer; /* the earliest delayed answer */
     uv_timer_t ivr_timer;    /* the IVR's next deadline */
+    uv_timer_t ring_timer;   /* the earliest retry or give-up of a waiting call */
     bool timer_open;
+    agent_line *agents; /* from the store: agents with an extension */
+    size_t nagents;
+    team_member *members;
+    size_t nmembers;
+    uint64_t next_leg;
     uint32_t next_play; /* play ids for prompts the IVR did not ask for */
     uint64_t logged, log_failures;
 };
@@ -110,10 +141,13 @@ static void log_call(sb_calls *c, const call_rec *r, const sb_voice_event *ev)
     o->sip_code = ev->sip_code;
     o->cause = sb_voice_cause_name(ev->cause);
     o->hangup_by = sb_voice_party_name(ev->by);
-    /* No call reaches a person yet (queues and agents' phones come next), so
-     * none is "answered": answered by the IVR, the caller who hangs up
-     * abandoned it; our own hang-up (the menu's end) leaves it missed. */
-    if (r->answered_at == 0)
+    /* "answered" is kept for a person answering (answered_at is then when
+     * the agent picked up). Answered only by the IVR, the caller who hangs
+     * up abandoned it; our own hang-up (the menu's end, a queue's max wait)
+     * leaves it missed. */
+    if (r->bridged_leg != 0)
+        o->status = "answered";
+    else if (r->answered_at == 0)
         o->status = ev->cause == SB_VOICE_CAUSE_CANCELLED  ? "missed"
                     : ev->cause == SB_VOICE_CAUSE_REJECTED ? "rejected"
                                                            : "failed";
@@ -209,6 +243,178 @@ static void left_ivr(call_rec *r, const sb_ivr_action *a, call_outcome outcome)
     snprintf(r->path, sizeof r->path, "%s", a->path);
 }
 
+/* ---- ringing agents: ring_all over the registered, free members ---- */
+
+static agent_line *agent_by_id(sb_calls *c, int64_t agent_id)
+{
+    for (size_t i = 0; i < c->nagents; i++)
+        if (c->agents[i].agent_id == agent_id)
+            return &c->agents[i];
+    return NULL;
+}
+
+/* Ringing for, or talking on, some call. (The engine does not hear of it
+ * yet: an agent on a call still counts as free for chats.) */
+static bool agent_busy(const sb_calls *c, int64_t agent_id)
+{
+    for (const call_rec *r = c->calls; r != NULL; r = r->next)
+        for (size_t i = 0; i < r->nlegs; i++)
+            if (r->legs[i].agent_id == agent_id)
+                return true;
+    return false;
+}
+
+static void on_ring_timer(uv_timer_t *t);
+
+static void arm_ring_timer(sb_calls *c)
+{
+    if (!c->timer_open)
+        return;
+    uint64_t earliest = 0;
+    for (const call_rec *r = c->calls; r != NULL; r = r->next) {
+        if (r->retry_at_ms != 0 && (earliest == 0 || r->retry_at_ms < earliest))
+            earliest = r->retry_at_ms;
+        if (r->give_up_at_ms != 0 && (earliest == 0 || r->give_up_at_ms < earliest))
+            earliest = r->give_up_at_ms;
+    }
+    if (earliest == 0) {
+        uv_timer_stop(&c->ring_timer);
+        return;
+    }
+    uint64_t now = sb_clock_mono_ms();
+    uv_timer_start(&c->ring_timer, on_ring_timer, earliest > now ? earliest - now : 0, 0);
+}
+
+static void ring_one(sb_calls *c, call_rec *r, int64_t agent_id)
+{
+    const agent_line *ag = agent_by_id(c, agent_id);
+    if (ag == NULL || ag->devices == 0 || r->nlegs == MAX_LEGS || agent_busy(c, agent_id))
+        return;
+    uint64_t leg_id = ++c->next_leg;
+    if (sb_voice_ring(c->voice, r->id, leg_id, ag->extension, c->app->cfg.sip_ring_timeout_seconds) != 0)
+        return;
+    sb_log(SB_INFO, "voice", "call=%llu ringing agent=%lld ext=%s leg=%llu", (unsigned long long)r->id,
+           (long long)agent_id, ag->extension, (unsigned long long)leg_id);
+    r->legs[r->nlegs++] = (call_leg){leg_id, agent_id};
+}
+
+/* Rings every registered agent of the call's queue who is not ringing or
+ * talking already (or the one agent the IVR chose). Nobody to ring: try
+ * again in a moment while the caller waits on hold. */
+static void ring_agents(sb_calls *c, call_rec *r)
+{
+    if (r->bridged_leg != 0)
+        return;
+    if (r->outcome == OUT_AGENT) {
+        ring_one(c, r, r->agent_id);
+    } else {
+        for (size_t i = 0; i < c->nmembers; i++)
+            if (c->members[i].team_id == r->queue_team_id)
+                ring_one(c, r, c->members[i].agent_id);
+    }
+    r->retry_at_ms = r->nlegs == 0 ? sb_clock_mono_ms() + RING_RETRY_MS : 0;
+    arm_ring_timer(c);
+}
+
+static void drop_leg(call_rec *r, uint64_t leg_id)
+{
+    for (size_t i = 0; i < r->nlegs; i++) {
+        if (r->legs[i].id == leg_id) {
+            r->legs[i] = r->legs[--r->nlegs];
+            return;
+        }
+    }
+}
+
+static call_leg *find_leg(call_rec *r, uint64_t leg_id)
+{
+    for (size_t i = 0; i < r->nlegs; i++)
+        if (r->legs[i].id == leg_id)
+            return &r->legs[i];
+    return NULL;
+}
+
+static void on_ring_timer(uv_timer_t *t)
+{
+    sb_calls *c = t->data;
+    uint64_t now = sb_clock_mono_ms();
+    for (call_rec *r = c->calls; r != NULL; r = r->next) {
+        if (r->bridged_leg != 0)
+            continue;
+        if (r->give_up_at_ms != 0 && r->give_up_at_ms <= now) {
+            /* Nobody answered within queue_max_wait: a missed call (the
+             * IVR's fallback for this comes later). */
+            sb_log(SB_INFO, "voice", "call=%llu nobody answered in %us: hanging up", (unsigned long long)r->id,
+                   c->app->cfg.sip_queue_max_wait_seconds);
+            for (size_t i = 0; i < r->nlegs; i++)
+                sb_voice_cancel_leg(c->voice, r->id, r->legs[i].id);
+            r->nlegs = 0;
+            r->give_up_at_ms = r->retry_at_ms = 0;
+            sb_voice_hangup(c->voice, r->id);
+        } else if (r->retry_at_ms != 0 && r->retry_at_ms <= now) {
+            r->retry_at_ms = 0;
+            ring_agents(c, r);
+        }
+    }
+    arm_ring_timer(c);
+}
+
+static void on_leg_event(sb_calls *c, call_rec *r, const sb_voice_event *ev)
+{
+    call_leg *leg = find_leg(r, ev->leg_id);
+    if (leg == NULL)
+        return; /* cancelled by us meanwhile: the voice thread ended it */
+    switch (ev->kind) {
+    case SB_VOICE_LEG_RINGING:
+        sb_log(SB_INFO, "voice", "call=%llu leg=%llu ringing", (unsigned long long)r->id,
+               (unsigned long long)ev->leg_id);
+        break;
+    case SB_VOICE_LEG_FAILED:
+        sb_log(SB_INFO, "voice", "call=%llu leg=%llu agent=%lld failed code=%d", (unsigned long long)r->id,
+               (unsigned long long)ev->leg_id, (long long)leg->agent_id, ev->sip_code);
+        drop_leg(r, ev->leg_id);
+        if (r->nlegs == 0 && r->bridged_leg == 0) {
+            r->retry_at_ms = sb_clock_mono_ms() + RING_RETRY_MS;
+            arm_ring_timer(c);
+        }
+        break;
+    case SB_VOICE_LEG_ANSWERED: {
+        if (r->bridged_leg != 0) { /* another agent was first */
+            sb_voice_cancel_leg(c->voice, r->id, ev->leg_id);
+            drop_leg(r, ev->leg_id);
+            break;
+        }
+        call_leg won = *leg;
+        for (size_t i = 0; i < r->nlegs; i++)
+            if (r->legs[i].id != won.id)
+                sb_voice_cancel_leg(c->voice, r->id, r->legs[i].id);
+        r->legs[0] = won;
+        r->nlegs = 1;
+        r->bridged_leg = won.id;
+        r->agent_id = won.agent_id;
+        r->answered_at = ev->at_ms;
+        r->retry_at_ms = r->give_up_at_ms = 0;
+        sb_voice_bridge(c->voice, r->id, won.id);
+        sb_log(SB_INFO, "voice", "call=%llu answered by agent=%lld ext=%s leg=%llu", (unsigned long long)r->id,
+               (long long)won.agent_id, ev->extension, (unsigned long long)won.id);
+        arm_ring_timer(c);
+        break;
+    }
+    default: break;
+    }
+}
+
+static void on_registration(sb_calls *c, const sb_voice_event *ev)
+{
+    agent_line *ag = agent_by_id(c, ev->agent_id);
+    if (ag == NULL)
+        return;
+    if (ev->kind == SB_VOICE_REGISTERED)
+        ag->devices++;
+    else if (ag->devices > 0)
+        ag->devices--;
+}
+
 /* Executes what the IVR decided, then re-arms its timer. */
 static void run_actions(sb_calls *c)
 {
@@ -245,6 +451,8 @@ static void run_actions(sb_calls *c)
             sb_log(SB_INFO, "voice", "call=%llu %s=%lld path=%s reason=%s (waits on hold)", (unsigned long long)r->id,
                    a->kind == SB_IVR_QUEUE ? "queue" : "agent", (long long)a->id, a->path, a->reason);
             play(c, r, "wait", r->language, true, own_play_id(c));
+            r->give_up_at_ms = sb_clock_mono_ms() + (uint64_t)c->app->cfg.sip_queue_max_wait_seconds * 1000;
+            ring_agents(c, r);
             break;
         case SB_IVR_VOICEMAIL:
             left_ivr(r, a, OUT_VOICEMAIL);
@@ -307,11 +515,18 @@ static void on_voice_event(const sb_voice_event *ev, void *arg)
         sb_log(SB_INFO, "voice", "%s ext=%s agent=%lld contact=%s",
                ev->kind == SB_VOICE_REGISTERED ? "registered" : "unregistered", ev->extension, (long long)ev->agent_id,
                ev->contact);
+        on_registration(c, ev);
         break;
     case SB_VOICE_CALL_OFFERED: on_offered(c, ev); break;
     case SB_VOICE_ANSWERED:
-        if (r != NULL)
+        if (r != NULL && r->bridged_leg == 0)
             r->answered_at = ev->at_ms;
+        break;
+    case SB_VOICE_LEG_RINGING:
+    case SB_VOICE_LEG_ANSWERED:
+    case SB_VOICE_LEG_FAILED:
+        if (r != NULL)
+            on_leg_event(c, r, ev);
         break;
     case SB_VOICE_DTMF:
         if (r == NULL)
@@ -338,8 +553,10 @@ static void on_voice_event(const sb_voice_event *ev, void *arg)
         *link = r->next;
         log_call(c, r, ev);
         free(r);
-        if (c->timer_open)
+        if (c->timer_open) {
             arm_answer_timer(c);
+            arm_ring_timer(c);
+        }
         break;
     }
 }
@@ -351,6 +568,8 @@ typedef struct ext_op {
     sb_voice_extension *ext;
     size_t n;
     json_t *config; /* [[kind, id, data], ...]: numbers, menus, calendars */
+    team_member *members;
+    size_t nmembers;
 } ext_op;
 
 static int ext_run(sb_tx *tx, void *arg)
@@ -392,7 +611,46 @@ static int ext_run(sb_tx *tx, void *arg)
         json_array_append_new(
             o->config, json_pack("[s,I,s]", sb_stmt_text(s, 0), (json_int_t)sb_stmt_int(s, 1), sb_stmt_text(s, 2)));
     sb_stmt_end(s);
+    if (rc < 0)
+        return rc;
+    s = sb_tx_query(tx,
+                    "SELECT at.agent_id, at.team_id FROM agent_team at JOIN agent a ON a.id = at.agent_id "
+                    "WHERE a.active = 1 ORDER BY at.team_id, at.agent_id",
+                    "");
+    if (s == NULL)
+        return SB_EIO;
+    cap = 0;
+    while ((rc = sb_stmt_step(s)) == 1) {
+        if (o->nmembers == cap) {
+            cap = cap ? cap * 2 : 16;
+            o->members = sb_xrealloc(o->members, cap * sizeof *o->members);
+        }
+        o->members[o->nmembers++] = (team_member){sb_stmt_int(s, 0), sb_stmt_int(s, 1)};
+    }
+    sb_stmt_end(s);
     return rc < 0 ? rc : 0;
+}
+
+/* Takes the agents' extensions and teams, keeping the registration state
+ * of agents whose extension stayed (the voice thread reports the bindings
+ * it drops for the others). */
+static void load_agents(sb_calls *c, ext_op *o)
+{
+    agent_line *agents = o->n > 0 ? sb_xcalloc(o->n, sizeof *agents) : NULL;
+    for (size_t i = 0; i < o->n; i++) {
+        agents[i].agent_id = o->ext[i].agent_id;
+        memcpy(agents[i].extension, o->ext[i].extension, sizeof agents[i].extension);
+        const agent_line *old = agent_by_id(c, agents[i].agent_id);
+        if (old != NULL && strcmp(old->extension, agents[i].extension) == 0)
+            agents[i].devices = old->devices;
+    }
+    free(c->agents);
+    c->agents = agents;
+    c->nagents = o->n;
+    free(c->members);
+    c->members = o->members;
+    c->nmembers = o->nmembers;
+    o->members = NULL;
 }
 
 /* Hands the IVR its numbers, menus, calendars and the agents' extensions
@@ -445,12 +703,14 @@ static void ext_done(void *arg, int rc)
         sb_log(SB_ERROR, "voice", "cannot read SIP extensions rc=%d", rc);
     else if (o->calls->voice != NULL) {
         sb_voice_set_extensions(o->calls->voice, o->ext, o->n);
+        load_agents(o->calls, o);
         load_ivr(o->calls, o);
         arm_ivr_timer(o->calls); /* calls whose menu went away have news */
         run_actions(o->calls);
     }
     json_decref(o->config);
     free(o->ext);
+    free(o->members);
     free(o);
 }
 
@@ -489,6 +749,8 @@ sb_calls *sb_calls_start(sb_app *app)
     c->answer_timer.data = c;
     uv_timer_init(app->loop, &c->ivr_timer);
     c->ivr_timer.data = c;
+    uv_timer_init(app->loop, &c->ring_timer);
+    c->ring_timer.data = c;
     c->timer_open = true;
     sb_calls_reload(c);
     sb_store_flush(app->store); /* the registrar knows its extensions before the first REGISTER */
@@ -511,6 +773,7 @@ void sb_calls_stop(sb_calls *c)
         c->timer_open = false;
         uv_close((uv_handle_t *)&c->answer_timer, NULL);
         uv_close((uv_handle_t *)&c->ivr_timer, NULL);
+        uv_close((uv_handle_t *)&c->ring_timer, NULL);
     }
 }
 
@@ -521,6 +784,8 @@ void sb_calls_free(sb_calls *c)
     sb_voice_free(c->voice);
     sb_ivr_free(c->ivr);
     sb_ivr_actions_free(&c->acts);
+    free(c->agents);
+    free(c->members);
     while (c->calls != NULL) {
         call_rec *r = c->calls;
         c->calls = r->next;

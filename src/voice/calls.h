@@ -5,11 +5,12 @@
  *
  * The IVR gets the phone numbers, menus and calendars from the store at
  * start, on SIGHUP and whenever the configuration changes through the API.
- * Where a call leaves the IVR for, only part is executed yet: a queue or an
- * agent is recorded on the call and the caller hears the hold prompt until
- * they hang up (ringing agents comes next); voicemail plays its prompt and
- * ends. Every call ends up as a row of the `call` table and a `call.ended`
- * event. */
+ * Where a call leaves the IVR for: a queue rings every registered, free
+ * agent of the team at once (ring_all), an agent rings only them, while
+ * the caller hears the hold prompt; the first to answer is bridged, and
+ * nobody within [sip] queue_max_wait_seconds leaves the call missed.
+ * Voicemail plays its prompt and ends. Every call ends up as a row of the
+ * `call` table and a `call.ended` event. */
 #ifndef SB_VOICE_CALLS_H
 #define SB_VOICE_CALLS_H
 

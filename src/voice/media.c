@@ -4,7 +4,13 @@
  * shared 20 ms ticker for every call (libre keeps timers in a sorted list:
  * one timer per call cost twice the CPU, DESIGN.md §5). The same ticker
  * watches for calls whose media stopped. Prompts are read once and kept
- * in memory (restart to pick up regenerated files). */
+ * in memory (restart to pick up regenerated files).
+ *
+ * Two media may be bridged (a caller and an agent's leg): each packet of
+ * the one's audio payload type is sent on by the other's socket, as it is
+ * when both use the same G.711 law (no decoding), converted byte by byte
+ * (PCMU <-> PCMA) otherwise. The caller's RFC 4733 events are not relayed
+ * yet (they still reach the core as digits). */
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -43,7 +49,10 @@ struct sb_mediactx {
 struct sb_media {
     struct le le;
     sb_mediactx *mx;
-    sb_vcall *call;
+    void *owner;    /* a call or an agent's leg (sip.c tells them by magic) */
+    sb_media *peer; /* bridged: where our peer's audio goes */
+    bool to_agent;  /* bridged: this side is the caller's */
+    bool relay_marker;
     struct sdp_session *sdp;
     struct sdp_media *sdpm;
     struct rtp_sock *rtp;
@@ -58,6 +67,7 @@ struct sb_media {
     size_t pos;
     bool loop;
     bool te_reported;
+    bool no_media_reported;
 };
 
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
@@ -151,12 +161,39 @@ static const sb_prompt *prompt_get(sb_mediactx *mx, const char *path)
 
 /* ---- per call ---- */
 
+/* Sends one audio packet of `m`'s peer-to-be on by the bridged peer:
+ * untouched when both use the same law, converted through 16-bit linear
+ * otherwise. The timestamp and marker follow the sender's, so a jitter
+ * buffer at the far end sees the talker's own timing. */
+static void relay(sb_media *m, const struct rtp_header *hdr, struct mbuf *mb)
+{
+    sb_media *to = m->peer;
+    sb_mediactx *mx = m->mx;
+    if (to->pt != m->pt) {
+        uint8_t *p = mbuf_buf(mb);
+        size_t n = mbuf_get_left(mb);
+        for (size_t i = 0; i < n; i++)
+            p[i] = m->pt == 0 ? g711_pcm2alaw(g711_ulaw2pcm(p[i])) : g711_pcm2ulaw(g711_alaw2pcm(p[i]));
+        atomic_fetch_add(&mx->cnt->rtp_transcoded, 1);
+    }
+    bool marker = hdr->m || to->relay_marker;
+    to->relay_marker = false;
+    if (rtp_send(to->rtp, &to->raddr, false, marker, (uint8_t)to->pt, hdr->ts, mb) == 0) {
+        atomic_fetch_add(&mx->cnt->rtp_packets_sent, 1);
+        atomic_fetch_add(m->to_agent ? &mx->cnt->rtp_relayed_to_agent : &mx->cnt->rtp_relayed_to_caller, 1);
+    }
+}
+
 static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct mbuf *mb, void *arg)
 {
     sb_media *m = arg;
     sb_mediactx *mx = m->mx;
     atomic_fetch_add(&mx->cnt->rtp_packets_received, 1);
     m->last_rx_ms = sb_clock_mono_ms();
+    if (m->peer != NULL && hdr->pt == (uint8_t)m->pt) {
+        relay(m, hdr, mb);
+        return;
+    }
     if (m->te_pt < 0 || hdr->pt != (uint8_t)m->te_pt || m->telev == NULL)
         return;
     int event = -1;
@@ -174,15 +211,15 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     if (digit <= 0)
         return;
     atomic_fetch_add(&mx->cnt->dtmf_digits, 1);
-    mx->hooks.dtmf(m->call, (char)digit);
+    mx->hooks.dtmf(m->owner, (char)digit);
 }
 
-int sb_media_new(sb_media **out, sb_mediactx *mx, sb_vcall *call, const struct sa *ip, const struct sip_msg *msg)
+int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, const struct sip_msg *msg)
 {
     *out = NULL;
     sb_media *m = sb_xcalloc(1, sizeof *m);
     m->mx = mx;
-    m->call = call;
+    m->owner = owner;
     m->pt = -1;
     m->te_pt = -1;
     int rc = SB_EIO;
@@ -214,6 +251,77 @@ int sb_media_new(sb_media **out, sb_mediactx *mx, sb_vcall *call, const struct s
 fail:
     sb_media_free(m);
     return rc;
+}
+
+int sb_media_new_offer(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, int pt)
+{
+    *out = NULL;
+    sb_media *m = sb_xcalloc(1, sizeof *m);
+    m->mx = mx;
+    m->owner = owner;
+    m->pt = -1;
+    m->te_pt = -1;
+    int err = sdp_session_alloc(&m->sdp, ip);
+    if (err == 0)
+        err = sdp_media_add(&m->sdpm, m->sdp, "audio", 0, "RTP/AVP");
+    if (err == 0)
+        err = sdp_format_add(NULL, m->sdpm, false, pt == 0 ? "0" : "8", pt == 0 ? "PCMU" : "PCMA", 8000, 1, NULL, NULL,
+                             NULL, false, NULL);
+    if (err == 0)
+        err = sdp_format_add(NULL, m->sdpm, false, "101", telev_rtpfmt, 8000, 1, NULL, NULL, NULL, false, "0-15");
+    if (err == 0)
+        err = rtp_listen(&m->rtp, IPPROTO_UDP, ip, RTP_PORT_MIN, RTP_PORT_MAX, false, rtp_recv, NULL, m);
+    if (err != 0) {
+        sb_log(SB_ERROR, "voice", "cannot prepare an offer err=%d", err);
+        sb_media_free(m);
+        return SB_EIO;
+    }
+    sdp_media_set_lport(m->sdpm, sa_port(rtp_local(m->rtp)));
+    *out = m;
+    return 0;
+}
+
+int sb_media_offer_sdp(sb_media *m, struct mbuf **out)
+{
+    return sdp_encode(out, m->sdp, true) == 0 ? 0 : SB_EIO;
+}
+
+int sb_media_take_answer(sb_media *m, const struct sip_msg *msg)
+{
+    if (mbuf_get_left(msg->mb) == 0 || !msg_ctype_cmp(&msg->ctyp, "application", "sdp"))
+        return SB_EINVAL;
+    if (sdp_decode(m->sdp, msg->mb, false) != 0 || sb_voice_sdp_choose(m->sdpm, &m->pt, &m->te_pt) != 0)
+        return SB_EINVAL;
+    m->raddr = *sdp_media_raddr(m->sdpm);
+    if (m->te_pt >= 0 && m->telev == NULL && telev_alloc(&m->telev, FRAME_MS) != 0)
+        return SB_EIO;
+    return 0;
+}
+
+int sb_media_pt(const sb_media *m)
+{
+    return m->pt;
+}
+
+void sb_media_bridge(sb_media *caller, sb_media *agent)
+{
+    caller->prompt = NULL;
+    caller->pos = 0;
+    caller->peer = agent;
+    caller->to_agent = true;
+    caller->relay_marker = true;
+    agent->prompt = NULL;
+    agent->peer = caller;
+    agent->to_agent = false;
+    agent->relay_marker = true;
+}
+
+void sb_media_unbridge(sb_media *m)
+{
+    if (m == NULL || m->peer == NULL)
+        return;
+    m->peer->peer = NULL;
+    m->peer = NULL;
 }
 
 int sb_media_answer_sdp(sb_media *m, struct mbuf **out)
@@ -268,6 +376,7 @@ void sb_media_free(sb_media *m)
 {
     if (m == NULL)
         return;
+    sb_media_unbridge(m);
     if (m->started) {
         list_unlink(&m->le);
         if (list_isempty(&m->mx->active))
@@ -324,7 +433,7 @@ static void ticker(void *arg)
             sb_media *m = le->data;
             le = le->next; /* the hook may end this call */
             if (send_frame(m))
-                mx->hooks.play_done(m->call, false);
+                mx->hooks.play_done(m->owner, false);
         }
         mx->next_ms += FRAME_MS;
         frames++;
@@ -333,14 +442,20 @@ static void ticker(void *arg)
         mx->next_ms = now + FRAME_MS; /* far behind (a stall): do not burst */
     if (mx->no_media_ms > 0 && now >= mx->next_check_ms) {
         mx->next_check_ms = now + MEDIA_CHECK_MS;
-        struct le *le = list_head(&mx->active);
-        while (le != NULL) {
-            sb_media *m = le->data;
-            le = le->next;
-            if (now - m->last_rx_ms > mx->no_media_ms) {
-                atomic_fetch_add(&mx->cnt->no_media_hangups, 1);
-                mx->hooks.no_media(m->call);
+        /* A hook may free other media too (a bridged peer): look again from
+         * the head after each one; a flag keeps each report to one. */
+        for (;;) {
+            sb_media *silent = NULL;
+            for (struct le *le = list_head(&mx->active); le != NULL && silent == NULL; le = le->next) {
+                sb_media *m = le->data;
+                if (!m->no_media_reported && now - m->last_rx_ms > mx->no_media_ms)
+                    silent = m;
             }
+            if (silent == NULL)
+                break;
+            silent->no_media_reported = true;
+            atomic_fetch_add(&mx->cnt->no_media_hangups, 1);
+            mx->hooks.no_media(silent->owner);
         }
     }
     if (!list_isempty(&mx->active))

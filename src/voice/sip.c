@@ -15,6 +15,8 @@
 #include "voice/voice_internal.h"
 
 #define CALL_MAGIC          0x43414c4cu /* "CALL" */
+#define LEG_MAGIC           0x4c454753u /* "LEGS" */
+#define FORK_MAGIC          0x464f524bu /* "FORK" */
 #define NONCE_TTL_MS        (5 * 60 * 1000)
 #define FAILURE_WINDOW_MS   (60 * 1000)
 #define REGISTER_MIN_S      60
@@ -28,10 +30,46 @@
 
 typedef enum call_state { CALL_RINGING, CALL_ANSWERING, CALL_UP, CALL_ENDED } call_state;
 
+typedef struct vleg vleg;
+
+/* One device of an agent's leg: an INVITE we sent. Its session is
+ * released by a 0 ms timer (never inside its own callback); until then it
+ * waits in vt->dying. */
+typedef struct leg_device {
+    uint32_t magic;
+    struct le le; /* in leg->forks, then in vt->dying */
+    vleg *leg;    /* NULL once ended */
+    sb_vthread *vt;
+    struct sipsess *sess;
+    sb_media *media;
+    bool answer_ok; /* the 2xx carried a usable SDP answer */
+    struct tmr tmr_free;
+} leg_device;
+
+typedef enum leg_state { LEG_RINGING, LEG_UP } leg_state;
+
+/* A leg of a call: one agent's extension, rung on every device registered
+ * for it; the first device to answer wins. */
+struct vleg {
+    uint32_t magic;
+    struct le le; /* in call->legs */
+    sb_vcall *call;
+    uint64_t id;
+    char ext[SB_VOICE_EXT_MAX];
+    leg_state state;
+    struct list forks;
+    leg_device *winner;
+    int fail_code;
+    bool ringing_reported;
+    struct tmr tmr_timeout;
+};
+
 struct sb_vcall {
     uint32_t magic;
     struct le le;
     uint64_t id;
+    char from[SB_VOICE_EXT_MAX]; /* the caller's number: caller ID of our legs */
+    struct list legs;
     sb_vthread *vt;
     struct sipsess *sess;
     sb_media *media;
@@ -67,6 +105,7 @@ struct sb_vthread {
     struct sip_lsnr *lsnr;
     sb_mediactx *mx;
     struct list calls;
+    struct list dying; /* forks whose session is about to be released */
     uint64_t next_id;
     sb_voice_extension *ext;
     size_t next;
@@ -88,6 +127,8 @@ static void post(sb_vthread *vt, sb_voice_event *ev)
 }
 
 /* ---- calls ---- */
+
+static void leg_free(vleg *leg);
 
 static sb_vcall *call_find(sb_vthread *vt, uint64_t id)
 {
@@ -128,6 +169,8 @@ static void call_finish(sb_vcall *c, sb_voice_cause cause, sb_voice_party by, in
     sb_vthread *vt = c->vt;
     c->state = CALL_ENDED;
     tmr_cancel(&c->tmr_ring);
+    while (!list_isempty(&c->legs)) /* CANCEL or BYE to the agents */
+        leg_free(list_ledata(list_head(&c->legs)));
     sb_media_free(c->media);
     c->media = NULL;
     atomic_fetch_sub(&vt->cnt->calls_active, 1);
@@ -236,15 +279,19 @@ static void on_ring_timeout(void *arg)
     call_reject(c, 480, SB_VOICE_CAUSE_TIMEOUT);
 }
 
-/* media hooks */
-static void media_dtmf(sb_vcall *c, char digit)
+/* media hooks: the owner is a call or a fork of an agent's leg */
+static void media_dtmf(void *owner, char digit)
 {
-    if (c->state == CALL_UP)
+    sb_vcall *c = owner;
+    if (c->magic == CALL_MAGIC && c->state == CALL_UP)
         report_digit(c, digit);
 }
 
-static void media_play_done(sb_vcall *c, bool failed)
+static void media_play_done(void *owner, bool failed)
 {
+    sb_vcall *c = owner;
+    if (c->magic != CALL_MAGIC)
+        return;
     sb_voice_event ev = {.kind = SB_VOICE_PLAY_DONE,
                          .call_id = c->id,
                          .cause = failed ? SB_VOICE_CAUSE_ERROR : SB_VOICE_CAUSE_NONE,
@@ -252,8 +299,19 @@ static void media_play_done(sb_vcall *c, bool failed)
     post(c->vt, &ev);
 }
 
-static void media_no_media(sb_vcall *c)
+static void media_no_media(void *owner)
 {
+    const leg_device *f = owner;
+    if (f->magic == FORK_MAGIC) { /* the agent's device went silent: the call ends */
+        if (f->leg != NULL) {
+            sb_log(SB_INFO, "voice", "call=%llu leg=%llu no media from the agent: hanging up",
+                   (unsigned long long)f->leg->call->id, (unsigned long long)f->leg->id);
+            call_finish(f->leg->call, SB_VOICE_CAUSE_NO_MEDIA, SB_VOICE_BY_SYSTEM, 0);
+        }
+        return;
+    }
+    sb_vcall *c = owner;
+    SB_ASSERT(c->magic == CALL_MAGIC);
     sb_log(SB_INFO, "voice", "call=%llu no media for %us: hanging up", (unsigned long long)c->id,
            c->vt->opt.no_media_seconds);
     call_finish(c, SB_VOICE_CAUSE_NO_MEDIA, SB_VOICE_BY_SYSTEM, 0);
@@ -286,6 +344,8 @@ static void on_invite(const struct sip_msg *msg, void *arg)
     c->magic = CALL_MAGIC;
     c->vt = vt;
     c->id = ++vt->next_id;
+    memcpy(c->from, from, sizeof from);
+    list_init(&c->legs);
     tmr_init(&c->tmr_ring);
     tmr_init(&c->tmr_free);
     sb_voice_event ev = {.kind = SB_VOICE_CALL_OFFERED, .call_id = c->id};
@@ -321,8 +381,6 @@ static void on_invite(const struct sip_msg *msg, void *arg)
     tmr_start(&c->tmr_ring, (uint64_t)vt->opt.ring_timeout_seconds * 1000, on_ring_timeout, c);
 }
 
-/* ---- commands ---- */
-
 static void answer_call(sb_vcall *c)
 {
     if (c->state != CALL_RINGING || c->media == NULL)
@@ -340,6 +398,260 @@ static void answer_call(sb_vcall *c)
     tmr_cancel(&c->tmr_ring);
     c->state = CALL_ANSWERING;
 }
+
+/* ---- agents' legs: INVITEs we send, forked to every device ---- */
+
+static void fork_release(leg_device *f)
+{
+    tmr_cancel(&f->tmr_free);
+    list_unlink(&f->le);
+    f->sess = mem_deref(f->sess); /* CANCEL while it rings, BYE once up */
+    f->magic = 0;
+    free(f);
+}
+
+static void on_fork_free(void *arg)
+{
+    fork_release(arg);
+}
+
+/* Ends a fork: its media at once, its session from a 0 ms timer (this may
+ * run inside the session's own callback). */
+static void fork_end(leg_device *f)
+{
+    if (f->leg == NULL)
+        return;
+    sb_vthread *vt = f->vt;
+    list_unlink(&f->le);
+    f->leg = NULL;
+    sb_media_free(f->media);
+    f->media = NULL;
+    list_append(&vt->dying, &f->le, f);
+    tmr_start(&f->tmr_free, 0, on_fork_free, f);
+}
+
+static void dying_flush(sb_vthread *vt)
+{
+    while (!list_isempty(&vt->dying))
+        fork_release(list_ledata(list_head(&vt->dying)));
+}
+
+static void leg_post(vleg *leg, sb_voice_event_kind kind, int code)
+{
+    sb_voice_event ev = {.kind = kind, .call_id = leg->call->id, .leg_id = leg->id, .sip_code = code};
+    if (kind == SB_VOICE_LEG_ANSWERED)
+        memcpy(ev.extension, leg->ext, sizeof ev.extension);
+    post(leg->call->vt, &ev);
+}
+
+static void leg_free(vleg *leg)
+{
+    SB_ASSERT(leg->magic == LEG_MAGIC);
+    tmr_cancel(&leg->tmr_timeout);
+    while (!list_isempty(&leg->forks))
+        fork_end(list_ledata(list_head(&leg->forks)));
+    list_unlink(&leg->le);
+    leg->magic = 0;
+    free(leg);
+}
+
+static void leg_fail(vleg *leg, int code)
+{
+    sb_log(SB_INFO, "voice", "call=%llu leg=%llu ext=%s failed code=%d", (unsigned long long)leg->call->id,
+           (unsigned long long)leg->id, leg->ext, code);
+    leg_post(leg, SB_VOICE_LEG_FAILED, code);
+    leg_free(leg);
+}
+
+static vleg *leg_find(sb_vcall *c, uint64_t id)
+{
+    for (struct le *le = list_head(&c->legs); le != NULL; le = le->next) {
+        vleg *leg = le->data;
+        if (leg->id == id)
+            return leg;
+    }
+    return NULL;
+}
+
+static void on_leg_timeout(void *arg)
+{
+    leg_fail(arg, 408);
+}
+
+/* What a leg reports when every device refused: busy wins over a decline,
+ * a decline over the rest, so the core learns the agent's own answer. */
+static int merge_code(int had, int code)
+{
+    if (had == 0 || code == 486)
+        return code;
+    if (code == 603 && had != 486)
+        return code;
+    return had;
+}
+
+static int fork_answer(const struct sip_msg *msg, void *arg)
+{
+    leg_device *f = arg;
+    if (f->magic != FORK_MAGIC || f->media == NULL)
+        return 0;
+    f->answer_ok = sb_media_take_answer(f->media, msg) == 0;
+    return 0;
+}
+
+static void fork_progress(const struct sip_msg *msg, void *arg)
+{
+    leg_device *f = arg;
+    if (f->magic != FORK_MAGIC || f->leg == NULL || f->leg->ringing_reported)
+        return;
+    if (msg->scode == 180 || msg->scode == 183) {
+        f->leg->ringing_reported = true;
+        leg_post(f->leg, SB_VOICE_LEG_RINGING, 0);
+    }
+}
+
+static void fork_failed(leg_device *f, int code)
+{
+    vleg *leg = f->leg;
+    fork_end(f);
+    leg->fail_code = merge_code(leg->fail_code, code);
+    if (leg->state == LEG_RINGING && list_isempty(&leg->forks))
+        leg_fail(leg, leg->fail_code);
+}
+
+static void fork_estab(const struct sip_msg *msg, void *arg)
+{
+    leg_device *f = arg;
+    (void)msg;
+    if (f->magic != FORK_MAGIC || f->leg == NULL)
+        return;
+    vleg *leg = f->leg;
+    if (leg->state != LEG_RINGING) { /* a second device answered too late */
+        fork_end(f);
+        return;
+    }
+    if (!f->answer_ok) {
+        sb_log(SB_WARN, "voice", "call=%llu leg=%llu answer without G.711: hanging up",
+               (unsigned long long)leg->call->id, (unsigned long long)leg->id);
+        fork_failed(f, 488);
+        return;
+    }
+    leg->state = LEG_UP;
+    leg->winner = f;
+    tmr_cancel(&leg->tmr_timeout);
+    struct le *le = list_head(&leg->forks);
+    while (le != NULL) {
+        leg_device *other = le->data;
+        le = le->next;
+        if (other != f)
+            fork_end(other);
+    }
+    sb_media_start(f->media);
+    atomic_fetch_add(&f->vt->cnt->legs_answered, 1);
+    leg_post(leg, SB_VOICE_LEG_ANSWERED, 0);
+}
+
+static void fork_close(int err, const struct sip_msg *msg, void *arg)
+{
+    leg_device *f = arg;
+    if (f->magic != FORK_MAGIC || f->leg == NULL)
+        return;
+    vleg *leg = f->leg;
+    if (leg->winner == f) { /* the agent hung up (or the dialog failed): so does the caller */
+        sb_vcall *c = leg->call;
+        fork_end(f);
+        leg->winner = NULL;
+        call_finish(c, err == ECONNRESET ? SB_VOICE_CAUSE_NORMAL : SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_AGENT, 0);
+        return;
+    }
+    int code = msg != NULL && msg->scode >= 300 ? msg->scode : err == ETIMEDOUT ? 408 : 480;
+    fork_failed(f, code);
+}
+
+static int fork_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
+{
+    (void)descp;
+    (void)msg;
+    (void)arg;
+    return EPROTO; /* re-INVITEs from the agent's device: not yet */
+}
+
+static void ring_device(vleg *leg, const binding *b)
+{
+    sb_vcall *c = leg->call;
+    sb_vthread *vt = c->vt;
+    leg_device *f = sb_xcalloc(1, sizeof *f);
+    f->magic = FORK_MAGIC;
+    f->vt = vt;
+    f->leg = leg;
+    tmr_init(&f->tmr_free);
+    list_append(&leg->forks, &f->le, f);
+    struct sa laddr;
+    char from_uri[SB_VOICE_ADDR_MAX];
+    struct mbuf *desc = NULL;
+    int err = sip_transp_laddr(vt->sip, &laddr, SIP_TRANSP_UDP, &b->src);
+    if (err == 0)
+        err = sb_media_new_offer(&f->media, vt->mx, f, &laddr, sb_media_pt(c->media)) == 0 ? 0 : EIO;
+    if (err == 0)
+        err = sb_media_offer_sdp(f->media, &desc) == 0 ? 0 : EIO;
+    if (err == 0 && re_snprintf(from_uri, sizeof from_uri, "sip:%s@%J", c->from, &laddr) < 0)
+        err = EINVAL;
+    if (err == 0)
+        err = sipsess_connect(&f->sess, vt->sock, b->contact, c->from, from_uri, "switchboard", NULL, 0,
+                              "application/sdp", desc, NULL, NULL, false, fork_offer, fork_answer, fork_progress,
+                              fork_estab, NULL, NULL, fork_close, f, "");
+    mem_deref(desc);
+    if (err != 0) {
+        sb_log(SB_WARN, "voice", "call=%llu leg=%llu cannot ring %s err=%d", (unsigned long long)c->id,
+               (unsigned long long)leg->id, b->contact, err);
+        leg->fail_code = merge_code(leg->fail_code, 500);
+        fork_end(f);
+        return;
+    }
+    atomic_fetch_add(&vt->cnt->legs_invited, 1);
+}
+
+static void ring_leg(sb_vcall *c, const sb_vcmd *cmd)
+{
+    if (leg_find(c, cmd->leg_id) != NULL || c->media == NULL)
+        return;
+    /* Ringing agents is a decision: a caller still ringing is no longer
+     * refused for lack of one (the core's queue_max_wait ends the wait). */
+    tmr_cancel(&c->tmr_ring);
+    vleg *leg = sb_xcalloc(1, sizeof *leg);
+    leg->magic = LEG_MAGIC;
+    leg->call = c;
+    leg->id = cmd->leg_id;
+    memcpy(leg->ext, cmd->extension, sizeof leg->ext);
+    list_init(&leg->forks);
+    tmr_init(&leg->tmr_timeout);
+    list_append(&c->legs, &leg->le, leg);
+    for (struct le *le = list_head(&c->vt->bindings); le != NULL; le = le->next) {
+        const binding *b = le->data;
+        if (strcmp(b->ext, leg->ext) == 0)
+            ring_device(leg, b);
+    }
+    if (list_isempty(&leg->forks)) {
+        leg_fail(leg, leg->fail_code != 0 ? leg->fail_code : 404);
+        return;
+    }
+    tmr_start(&leg->tmr_timeout, (uint64_t)cmd->timeout_s * 1000, on_leg_timeout, leg);
+}
+
+static void bridge_leg(sb_vcall *c, uint64_t leg_id)
+{
+    vleg *leg = leg_find(c, leg_id);
+    if (leg == NULL || leg->state != LEG_UP || leg->winner == NULL || c->media == NULL)
+        return;
+    if (c->state == CALL_RINGING)
+        answer_call(c);
+    if (c->state == CALL_ENDED)
+        return;
+    sb_media_bridge(c->media, leg->winner->media);
+    sb_log(SB_INFO, "voice", "call=%llu bridged to leg=%llu ext=%s", (unsigned long long)c->id,
+           (unsigned long long)leg->id, leg->ext);
+}
+
+/* ---- commands ---- */
 
 static void binding_remove(sb_vthread *vt, binding *b, bool report)
 {
@@ -410,6 +722,18 @@ void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd)
             call_reject(c, 480, SB_VOICE_CAUSE_NORMAL);
         else if (live)
             call_finish(c, SB_VOICE_CAUSE_NORMAL, SB_VOICE_BY_SYSTEM, 0);
+        break;
+    case SB_VCMD_RING:
+        if (live)
+            ring_leg(c, cmd);
+        break;
+    case SB_VCMD_CANCEL_LEG:
+        if (live && leg_find(c, cmd->leg_id) != NULL)
+            leg_free(leg_find(c, cmd->leg_id));
+        break;
+    case SB_VCMD_BRIDGE:
+        if (live)
+            bridge_leg(c, cmd->leg_id);
         break;
     case SB_VCMD_STOP: break; /* handled in voice.c */
     }
@@ -764,6 +1088,7 @@ int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int
     vt->cnt = sb_voice_counters_of(v);
     vt->opt = *opt;
     list_init(&vt->calls);
+    list_init(&vt->dying);
     list_init(&vt->bindings);
     list_init(&vt->failures);
     tmr_init(&vt->housekeeping);
@@ -821,6 +1146,7 @@ void sb_vsip_shutdown(sb_vthread *vt)
         }
         call_destroy(c);
     }
+    dying_flush(vt); /* CANCEL or BYE to the agents' devices */
     while (!list_isempty(&vt->bindings))
         binding_remove(vt, list_ledata(list_head(&vt->bindings)), false);
     tmr_cancel(&vt->housekeeping);
@@ -836,6 +1162,7 @@ void sb_vsip_free(sb_vthread *vt)
         return;
     tmr_cancel(&vt->grace);
     tmr_cancel(&vt->housekeeping);
+    dying_flush(vt);
     if (vt->sip_exited)
         mem_deref(vt->sip); /* the reference sip's destructor took back */
     struct le *le = list_head(&vt->failures);

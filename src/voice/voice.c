@@ -376,6 +376,32 @@ int sb_voice_hangup(sb_voice *v, uint64_t call_id)
     return send_cmd(v, cmd_new(SB_VCMD_HANGUP, call_id));
 }
 
+int sb_voice_ring(sb_voice *v, uint64_t call_id, uint64_t leg_id, const char *extension, unsigned timeout_s)
+{
+    if (leg_id == 0 || extension == NULL || !sb_voice_user_valid(extension, strlen(extension)) || timeout_s == 0 ||
+        timeout_s > 600)
+        return SB_EINVAL;
+    sb_vcmd *c = cmd_new(SB_VCMD_RING, call_id);
+    c->leg_id = leg_id;
+    snprintf(c->extension, sizeof c->extension, "%s", extension);
+    c->timeout_s = timeout_s;
+    return send_cmd(v, c);
+}
+
+int sb_voice_cancel_leg(sb_voice *v, uint64_t call_id, uint64_t leg_id)
+{
+    sb_vcmd *c = cmd_new(SB_VCMD_CANCEL_LEG, call_id);
+    c->leg_id = leg_id;
+    return send_cmd(v, c);
+}
+
+int sb_voice_bridge(sb_voice *v, uint64_t call_id, uint64_t leg_id)
+{
+    sb_vcmd *c = cmd_new(SB_VCMD_BRIDGE, call_id);
+    c->leg_id = leg_id;
+    return send_cmd(v, c);
+}
+
 void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
 {
     if (v == NULL)
@@ -404,6 +430,15 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
          offsetof(sb_voice_counters, sip_rejected)},
         {"voice_no_media_hangups_total", "Calls ended for lack of media.", "counter",
          offsetof(sb_voice_counters, no_media_hangups)},
+        {"voice_legs_invited_total", "INVITEs sent to agents' devices.", "counter",
+         offsetof(sb_voice_counters, legs_invited)},
+        {"voice_legs_answered_total", "Agents' legs answered.", "counter", offsetof(sb_voice_counters, legs_answered)},
+        {"voice_rtp_relayed_to_agent_total", "RTP packets relayed from callers to agents.", "counter",
+         offsetof(sb_voice_counters, rtp_relayed_to_agent)},
+        {"voice_rtp_relayed_to_caller_total", "RTP packets relayed from agents to callers.", "counter",
+         offsetof(sb_voice_counters, rtp_relayed_to_caller)},
+        {"voice_rtp_transcoded_total", "Relayed RTP packets converted between PCMU and PCMA.", "counter",
+         offsetof(sb_voice_counters, rtp_transcoded)},
     };
     for (size_t i = 0; i < SB_ARRAY_LEN(rows); i++) {
         const atomic_uint_fast64_t *p = (const atomic_uint_fast64_t *)((const char *)c + rows[i].off);
@@ -433,6 +468,7 @@ const char *sb_voice_party_name(sb_voice_party p)
     switch (p) {
     case SB_VOICE_BY_CALLER: return "caller";
     case SB_VOICE_BY_SYSTEM: return "system";
+    case SB_VOICE_BY_AGENT: return "agent";
     case SB_VOICE_BY_NONE: break;
     }
     return NULL;

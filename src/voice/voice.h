@@ -42,14 +42,17 @@ typedef enum sb_voice_event_kind {
     SB_VOICE_DTMF,           /* a digit (RFC 4733 any payload type, or SIP INFO) */
     SB_VOICE_PLAY_DONE,      /* a non-looping `play` reached its end */
     SB_VOICE_HANGUP,         /* the call is over; the last event of a call */
-    /* later: SB_VOICE_RINGING (a leg), SB_VOICE_BRIDGED, SB_VOICE_RECORDING_READY */
+    SB_VOICE_LEG_RINGING,    /* an agent's device rings (180/183), once per leg */
+    SB_VOICE_LEG_ANSWERED,   /* a device of the leg answered (extension set); the others were cancelled */
+    SB_VOICE_LEG_FAILED,     /* every device refused or the ring timed out; sip_code says why */
+    /* later: SB_VOICE_RECORDING_READY */
 } sb_voice_event_kind;
 
 typedef enum sb_voice_party {
     SB_VOICE_BY_NONE = 0,
     SB_VOICE_BY_CALLER, /* BYE or CANCEL from the caller */
     SB_VOICE_BY_SYSTEM, /* our decision (hangup, reject) or a failure */
-    /* later: SB_VOICE_BY_AGENT (the answering leg) */
+    SB_VOICE_BY_AGENT,  /* BYE from the bridged agent's device */
 } sb_voice_party;
 
 typedef enum sb_voice_cause {
@@ -67,8 +70,9 @@ typedef enum sb_voice_cause {
 typedef struct sb_voice_event {
     sb_voice_event_kind kind;
     uint64_t call_id; /* 0 for registrar events */
+    uint64_t leg_id;  /* LEG_*: the id the core gave the leg */
     int64_t at_ms;    /* wall clock when it happened (voice thread) */
-    /* REGISTERED / UNREGISTERED */
+    /* REGISTERED / UNREGISTERED, LEG_ANSWERED (the agent's extension) */
     char extension[SB_VOICE_EXT_MAX];
     int64_t agent_id;
     char contact[SB_VOICE_ADDR_MAX];
@@ -84,7 +88,9 @@ typedef struct sb_voice_event {
     /* HANGUP */
     sb_voice_cause cause;
     sb_voice_party by;
-    int sip_code; /* final response we sent before an answer (404, 487...), 0 after */
+    int sip_code; /* final response we sent before an answer (404, 487...), 0 after;
+                   * LEG_FAILED: 486 busy, 480 unavailable, 408 ring timeout, 404 no
+                   * device registered, 603 declined, another 4xx-6xx as the device sent */
 } sb_voice_event;
 
 typedef void (*sb_voice_event_fn)(const sb_voice_event *ev, void *arg);
@@ -130,9 +136,21 @@ int sb_voice_reject(sb_voice *v, uint64_t call_id, int sip_code); /* 400..699 */
 int sb_voice_play(sb_voice *v, uint64_t call_id, const char *wav_path, bool loop, uint32_t play_id);
 int sb_voice_stop_play(sb_voice *v, uint64_t call_id);
 int sb_voice_hangup(sb_voice *v, uint64_t call_id);
-/* later: sb_voice_ring(call, targets, timeout), sb_voice_bridge(a, b),
- * sb_voice_record(call, path), sb_voice_originate(from, to) -- they take
- * the same command struct (see voice_internal.h). */
+/* Rings every device registered for `extension` (a "leg" of the call,
+ * named by `leg_id`, unique within the call): an INVITE from the caller's
+ * number offering the caller's G.711 law and telephone-event. The first
+ * device to answer wins (LEG_ANSWERED) and the others are cancelled; no
+ * device registered is LEG_FAILED 404 at once; no answer within
+ * `timeout_s` (1..600) is LEG_FAILED 408. A leg ends with its call. */
+int sb_voice_ring(sb_voice *v, uint64_t call_id, uint64_t leg_id, const char *extension, unsigned timeout_s);
+/* Cancels a ringing leg (nothing is reported) or hangs up an answered one. */
+int sb_voice_cancel_leg(sb_voice *v, uint64_t call_id, uint64_t leg_id);
+/* Answers the caller if needed, stops its prompt and relays audio between
+ * the caller and the answered leg. A BYE from either side then ends both
+ * (HANGUP by caller or by agent). */
+int sb_voice_bridge(sb_voice *v, uint64_t call_id, uint64_t leg_id);
+/* later: sb_voice_record(call, path), sb_voice_originate(from, to) -- they
+ * take the same command struct (see voice_internal.h). */
 
 /* Counters for /metrics (Prometheus text appended to b). NULL-safe. */
 void sb_voice_metrics_text(const sb_voice *v, sb_buf *b);

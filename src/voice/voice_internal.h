@@ -25,6 +25,11 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t register_lockouts;
     atomic_uint_fast64_t sip_rejected; /* final 4xx-6xx we sent to INVITEs */
     atomic_uint_fast64_t no_media_hangups;
+    atomic_uint_fast64_t legs_invited; /* INVITEs sent to agents' devices */
+    atomic_uint_fast64_t legs_answered;
+    atomic_uint_fast64_t rtp_relayed_to_agent;  /* caller -> agent */
+    atomic_uint_fast64_t rtp_relayed_to_caller; /* agent -> caller */
+    atomic_uint_fast64_t rtp_transcoded;        /* relayed packets converted PCMU <-> PCMA */
 } sb_voice_counters;
 
 typedef enum sb_vcmd_kind {
@@ -35,13 +40,19 @@ typedef enum sb_vcmd_kind {
     SB_VCMD_PLAY,
     SB_VCMD_STOP_PLAY,
     SB_VCMD_HANGUP,
-    /* later: SB_VCMD_RING, SB_VCMD_BRIDGE, SB_VCMD_RECORD, SB_VCMD_ORIGINATE */
+    SB_VCMD_RING,
+    SB_VCMD_CANCEL_LEG,
+    SB_VCMD_BRIDGE,
+    /* later: SB_VCMD_RECORD, SB_VCMD_ORIGINATE */
 } sb_vcmd_kind;
 
 /* A command, malloc'ed on the core thread, freed on the voice thread. */
 typedef struct sb_vcmd {
     sb_vcmd_kind kind;
     uint64_t call_id;
+    uint64_t leg_id;                  /* RING, CANCEL_LEG, BRIDGE */
+    char extension[SB_VOICE_EXT_MAX]; /* RING */
+    unsigned timeout_s;               /* RING */
     int code;
     bool loop;
     char *path;              /* PLAY */
@@ -73,10 +84,12 @@ typedef struct sb_vcall sb_vcall;
 typedef struct sb_media sb_media;       /* per call */
 typedef struct sb_mediactx sb_mediactx; /* per voice thread: ticker, prompt cache */
 
+/* `owner` is what the media was made for: a call or an agent's leg
+ * (both start with a magic number, sip.c tells them apart). */
 typedef struct sb_media_hooks {
-    void (*dtmf)(sb_vcall *call, char digit);
-    void (*play_done)(sb_vcall *call, bool failed);
-    void (*no_media)(sb_vcall *call);
+    void (*dtmf)(void *owner, char digit);
+    void (*play_done)(void *owner, bool failed);
+    void (*no_media)(void *owner);
 } sb_media_hooks;
 
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
@@ -84,7 +97,19 @@ int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_med
 void sb_mediactx_free(sb_mediactx *mx);
 /* Opens an RTP socket on `ip` and negotiates the offer in `msg`: 0, or
  * SB_EINVAL when the offer has no usable codec (-> 488), SB_EIO. */
-int sb_media_new(sb_media **out, sb_mediactx *mx, sb_vcall *call, const struct sa *ip, const struct sip_msg *msg);
+int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, const struct sip_msg *msg);
+/* For a call we place: an RTP socket on `ip` and an offer of one G.711 law
+ * (`pt` 0 or 8, the caller's) and telephone-event. */
+int sb_media_new_offer(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, int pt);
+int sb_media_offer_sdp(sb_media *m, struct mbuf **out);
+/* Reads the answer to our offer: 0, or SB_EINVAL when it has no G.711. */
+int sb_media_take_answer(sb_media *m, const struct sip_msg *msg);
+/* The negotiated audio payload type (0 PCMU, 8 PCMA). */
+int sb_media_pt(const sb_media *m);
+/* Relays audio both ways between two media (stops any prompt on both);
+ * unbridge (or freeing either) ends it. */
+void sb_media_bridge(sb_media *caller, sb_media *agent);
+void sb_media_unbridge(sb_media *m);
 /* The SDP answer (mbuf, caller derefs). */
 int sb_media_answer_sdp(sb_media *m, struct mbuf **out);
 /* Starts sending and watching for media (after the answer). */

@@ -158,7 +158,7 @@ test('collision guard, mentions, tags, assignment, tasks and files', async () =>
   const r = await inbound({ external_id: 'ws-guard', from: { id: 'shop-77', name: 'Ерлан' }, text: 'Нужен счёт на оплату' });
   const n = r.ticket_number;
   // Boris (a supervisor) sees every ticket; Anna opens hers from "all tickets of the team".
-  await boris.getByRole('button', { name: 'All' }).click();
+  await boris.getByRole('button', { name: 'All', exact: true }).click();
   await boris.locator(`.ticket[data-number="${n}"]`).click();
   await anna.getByRole('button', { name: 'Моя команда' }).click();
   await anna.locator(`.ticket[data-number="${n}"]`).click();

@@ -77,6 +77,8 @@ Stable API (other test files, e.g. test_crash.py, import it):
         tests/sip/<scenario>.xml against d.sip_port as [service], keys as
         -key NAME VALUE and {{NAME}} in the file ([caller] defaults to 5551234), on free local SIP and
         media ports; .returncode 0 means every call passed the scenario.
+    sipp_start(same arguments) -> SippProcess: the same run in the background (an agent's
+        phone as UAS); .wait(timeout=None) -> CompletedProcess, .kill().
     sip_send(port, data, transport="udp", timeout=5) -> bytes: one raw
         request (UDP datagram or TCP write), the first response ("" when
         none arrived in time).
@@ -103,7 +105,7 @@ import time
 import urllib.parse
 
 __all__ = [
-    "free_port", "sipp", "sip_send",
+    "free_port", "sipp", "sipp_start", "sip_send",
     "Daemon", "Client", "req", "sign", "inbound", "WebSocket", "WSHandshakeError", "WSClosed",
     "CallbackServer", "wait_for", "binary", "DEMO_ADMIN", "DEMO_ANNA", "DEMO_BORIS",
 ]
@@ -970,31 +972,66 @@ def free_port():
     raise RuntimeError("no free port")
 
 
-def sipp(d, scenario, service, keys=None, calls=1, transport="u1", extra=(), timeout=60, local_port=None):
-    """Runs SIPp with tests/sip/<scenario>.xml against the daemon's SIP port."""
+def _sipp_cmd(d, scenario, service, keys, calls, transport, extra, timeout, local_port, cwd):
     src = os.environ.get("SB_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
     xml = os.path.join(src, "tests", "sip", scenario + ".xml")
     all_keys = {"caller": "5551234"}
     all_keys.update(keys or {})
-    cmd = ["sipp", "-sf", xml, f"127.0.0.1:{d.sip_port}", "-s", str(service), "-i", "127.0.0.1",
+    # {{name}} in a scenario is replaced by keys[name] (SIPp takes no
+    # keyword where it expects a response code)
+    with open(xml, encoding="iso-8859-1") as f:
+        text = f.read()
+    for k, v in all_keys.items():
+        text = text.replace("{{" + k + "}}", str(v))
+    path = os.path.join(cwd, scenario + ".xml")
+    with open(path, "w", encoding="iso-8859-1") as f:
+        f.write(text)
+    cmd = ["sipp", "-sf", path, f"127.0.0.1:{d.sip_port}", "-s", str(service), "-i", "127.0.0.1",
            "-p", str(local_port or free_port()), "-mp", str(free_port()), "-m", str(calls), "-t", transport, "-nostdin",
            "-timeout", str(timeout), "-timeout_error", "-max_recv_loops", "1000"]
     for k, v in all_keys.items():
         cmd += ["-key", k, str(v)]
-    cmd += list(extra)
+    return cmd + list(extra)
+
+
+def sipp(d, scenario, service, keys=None, calls=1, transport="u1", extra=(), timeout=60, local_port=None):
+    """Runs SIPp with tests/sip/<scenario>.xml against the daemon's SIP port."""
     with tempfile.TemporaryDirectory(prefix="sipp-") as cwd:
-        # {{name}} in a scenario is replaced by keys[name] (SIPp takes no
-        # keyword where it expects a response code)
-        with open(xml, encoding="iso-8859-1") as f:
-            text = f.read()
-        for k, v in all_keys.items():
-            text = text.replace("{{" + k + "}}", str(v))
-        cmd[2] = os.path.join(cwd, scenario + ".xml")
-        with open(cmd[2], "w", encoding="iso-8859-1") as f:
-            f.write(text)
+        cmd = _sipp_cmd(d, scenario, service, keys, calls, transport, extra, timeout, local_port, cwd)
         r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout * 2 * _scale(),
                            stdin=subprocess.DEVNULL)
     return r
+
+
+class SippProcess:
+    """A SIPp run in the background (an agent's phone as UAS): .wait() ->
+    CompletedProcess like sipp()'s; .kill() ends it (also on wait's timeout)."""
+
+    def __init__(self, d, scenario, service, keys, calls, transport, extra, timeout, local_port):
+        self._dir = tempfile.TemporaryDirectory(prefix="sipp-")
+        self.timeout = timeout
+        self.cmd = _sipp_cmd(d, scenario, service, keys, calls, transport, extra, timeout, local_port, self._dir.name)
+        self.proc = subprocess.Popen(self.cmd, cwd=self._dir.name, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True)
+
+    def wait(self, timeout=None):
+        try:
+            out, err = self.proc.communicate(timeout=timeout or self.timeout * 2 * _scale())
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self._dir.cleanup()
+        return subprocess.CompletedProcess(self.cmd, self.proc.returncode, out, err)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.wait()
+
+
+def sipp_start(d, scenario, service, keys=None, calls=1, transport="u1", extra=(), timeout=60, local_port=None):
+    """Starts SIPp with tests/sip/<scenario>.xml in the background (see SippProcess)."""
+    return SippProcess(d, scenario, service, keys, calls, transport, extra, timeout, local_port)
 
 
 def sip_send(port, data, transport="udp", timeout=5):

@@ -111,7 +111,10 @@ class ReportsConcurrencyTest(unittest.TestCase):
         self.assertGreater(took, 0.5, "the seeded report is too quick to test with")
         slowest = max((s for _, s in during), default=None)
         self.assertGreaterEqual(len(during), 5, f"only {len(during)} inbound answers during a {took:.2f} s report")
-        self.assertLess(slowest, MAX_INBOUND_S,
+        # On the store thread the first message would wait out most of the report; on a loaded
+        # machine (parallel tests) a message may wait for a CPU, so the bound grows with the report.
+        bound = max(MAX_INBOUND_S, 0.4 * took)
+        self.assertLess(slowest, bound,
                         f"an inbound message took {slowest * 1000:.0f} ms during a {took * 1000:.0f} ms report")
         return body
 
