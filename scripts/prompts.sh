@@ -29,8 +29,29 @@ say ru wait "Пожалуйста, оставайтесь на линии. Ва�
 say en wait "Please stay on the line. The next available agent will answer your call."
 say ru voicemail "Оставьте сообщение после сигнала."
 say en voicemail "Please leave a message after the tone."
+say ru blocked "Извините, звонки с этого номера не принимаются."
+say en blocked "Sorry, calls from this number are not accepted."
+say ru callback_ok "Спасибо! Мы перезвоним вам, как только освободится оператор. До свидания!"
+say en callback_ok "Thank you! We will call you back as soon as an agent is free. Goodbye!"
+ru_ord=(первый второй третий четвёртый пятый шестой седьмой восьмой девятый)
+en_ord=(first second third fourth fifth sixth seventh eighth ninth)
+for i in 1 2 3 4 5 6 7 8 9; do
+    say ru "position_$i" "Вы ${ru_ord[$((i - 1))]} в очереди."
+    say en "position_$i" "You are ${en_ord[$((i - 1))]} in line."
+done
+say ru position_many "Перед вами больше восьми звонков. Пожалуйста, оставайтесь на линии."
+say en position_many "There are more than eight callers ahead of you. Please stay on the line."
+for key in 1 2 3 4 5 6 7 8 9 star hash; do
+    case $key in star) ru_key="звёздочку"; en_key="star" ;; hash) ru_key="решётку"; en_key="hash" ;;
+    *) ru_key=$key; en_key=$key ;; esac
+    say ru "callback_offer_$key" "Чтобы не ждать, нажмите $ru_key, и мы вам перезвоним."
+    say en "callback_offer_$key" "To skip the wait, press $en_key and we will call you back."
+done
 for lang in ru en; do
     out="$dir/$lang/beep.wav"
     fresh "$out" || sox -q -n -r 8000 -c 1 -b 16 -e signed-integer "$out" synth 0.4 sine 1000 gain -6
+    # what an agent hears while an outbound call rings: 425 Hz, 1 s on, 4 s off
+    out="$dir/$lang/ringback.wav"
+    fresh "$out" || sox -q -n -r 8000 -c 1 -b 16 -e signed-integer "$out" synth 1 sine 425 gain -12 pad 0 4
 done
 touch "$dir/.stamp"

@@ -25,6 +25,7 @@
 #include "web.h"
 #include "engine/model.h"
 #include "voice/calls.h"
+#include "voice/calltickets.h"
 
 void sb_event_texts_take(sb_event_texts *out, json_t *events, int64_t now_ms)
 {
@@ -291,6 +292,7 @@ int sb_app_serve(sb_config *cfg)
             return 1;
         }
         printf("switchboard sip on %s:%d\n", cfg->sip_host, sb_calls_sip_port(app.calls));
+        sb_call_tickets_start(&app); /* the phone channel calls' messages belong to */
     }
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);

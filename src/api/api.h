@@ -99,12 +99,16 @@ bool sb_api_contacts_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_directory_route(sb_app *app, sb_http_req *req, const char *path); /* agents, teams */
 bool sb_api_channels_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_system_route(sb_app *app, sb_http_req *req, const char *path);
-bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path); /* rules, templates, calendars, SLA */
-bool sb_api_voice_config_route(sb_app *app, sb_http_req *req, const char *path); /* numbers, IVR menus */
+bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path);       /* rules, templates, calendars, SLA */
+bool sb_api_voice_config_route(sb_app *app, sb_http_req *req, const char *path); /* numbers, menus, schemes */
 bool sb_api_blacklist_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_tasks_route(sb_app *app, sb_http_req *req, const char *path);
 bool sb_api_metrics_route(sb_app *app, sb_http_req *req, const char *path); /* /api/v1/metrics/{summary,report} */
 bool sb_api_calls_route(sb_app *app, sb_http_req *req, const char *path);   /* /api/v1/calls: the call log */
+/* POST /api/v1/calls (place an outbound call), DELETE /api/v1/calls/{live id} */
+bool sb_api_outbound_route(sb_app *app, sb_http_req *req, const char *path);
+/* A task as GET /api/v1/tasks shows it (NULL if there is none). */
+json_t *sb_task_json(sb_tx *tx, int64_t id);
 /* The stored form of a blacklist value of `kind` (phone, email, handle,
  * contact): E.164 phones, lower-case emails. 0 or SB_EINVAL. */
 int sb_blacklist_normalize(const char *kind, const char *value, char *out, size_t cap);

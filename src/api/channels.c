@@ -34,7 +34,7 @@ static json_t *channel_row(sb_stmt *s, const char *public_url)
         snprintf(snippet, sizeof snippet, "<script src=\"%s/widget.js\" data-channel=\"%lld\" async></script>",
                  public_url, (long long)sb_stmt_int(s, 0));
         json_object_set_new(c, "widget_snippet", json_string(snippet));
-    } else {
+    } else if (strcmp(sb_stmt_text(s, 1), "api") == 0) { /* a phone channel has no inbound URL */
         char url[300];
         snprintf(url, sizeof url, "%s/api/v1/channels/%lld/inbound", public_url, (long long)sb_stmt_int(s, 0));
         json_object_set_new(c, "inbound_url", json_string(url));

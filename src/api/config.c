@@ -307,9 +307,9 @@ static int delete_action(sb_tx *tx, sb_api_op *op)
 
 static int settings_json(sb_tx *tx, json_t **out)
 {
-    json_t *o =
-        json_pack("{s:n,s:i,s:s,s:s,s:{s:f,s:f},s:s}", "csat_template_id", "auto_replies_per_hour", 3, "company_name",
-                  "", "default_language", "ru", "weights", "chat", 1.0 / 3, "email", 0.1, "timezone", "UTC");
+    json_t *o = json_pack("{s:n,s:i,s:s,s:s,s:{s:f,s:f},s:s,s:i}", "csat_template_id", "auto_replies_per_hour", 3,
+                          "company_name", "", "default_language", "ru", "weights", "chat", 1.0 / 3, "email", 0.1,
+                          "timezone", "UTC", "missed_call_callback_minutes", 15);
     sb_stmt *s = sb_tx_query(tx, "SELECT key, value FROM setting WHERE key LIKE 'engine.%'", "");
     if (s == NULL) {
         json_decref(o);
@@ -317,7 +317,8 @@ static int settings_json(sb_tx *tx, json_t **out)
     }
     while (sb_stmt_step(s) == 1) {
         const char *key = sb_stmt_text(s, 0) + 7, *value = sb_stmt_text(s, 1);
-        if (strcmp(key, "csat_template_id") == 0 || strcmp(key, "auto_replies_per_hour") == 0)
+        if (strcmp(key, "csat_template_id") == 0 || strcmp(key, "auto_replies_per_hour") == 0 ||
+            strcmp(key, "missed_call_callback_minutes") == 0)
             json_object_set_new(o, key, json_integer(strtoll(value, NULL, 10)));
         else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0 ||
                  strcmp(key, "timezone") == 0)
@@ -374,8 +375,14 @@ static int check_time_zone(sb_api_op *op, const char *name)
 
 static int patch_settings_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {
-        "csat_template_id", "auto_replies_per_hour", "company_name", "default_language", "weights", "timezone", NULL};
+    static const char *const allowed[] = {"csat_template_id",
+                                          "auto_replies_per_hour",
+                                          "company_name",
+                                          "default_language",
+                                          "weights",
+                                          "timezone",
+                                          "missed_call_callback_minutes",
+                                          NULL};
     int rc = sb_api_only_fields(op, op->body, allowed);
     if (rc != 0)
         return rc;
@@ -405,6 +412,16 @@ static int patch_settings_action(sb_tx *tx, sb_api_op *op)
             return sb_api_fail(op, 422, "validation_failed", "field 'auto_replies_per_hour' must be 1 to 16");
         snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(per));
         if ((rc = put_setting(tx, "auto_replies_per_hour", buf)) != 0)
+            return rc;
+    }
+    json_t *callback = json_object_get(op->body, "missed_call_callback_minutes");
+    if (callback != NULL) {
+        /* the due time of the call-back task a missed call leaves */
+        if (!json_is_integer(callback) || json_integer_value(callback) < 1 || json_integer_value(callback) > 10080)
+            return sb_api_fail(op, 422, "validation_failed",
+                               "field 'missed_call_callback_minutes' must be 1 to 10080 (a week)");
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(callback));
+        if ((rc = put_setting(tx, "missed_call_callback_minutes", buf)) != 0)
             return rc;
     }
     if (company != NULL) {

@@ -717,16 +717,18 @@ static int team_name_free(sb_tx *tx, sb_api_op *op, const char *name, int64_t se
 
 static int create_team_action(sb_tx *tx, sb_api_op *op)
 {
-    static const char *const allowed[] = {"name", "member_ids", NULL};
+    static const char *const allowed[] = {"name", "member_ids", "routing", NULL};
     const char *name = NULL;
     json_t *members = NULL;
+    char *routing = NULL;
     int rc = sb_api_only_fields(op, op->body, allowed);
-    if (rc || (rc = sb_api_field_str(op, op->body, "name", true, MAX_TEAM_NAME, &name)))
+    if (rc || (rc = sb_api_field_str(op, op->body, "name", true, MAX_TEAM_NAME, &name)) ||
+        (rc = routing_field(tx, op, true, &routing)))
         return rc;
     json_t *member_ids = json_object_get(op->body, "member_ids");
     if (member_ids != NULL && !json_is_null(member_ids) &&
         (rc = check_ids(tx, op, member_ids, "member_ids", SQL_AGENT_EXISTS, "agent", &members)) != 0)
-        return rc;
+        goto out;
     if ((rc = team_name_free(tx, op, name, 0)) != 0)
         goto out;
     int64_t now = sb_tx_now(tx), id = 0;
@@ -737,6 +739,8 @@ static int create_team_action(sb_tx *tx, sb_api_op *op)
         goto out;
     }
     if (members != NULL && (rc = set_team_members(tx, id, members)) != 0)
+        goto out;
+    if (routing != NULL && (rc = sb_tx_exec(tx, "UPDATE team SET routing = ? WHERE id = ?", "ti", routing, id)) != 0)
         goto out;
     rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, "team", id, "team.created",
                       json_pack("{s:s}", "name", name));
@@ -755,6 +759,7 @@ static int create_team_action(sb_tx *tx, sb_api_op *op)
     rc = 0;
 out:
     json_decref(members);
+    free(routing);
     return rc;
 }
 

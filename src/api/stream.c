@@ -64,6 +64,20 @@ void sb_stream_broadcast_role(sb_stream_hub *hub, sb_role min_role, const sb_str
             sb_ws_send_texts(s->ws, events, n);
 }
 
+void sb_stream_send_agent(sb_stream_hub *hub, int64_t agent_id, const char *type, json_t *data)
+{
+    json_t *ev = json_pack("{s:s,s:o}", "type", type, "data", data);
+    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (text == NULL)
+        return;
+    sb_str one = {text, strlen(text)};
+    for (sub *s = hub->head; s != NULL; s = s->next)
+        if (s->ws != NULL && s->agent_id == agent_id)
+            sb_ws_send_texts(s->ws, &one, 1);
+    free(text);
+}
+
 unsigned sb_stream_subscribers_role(const sb_stream_hub *hub, sb_role min_role)
 {
     unsigned n = 0;

@@ -14,6 +14,9 @@ unsigned sb_stream_subscribers(const sb_stream_hub *hub);
 /* The same, only to subscribers whose role is at least min_role. */
 void sb_stream_broadcast_role(sb_stream_hub *hub, sb_role min_role, const sb_str *events, size_t n);
 unsigned sb_stream_subscribers_role(const sb_stream_hub *hub, sb_role min_role);
+/* One event {"type", "data"} (data stolen) to the tabs of one agent only
+ * (an incoming call's caller is not everyone's business). */
+void sb_stream_send_agent(sb_stream_hub *hub, int64_t agent_id, const char *type, json_t *data);
 /* Handles GET /api/v1/stream (authenticates, then upgrades). */
 void sb_stream_handle(sb_app *app, sb_http_req *req);
 

@@ -39,7 +39,7 @@ static json_t *task_row(sb_stmt *s)
                      sb_json_time(sb_stmt_int(s, 15)), "updated_at", sb_json_time(sb_stmt_int(s, 16)));
 }
 
-static json_t *task_json(sb_tx *tx, int64_t id)
+json_t *sb_task_json(sb_tx *tx, int64_t id)
 {
     sb_stmt *s = sb_tx_query(tx, TASK_SELECT "WHERE k.id = ?", "i", id);
     json_t *out = s != NULL && sb_stmt_step(s) == 1 ? task_row(s) : NULL;
@@ -238,7 +238,7 @@ static int create_action(sb_tx *tx, sb_api_op *op)
         rc = engine_view(tx, op, id);
     if (rc != 0)
         return rc;
-    json_t *t = task_json(tx, id);
+    json_t *t = sb_task_json(tx, id);
     sb_emit(op->events, "task.created", json_incref(t));
     op->out = json_pack("{s:o}", "task", t);
     op->status = 201;
@@ -258,7 +258,7 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
         (rc = time_field(op, "remind_at", false, &remind, &has_remind)) ||
         (rc = sb_api_field_int(op, op->body, "assignee_id", false, &assignee, &has_assignee)))
         return rc;
-    json_t *before = task_json(tx, op->path_id);
+    json_t *before = sb_task_json(tx, op->path_id);
     if (before == NULL)
         return sb_api_fail(op, 404, "not_found", "task %lld does not exist", (long long)op->path_id);
     json_decref(before);
@@ -293,7 +293,7 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
         rc = engine_view(tx, op, op->path_id);
     if (rc != 0)
         return rc;
-    json_t *t = task_json(tx, op->path_id);
+    json_t *t = sb_task_json(tx, op->path_id);
     sb_emit(op->events, "task.updated", json_incref(t));
     op->out = json_pack("{s:o}", "task", t);
     return 0;

@@ -1,10 +1,13 @@
-/* voice_config.c - /api/v1/numbers and /api/v1/ivr-menus: phone numbers
- * (DIDs) and IVR menus, the voice configuration documents
+/* voice_config.c - /api/v1/numbers, /api/v1/ivr-menus and
+ * /api/v1/forwarding-schemes: phone numbers (DIDs), IVR menus and
+ * forwarding schemes, the voice configuration documents
  * (engine/voice_config.h), stored in config_item like the engine's other
  * documents. Each is validated completely by the engine's parser, the ids
- * it names are checked against the store, a menu is checked with every
- * other menu for depth and loops, and a number's digits must be unique.
- * Reading is open to every agent; writing needs an admin. */
+ * it names are checked against the store (a scheme's targets by their full
+ * path), a menu is checked with every other menu for depth and loops, and
+ * a number's digits must be unique. A menu or a scheme something still
+ * sends callers to cannot be deleted. Reading is open to every agent;
+ * writing needs an admin. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,8 @@ typedef struct voice_kind {
 static const voice_kind kinds[] = {
     {"phone_number", "/api/v1/numbers", "/api/v1/numbers/", "number", "numbers"},
     {"ivr_menu", "/api/v1/ivr-menus", "/api/v1/ivr-menus/", "ivr_menu", "ivr_menus"},
+    {"forwarding_scheme", "/api/v1/forwarding-schemes", "/api/v1/forwarding-schemes/", "forwarding_scheme",
+     "forwarding_schemes"},
 };
 
 static const voice_kind *op_kind(sb_api_op *op)
@@ -103,6 +108,7 @@ static int check_refs(sb_tx *tx, sb_api_op *op, const json_t *doc, const sb_conf
         {r->agents, r->nagents, "SELECT 1 FROM agent WHERE id = ?", NULL, "agent", "agent_id"},
         {r->calendars, r->ncalendars, SQL_ITEM, "calendar", "calendar", "calendar_id"},
         {r->menus, r->nmenus, SQL_ITEM, "ivr_menu", "IVR menu", "menu_id"},
+        {r->schemes, r->nschemes, SQL_ITEM, "forwarding_scheme", "forwarding scheme", "scheme_id"},
     };
     for (size_t s = 0; s < SB_ARRAY_LEN(sets); s++)
         for (int i = 0; i < sets[s].n; i++) {
@@ -159,6 +165,32 @@ static int check_unique_number(sb_tx *tx, sb_api_op *op, const json_t *doc, int6
     return 0;
 }
 
+/* A scheme's agents and teams, named by their path
+ * ("steps[1].targets[0].team"), must exist. */
+static int check_scheme_targets(sb_tx *tx, sb_api_op *op, const json_t *doc)
+{
+    size_t i, j;
+    json_t *step, *t;
+    json_array_foreach (json_object_get(doc, "steps"), i, step) {
+        json_array_foreach (json_object_get(step, "targets"), j, t) {
+            bool agent = json_object_get(t, "agent") != NULL;
+            if (!agent && json_object_get(t, "team") == NULL)
+                continue;
+            const char *key = agent ? "agent" : "team";
+            int64_t one = 0, id = json_integer_value(json_object_get(t, key));
+            int rc = sb_tx_int(tx, &one, agent ? "SELECT 1 FROM agent WHERE id = ?" : "SELECT 1 FROM team WHERE id = ?",
+                               "i", id);
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                return sb_api_fail(op, 422, "validation_failed",
+                                   "field 'steps[%zu].targets[%zu].%s': %s %lld does not exist", i, j, key, key,
+                                   (long long)id);
+        }
+    }
+    return 0;
+}
+
 static int check_doc(sb_tx *tx, sb_api_op *op, const voice_kind *k, const json_t *doc, int64_t id)
 {
     sb_config_error err = {{0}, {0}};
@@ -169,6 +201,8 @@ static int check_doc(sb_tx *tx, sb_api_op *op, const voice_kind *k, const json_t
                            err.message);
     if (strcmp(k->kind, "ivr_menu") == 0)
         rc = check_menu_graph(tx, op, doc, id);
+    else if (strcmp(k->kind, "forwarding_scheme") == 0)
+        rc = check_scheme_targets(tx, op, doc);
     else
         rc = check_unique_number(tx, op, doc, id);
     if (rc == 0)
@@ -176,11 +210,26 @@ static int check_doc(sb_tx *tx, sb_api_op *op, const voice_kind *k, const json_t
     return rc;
 }
 
-/* 409 while a number or another menu still sends callers to menu `id`. */
-static int check_menu_unused(sb_tx *tx, sb_api_op *op, int64_t id)
+static const char *kind_words(const char *kind)
 {
-    sb_stmt *s = sb_tx_query(
-        tx, "SELECT kind, id, data FROM config_item WHERE kind IN ('phone_number', 'ivr_menu') ORDER BY kind, id", "");
+    if (strcmp(kind, "ivr_menu") == 0)
+        return "IVR menu";
+    if (strcmp(kind, "forwarding_scheme") == 0)
+        return "forwarding scheme";
+    return "phone number";
+}
+
+/* 409 while a number, a menu or a scheme still sends callers to menu or
+ * scheme `id` (k). Other kinds are never referred to by voice documents. */
+static int check_unused(sb_tx *tx, sb_api_op *op, const voice_kind *k, int64_t id)
+{
+    bool menu = strcmp(k->kind, "ivr_menu") == 0;
+    if (!menu && strcmp(k->kind, "forwarding_scheme") != 0)
+        return 0;
+    sb_stmt *s = sb_tx_query(tx,
+                             "SELECT kind, id, data FROM config_item "
+                             "WHERE kind IN ('phone_number', 'ivr_menu', 'forwarding_scheme') ORDER BY kind, id",
+                             "");
     if (s == NULL)
         return SB_EIO;
     int rc;
@@ -189,23 +238,26 @@ static int check_menu_unused(sb_tx *tx, sb_api_op *op, int64_t id)
     while (by_id == 0 && (rc = sb_stmt_step(s)) == 1) {
         const char *kind = sb_stmt_text(s, 0);
         int64_t doc_id = sb_stmt_int(s, 1);
-        if (strcmp(kind, "ivr_menu") == 0 && doc_id == id)
+        if (strcmp(kind, k->kind) == 0 && doc_id == id)
             continue;
         json_t *doc = json_loads(sb_stmt_text(s, 2), 0, NULL);
-        sb_config_refs refs = {0};
+        sb_config_refs *refs = sb_xcalloc(1, sizeof *refs);
         sb_config_error err;
         if (doc != NULL)
-            sb_config_check(kind, doc, &refs, &err);
-        for (int i = 0; i < refs.nmenus; i++)
-            if (refs.menus[i] == id) {
+            sb_config_check(kind, doc, refs, &err);
+        const int64_t *ids = menu ? refs->menus : refs->schemes;
+        int n = menu ? refs->nmenus : refs->nschemes;
+        for (int i = 0; i < n; i++)
+            if (ids[i] == id) {
                 by_id = doc_id;
-                snprintf(by, sizeof by, "%s", strcmp(kind, "ivr_menu") == 0 ? "IVR menu" : "phone number");
+                snprintf(by, sizeof by, "%s", kind_words(kind));
             }
+        free(refs);
         json_decref(doc);
     }
     sb_stmt_end(s);
     if (by_id != 0)
-        return sb_api_fail(op, 409, "conflict", "IVR menu %lld is used by %s %lld", (long long)id, by,
+        return sb_api_fail(op, 409, "conflict", "%s %lld is used by %s %lld", kind_words(k->kind), (long long)id, by,
                            (long long)by_id);
     return rc < 0 ? rc : 0;
 }
@@ -314,7 +366,7 @@ static int delete_action(sb_tx *tx, sb_api_op *op)
     if (doc == NULL)
         return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
     json_decref(doc);
-    int rc = strcmp(k->kind, "ivr_menu") == 0 ? check_menu_unused(tx, op, op->path_id) : 0;
+    int rc = check_unused(tx, op, k, op->path_id);
     if (rc == 0)
         rc = sb_tx_exec(tx, "DELETE FROM config_item WHERE kind = ? AND id = ?", "ti", k->kind, op->path_id);
     if (rc == 0)

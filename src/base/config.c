@@ -3,6 +3,7 @@
 #include "base/config.h"
 
 #include <ini.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,18 @@ void sb_config_defaults(sb_config *c)
     c->sip_no_media_seconds = 30;
     c->sip_ring_timeout_seconds = 20;
     c->sip_queue_max_wait_seconds = 120;
+    c->sip_record_calls = 1;
+    c->sip_voicemail_max_seconds = 120;
+    c->sip_voicemail_silence_seconds = 5;
 #ifdef SB_PROMPTS_DIR
     snprintf(c->sip_prompts, sizeof c->sip_prompts, "%s", SB_PROMPTS_DIR);
 #endif
     c->sip_register_max_failures = 5;
     c->sip_register_lockout_seconds = 300;
+    c->sip_blacklist_prompt = 0;
+    c->sip_invite_rate_per_second = 100;
+    c->sip_invite_burst = 200;
+    c->trunk_ring_timeout_seconds = 60;
 }
 
 typedef struct load_ctx {
@@ -90,6 +98,36 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
         if (parse_uint(value, 86400, &n) != 0 || n == 0)
             goto bad;
         c->sip_queue_max_wait_seconds = (unsigned)n;
+    } else if (strcmp(name, "record_calls") == 0) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+            c->sip_record_calls = 1;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+            c->sip_record_calls = 0;
+        else
+            goto bad;
+    } else if (strcmp(name, "voicemail_max_seconds") == 0) {
+        if (parse_uint(value, 3600, &n) != 0 || n == 0)
+            goto bad;
+        c->sip_voicemail_max_seconds = (unsigned)n;
+    } else if (strcmp(name, "voicemail_silence_seconds") == 0) {
+        if (parse_uint(value, 600, &n) != 0)
+            goto bad;
+        c->sip_voicemail_silence_seconds = (unsigned)n;
+    } else if (strcmp(name, "invite_rate_per_second") == 0) {
+        if (parse_uint(value, 100000, &n) != 0)
+            goto bad;
+        c->sip_invite_rate_per_second = (unsigned)n;
+    } else if (strcmp(name, "invite_burst") == 0) {
+        if (parse_uint(value, 100000, &n) != 0)
+            goto bad;
+        c->sip_invite_burst = (unsigned)n;
+    } else if (strcmp(name, "blacklist") == 0) {
+        if (strcmp(value, "busy") == 0)
+            c->sip_blacklist_prompt = 0;
+        else if (strcmp(value, "prompt") == 0)
+            c->sip_blacklist_prompt = 1;
+        else
+            goto bad;
     } else if (strcmp(name, "register_max_failures") == 0) {
         if (parse_uint(value, 1000, &n) != 0)
             goto bad;
@@ -105,6 +143,64 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
     return 1;
 bad:
     snprintf(lc->err, lc->errcap, "bad value for [sip] %s", name);
+    return 0;
+}
+
+/* A value for a SIP user part or a URI's host: 1..cap-1 of `allowed`. */
+static bool chars_ok(const char *v, size_t cap, const char *allowed)
+{
+    size_t n = strlen(v);
+    return n > 0 && n < cap && strspn(v, allowed) == n;
+}
+
+#define DIGITS     "0123456789"
+#define ALNUM      DIGITS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define USER_CHARS ALNUM "+*#._-"
+
+/* [trunk]: the provider outbound calls go through. The password is kept
+ * as given (a digest needs it) and never logged or echoed in an error. */
+static int on_trunk_value(load_ctx *lc, const char *name, const char *value)
+{
+    sb_config *c = lc->c;
+    unsigned long long n = 0;
+    if (strcmp(name, "host") == 0) {
+        if (value[0] != '\0' && !chars_ok(value, sizeof c->trunk_host, ALNUM ".-:[]"))
+            goto bad;
+        snprintf(c->trunk_host, sizeof c->trunk_host, "%s", value);
+    } else if (strcmp(name, "username") == 0) {
+        if (value[0] != '\0' && !chars_ok(value, sizeof c->trunk_username, USER_CHARS "@!~$&=,;?/"))
+            goto bad;
+        snprintf(c->trunk_username, sizeof c->trunk_username, "%s", value);
+    } else if (strcmp(name, "password") == 0) {
+        if (strlen(value) >= sizeof c->trunk_password)
+            goto bad;
+        snprintf(c->trunk_password, sizeof c->trunk_password, "%s", value);
+    } else if (strcmp(name, "from_number") == 0) {
+        if (value[0] != '\0' && !chars_ok(value, sizeof c->trunk_from_number, USER_CHARS))
+            goto bad;
+        snprintf(c->trunk_from_number, sizeof c->trunk_from_number, "%s", value);
+    } else if (strcmp(name, "transport") == 0) {
+        if (strcmp(value, "udp") == 0)
+            c->trunk_tcp = 0;
+        else if (strcmp(value, "tcp") == 0)
+            c->trunk_tcp = 1;
+        else
+            goto bad;
+    } else if (strcmp(name, "prefix_numbers") == 0) {
+        if (value[0] != '\0' && !chars_ok(value, 9, DIGITS "+*#"))
+            goto bad;
+        snprintf(c->trunk_prefix, sizeof c->trunk_prefix, "%s", value);
+    } else if (strcmp(name, "ring_timeout_seconds") == 0) {
+        if (parse_uint(value, 600, &n) != 0 || n == 0)
+            goto bad;
+        c->trunk_ring_timeout_seconds = (unsigned)n;
+    } else {
+        snprintf(lc->err, lc->errcap, "unknown key [trunk] %s", name);
+        return 0;
+    }
+    return 1;
+bad:
+    snprintf(lc->err, lc->errcap, "bad value for [trunk] %s", name);
     return 0;
 }
 
@@ -188,6 +284,8 @@ static int on_value(void *ud, const char *section, const char *name, const char 
             goto bad;
     } else if (strcmp(section, "sip") == 0) {
         return on_sip_value(lc, name, value);
+    } else if (strcmp(section, "trunk") == 0) {
+        return on_trunk_value(lc, name, value);
     } else {
         snprintf(lc->err, lc->errcap, "unknown key [%s] %s", section, name);
         return 0;

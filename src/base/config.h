@@ -36,8 +36,23 @@ typedef struct sb_config {
     unsigned sip_answer_delay_ms;        /* ring this long before the IVR answers */
     unsigned sip_ring_timeout_seconds;   /* an agent's phone rings this long per attempt */
     unsigned sip_queue_max_wait_seconds; /* a caller waits this long for an agent, then is missed */
+    /* recordings: DATA/recordings/YYYY-MM/ */
+    int sip_record_calls;                   /* answered calls are recorded (stereo WAV) */
+    unsigned sip_voicemail_max_seconds;     /* a voicemail message is cut at this length */
+    unsigned sip_voicemail_silence_seconds; /* ...or after this much silence */
     unsigned sip_register_max_failures;
     unsigned sip_register_lockout_seconds;
+    unsigned sip_invite_rate_per_second; /* new INVITEs per source IP (0: no limit) */
+    unsigned sip_invite_burst;           /* at once, above the rate */
+    int sip_blacklist_prompt; /* [sip] blacklist = busy (486, default) | prompt (answer, "blocked", hang up) */
+    /* [trunk]: the SIP provider outbound calls go through; no host: none */
+    char trunk_host[128];                  /* "host:port" (a host name is resolved by DNS) */
+    char trunk_username[64];               /* digest credentials for our INVITEs */
+    char trunk_password[128];              /* never logged */
+    char trunk_from_number[32];            /* the caller ID when the customer never called a DID of ours */
+    int trunk_tcp;                         /* transport = tcp (default udp) */
+    char trunk_prefix[16];                 /* prefix_numbers: before the E.164 digits (no "+") dialled */
+    unsigned trunk_ring_timeout_seconds;   /* the customer's phone rings this long */
 } sb_config;
 
 void sb_config_defaults(sb_config *c);

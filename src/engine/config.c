@@ -277,6 +277,8 @@ int sb_config_check(const char *kind, const json_t *doc, sb_config_refs *refs, s
         return sb_voice_check_number(doc, refs, err);
     if (strcmp(kind, "ivr_menu") == 0)
         return sb_voice_check_menu(doc, refs, err);
+    if (strcmp(kind, "forwarding_scheme") == 0)
+        return sb_voice_check_scheme(doc, refs, err);
     return bad(err, SB_EINVAL, "", "unknown kind of document \"%s\"", kind);
 }
 
@@ -284,8 +286,8 @@ int sb_config_check(const char *kind, const json_t *doc, sb_config_refs *refs, s
 
 static int team_routing_parse(const json_t *j, sb_engine_team_cfg *t, sb_config_refs *refs, sb_config_error *err)
 {
-    static const char *const keys[] = {"strategy",    "supervisor_id",  "unanswered_minutes", "sticky_wait_minutes",
-                                       "calendar_id", "auto_away_after"};
+    static const char *const keys[] = {"strategy",    "supervisor_id",   "unanswered_minutes", "sticky_wait_minutes",
+                                       "calendar_id", "auto_away_after", "call_queue"};
     sb_config_refs scratch = {0};
     if (refs == NULL)
         refs = &scratch;
@@ -323,6 +325,93 @@ static int team_routing_parse(const json_t *j, sb_engine_team_cfg *t, sb_config_
             return bad(err, SB_EINVAL, "routing.auto_away_after", "must be 0 (never) to 100");
         t->auto_away_after = (int)json_integer_value(aa);
     }
+    sb_callq_config q = {0};
+    bool vm;
+    return sb_config_call_queue(json_object_get(j, "call_queue"), 0, &q, &vm, err);
+}
+
+static int seconds_in(const json_t *obj, const char *key, int lo, int hi, int *out, sb_config_error *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        char field[96];
+        sb_errorf(field, sizeof field, "routing.call_queue.%s", key);
+        return bad(err, SB_EINVAL, field, "must be %d to %d seconds", lo, hi);
+    }
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+int sb_config_call_queue(const json_t *j, int64_t team_id, sb_callq_config *out, bool *voicemail_fallback,
+                         sb_config_error *err)
+{
+    static const char *const keys[] = {"strategy",         "ring_timeout_seconds", "wrapup_seconds", "max_wait_seconds",
+                                       "announce_seconds", "preferred_seconds",    "retry_seconds",  "callback_digit",
+                                       "hold_prompt",      "max_wait_fallback",    "ringback"};
+    sb_callq_config d = {.team_id = team_id,
+                         .strategy = SB_CALLQ_RING_ALL,
+                         .ring_timeout_seconds = out->ring_timeout_seconds > 0 ? out->ring_timeout_seconds : 20,
+                         .max_wait_seconds = out->max_wait_seconds,
+                         .retry_seconds = 3};
+    snprintf(d.hold_prompt, sizeof d.hold_prompt, "wait");
+    *voicemail_fallback = true;
+    if (j == NULL || json_is_null(j)) {
+        *out = d;
+        return 0;
+    }
+    if (!json_is_object(j))
+        return bad(err, SB_EINVAL, "routing.call_queue", "must be an object");
+    int rc = only(j, keys, SB_ARRAY_LEN(keys), "routing.call_queue.", err);
+    if (rc != 0)
+        return rc;
+    const json_t *st = json_object_get(j, "strategy");
+    if (st != NULL && !json_is_null(st) && sb_callq_strategy_parse(json_string_value(st), &d.strategy) != 0)
+        return bad(err, SB_EINVAL, "routing.call_queue.strategy",
+                   "must be \"ring_all\", \"longest_idle\", \"fewest_calls\", \"random\" or \"round_robin\"");
+    if ((rc = seconds_in(j, "ring_timeout_seconds", 5, 300, &d.ring_timeout_seconds, err)) != 0 ||
+        (rc = seconds_in(j, "wrapup_seconds", 0, 3600, &d.wrapup_seconds, err)) != 0 ||
+        (rc = seconds_in(j, "max_wait_seconds", 0, 7200, &d.max_wait_seconds, err)) != 0 ||
+        (rc = seconds_in(j, "preferred_seconds", 0, 300, &d.preferred_seconds, err)) != 0 ||
+        (rc = seconds_in(j, "retry_seconds", 0, 300, &d.retry_seconds, err)) != 0 ||
+        (rc = seconds_in(j, "announce_seconds", 0, 3600, &d.announce_seconds, err)) != 0)
+        return rc;
+    if (d.announce_seconds != 0 && d.announce_seconds < 10)
+        return bad(err, SB_EINVAL, "routing.call_queue.announce_seconds", "must be 0 (never) or 10 to 3600 seconds");
+    const json_t *cb = json_object_get(j, "callback_digit");
+    if (cb != NULL && !json_is_null(cb)) {
+        const char *z = json_string_value(cb);
+        if (z == NULL || strlen(z) != 1 || strchr("123456789*#", z[0]) == NULL)
+            return bad(err, SB_EINVAL, "routing.call_queue.callback_digit", "must be one of 1-9, * or #, or null");
+        d.callback_digit = z[0];
+    }
+    const json_t *hp = json_object_get(j, "hold_prompt");
+    if (hp != NULL && !json_is_null(hp)) {
+        const char *z = json_string_value(hp);
+        size_t n = z != NULL ? strlen(z) : 0;
+        bool okp = n > 0 && n < sizeof d.hold_prompt;
+        for (size_t i = 0; okp && i < n; i++)
+            okp = (z[i] >= 'a' && z[i] <= 'z') || (z[i] >= '0' && z[i] <= '9') || z[i] == '_';
+        if (!okp)
+            return bad(err, SB_EINVAL, "routing.call_queue.hold_prompt", "must be a prompt name: [a-z0-9_], 1 to %zu",
+                       sizeof d.hold_prompt - 1);
+        snprintf(d.hold_prompt, sizeof d.hold_prompt, "%s", z);
+    }
+    const json_t *rb = json_object_get(j, "ringback");
+    if (rb != NULL && !json_is_null(rb) && !json_is_boolean(rb))
+        return bad(err, SB_EINVAL, "routing.call_queue.ringback", "must be true or false");
+    if (json_is_true(rb) && (d.announce_seconds != 0 || d.callback_digit != 0))
+        return bad(err, SB_EINVAL, "routing.call_queue.ringback",
+                   "a ringing (unanswered) caller hears no announcements nor a callback offer");
+    const json_t *fb = json_object_get(j, "max_wait_fallback");
+    if (fb != NULL && !json_is_null(fb)) {
+        const char *z = json_string_value(fb);
+        if (z == NULL || (strcmp(z, "voicemail") != 0 && strcmp(z, "hangup") != 0))
+            return bad(err, SB_EINVAL, "routing.call_queue.max_wait_fallback", "must be \"voicemail\" or \"hangup\"");
+        *voicemail_fallback = strcmp(z, "voicemail") == 0;
+    }
+    *out = d;
     return 0;
 }
 

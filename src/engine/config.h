@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "engine/callq.h"
 #include "engine/engine.h"
 
 /* Error reporting shared by every parser here. */
@@ -28,10 +29,15 @@ typedef struct sb_config_error {
     char message[256];
 } sb_config_error;
 
-/* The ids a document refers to, for the caller to check they exist. */
+/* The ids a document refers to, for the caller to check they exist. Teams
+ * and agents have room for a forwarding scheme's every target (10 steps of
+ * 20, plus its two destinations). */
+#define SB_CONFIG_REFS_PEOPLE 256
 typedef struct sb_config_refs {
-    int64_t teams[16], templates[16], calendars[16], agents[16], menus[16];
+    int64_t teams[SB_CONFIG_REFS_PEOPLE], templates[16], calendars[16], agents[SB_CONFIG_REFS_PEOPLE], menus[16];
+    int64_t schemes[16];                                 /* forwarding schemes (voice_config.h) */
     int nteams, ntemplates, ncalendars, nagents, nmenus; /* menus: IVR menus (voice_config.h) */
+    int nschemes;
 } sb_config_refs;
 
 /* Each returns 0, or SB_EINVAL / SB_ENOTFOUND (unknown time zone) with
@@ -45,12 +51,28 @@ int sb_config_check_agent_routing(const json_t *routing, sb_config_error *err);
 
 /* Any document by stored kind: "rule", "template", "calendar",
  * "sla_policy", and the voice ones (voice_config.h): "phone_number",
- * "ivr_menu". */
+ * "ivr_menu", "forwarding_scheme". */
 int sb_config_check(const char *kind, const json_t *doc, sb_config_refs *refs, sb_config_error *err);
 
 /* Builders for the engine (the document must have passed its check). */
 int sb_config_sla_policy(const json_t *doc, sb_sla_policy *out);
 int sb_config_team_routing(const json_t *routing, int64_t team_id, sb_engine_team_cfg *out);
+/* A team's call queue: routing.call_queue (absent or null: the defaults).
+ *   {"strategy": "round_robin",        ring_all (default), longest_idle, fewest_calls, random
+ *    "ring_timeout_seconds": 20,       5..300; default: out->ring_timeout_seconds ([sip])
+ *    "wrapup_seconds": 0,              0..3600 after each answered call
+ *    "max_wait_seconds": 120,          0..7200 (0 = wait forever); default: out->max_wait_seconds
+ *    "announce_seconds": 0,            0 or 10..3600: the caller hears their place in line
+ *    "preferred_seconds": 0,           the returning customer's agent rings alone (0 = ring timeout)
+ *    "retry_seconds": 3,               pause before ringing everyone again
+ *    "callback_digit": "*",            leaves a call-back request instead of waiting; null = none
+ *    "hold_prompt": "wait",            played on a loop while waiting
+ *    "max_wait_fallback": "voicemail", or "hangup"
+ *    "ringback": false}                true: the caller is not answered while waiting (hears ringing;
+ *                                      no hold prompt, announcements nor callback key)
+ * `out` carries the installation's defaults in; it is filled completely. */
+int sb_config_call_queue(const json_t *call_queue, int64_t team_id, sb_callq_config *out, bool *voicemail_fallback,
+                         sb_config_error *err);
 int sb_config_agent_routing(const json_t *routing, int64_t agent_id, sb_engine_agent_cfg *out);
 
 #endif

@@ -5,6 +5,7 @@
  *   {"switchboard_config": 1,
  *    "calendars": [...], "templates": [...], "sla_policies": [...], "rules": [...],
  *    "ivr_menus": [...], "numbers": [...],             (engine/voice_config.h)
+ *    "forwarding_schemes": [...],
  *    "teams": [{"id": 1, "name": "Sales", "routing": {...}}],
  *    "agents": [{"email": "anna@example.com", "routing": {...}}]}
  *
@@ -33,8 +34,13 @@ typedef struct section {
 } section;
 
 static const section sections[] = {
-    {"calendars", "calendar", false}, {"templates", "template", false}, {"sla_policies", "sla_policy", true},
-    {"rules", "rule", true},          {"ivr_menus", "ivr_menu", false}, {"numbers", "phone_number", false},
+    {"calendars", "calendar", false},
+    {"templates", "template", false},
+    {"sla_policies", "sla_policy", true},
+    {"rules", "rule", true},
+    {"ivr_menus", "ivr_menu", false},
+    {"numbers", "phone_number", false},
+    {"forwarding_schemes", "forwarding_scheme", false},
 };
 
 static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -107,7 +113,8 @@ int sb_config_export(sb_tx *tx, json_t **out)
     sb_stmt *s = sb_tx_query(tx, "SELECT key, value FROM setting WHERE key LIKE 'engine.%' ORDER BY key", "");
     while (s != NULL && sb_stmt_step(s) == 1) {
         const char *key = sb_stmt_text(s, 0) + 7, *value = sb_stmt_text(s, 1);
-        if (strcmp(key, "csat_template_id") == 0 || strcmp(key, "auto_replies_per_hour") == 0)
+        if (strcmp(key, "csat_template_id") == 0 || strcmp(key, "auto_replies_per_hour") == 0 ||
+            strcmp(key, "missed_call_callback_minutes") == 0)
             json_object_set_new(settings, key, json_integer(strtoll(value, NULL, 10)));
         else if (strncmp(key, "weight_", 7) == 0)
             json_object_set_new(weights, key + 7, json_real(strtod(value, NULL)));
@@ -143,6 +150,9 @@ static int check_settings(const json_t *in, const json_t *set, char *err, size_t
         } else if (strcmp(key, "auto_replies_per_hour") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 16)
                 return fail(err, cap, "settings.auto_replies_per_hour: must be 1 to 16");
+        } else if (strcmp(key, "missed_call_callback_minutes") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 10080)
+                return fail(err, cap, "settings.missed_call_callback_minutes: must be 1 to 10080 (a week)");
         } else if (strcmp(key, "company_name") == 0 || strcmp(key, "default_language") == 0) {
             if (!json_is_string(v) || strlen(json_string_value(v)) > (strcmp(key, "company_name") == 0 ? 63 : 7))
                 return fail(err, cap, "settings.%s: must be a short text", key);
@@ -237,6 +247,9 @@ static int check_refs(sb_tx *tx, const json_t *in, const sb_config_refs *r, cons
     for (int i = 0; i < r->nmenus; i++)
         if (!has_id(json_object_get(in, "ivr_menus"), r->menus[i]))
             return fail(err, cap, "%s: IVR menu %lld is not in the file", where, (long long)r->menus[i]);
+    for (int i = 0; i < r->nschemes; i++)
+        if (!has_id(json_object_get(in, "forwarding_schemes"), r->schemes[i]))
+            return fail(err, cap, "%s: forwarding scheme %lld is not in the file", where, (long long)r->schemes[i]);
     for (int i = 0; i < r->nteams; i++) {
         int rc = sb_tx_int(tx, &(int64_t){0}, "SELECT 1 FROM team WHERE id = ?", "i", r->teams[i]);
         if (rc < 0)
@@ -320,8 +333,9 @@ static char *routing_text(const json_t *routing)
 
 int sb_config_import(sb_tx *tx, const json_t *in, sb_config_import_stats *stats, char *err, size_t cap)
 {
-    static const char *const top[] = {"switchboard_config", "calendars", "templates", "sla_policies", "rules",
-                                      "ivr_menus",          "numbers",   "teams",     "agents",       "settings"};
+    static const char *const top[] = {
+        "switchboard_config", "calendars", "templates", "sla_policies", "rules", "ivr_menus", "numbers",
+        "forwarding_schemes", "teams",     "agents",    "settings"};
     memset(stats, 0, sizeof *stats);
     if (!json_is_object(in))
         return fail(err, cap, "the file must hold a JSON object");

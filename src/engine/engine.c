@@ -175,6 +175,7 @@ struct agent {
     int missed_in_row;    /* unanswered reassignments since their last reply */
     uint64_t reserved_in; /* kept free for an earlier ticket during drain number ... */
     uint32_t gen_absence;
+    bool on_call; /* on a phone call: fully busy whatever their load */
 };
 
 struct team {
@@ -653,7 +654,7 @@ static double weight_on(const sb_engine *eng, const agent *a, const ticket *t)
 
 static bool has_room(const sb_engine *eng, const agent *a, const ticket *t, int64_t now)
 {
-    if (a->presence != SB_PRESENCE_ONLINE || absent(a, now))
+    if (a->presence != SB_PRESENCE_ONLINE || absent(a, now) || a->on_call)
         return false;
     return a->load + weight_on(eng, a, t) <= a->cfg.capacity + LOAD_EPSILON;
 }
@@ -927,7 +928,7 @@ static bool team_has_room(const sb_engine *eng, const team *tm, int64_t now)
     double lightest = fmin(eng->cfg.weight[SB_CHANNEL_CHAT], eng->cfg.weight[SB_CHANNEL_EMAIL]);
     for (size_t i = 0; i < tm->nmembers; i++) {
         const agent *a = tm->members[i];
-        if (a->presence == SB_PRESENCE_ONLINE && !absent(a, now) &&
+        if (a->presence == SB_PRESENCE_ONLINE && !absent(a, now) && !a->on_call &&
             a->load + lightest <= a->cfg.capacity + LOAD_EPSILON)
             return true;
     }
@@ -2183,6 +2184,15 @@ static int dispatch(sb_engine *eng, const sb_event *ev, int64_t now, sb_effects 
     switch (ev->kind) {
     case SB_EV_TASK: return task_put(eng, &ev->task);
     case SB_EV_TASK_DONE: return task_done(eng, ev->task.id);
+    case SB_EV_ON_CALL: {
+        agent *a = find_agent(eng, ev->agent_id);
+        if (a == NULL)
+            return SB_ENOTFOUND;
+        a->on_call = ev->on_call;
+        if (!a->on_call)
+            agent_freed(eng, a, now, fx); /* the queue may have waited for them */
+        return 0;
+    }
     case SB_EV_TICKET_NEW: return ticket_new(eng, &ev->ticket, ev->text, ev->auto_reply, ev->restored, now, fx);
     case SB_EV_CUSTOMER_MESSAGE:
     case SB_EV_AGENT_REPLY:
@@ -2372,7 +2382,8 @@ static void agent_view(const agent *a, sb_agent_view *out)
                            .absent_until = a->absent_until,
                            .deputy_id = a->deputy_id,
                            .name = a->cfg.name,
-                           .supervisor = a->cfg.supervisor};
+                           .supervisor = a->cfg.supervisor,
+                           .on_call = a->on_call};
 }
 
 int sb_engine_agent(const sb_engine *eng, int64_t id, sb_agent_view *out)

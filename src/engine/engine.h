@@ -193,6 +193,7 @@ typedef enum sb_event_kind {
     SB_EV_TAKE,             /* .ticket_id, .agent_id: an agent takes a queued ticket */
     SB_EV_TASK,             /* .task: a task was created or changed (open) */
     SB_EV_TASK_DONE,        /* .task.id: done or cancelled */
+    SB_EV_ON_CALL,          /* .agent_id is (.on_call) or is no longer on a phone call */
 } sb_event_kind;
 
 /* An open task: a call back or a follow-up, with its times. */
@@ -220,6 +221,7 @@ typedef struct sb_event {
     bool auto_reply;    /* that message is itself an automatic reply: never answer it automatically */
     bool restored;      /* TICKET_NEW: loaded after a restart, not new: no ticket.created rules */
     bool without_rules; /* no rules run for this event (closing a blacklisted sender's ticket) */
+    bool on_call;       /* ON_CALL: a call takes the whole agent: no new work meanwhile */
 } sb_event;
 
 /* ---- effects out ---- */
@@ -360,6 +362,7 @@ typedef struct sb_agent_view {
     int64_t deputy_id;
     const char *name; /* the engine's; valid until the agent is put again */
     bool supervisor;
+    bool on_call; /* talking on the phone (the voice side says so) */
 } sb_agent_view;
 
 int sb_engine_agent(const sb_engine *eng, int64_t agent_id, sb_agent_view *out);

@@ -468,6 +468,7 @@ static void leave(sb_ivr *ivr, ivr_call *c, const sb_ivr_target *t, const char *
     }
     sb_ivr_action *a = emit(out, kind, c);
     a->id = kind != SB_IVR_HANGUP ? t->id : 0;
+    a->scheme_id = t != NULL && t->what == SB_IVR_DO_SCHEME ? t->id : 0;
     a->reason = reason;
     remove_call(ivr, c);
 }
@@ -550,6 +551,7 @@ static void go(sb_ivr *ivr, ivr_call *c, const sb_ivr_target *t, const char *rea
     case SB_IVR_DO_AGENT:
     case SB_IVR_DO_VOICEMAIL:
     case SB_IVR_DO_HANGUP:
+    case SB_IVR_DO_SCHEME:
         if (t->prompt[0] != '\0') {
             c->state = ST_ANNOUNCING;
             c->pending = *t;
@@ -664,6 +666,38 @@ static sb_ivr_period period_at(const sb_ivr *ivr, const sb_phone_number *n, int6
     return sb_calendar_is_open(cal, now) ? SB_IVR_BUSINESS_HOURS : SB_IVR_AFTER_HOURS;
 }
 
+/* A new call of number `n` at `now`: its language and calendar period. */
+static ivr_call *start_call(sb_ivr *ivr, uint64_t call_id, const sb_phone_number *n, int64_t now)
+{
+    ivr_call *c = add_call(ivr, call_id);
+    c->number_id = n->id;
+    snprintf(c->language, sizeof c->language, "%s", n->language);
+    c->period = period_at(ivr, n, now);
+    return c;
+}
+
+int sb_ivr_enter(sb_ivr *ivr, uint64_t call_id, int64_t number_id, const sb_ivr_target *dest, bool answered,
+                 const char *reason, int64_t now, sb_ivr_actions *out)
+{
+    if (find_call(ivr, call_id) != NULL)
+        return SB_ECONFLICT;
+    const sb_phone_number *n = number_by_id(ivr, number_id);
+    if (n == NULL)
+        return SB_ENOTFOUND;
+    switch (dest->what) {
+    case SB_IVR_DO_MENU:
+    case SB_IVR_DO_QUEUE:
+    case SB_IVR_DO_AGENT:
+    case SB_IVR_DO_VOICEMAIL:
+    case SB_IVR_DO_HANGUP: break;
+    default: return SB_EINVAL;
+    }
+    ivr_call *c = start_call(ivr, call_id, n, now);
+    c->answered = answered;
+    go(ivr, c, dest, reason, out);
+    return 0;
+}
+
 static int offered(sb_ivr *ivr, const sb_ivr_input *in, int64_t now, sb_ivr_actions *out)
 {
     const sb_phone_number *n = in->number != NULL ? find_number(ivr, in->number) : NULL;
@@ -674,10 +708,7 @@ static int offered(sb_ivr *ivr, const sb_ivr_input *in, int64_t now, sb_ivr_acti
         a->reason = "unknown_number";
         return 0;
     }
-    ivr_call *c = add_call(ivr, in->call_id);
-    c->number_id = n->id;
-    snprintf(c->language, sizeof c->language, "%s", n->language);
-    c->period = period_at(ivr, n, now);
+    ivr_call *c = start_call(ivr, in->call_id, n, now);
     const sb_ivr_target *t = &n->entry;
     if (c->period == SB_IVR_HOLIDAY && n->holidays.what != SB_IVR_DO_NONE)
         t = &n->holidays;

@@ -32,6 +32,13 @@
  *   repeat / back                     → the menu's prompt again / the
  *     parent menu's (back at the top repeats).
  *   HANGUP                            → ABANDONED (for the call log).
+ *   A forwarding scheme (a number's destination for the period)
+ *                                     → HANGUP with .id = 0 and
+ *     .scheme_id set: the call leaves the IVR for the scheme (fwd.h). An
+ *     executor that runs schemes starts it there instead of hanging up;
+ *     one that does not (calls.c today) just hangs up. When the scheme
+ *     ends in a destination (its final or backup), sb_ivr_enter() brings
+ *     the call back in.
  * Every action that ends the call's time in the IVR carries the path the
  * caller took: keys per menu joined by '>' ("1>2", "9>9>t", "201"), where
  * "t" is a timeout; plus the reason and the calendar period. */
@@ -94,6 +101,7 @@ typedef struct sb_ivr_action {
     uint64_t call_id;
     int64_t id;        /* team or agent */
     int64_t number_id; /* the phone number document; 0 for REJECT */
+    int64_t scheme_id; /* HANGUP: not 0 when the call leaves for this forwarding scheme */
     uint32_t play_id;
     int sip_status;
     sb_ivr_period period;
@@ -139,6 +147,17 @@ int sb_ivr_put_extension(sb_ivr *ivr, const char *extension, int64_t agent_id);
  * SB_ECONFLICT for an offer of a call it has, SB_EINVAL for a bad digit;
  * nothing changes then. */
 int sb_ivr_handle(sb_ivr *ivr, const sb_ivr_input *in, int64_t now, sb_ivr_actions *out);
+/* Brings a call that left the IVR back in at `dest` (a forwarding scheme's
+ * final or backup destination: a menu, a queue, an agent, voicemail or a
+ * hang-up, with its prompt), as a call to number `number_id` (its language
+ * and operator; the calendar period is taken again at `now`). `answered`
+ * says whether the caller was answered already (no second ANSWER then).
+ * `reason` (static, e.g. "final", "backup") goes on the leaving action.
+ * SB_ECONFLICT if the call is in the IVR, SB_ENOTFOUND for an unknown
+ * number, SB_EINVAL for a destination that cannot start a call (none,
+ * scheme, repeat, back, operator); nothing changes then. */
+int sb_ivr_enter(sb_ivr *ivr, uint64_t call_id, int64_t number_id, const sb_ivr_target *dest, bool answered,
+                 const char *reason, int64_t now, sb_ivr_actions *out);
 /* Fires every timer due at or before `now`. */
 void sb_ivr_tick(sb_ivr *ivr, int64_t now, sb_ivr_actions *out);
 /* When sb_ivr_tick should run next; INT64_MAX if nothing is due. */

@@ -1,5 +1,5 @@
-/* voice_config.c - validation of phone number and IVR menu documents (see
- * voice_config.h). */
+/* voice_config.c - validation of phone number, IVR menu and forwarding
+ * scheme documents (see voice_config.h). */
 #include "engine/voice_config.h"
 
 #include <stdarg.h>
@@ -85,6 +85,7 @@ static const struct action_kind {
     {"repeat", SB_IVR_DO_REPEAT, NULL, NULL},
     {"back", SB_IVR_DO_BACK, NULL, NULL},
     {"operator", SB_IVR_DO_OPERATOR, NULL, NULL},
+    {"scheme", SB_IVR_DO_SCHEME, "scheme_id", "forwarding scheme"},
 };
 
 const char *sb_ivr_do_name(sb_ivr_do what)
@@ -95,8 +96,11 @@ const char *sb_ivr_do_name(sb_ivr_do what)
     return "none";
 }
 
-/* Which actions a place allows, as a NULL-terminated list of names. */
-static const char *const number_actions[] = {"menu", "queue", "agent", "voicemail", "hangup", NULL};
+/* Which actions a place allows, as a NULL-terminated list of names. A
+ * scheme only answers a number (never from a menu, nor as a scheme's own
+ * destination), so a scheme cannot lead back to itself. */
+static const char *const number_actions[] = {"menu", "queue", "agent", "voicemail", "hangup", "scheme", NULL};
+static const char *const scheme_end_actions[] = {"menu", "queue", "agent", "voicemail", "hangup", NULL};
 static const char *const option_actions[] = {"queue",  "agent", "voicemail", "hangup", "submenu",
                                              "repeat", "back",  "operator",  NULL};
 static const char *const fallback_actions[] = {"queue", "agent", "voicemail", "hangup", "operator", NULL};
@@ -125,11 +129,13 @@ static int prompt_field(const json_t *obj, const char *key, const char *field, b
     return 0;
 }
 
-static void add_ref(int64_t *list, int *n, int64_t id)
+static void add_ref(int64_t *list, int *n, size_t cap, int64_t id)
 {
-    if (*n < 16)
+    if ((size_t)*n < cap)
         list[(*n)++] = id;
 }
+
+#define ADD_REF(refs, what, id) add_ref((refs)->what, &(refs)->n##what, SB_ARRAY_LEN((refs)->what), (id))
 
 /* One destination object at `prefix` ("entry.", "options[1]."); `option`
  * allows its "digit" key. */
@@ -156,7 +162,7 @@ static int dest_parse(const json_t *obj, const char *prefix, const char *const *
         return bad(err, field, "unknown action \"%.40s\" here; one of %s", name, list);
     }
     bool ends = k->what == SB_IVR_DO_QUEUE || k->what == SB_IVR_DO_AGENT || k->what == SB_IVR_DO_VOICEMAIL ||
-                k->what == SB_IVR_DO_HANGUP;
+                k->what == SB_IVR_DO_HANGUP || k->what == SB_IVR_DO_SCHEME;
     const char *keys[5] = {"action", NULL, NULL, NULL, NULL};
     int nk = 1;
     if (k->id_key != NULL)
@@ -177,11 +183,13 @@ static int dest_parse(const json_t *obj, const char *prefix, const char *const *
         out->id = json_integer_value(id);
         if (refs != NULL) {
             if (k->what == SB_IVR_DO_MENU)
-                add_ref(refs->menus, &refs->nmenus, out->id);
+                ADD_REF(refs, menus, out->id);
+            else if (k->what == SB_IVR_DO_SCHEME)
+                ADD_REF(refs, schemes, out->id);
             else if (k->what == SB_IVR_DO_AGENT)
-                add_ref(refs->agents, &refs->nagents, out->id);
+                ADD_REF(refs, agents, out->id);
             else
-                add_ref(refs->teams, &refs->nteams, out->id);
+                ADD_REF(refs, teams, out->id);
         }
     }
     if (ends) {
@@ -216,6 +224,13 @@ static int int_field(const json_t *doc, const char *key, int lo, int hi, int def
     return 0;
 }
 
+/* 1 to MAX_NUMBER_LEN digits, optionally after a '+'. */
+static bool number_valid(const char *number)
+{
+    size_t n = number != NULL ? strlen(number) : 0, plus = n > 0 && number[0] == '+';
+    return n > plus && n - plus <= MAX_NUMBER_LEN && strspn(number + plus, "0123456789") == n - plus;
+}
+
 /* ---- phone numbers ---- */
 
 static int number_parse(const json_t *doc, sb_phone_number *p, sb_config_refs *refs, sb_config_error *err)
@@ -229,8 +244,7 @@ static int number_parse(const json_t *doc, sb_phone_number *p, sb_config_refs *r
         return rc;
     *p = (sb_phone_number){.id = json_integer_value(json_object_get(doc, "id"))};
     const char *number = json_string_value(json_object_get(doc, "number"));
-    size_t n = number != NULL ? strlen(number) : 0, plus = n > 0 && number[0] == '+';
-    if (n == plus || n - plus > MAX_NUMBER_LEN || strspn(number + plus, "0123456789") != n - plus)
+    if (!number_valid(number))
         return bad(err, "number", "is required: 1 to %d digits, optionally after a '+' (\"100\", \"+74951234567\")",
                    MAX_NUMBER_LEN);
     snprintf(p->number, sizeof p->number, "%s", number);
@@ -254,7 +268,7 @@ static int number_parse(const json_t *doc, sb_phone_number *p, sb_config_refs *r
             return bad(err, "calendar_id", "must be the id of a calendar");
         p->calendar_id = json_integer_value(cal);
         if (refs != NULL)
-            add_ref(refs->calendars, &refs->ncalendars, p->calendar_id);
+            ADD_REF(refs, calendars, p->calendar_id);
     }
     if ((rc = dest_field(doc, "after_hours", number_actions, &p->after_hours, refs, err)) != 0 ||
         (rc = dest_field(doc, "holidays", number_actions, &p->holidays, refs, err)) != 0 ||
@@ -360,6 +374,208 @@ int sb_voice_menu(const json_t *doc, sb_ivr_menu *out)
 {
     sb_config_error err;
     return menu_parse(doc, out, NULL, NULL, &err);
+}
+
+/* ---- forwarding schemes ---- */
+
+const char *sb_fwd_target_kind_name(sb_fwd_target_kind kind)
+{
+    static const char *const names[] = {"agent", "team", "number", "sip_uri"};
+    return (size_t)kind < SB_ARRAY_LEN(names) ? names[kind] : "?";
+}
+
+/* "sip:" or "sips:", a user, '@', a host name, an IPv4 address or an IPv6
+ * one in brackets, and an optional port; no parameters or headers (the
+ * trunk adds what it needs). */
+static bool sip_uri_valid(const char *z)
+{
+    static const char USER[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()&=+$,?/%";
+    static const char HOST[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.";
+    if (z == NULL || strlen(z) >= SB_FWD_ADDRESS_MAX)
+        return false;
+    const char *p = strncmp(z, "sip:", 4) == 0 ? z + 4 : strncmp(z, "sips:", 5) == 0 ? z + 5 : NULL;
+    if (p == NULL)
+        return false;
+    size_t user = strspn(p, USER);
+    if (user == 0 || p[user] != '@')
+        return false;
+    const char *host = p + user + 1;
+    size_t hlen;
+    if (host[0] == '[') {
+        hlen = strspn(host + 1, "0123456789abcdefABCDEF:.");
+        if (hlen < 2 || host[1 + hlen] != ']')
+            return false;
+        hlen += 2;
+    } else {
+        hlen = strspn(host, HOST);
+        if (hlen == 0 || host[0] == '.' || host[0] == '-' || host[hlen - 1] == '.' || host[hlen - 1] == '-')
+            return false;
+    }
+    const char *rest = host + hlen;
+    if (*rest == '\0')
+        return true;
+    if (*rest != ':')
+        return false;
+    size_t digits = strspn(rest + 1, "0123456789");
+    if (digits == 0 || digits > 5 || rest[1 + digits] != '\0')
+        return false;
+    long port = strtol(rest + 1, NULL, 10);
+    return port >= 1 && port <= 65535;
+}
+
+static bool same_target(const sb_fwd_target *a, const sb_fwd_target *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    if (a->kind == SB_FWD_TARGET_AGENT || a->kind == SB_FWD_TARGET_TEAM)
+        return a->id == b->id;
+    return strcmp(a->address, b->address) == 0;
+}
+
+/* One target at `where` ("steps[0].targets[1]"): exactly one of agent,
+ * team, number, sip_uri. */
+static int target_parse(const json_t *obj, const char *where, sb_fwd_target *out, sb_config_refs *refs,
+                        sb_config_error *err)
+{
+    static const char *const keys[] = {"agent", "team", "number", "sip_uri", NULL};
+    if (!json_is_object(obj) || json_object_size(obj) == 0)
+        return bad(err, where,
+                   "must be one target: {\"agent\": 3}, {\"team\": 1}, {\"number\": \"+74951234567\"} or "
+                   "{\"sip_uri\": \"sip:user@host\"}");
+    char prefix[64], field[96];
+    sb_errorf(prefix, sizeof prefix, "%s.", where);
+    int rc = only(obj, keys, prefix, err);
+    if (rc != 0)
+        return rc;
+    if (json_object_size(obj) > 1)
+        return bad(err, where, "must name one target only: agent, team, number or sip_uri");
+    const char *key = json_object_iter_key(json_object_iter((json_t *)obj));
+    const json_t *v = json_object_iter_value(json_object_iter((json_t *)obj));
+    sb_errorf(field, sizeof field, "%s%s", prefix, key);
+    *out = (sb_fwd_target){.kind = SB_FWD_TARGET_AGENT};
+    if (strcmp(key, "agent") == 0 || strcmp(key, "team") == 0) {
+        bool agent = key[0] == 'a';
+        if (!json_is_integer(v) || json_integer_value(v) <= 0)
+            return bad(err, field, "must be the id of %s", agent ? "an agent" : "a team");
+        out->kind = agent ? SB_FWD_TARGET_AGENT : SB_FWD_TARGET_TEAM;
+        out->id = json_integer_value(v);
+        if (refs != NULL && agent)
+            ADD_REF(refs, agents, out->id);
+        else if (refs != NULL)
+            ADD_REF(refs, teams, out->id);
+        return 0;
+    }
+    const char *z = json_string_value(v);
+    if (strcmp(key, "number") == 0) {
+        if (!number_valid(z))
+            return bad(err, field, "must be a phone number: 1 to %d digits, optionally after a '+' (\"+74951234567\")",
+                       MAX_NUMBER_LEN);
+        out->kind = SB_FWD_TARGET_NUMBER;
+    } else {
+        if (!sip_uri_valid(z))
+            return bad(err, field,
+                       "must be a SIP address such as \"sip:duty@pbx.example.com\" or \"sip:201@10.0.0.5:5060\" "
+                       "(sip: or sips:, a user, @, a host, an optional port; at most %d bytes)",
+                       SB_FWD_ADDRESS_MAX - 1);
+        out->kind = SB_FWD_TARGET_SIP_URI;
+    }
+    snprintf(out->address, sizeof out->address, "%s", z);
+    return 0;
+}
+
+static int step_parse(const json_t *obj, int index, sb_fwd_step *out, sb_config_refs *refs, sb_config_error *err)
+{
+    static const char *const keys[] = {"targets", "mode", "seconds", NULL};
+    char where[32], prefix[40], field[64];
+    sb_errorf(where, sizeof where, "steps[%d]", index);
+    sb_errorf(prefix, sizeof prefix, "%s.", where);
+    if (!json_is_object(obj))
+        return bad(err, where,
+                   "must be an object such as {\"targets\": [{\"agent\": 3}], \"mode\": \"together\", "
+                   "\"seconds\": 15}");
+    int rc = only(obj, keys, prefix, err);
+    if (rc != 0)
+        return rc;
+    *out = (sb_fwd_step){.mode = SB_FWD_TOGETHER};
+    const json_t *targets = json_object_get(obj, "targets");
+    sb_errorf(field, sizeof field, "%stargets", prefix);
+    if (!json_is_array(targets) || json_array_size(targets) < 1 || json_array_size(targets) > SB_FWD_MAX_TARGETS)
+        return bad(err, field, "is required: 1 to %d targets (agents, teams, numbers, SIP addresses)",
+                   SB_FWD_MAX_TARGETS);
+    for (size_t i = 0; i < json_array_size(targets); i++) {
+        char at[64];
+        sb_errorf(at, sizeof at, "%stargets[%zu]", prefix, i);
+        sb_fwd_target *t = &out->targets[i];
+        if ((rc = target_parse(json_array_get(targets, i), at, t, refs, err)) != 0)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (same_target(&out->targets[j], t)) {
+                sb_errorf(field, sizeof field, "%s.%s", at, sb_fwd_target_kind_name(t->kind));
+                return bad(err, field, "%s is already targets[%zu] of this step", sb_fwd_target_kind_name(t->kind), j);
+            }
+        out->ntargets++;
+    }
+    sb_errorf(field, sizeof field, "%smode", prefix);
+    const char *mode = json_string_value(json_object_get(obj, "mode"));
+    if (mode != NULL && strcmp(mode, "sequential") == 0)
+        out->mode = SB_FWD_SEQUENTIAL;
+    else if (mode == NULL || strcmp(mode, "together") != 0)
+        return bad(err, field,
+                   "is required: \"together\" (every target rings at once) or \"sequential\" (one after another)");
+    sb_errorf(field, sizeof field, "%sseconds", prefix);
+    const json_t *sec = json_object_get(obj, "seconds");
+    if (!json_is_integer(sec) || json_integer_value(sec) < 1 || json_integer_value(sec) > SB_FWD_MAX_SECONDS)
+        return bad(err, field, "is required: 1 to %d, how long the step rings (sequential: each target in turn)",
+                   SB_FWD_MAX_SECONDS);
+    out->seconds = (int)json_integer_value(sec);
+    return 0;
+}
+
+static int scheme_parse(const json_t *doc, sb_fwd_scheme *f, sb_config_refs *refs, sb_config_error *err)
+{
+    static const char *const keys[] = {"id", "name", "steps", "final", "backup", NULL};
+    int rc = id_and_name(doc, err);
+    if (rc == 0)
+        rc = only(doc, keys, "", err);
+    if (rc != 0)
+        return rc;
+    *f = (sb_fwd_scheme){.id = json_integer_value(json_object_get(doc, "id"))};
+    const json_t *steps = json_object_get(doc, "steps");
+    if (!json_is_array(steps) || json_array_size(steps) < 1 || json_array_size(steps) > SB_FWD_MAX_STEPS)
+        return bad(err, "steps",
+                   "is required: 1 to %d steps, each {\"targets\": [...], \"mode\": ..., \"seconds\": ...}",
+                   SB_FWD_MAX_STEPS);
+    for (size_t i = 0; i < json_array_size(steps); i++) {
+        if ((rc = step_parse(json_array_get(steps, i), (int)i, &f->steps[i], refs, err)) != 0)
+            return rc;
+        f->nsteps++;
+    }
+    const json_t *fin = json_object_get(doc, "final");
+    if (fin == NULL || json_is_null(fin))
+        return bad(err, "final",
+                   "is required: where the call goes when nobody answers, such as {\"action\": \"voicemail\", "
+                   "\"team_id\": 1}");
+    if ((rc = dest_field(doc, "final", scheme_end_actions, &f->final_dest, refs, err)) != 0 ||
+        (rc = dest_field(doc, "backup", scheme_end_actions, &f->backup, refs, err)) != 0)
+        return rc;
+    if (f->backup.what == SB_IVR_DO_NONE)
+        f->backup = f->final_dest;
+    return 0;
+}
+
+int sb_voice_check_scheme(const json_t *doc, sb_config_refs *refs, sb_config_error *err)
+{
+    sb_fwd_scheme *f = sb_xcalloc(1, sizeof *f); /* ~30 KB: not on the stack */
+    sb_config_refs scratch = {0};
+    int rc = scheme_parse(doc, f, refs != NULL ? refs : &scratch, err);
+    free(f);
+    return rc;
+}
+
+int sb_voice_scheme(const json_t *doc, sb_fwd_scheme *out)
+{
+    sb_config_error err;
+    return scheme_parse(doc, out, NULL, &err);
 }
 
 /* ---- the menus together: depth and loops ---- */

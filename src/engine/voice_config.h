@@ -1,6 +1,7 @@
-/* voice_config.h - phone numbers (DIDs) and IVR menus as configuration
- * documents: what the REST API stores (`/api/v1/numbers`,
- * `/api/v1/ivr-menus`) and `switchboard config export|import` moves. Pure
+/* voice_config.h - phone numbers (DIDs), IVR menus and forwarding schemes
+ * as configuration documents: what the REST API stores (`/api/v1/numbers`,
+ * `/api/v1/ivr-menus`, `/api/v1/forwarding-schemes`) and `switchboard
+ * config export|import` moves. Pure
  * parsers in the manner of config.h: each validates a document completely
  * and names the bad field by its JSON path.
  *
@@ -22,6 +23,19 @@
  *                  "invalid_prompt": "invalid_choice",
  *                  "fallback": DEST,                   default: the operator, else hang up
  *                  "operator": DEST}
+ *   forwarding_scheme: {"id": 1, "name": "Sales",
+ *                  "steps": [{"targets": [{"agent": 3}, {"agent": 4}], "mode": "together",
+ *                             "seconds": 15},
+ *                            {"targets": [{"team": 1}, {"number": "+74951234567"},
+ *                                         {"sip_uri": "sip:duty@pbx.example.com"}],
+ *                             "mode": "sequential", "seconds": 15}],
+ *                  "final": DEST,                      nobody answered: menu, queue, agent,
+ *                                                      voicemail or hangup
+ *                  "backup": DEST}                     no target could be reached at all
+ *                                                      (default: final)
+ *     1..10 steps, 1..20 targets a step (each one of agent, team, number,
+ *     sip_uri; the same target at most once a step), seconds 1..600, every
+ *     key required but "backup". How a call runs through it: fwd.h.
  *
  *   DEST (and an option, which adds "digit"):
  *     {"action": "queue", "team_id": 1}      the team's call queue
@@ -29,11 +43,15 @@
  *     {"action": "voicemail", "team_id": 1}  the team's voicemail
  *     {"action": "hangup"}
  *     {"action": "menu", "menu_id": 1}       a number's entry point
+ *     {"action": "scheme", "scheme_id": 1}   a forwarding scheme: a number's entry,
+ *                                            after_hours and holidays only
  *     {"action": "submenu", "menu_id": 2}    options only
  *     {"action": "repeat"} / {"action": "back"} / {"action": "operator"}   options only
  *                                            ("operator" also as a menu's fallback)
- *   Every DEST that ends the IVR may carry "prompt": "closed", played first.
- *   Later kinds ("scheme", "queue" with a strategy) slot into the same DEST.
+ *   Every DEST that ends the IVR (queue, agent, voicemail, hangup, scheme)
+ *   may carry "prompt": "closed", played first. Later kinds ("queue" with a
+ *   strategy) slot into the same DEST. A scheme's destinations are never a
+ *   scheme and menus never lead to one, so schemes cannot loop.
  *
  * Prompts are names ("menu_main", [a-z0-9_], at most 63 bytes) that the
  * voice executor resolves to a WAV per language. Menus nest at most
@@ -65,6 +83,7 @@ typedef enum sb_ivr_do {
     SB_IVR_DO_REPEAT,
     SB_IVR_DO_BACK,
     SB_IVR_DO_OPERATOR,
+    SB_IVR_DO_SCHEME, /* .id: forwarding scheme */
 } sb_ivr_do;
 
 typedef struct sb_ivr_target {
@@ -92,19 +111,64 @@ typedef struct sb_phone_number {
     int64_t calendar_id;                                         /* 0 = always business hours */
 } sb_phone_number;
 
+/* ---- forwarding schemes ---- */
+
+#define SB_FWD_MAX_STEPS   10
+#define SB_FWD_MAX_TARGETS 20
+#define SB_FWD_MAX_SECONDS 600
+#define SB_FWD_ADDRESS_MAX 128 /* a number or SIP URI, with its NUL */
+
+typedef enum sb_fwd_target_kind {
+    SB_FWD_TARGET_AGENT,   /* .id */
+    SB_FWD_TARGET_TEAM,    /* .id: its members, in member order */
+    SB_FWD_TARGET_NUMBER,  /* .address: "+74951234567", through an outbound trunk */
+    SB_FWD_TARGET_SIP_URI, /* .address: "sip:user@host[:port]", through an outbound trunk */
+} sb_fwd_target_kind;
+
+typedef struct sb_fwd_target {
+    sb_fwd_target_kind kind;
+    int64_t id;
+    char address[SB_FWD_ADDRESS_MAX];
+} sb_fwd_target;
+
+typedef enum sb_fwd_mode {
+    SB_FWD_TOGETHER,   /* every target rings at once for the step's seconds */
+    SB_FWD_SEQUENTIAL, /* one target after another, each for the step's seconds */
+} sb_fwd_mode;
+
+typedef struct sb_fwd_step {
+    sb_fwd_mode mode;
+    int seconds;
+    int ntargets;
+    sb_fwd_target targets[SB_FWD_MAX_TARGETS];
+} sb_fwd_step;
+
+typedef struct sb_fwd_scheme {
+    int64_t id;
+    int nsteps;
+    sb_fwd_step steps[SB_FWD_MAX_STEPS];
+    sb_ivr_target final_dest; /* menu, queue, agent, voicemail or hangup */
+    sb_ivr_target backup;     /* the same kinds; final_dest when the document has none */
+} sb_fwd_scheme;
+
+const char *sb_fwd_target_kind_name(sb_fwd_target_kind kind); /* "agent", "team", "number", "sip_uri" */
+
 /* '0'..'9' → 0..9, '*' → 10, '#' → 11; -1 for anything else. */
 int sb_ivr_digit_slot(char digit);
 const char *sb_ivr_do_name(sb_ivr_do what);
 
-/* Validate one document (kind "phone_number" / "ivr_menu"); the ids it
- * names go to `refs` (teams, agents, calendars, menus) for the caller to
- * check they exist. 0 or SB_EINVAL with `err` filled. */
+/* Validate one document (kind "phone_number" / "ivr_menu" /
+ * "forwarding_scheme"); the ids it names go to `refs` (teams, agents,
+ * calendars, menus, schemes) for the caller to check they exist. 0 or
+ * SB_EINVAL with `err` filled. */
 int sb_voice_check_number(const json_t *doc, sb_config_refs *refs, sb_config_error *err);
 int sb_voice_check_menu(const json_t *doc, sb_config_refs *refs, sb_config_error *err);
+int sb_voice_check_scheme(const json_t *doc, sb_config_refs *refs, sb_config_error *err);
 
 /* Builders (the document must have passed its check). */
 int sb_voice_number(const json_t *doc, sb_phone_number *out);
 int sb_voice_menu(const json_t *doc, sb_ivr_menu *out);
+int sb_voice_scheme(const json_t *doc, sb_fwd_scheme *out);
 
 /* Checks that the menus of `list` (a JSON array of menu documents, each
  * valid on its own) never loop through their submenus and nest at most

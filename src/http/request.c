@@ -409,6 +409,7 @@ const char *sb_http_status_text(int status)
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
     case 422: return "Unprocessable Entity";
     case 426: return "Upgrade Required";
     case 428: return "Precondition Required";

@@ -173,6 +173,65 @@ static const char *const migrations[] = {
      "  offered_at INTEGER NOT NULL, answered_at INTEGER, ended_at INTEGER NOT NULL,\n"
      "  created_at INTEGER NOT NULL);\n"
      "CREATE INDEX call_offered ON call(offered_at);\n"),
+    /* calls on tickets: a 'phone' channel kind (the channel the calls'
+     * messages belong to; one row, made at start when voice is on), and
+     * each call's ticket, recording and call-back task. SQLite cannot change
+     * a CHECK in place, so `channel` is rebuilt by the documented 12-step
+     * procedure (apply_migrations turns foreign keys off around it and runs
+     * foreign_key_check before the commit): tickets, messages and the
+     * outbox refer to channel(id) and keep pointing at the same ids. */
+    ("CREATE TABLE channel_new (\n"
+     "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('api','webchat','phone')),\n"
+     "  name TEXT NOT NULL, secret TEXT, callback_url TEXT, config TEXT NOT NULL DEFAULT '{}',\n"
+     "  active INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);\n"
+     "INSERT INTO channel_new (id, kind, name, secret, callback_url, config, active, created_at, updated_at)\n"
+     "  SELECT id, kind, name, secret, callback_url, config, active, created_at, updated_at FROM channel;\n"
+     "DROP TABLE channel;\n"
+     "ALTER TABLE channel_new RENAME TO channel;\n"
+     "ALTER TABLE call ADD COLUMN ticket_id INTEGER REFERENCES ticket(id);\n"
+     "ALTER TABLE call ADD COLUMN recording TEXT;\n"
+     "ALTER TABLE call ADD COLUMN recording_ms INTEGER;\n"
+     "ALTER TABLE call ADD COLUMN callback_task_id INTEGER REFERENCES task(id);\n"
+     "CREATE INDEX call_missed ON call(offered_at) WHERE status IN ('missed','abandoned','busy','voicemail');\n"
+     "CREATE INDEX call_callback ON call(callback_task_id) WHERE callback_task_id IS NOT NULL;\n"),
+    /* forwarding schemes (engine/voice_config.h) join config_item: the
+     * table is rebuilt with the longer CHECK list, as migration 12 did
+     * (nothing refers to it) */
+    ("CREATE TABLE config_item_fwd (\n"
+     "  kind TEXT NOT NULL CHECK (kind IN ('rule','template','calendar','sla_policy','phone_number','ivr_menu',\n"
+     "    'forwarding_scheme')),\n"
+     "  id INTEGER NOT NULL, position INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL,\n"
+     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, id));\n"
+     "INSERT INTO config_item_fwd (kind, id, position, data, created_at, updated_at)\n"
+     "  SELECT kind, id, position, data, created_at, updated_at FROM config_item;\n"
+     "DROP TABLE config_item;\n"
+     "ALTER TABLE config_item_fwd RENAME TO config_item;\n"),
+    /* outbound calls (src/voice/outbound.c): hangup_by 'customer', the
+     * called party of an outbound call. SQLite cannot change a CHECK in
+     * place: `call` is rebuilt with the same columns and indexes (nothing
+     * refers to it) */
+    ("CREATE TABLE call_out (\n"
+     "  id INTEGER PRIMARY KEY, direction TEXT NOT NULL CHECK (direction IN ('in','out','internal')),\n"
+     "  from_number TEXT NOT NULL, to_number TEXT NOT NULL, did TEXT, source TEXT,\n"
+     "  status TEXT NOT NULL CHECK (status IN\n"
+     "    ('answered','missed','abandoned','busy','voicemail','rejected','failed')),\n"
+     "  hangup_by TEXT CHECK (hangup_by IN ('caller','agent','system','customer')), hangup_cause TEXT,\n"
+     "  sip_code INTEGER, ivr_path TEXT NOT NULL DEFAULT '', queue_team_id INTEGER REFERENCES team(id),\n"
+     "  agent_id INTEGER REFERENCES agent(id), contact_id INTEGER REFERENCES contact(id),\n"
+     "  offered_at INTEGER NOT NULL, answered_at INTEGER, ended_at INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL, ticket_id INTEGER REFERENCES ticket(id), recording TEXT,\n"
+     "  recording_ms INTEGER, callback_task_id INTEGER REFERENCES task(id));\n"
+     "INSERT INTO call_out (id, direction, from_number, to_number, did, source, status, hangup_by, hangup_cause,\n"
+     "  sip_code, ivr_path, queue_team_id, agent_id, contact_id, offered_at, answered_at, ended_at, created_at,\n"
+     "  ticket_id, recording, recording_ms, callback_task_id)\n"
+     "  SELECT id, direction, from_number, to_number, did, source, status, hangup_by, hangup_cause, sip_code,\n"
+     "  ivr_path, queue_team_id, agent_id, contact_id, offered_at, answered_at, ended_at, created_at, ticket_id,\n"
+     "  recording, recording_ms, callback_task_id FROM call;\n"
+     "DROP TABLE call;\n"
+     "ALTER TABLE call_out RENAME TO call;\n"
+     "CREATE INDEX call_offered ON call(offered_at);\n"
+     "CREATE INDEX call_missed ON call(offered_at) WHERE status IN ('missed','abandoned','busy','voicemail');\n"
+     "CREATE INDEX call_callback ON call(callback_task_id) WHERE callback_task_id IS NOT NULL;\n"),
 };
 
 int sb_schema_count(void)

@@ -192,6 +192,24 @@ static char *db_path(const char *data_dir)
     return p;
 }
 
+/* PRAGMA foreign_key_check inside migration `v`'s transaction: SB_EIO
+ * (and the first offending row logged) if any reference dangles. */
+static int foreign_keys_intact(sqlite3 *db, int v)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK) {
+        sb_log(SB_ERROR, "store", "migration %d: foreign_key_check failed err=\"%s\"", v, sqlite3_errmsg(db));
+        return SB_EIO;
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        sb_log(SB_ERROR, "store", "migration %d leaves a dangling reference table=%s rowid=%lld parent=%s", v,
+               (const char *)sqlite3_column_text(s, 0), (long long)sqlite3_column_int64(s, 1),
+               (const char *)sqlite3_column_text(s, 2));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : SB_EIO;
+}
+
 static int apply_migrations(sqlite3 *db, int *version)
 {
     sqlite3_stmt *s = NULL;
@@ -204,10 +222,22 @@ static int apply_migrations(sqlite3 *db, int *version)
         sb_log(SB_ERROR, "store", "database schema version %d is newer than this binary (%d)", cur, n);
         return SB_EINVAL;
     }
-    for (int v = cur + 1; v <= n; v++) {
-        int rc = exec_simple(db, "BEGIN IMMEDIATE");
+    if (cur == n) {
+        if (version != NULL)
+            *version = n;
+        return 0;
+    }
+    /* A migration that rebuilds a table others refer to (SQLite's 12-step
+     * procedure) needs foreign keys off, which only takes effect outside a
+     * transaction; each migration then proves it left no dangling
+     * reference before it commits. */
+    int rc = exec_simple(db, "PRAGMA foreign_keys=OFF");
+    for (int v = cur + 1; rc == 0 && v <= n; v++) {
+        rc = exec_simple(db, "BEGIN IMMEDIATE");
         if (rc == 0)
             rc = exec_simple(db, sb_schema_migration(v));
+        if (rc == 0)
+            rc = foreign_keys_intact(db, v);
         if (rc == 0) {
             char sql[64];
             snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v);
@@ -218,13 +248,16 @@ static int apply_migrations(sqlite3 *db, int *version)
         if (rc != 0) {
             exec_simple(db, "ROLLBACK");
             sb_log(SB_ERROR, "store", "migration %d failed", v);
-            return rc;
+            break;
         }
         sb_log(SB_INFO, "store", "migrated schema to version %d", v);
     }
-    if (version != NULL)
+    int on = exec_simple(db, "PRAGMA foreign_keys=ON");
+    if (rc == 0)
+        rc = on;
+    if (rc == 0 && version != NULL)
         *version = n;
-    return 0;
+    return rc;
 }
 
 static sb_stmt *cache_get(sb_tx *tx, const char *sql)

@@ -30,5 +30,11 @@ void sb_calls_free(sb_calls *c);
 void sb_calls_reload(sb_calls *c);
 /* Voice counters for /metrics (NULL-safe). */
 void sb_calls_metrics_text(const sb_calls *c, sb_buf *b);
+/* Outbound calls through the trunk (src/voice/outbound.h); NULL-safe. */
+typedef struct sb_outbound sb_outbound;
+sb_outbound *sb_calls_outbound(sb_calls *c);
+/* An agent's extension, when a device of it is registered now (false:
+ * none); *busy: their phone rings or talks for some call. */
+bool sb_calls_agent_line(sb_calls *c, int64_t agent_id, char *extension, size_t cap, bool *busy);
 
 #endif

@@ -10,7 +10,18 @@
  * the one's audio payload type is sent on by the other's socket, as it is
  * when both use the same G.711 law (no decoding), converted byte by byte
  * (PCMU <-> PCMA) otherwise. The caller's RFC 4733 events are not relayed
- * yet (they still reach the core as digits). */
+ * yet (they still reach the core as digits).
+ *
+ * A caller's media may carry a recording (src/voice/wav.c writes it): each
+ * received audio packet, the caller's and (stereo) the bridged agent's, is
+ * decoded into a one-second ring per channel at the place its RTP
+ * timestamp gives it, and the ticker moves the audio from the rings to the
+ * file 200 ms behind real time. So late packets up to 200 ms still land in
+ * place, lost ones and pauses become silence, and both channels follow one
+ * clock. The file is written about once a second; its fsync and close run
+ * on a helper thread, so a slow disk never stalls the media of every call. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -18,6 +29,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "voice/voice_internal.h"
+#include "voice/wav.h"
 
 #define FRAME_MS       20
 #define FRAME_SAMPLES  160
@@ -26,6 +38,10 @@
 #define PROMPT_MAX     (8000 * 600) /* samples: ten minutes */
 #define MAX_CATCHUP    5            /* frames sent at once after a late tick */
 #define MEDIA_CHECK_MS 1000
+#define REC_RING       8000 /* samples a channel holds ahead of the file: one second */
+#define REC_DELAY      1600 /* the file follows real time 200 ms behind: a packet that late still fits */
+#define REC_MAX_AUDIO  1600 /* bytes of G.711 in one packet we record (200 ms) */
+#define REC_LATE_MAX   5    /* late packets in a row that restart a sender's timeline */
 
 typedef struct sb_prompt {
     struct le le;
@@ -33,6 +49,35 @@ typedef struct sb_prompt {
     int16_t *pcm;
     size_t n;
 } sb_prompt;
+
+/* One channel of a recording: where the sender's RTP timestamps fall on
+ * the recording's sample clock, and the audio not yet in the file. */
+typedef struct rec_chan {
+    bool synced;
+    uint32_t base_ts;  /* a timestamp of this sender... */
+    uint64_t base_idx; /* ...and the recording's sample it is */
+    uint64_t high;     /* one past the last sample placed */
+    unsigned late;     /* packets in a row that came too late */
+    int16_t ring[REC_RING];
+} rec_chan;
+
+typedef struct sb_recorder {
+    sb_wav_writer *wav;
+    char *path;
+    sb_voice_record_opts opt;
+    unsigned channels;
+    uint64_t start_ms; /* monotonic: sample 0 */
+    uint64_t pos;      /* samples (per channel) handed to the file */
+    sb_wav_silence silence;
+    rec_chan ch[2];
+} sb_recorder;
+
+/* A finished file waiting for its fsync and close on the helper thread. */
+typedef struct rec_closing {
+    sb_wav_writer *wav;
+    char *path;
+    struct rec_closing *next;
+} rec_closing;
 
 struct sb_mediactx {
     sb_voice_counters *cnt;
@@ -44,6 +89,12 @@ struct sb_mediactx {
     uint64_t next_check_ms;
     struct list prompts;
     struct mbuf *mb;
+    /* the helper thread that fsyncs and closes finished recordings */
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    pthread_t syncer;
+    bool syncer_started, syncer_stop;
+    rec_closing *sync_head, *sync_tail;
 };
 
 struct sb_media {
@@ -68,6 +119,7 @@ struct sb_media {
     bool loop;
     bool te_reported;
     bool no_media_reported;
+    sb_recorder *rec; /* a caller's media: the recording running */
 };
 
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
@@ -85,6 +137,8 @@ int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_med
         free(mx);
         return SB_ENOMEM;
     }
+    pthread_mutex_init(&mx->sync_mu, NULL);
+    pthread_cond_init(&mx->sync_cv, NULL);
     *out = mx;
     return 0;
 }
@@ -95,6 +149,15 @@ void sb_mediactx_free(sb_mediactx *mx)
         return;
     SB_ASSERT(list_isempty(&mx->active));
     tmr_cancel(&mx->ticker);
+    if (mx->syncer_started) { /* it drains its queue first */
+        pthread_mutex_lock(&mx->sync_mu);
+        mx->syncer_stop = true;
+        pthread_cond_signal(&mx->sync_cv);
+        pthread_mutex_unlock(&mx->sync_mu);
+        pthread_join(mx->syncer, NULL);
+    }
+    pthread_mutex_destroy(&mx->sync_mu);
+    pthread_cond_destroy(&mx->sync_cv);
     struct le *le = list_head(&mx->prompts);
     while (le != NULL) {
         sb_prompt *p = le->data;
@@ -159,6 +222,231 @@ static const sb_prompt *prompt_get(sb_mediactx *mx, const char *path)
     return p;
 }
 
+/* ---- recordings ---- */
+
+static void *syncer_main(void *arg)
+{
+    sb_mediactx *mx = arg;
+    pthread_mutex_lock(&mx->sync_mu);
+    for (;;) {
+        while (mx->sync_head == NULL && !mx->syncer_stop)
+            pthread_cond_wait(&mx->sync_cv, &mx->sync_mu);
+        rec_closing *c = mx->sync_head;
+        if (c == NULL)
+            break; /* stopping, and nothing left */
+        mx->sync_head = c->next;
+        if (mx->sync_head == NULL)
+            mx->sync_tail = NULL;
+        pthread_mutex_unlock(&mx->sync_mu);
+        if (sb_wav_close(c->wav, true) != 0)
+            sb_log(SB_WARN, "voice", "recording %s: fsync or close failed errno=%d", c->path, errno);
+        free(c->path);
+        free(c);
+        pthread_mutex_lock(&mx->sync_mu);
+    }
+    pthread_mutex_unlock(&mx->sync_mu);
+    return NULL;
+}
+
+/* Hands a finished file to the helper thread for fsync and close (done
+ * here when the thread cannot be started). */
+static void sync_later(sb_mediactx *mx, sb_wav_writer *wav, const char *path)
+{
+    if (!mx->syncer_started) {
+        if (pthread_create(&mx->syncer, NULL, syncer_main, mx) != 0) {
+            sb_log(SB_WARN, "voice", "no fsync thread: closing recording %s here", path);
+            if (sb_wav_close(wav, true) != 0)
+                sb_log(SB_WARN, "voice", "recording %s: fsync or close failed: %s", path, strerror(errno));
+            return;
+        }
+        mx->syncer_started = true;
+    }
+    rec_closing *c = sb_xcalloc(1, sizeof *c);
+    c->wav = wav;
+    c->path = sb_xstrdup(path);
+    pthread_mutex_lock(&mx->sync_mu);
+    if (mx->sync_tail != NULL)
+        mx->sync_tail->next = c;
+    else
+        mx->sync_head = c;
+    mx->sync_tail = c;
+    pthread_cond_signal(&mx->sync_cv);
+    pthread_mutex_unlock(&mx->sync_mu);
+}
+
+static uint64_t rec_live(const sb_recorder *r, uint64_t now)
+{
+    return now > r->start_ms ? (now - r->start_ms) * (SB_WAV_RATE / 1000) : 0;
+}
+
+static uint64_t rec_max_samples(const sb_recorder *r)
+{
+    return r->opt.max_seconds > 0 ? (uint64_t)r->opt.max_seconds * SB_WAV_RATE : UINT64_MAX;
+}
+
+/* Moves the audio before sample `upto` (at most max_seconds) from the
+ * rings to the file; what nobody sent is silence. Buffered in the writer:
+ * a write to disk about once a second. A failed write stops it (the
+ * writer's error sticks and rec_check reports it). */
+static void rec_advance(sb_recorder *r, uint64_t upto)
+{
+    uint64_t max = rec_max_samples(r);
+    if (upto > max)
+        upto = max;
+    int16_t frames[2 * FRAME_SAMPLES];
+    while (r->pos < upto) {
+        size_t n = upto - r->pos < FRAME_SAMPLES ? (size_t)(upto - r->pos) : FRAME_SAMPLES;
+        for (size_t i = 0; i < n; i++) {
+            size_t slot = (size_t)((r->pos + i) % REC_RING);
+            for (unsigned k = 0; k < r->channels; k++) {
+                frames[i * r->channels + k] = r->ch[k].ring[slot];
+                r->ch[k].ring[slot] = 0;
+            }
+        }
+        if (sb_wav_write(r->wav, frames, n) != 0)
+            return;
+        sb_wav_silence_feed(&r->silence, frames, n, r->channels); /* the caller's channel */
+        r->pos += n;
+    }
+}
+
+/* Places one packet's audio on channel `k` where its RTP timestamp says.
+ * A sender's first packet, and one whose timestamp left the window (a new
+ * stream, a jump), starts the sender's timeline again at the present. A
+ * packet whose place is in the file already is dropped; several in a row
+ * mean the sender's clock runs slower than ours: its timeline starts again
+ * too (a sender running fast comes back through the jump rule). */
+static void rec_put(sb_recorder *r, unsigned k, int pt, uint32_t ts, const uint8_t *p, size_t n, uint64_t now)
+{
+    if (n == 0 || n > REC_MAX_AUDIO)
+        return;
+    uint64_t live = rec_live(r, now);
+    rec_chan *ch = &r->ch[k];
+    int64_t idx = ch->synced ? (int64_t)ch->base_idx + (int32_t)(ts - ch->base_ts) : 0;
+    bool resync = !ch->synced || idx > (int64_t)(live + REC_DELAY) || (int64_t)r->pos - idx >= REC_RING;
+    if (!resync && idx < (int64_t)r->pos) {
+        if (++ch->late < REC_LATE_MAX)
+            return;
+        resync = true;
+    }
+    if (resync) {
+        ch->synced = true;
+        ch->base_ts = ts;
+        ch->base_idx = live > r->pos ? live : r->pos;
+        idx = (int64_t)ch->base_idx;
+    }
+    ch->late = 0;
+    if ((uint64_t)idx + n > r->pos + REC_RING) /* the ticker fell behind: make room */
+        rec_advance(r, (uint64_t)idx + n - REC_RING);
+    if ((uint64_t)idx + n > r->pos + REC_RING)
+        return; /* the file cannot keep up (a failed write) */
+    int16_t pcm[REC_MAX_AUDIO];
+    sb_g711_decode(pt, p, n, pcm);
+    for (size_t i = 0; i < n; i++)
+        ch->ring[(size_t)(((uint64_t)idx + i) % REC_RING)] = pcm[i];
+    if ((uint64_t)idx + n > ch->high)
+        ch->high = (uint64_t)idx + n;
+}
+
+/* Why the recording should end now (SB_VOICE_REC_NONE: it goes on). */
+static sb_voice_rec_reason rec_check(const sb_recorder *r)
+{
+    if (sb_wav_status(r->wav) != 0)
+        return SB_VOICE_REC_ERROR;
+    if (r->pos >= rec_max_samples(r))
+        return SB_VOICE_REC_MAX_LENGTH;
+    if (r->opt.mode == SB_VOICE_REC_VOICEMAIL && r->opt.silence_seconds > 0 &&
+        sb_wav_silence_ms(&r->silence) >= (uint64_t)r->opt.silence_seconds * 1000)
+        return SB_VOICE_REC_SILENCE;
+    return SB_VOICE_REC_NONE;
+}
+
+static void report_recording(sb_media *m, const char *path, int64_t duration_ms, uint64_t bytes,
+                             sb_voice_rec_reason reason)
+{
+    sb_mediactx *mx = m->mx;
+    atomic_fetch_add(reason == SB_VOICE_REC_ERROR ? &mx->cnt->recordings_failed : &mx->cnt->recordings_finished, 1);
+    mx->hooks.recording_done(m->owner, path, duration_ms, bytes, reason);
+}
+
+/* Ends the recording: at a hangup what was received goes to the file too;
+ * then the sizes are patched (quick) and the fsync and close go to the
+ * helper thread. `report` false: freeing, nobody to tell. */
+static void rec_end(sb_media *m, sb_voice_rec_reason reason, bool report)
+{
+    sb_recorder *r = m->rec;
+    m->rec = NULL;
+    if (reason == SB_VOICE_REC_HANGUP) {
+        uint64_t upto = rec_live(r, sb_clock_mono_ms());
+        upto = upto > REC_DELAY ? upto - REC_DELAY : 0;
+        for (unsigned k = 0; k < r->channels; k++)
+            if (r->ch[k].high > upto)
+                upto = r->ch[k].high;
+        rec_advance(r, upto);
+    }
+    if (sb_wav_finish(r->wav) != 0)
+        reason = SB_VOICE_REC_ERROR;
+    int64_t duration_ms = (int64_t)(sb_wav_frames(r->wav) * 1000 / SB_WAV_RATE);
+    uint64_t bytes = sb_wav_bytes(r->wav);
+    if (reason == SB_VOICE_REC_ERROR)
+        sb_log(SB_WARN, "voice", "recording %s failed after %lld ms: %s", r->path, (long long)duration_ms,
+               strerror(sb_wav_errno(r->wav)));
+    else
+        sb_log(SB_INFO, "voice", "recording %s done ms=%lld bytes=%llu reason=%s", r->path, (long long)duration_ms,
+               (unsigned long long)bytes, sb_voice_rec_reason_name(reason));
+    sync_later(m->mx, r->wav, r->path);
+    if (report)
+        report_recording(m, r->path, duration_ms, bytes, reason);
+    free(r->path);
+    free(r);
+}
+
+void sb_media_record(sb_media *m, const char *path, const sb_voice_record_opts *o)
+{
+    if (m->rec != NULL) {
+        sb_log(SB_WARN, "voice", "recording %s refused: %s is running", path, m->rec->path);
+        report_recording(m, path, 0, 0, SB_VOICE_REC_ERROR);
+        return;
+    }
+    unsigned channels = o->mode == SB_VOICE_REC_CALL ? 2 : 1;
+    sb_wav_writer *wav = NULL;
+    int rc = sb_wav_open(&wav, path, channels, NULL);
+    if (rc != 0) {
+        sb_log(SB_WARN, "voice", "cannot create recording %s rc=%d: %s", path, rc, strerror(errno));
+        report_recording(m, path, 0, 0, SB_VOICE_REC_ERROR);
+        return;
+    }
+    sb_recorder *r = sb_xcalloc(1, sizeof *r);
+    r->wav = wav;
+    r->path = sb_xstrdup(path);
+    r->opt = *o;
+    r->channels = channels;
+    r->start_ms = sb_clock_mono_ms();
+    sb_wav_silence_init(&r->silence, SB_WAV_SILENCE_RMS);
+    m->rec = r;
+    atomic_fetch_add(&m->mx->cnt->recordings_started, 1);
+}
+
+void sb_media_record_stop(sb_media *m, sb_voice_rec_reason reason)
+{
+    if (m != NULL && m->rec != NULL)
+        rec_end(m, reason, true);
+}
+
+/* The ticker's part: the file catches up with the clock; a voicemail that
+ * reached its length or its silence ends (the call goes on: the core
+ * decides). */
+static void rec_tick(sb_media *m, uint64_t now)
+{
+    sb_recorder *r = m->rec;
+    uint64_t live = rec_live(r, now);
+    if (live > REC_DELAY)
+        rec_advance(r, live - REC_DELAY);
+    sb_voice_rec_reason reason = rec_check(r);
+    if (reason != SB_VOICE_REC_NONE)
+        rec_end(m, reason, true);
+}
+
 /* ---- per call ---- */
 
 /* Sends one audio packet of `m`'s peer-to-be on by the bridged peer:
@@ -190,6 +478,12 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     sb_mediactx *mx = m->mx;
     atomic_fetch_add(&mx->cnt->rtp_packets_received, 1);
     m->last_rx_ms = sb_clock_mono_ms();
+    if (hdr->pt == (uint8_t)m->pt) { /* recorded before the relay converts it in place */
+        if (m->rec != NULL)
+            rec_put(m->rec, 0, m->pt, hdr->ts, mbuf_buf(mb), mbuf_get_left(mb), m->last_rx_ms);
+        else if (m->peer != NULL && !m->to_agent && m->peer->rec != NULL && m->peer->rec->channels == 2)
+            rec_put(m->peer->rec, 1, m->pt, hdr->ts, mbuf_buf(mb), mbuf_get_left(mb), m->last_rx_ms);
+    }
     if (m->peer != NULL && hdr->pt == (uint8_t)m->pt) {
         relay(m, hdr, mb);
         return;
@@ -267,6 +561,8 @@ int sb_media_new_offer(sb_media **out, sb_mediactx *mx, void *owner, const struc
     if (err == 0)
         err = sdp_format_add(NULL, m->sdpm, false, pt == 0 ? "0" : "8", pt == 0 ? "PCMU" : "PCMA", 8000, 1, NULL, NULL,
                              NULL, false, NULL);
+    if (err == 0 && pt < 0) /* both laws: the answer picks one */
+        err = sdp_format_add(NULL, m->sdpm, false, "0", "PCMU", 8000, 1, NULL, NULL, NULL, false, NULL);
     if (err == 0)
         err = sdp_format_add(NULL, m->sdpm, false, "101", telev_rtpfmt, 8000, 1, NULL, NULL, NULL, false, "0-15");
     if (err == 0)
@@ -376,6 +672,8 @@ void sb_media_free(sb_media *m)
 {
     if (m == NULL)
         return;
+    if (m->rec != NULL)
+        rec_end(m, SB_VOICE_REC_HANGUP, false);
     sb_media_unbridge(m);
     if (m->started) {
         list_unlink(&m->le);
@@ -440,6 +738,13 @@ static void ticker(void *arg)
     }
     if (mx->next_ms + FRAME_MS * MAX_CATCHUP < now)
         mx->next_ms = now + FRAME_MS; /* far behind (a stall): do not burst */
+    struct le *rle = list_head(&mx->active);
+    while (rle != NULL) {
+        sb_media *m = rle->data;
+        rle = rle->next;
+        if (m->rec != NULL)
+            rec_tick(m, now); /* its report only queues an event */
+    }
     if (mx->no_media_ms > 0 && now >= mx->next_check_ms) {
         mx->next_check_ms = now + MEDIA_CHECK_MS;
         /* A hook may free other media too (a bridged peer): look again from

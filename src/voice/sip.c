@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -19,6 +20,7 @@
 #define FORK_MAGIC          0x464f524bu /* "FORK" */
 #define NONCE_TTL_MS        (5 * 60 * 1000)
 #define FAILURE_WINDOW_MS   (60 * 1000)
+#define INVITE_IDLE_MS      (10 * 1000) /* a source's INVITE bucket is forgotten after this long quiet */
 #define REGISTER_MIN_S      60
 #define REGISTER_MAX_S      3600
 #define REGISTER_DEFAULT_S  3600
@@ -28,7 +30,17 @@
 #define SHUTDOWN_GRACE_MS   2000
 #define USER_AGENT          "Switchboard"
 
-typedef enum call_state { CALL_RINGING, CALL_ANSWERING, CALL_UP, CALL_ENDED } call_state;
+/* An inbound call rings (for the core's decision), is answered, is up. An
+ * originated one rings the agent (CALL_ORIG_AGENT), then the customer
+ * through the trunk (CALL_ORIG_CUSTOMER), and is up once they answer. */
+typedef enum call_state {
+    CALL_RINGING,
+    CALL_ANSWERING,
+    CALL_UP,
+    CALL_ENDED,
+    CALL_ORIG_AGENT,
+    CALL_ORIG_CUSTOMER
+} call_state;
 
 typedef struct vleg vleg;
 
@@ -64,6 +76,9 @@ struct vleg {
     struct tmr tmr_timeout;
 };
 
+/* A call. Inbound: `sess` and `media` are the caller's. Originated: they
+ * are the customer's, made when the agent's leg answers (the customer is
+ * the "caller" side of the bridge, the agent's leg the other). */
 struct sb_vcall {
     uint32_t magic;
     struct le le;
@@ -75,8 +90,13 @@ struct sb_vcall {
     sb_media *media;
     call_state state;
     uint32_t play_id; /* of the prompt playing now */
-    struct tmr tmr_ring;
+    struct tmr tmr_ring; /* inbound: the core's decision; originated: the customer's ring */
     struct tmr tmr_free;
+    /* originated calls */
+    bool originated;
+    sb_voice_originate_opts orig;
+    bool customer_ringing; /* LEG_RINGING sent for the customer's leg */
+    bool answer_ok;        /* the customer's 2xx carried a usable SDP answer */
 };
 
 typedef struct binding {
@@ -94,6 +114,10 @@ typedef struct failure_entry {
     unsigned failures;
     uint64_t window_start_ms;
     uint64_t locked_until_ms;
+    /* INVITE flood control: a token bucket per source IP */
+    double invite_tokens;
+    uint64_t invite_at_ms; /* last INVITE (0: none yet) */
+    bool invite_limited;   /* refusing now (logged once per episode) */
 } failure_entry;
 
 struct sb_vthread {
@@ -101,6 +125,7 @@ struct sb_vthread {
     sb_voice_counters *cnt;
     sb_voice_options opt;
     struct sip *sip;
+    struct dnsc *dnsc; /* only for a trunk named by a host name */
     struct sipsess_sock *sock;
     struct sip_lsnr *lsnr;
     sb_mediactx *mx;
@@ -169,6 +194,8 @@ static void call_finish(sb_vcall *c, sb_voice_cause cause, sb_voice_party by, in
     sb_vthread *vt = c->vt;
     c->state = CALL_ENDED;
     tmr_cancel(&c->tmr_ring);
+    /* a recording ends first: its RECORDING_DONE comes before the HANGUP */
+    sb_media_record_stop(c->media, SB_VOICE_REC_HANGUP);
     while (!list_isempty(&c->legs)) /* CANCEL or BYE to the agents */
         leg_free(list_ledata(list_head(&c->legs)));
     sb_media_free(c->media);
@@ -317,6 +344,21 @@ static void media_no_media(void *owner)
     call_finish(c, SB_VOICE_CAUSE_NO_MEDIA, SB_VOICE_BY_SYSTEM, 0);
 }
 
+static void media_recording_done(void *owner, const char *path, int64_t duration_ms, uint64_t bytes,
+                                 sb_voice_rec_reason reason)
+{
+    sb_vcall *c = owner;
+    if (c->magic != CALL_MAGIC)
+        return;
+    sb_voice_event ev = {.kind = SB_VOICE_RECORDING_DONE,
+                         .call_id = c->id,
+                         .duration_ms = duration_ms,
+                         .bytes = bytes,
+                         .reason = reason};
+    snprintf(ev.path, sizeof ev.path, "%s", path);
+    post(c->vt, &ev);
+}
+
 static bool is_registered_from(sb_vthread *vt, const char *user, const struct sa *src)
 {
     for (struct le *le = list_head(&vt->bindings); le != NULL; le = le->next) {
@@ -327,11 +369,47 @@ static bool is_registered_from(sb_vthread *vt, const char *user, const struct sa
     return false;
 }
 
+static failure_entry *failure_get(sb_vthread *vt, const struct sa *src, bool create);
+
+/* Whether a new INVITE from this source is within [sip] invite_rate_per_second
+ * (a token bucket of invite_burst); a flood gets 503 with Retry-After. */
+static bool invite_allowed(sb_vthread *vt, const struct sa *src, uint64_t now)
+{
+    unsigned rate = vt->opt.invite_rate_per_second;
+    if (rate == 0)
+        return true;
+    failure_entry *f = failure_get(vt, src, true);
+    double cap = vt->opt.invite_burst > rate ? vt->opt.invite_burst : rate;
+    if (f->invite_at_ms == 0)
+        f->invite_tokens = cap;
+    else
+        f->invite_tokens = fmin(cap, f->invite_tokens + (double)(now - f->invite_at_ms) * rate / 1000.0);
+    f->invite_at_ms = now;
+    if (f->invite_tokens < 1.0) {
+        atomic_fetch_add(&vt->cnt->invites_limited, 1);
+        if (!f->invite_limited) {
+            f->invite_limited = true;
+            char ip[64] = "";
+            (void)sa_ntop(src, ip, sizeof ip);
+            sb_log(SB_WARN, "voice", "INVITE flood src=%s: over %u/s, refusing with 503", ip, rate);
+        }
+        return false;
+    }
+    f->invite_limited = false;
+    f->invite_tokens -= 1.0;
+    return true;
+}
+
 static void on_invite(const struct sip_msg *msg, void *arg)
 {
     sb_vthread *vt = arg;
     if (vt->shutting_down) {
         (void)sip_treply(NULL, vt->sip, msg, 503, "Service Unavailable");
+        return;
+    }
+    if (!invite_allowed(vt, &msg->src, sb_clock_mono_ms())) {
+        atomic_fetch_add(&vt->cnt->sip_rejected, 1);
+        (void)sip_replyf(vt->sip, msg, 503, "Service Unavailable", "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
         return;
     }
     char from[SB_VOICE_EXT_MAX], to[SB_VOICE_EXT_MAX];
@@ -401,6 +479,8 @@ static void answer_call(sb_vcall *c)
 
 /* ---- agents' legs: INVITEs we send, forked to every device ---- */
 
+static void dial_customer(sb_vcall *c);
+
 static void fork_release(leg_device *f)
 {
     tmr_cancel(&f->tmr_free);
@@ -460,7 +540,19 @@ static void leg_fail(vleg *leg, int code)
     sb_log(SB_INFO, "voice", "call=%llu leg=%llu ext=%s failed code=%d", (unsigned long long)leg->call->id,
            (unsigned long long)leg->id, leg->ext, code);
     leg_post(leg, SB_VOICE_LEG_FAILED, code);
+    sb_vcall *c = leg->call;
+    bool agent_of_originated = c->originated && leg->id == SB_VOICE_LEG_AGENT;
     leg_free(leg);
+    if (!agent_of_originated)
+        return;
+    /* an originated call without its agent has nobody for the customer:
+     * it ends (no device 404 and our own failures are the system's) */
+    if (code == 408)
+        call_finish(c, SB_VOICE_CAUSE_TIMEOUT, SB_VOICE_BY_SYSTEM, code);
+    else if (code == 404 || (code >= 500 && code < 600))
+        call_finish(c, SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_SYSTEM, code);
+    else
+        call_finish(c, SB_VOICE_CAUSE_REJECTED, SB_VOICE_BY_AGENT, code);
 }
 
 static vleg *leg_find(sb_vcall *c, uint64_t id)
@@ -548,6 +640,9 @@ static void fork_estab(const struct sip_msg *msg, void *arg)
     sb_media_start(f->media);
     atomic_fetch_add(&f->vt->cnt->legs_answered, 1);
     leg_post(leg, SB_VOICE_LEG_ANSWERED, 0);
+    sb_vcall *c = leg->call;
+    if (c->originated && leg->id == SB_VOICE_LEG_AGENT && c->state == CALL_ORIG_AGENT)
+        dial_customer(c);
 }
 
 static void fork_close(int err, const struct sip_msg *msg, void *arg)
@@ -589,16 +684,19 @@ static void ring_device(vleg *leg, const binding *b)
     char from_uri[SB_VOICE_ADDR_MAX];
     struct mbuf *desc = NULL;
     int err = sip_transp_laddr(vt->sip, &laddr, SIP_TRANSP_UDP, &b->src);
+    /* the caller's law; an originated call has no caller yet: both */
+    int pt = c->media != NULL ? sb_media_pt(c->media) : -1;
     if (err == 0)
-        err = sb_media_new_offer(&f->media, vt->mx, f, &laddr, sb_media_pt(c->media)) == 0 ? 0 : EIO;
+        err = sb_media_new_offer(&f->media, vt->mx, f, &laddr, pt) == 0 ? 0 : EIO;
     if (err == 0)
         err = sb_media_offer_sdp(f->media, &desc) == 0 ? 0 : EIO;
     if (err == 0 && re_snprintf(from_uri, sizeof from_uri, "sip:%s@%J", c->from, &laddr) < 0)
         err = EINVAL;
     if (err == 0)
-        err = sipsess_connect(&f->sess, vt->sock, b->contact, c->from, from_uri, "switchboard", NULL, 0,
-                              "application/sdp", desc, NULL, NULL, false, fork_offer, fork_answer, fork_progress,
-                              fork_estab, NULL, NULL, fork_close, f, "");
+        err = sipsess_connect(&f->sess, vt->sock, b->contact,
+                              c->originated ? (c->orig.display_name[0] ? c->orig.display_name : NULL) : c->from,
+                              from_uri, "switchboard", NULL, 0, "application/sdp", desc, NULL, NULL, false, fork_offer,
+                              fork_answer, fork_progress, fork_estab, NULL, NULL, fork_close, f, "");
     mem_deref(desc);
     if (err != 0) {
         sb_log(SB_WARN, "voice", "call=%llu leg=%llu cannot ring %s err=%d", (unsigned long long)c->id,
@@ -610,18 +708,15 @@ static void ring_device(vleg *leg, const binding *b)
     atomic_fetch_add(&vt->cnt->legs_invited, 1);
 }
 
-static void ring_leg(sb_vcall *c, const sb_vcmd *cmd)
+/* Rings every device registered for `ext` as leg `leg_id` of the call (a
+ * leg with no device fails at once, 404). */
+static void ring_extension(sb_vcall *c, uint64_t leg_id, const char *ext, unsigned timeout_s)
 {
-    if (leg_find(c, cmd->leg_id) != NULL || c->media == NULL)
-        return;
-    /* Ringing agents is a decision: a caller still ringing is no longer
-     * refused for lack of one (the core's queue_max_wait ends the wait). */
-    tmr_cancel(&c->tmr_ring);
     vleg *leg = sb_xcalloc(1, sizeof *leg);
     leg->magic = LEG_MAGIC;
     leg->call = c;
-    leg->id = cmd->leg_id;
-    memcpy(leg->ext, cmd->extension, sizeof leg->ext);
+    leg->id = leg_id;
+    snprintf(leg->ext, sizeof leg->ext, "%s", ext);
     list_init(&leg->forks);
     tmr_init(&leg->tmr_timeout);
     list_append(&c->legs, &leg->le, leg);
@@ -634,7 +729,17 @@ static void ring_leg(sb_vcall *c, const sb_vcmd *cmd)
         leg_fail(leg, leg->fail_code != 0 ? leg->fail_code : 404);
         return;
     }
-    tmr_start(&leg->tmr_timeout, (uint64_t)cmd->timeout_s * 1000, on_leg_timeout, leg);
+    tmr_start(&leg->tmr_timeout, (uint64_t)timeout_s * 1000, on_leg_timeout, leg);
+}
+
+static void ring_leg(sb_vcall *c, const sb_vcmd *cmd)
+{
+    if (leg_find(c, cmd->leg_id) != NULL || c->media == NULL)
+        return;
+    /* Ringing agents is a decision: a caller still ringing is no longer
+     * refused for lack of one (the core's queue_max_wait ends the wait). */
+    tmr_cancel(&c->tmr_ring);
+    ring_extension(c, cmd->leg_id, cmd->extension, cmd->timeout_s);
 }
 
 static void bridge_leg(sb_vcall *c, uint64_t leg_id)
@@ -649,6 +754,189 @@ static void bridge_leg(sb_vcall *c, uint64_t leg_id)
     sb_media_bridge(c->media, leg->winner->media);
     sb_log(SB_INFO, "voice", "call=%llu bridged to leg=%llu ext=%s", (unsigned long long)c->id,
            (unsigned long long)leg->id, leg->ext);
+}
+
+/* ---- originated calls: the agent first, then the customer through the trunk ---- */
+
+/* libre asks for the trunk's credentials on a 401/407, once per realm (a
+ * second challenge for the same realm means they were refused). */
+static int trunk_auth(char **username, char **password, const char *realm, void *arg)
+{
+    const sb_vthread *vt = arg;
+    (void)realm;
+    if (vt->opt.trunk_username[0] == '\0')
+        return EAUTH;
+    int err = str_dup(username, vt->opt.trunk_username);
+    if (err == 0)
+        err = str_dup(password, vt->opt.trunk_password);
+    return err;
+}
+
+/* The customer's leg ended before an answer: LEG_FAILED, then the call. */
+static void customer_failed(sb_vcall *c, int code, sb_voice_cause cause, sb_voice_party by)
+{
+    sb_log(SB_INFO, "voice", "call=%llu customer's leg failed code=%d", (unsigned long long)c->id, code);
+    sb_voice_event ev = {
+        .kind = SB_VOICE_LEG_FAILED, .call_id = c->id, .leg_id = SB_VOICE_LEG_CUSTOMER, .sip_code = code};
+    post(c->vt, &ev);
+    call_finish(c, cause, by, code);
+}
+
+static void on_customer_timeout(void *arg)
+{
+    customer_failed(arg, 408, SB_VOICE_CAUSE_TIMEOUT, SB_VOICE_BY_SYSTEM);
+}
+
+static int orig_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
+{
+    (void)descp;
+    (void)msg;
+    (void)arg;
+    return EPROTO; /* re-INVITEs with a new offer: not yet (-> 488) */
+}
+
+static int orig_answer(const struct sip_msg *msg, void *arg)
+{
+    sb_vcall *c = arg;
+    if (c->magic == CALL_MAGIC && c->media != NULL)
+        c->answer_ok = sb_media_take_answer(c->media, msg) == 0;
+    return 0;
+}
+
+static void orig_progress(const struct sip_msg *msg, void *arg)
+{
+    sb_vcall *c = arg;
+    if (c->magic != CALL_MAGIC || c->state != CALL_ORIG_CUSTOMER || c->customer_ringing)
+        return;
+    if (msg->scode == 180 || msg->scode == 183) {
+        c->customer_ringing = true;
+        sb_voice_event ev = {.kind = SB_VOICE_LEG_RINGING, .call_id = c->id, .leg_id = SB_VOICE_LEG_CUSTOMER};
+        post(c->vt, &ev);
+    }
+}
+
+/* The customer answered: their media and the agent's are bridged. */
+static void orig_estab(const struct sip_msg *msg, void *arg)
+{
+    sb_vcall *c = arg;
+    (void)msg;
+    if (c->magic != CALL_MAGIC || c->state != CALL_ORIG_CUSTOMER)
+        return;
+    vleg *agent = leg_find(c, SB_VOICE_LEG_AGENT);
+    if (!c->answer_ok || agent == NULL || agent->winner == NULL) {
+        sb_log(SB_WARN, "voice", "call=%llu the customer answered without G.711: hanging up",
+               (unsigned long long)c->id);
+        customer_failed(c, 488, SB_VOICE_CAUSE_CODEC, SB_VOICE_BY_SYSTEM);
+        return;
+    }
+    tmr_cancel(&c->tmr_ring);
+    c->state = CALL_UP;
+    atomic_fetch_add(&c->vt->cnt->trunk_answered, 1);
+    sb_media_start(c->media);
+    sb_media_bridge(c->media, agent->winner->media);
+    sb_log(SB_INFO, "voice", "call=%llu customer answered: bridged to ext=%s", (unsigned long long)c->id, agent->ext);
+    sb_voice_event ev = {.kind = SB_VOICE_LEG_ANSWERED, .call_id = c->id, .leg_id = SB_VOICE_LEG_CUSTOMER};
+    post(c->vt, &ev);
+}
+
+static void orig_close(int err, const struct sip_msg *msg, void *arg)
+{
+    sb_vcall *c = arg;
+    if (c->magic != CALL_MAGIC || c->state == CALL_ENDED)
+        return;
+    if (c->state == CALL_UP) {
+        if (err == ECONNRESET) /* the customer's BYE */
+            call_finish(c, SB_VOICE_CAUSE_NORMAL, SB_VOICE_BY_CUSTOMER, 0);
+        else
+            call_finish(c, err == ETIMEDOUT ? SB_VOICE_CAUSE_TIMEOUT : SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_SYSTEM, 0);
+        return;
+    }
+    /* a final answer from the network is the customer's (busy, no answer,
+     * declined); a 401/403 left is the trunk refusing our credentials */
+    int code = msg != NULL && msg->scode >= 300 ? msg->scode : err == ETIMEDOUT ? 408 : 500;
+    if (msg == NULL || code == 401 || code == 403 || code == 407)
+        customer_failed(c, code, err == ETIMEDOUT ? SB_VOICE_CAUSE_TIMEOUT : SB_VOICE_CAUSE_ERROR,
+                        SB_VOICE_BY_SYSTEM);
+    else if (code == 486 || code == 600 || code == 603)
+        customer_failed(c, code, SB_VOICE_CAUSE_REJECTED, SB_VOICE_BY_CUSTOMER);
+    else if (code == 408 || code == 480 || code == 487)
+        customer_failed(c, code, SB_VOICE_CAUSE_TIMEOUT, SB_VOICE_BY_CUSTOMER);
+    else
+        customer_failed(c, code, SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_SYSTEM);
+}
+
+/* The agent answered: INVITE sip:<number>@<trunk host> From the caller ID,
+ * offering both G.711 laws; the answer is bridged in orig_estab. */
+static void dial_customer(sb_vcall *c)
+{
+    sb_vthread *vt = c->vt;
+    c->state = CALL_ORIG_CUSTOMER;
+    enum sip_transp tp = vt->opt.trunk_tcp ? SIP_TRANSP_TCP : SIP_TRANSP_UDP;
+    char to_uri[SB_VOICE_ADDR_MAX + 64], from_uri[SB_VOICE_ADDR_MAX + 64];
+    struct sa laddr;
+    struct mbuf *desc = NULL;
+    int err = sip_transp_laddr(vt->sip, &laddr, tp, NULL);
+    if (err == 0)
+        err = sb_media_new_offer(&c->media, vt->mx, c, &laddr, -1) == 0 ? 0 : EIO;
+    if (err == 0)
+        err = sb_media_offer_sdp(c->media, &desc) == 0 ? 0 : EIO;
+    if (err == 0 && (re_snprintf(to_uri, sizeof to_uri, "sip:%s@%s%s", c->orig.number, vt->opt.trunk_host,
+                                 vt->opt.trunk_tcp ? ";transport=tcp" : "") < 0 ||
+                     re_snprintf(from_uri, sizeof from_uri, "sip:%s@%s", c->orig.caller_id, vt->opt.trunk_host) < 0))
+        err = EINVAL;
+    if (err == 0)
+        err = sipsess_connect(&c->sess, vt->sock, to_uri, NULL, from_uri, "switchboard", NULL, 0, "application/sdp",
+                              desc, trunk_auth, vt, false, orig_offer, orig_answer, orig_progress, orig_estab, on_info,
+                              NULL, orig_close, c, "");
+    mem_deref(desc);
+    if (err != 0) {
+        sb_log(SB_WARN, "voice", "call=%llu cannot dial through the trunk err=%d", (unsigned long long)c->id, err);
+        customer_failed(c, 503, SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_SYSTEM);
+        return;
+    }
+    atomic_fetch_add(&vt->cnt->trunk_calls, 1);
+    sb_log(SB_INFO, "voice", "call=%llu agent answered: dialling the customer through the trunk",
+           (unsigned long long)c->id);
+    vleg *agent = leg_find(c, SB_VOICE_LEG_AGENT); /* they hear it ring (the bridge stops it) */
+    if (c->orig.ringback[0] != '\0' && agent != NULL && agent->winner != NULL &&
+        sb_media_play(agent->winner->media, c->orig.ringback, true) != 0)
+        sb_log(SB_DEBUG, "voice", "call=%llu no ringback prompt: the agent hears silence", (unsigned long long)c->id);
+    tmr_start(&c->tmr_ring, (uint64_t)c->orig.customer_timeout_s * 1000, on_customer_timeout, c);
+}
+
+/* A call with no inbound caller (voice.h, sb_voice_originate): it starts
+ * by ringing the agent's extension as leg SB_VOICE_LEG_AGENT. */
+static void originate(sb_vthread *vt, const sb_vcmd *cmd)
+{
+    if (call_find(vt, cmd->call_id) != NULL) {
+        sb_log(SB_WARN, "voice", "call=%llu originate refused: the id is in use", (unsigned long long)cmd->call_id);
+        return;
+    }
+    if (vt->shutting_down || vt->opt.trunk_host[0] == '\0') {
+        sb_voice_event ev = {.kind = SB_VOICE_HANGUP,
+                             .call_id = cmd->call_id,
+                             .cause = vt->shutting_down ? SB_VOICE_CAUSE_SHUTDOWN : SB_VOICE_CAUSE_ERROR,
+                             .by = SB_VOICE_BY_SYSTEM,
+                             .sip_code = 503};
+        post(vt, &ev);
+        return;
+    }
+    sb_vcall *c = sb_xcalloc(1, sizeof *c);
+    c->magic = CALL_MAGIC;
+    c->vt = vt;
+    c->id = cmd->call_id;
+    c->originated = true;
+    c->orig = *cmd->orig;
+    c->state = CALL_ORIG_AGENT;
+    memcpy(c->from, cmd->orig->display, sizeof c->from); /* what the agent's phone shows */
+    list_init(&c->legs);
+    tmr_init(&c->tmr_ring);
+    tmr_init(&c->tmr_free);
+    atomic_fetch_add(&vt->cnt->calls_active, 1);
+    list_append(&vt->calls, &c->le, c);
+    sb_log(SB_INFO, "voice", "call=%llu originated: ringing ext=%s first", (unsigned long long)c->id,
+           c->orig.extension);
+    ring_extension(c, SB_VOICE_LEG_AGENT, c->orig.extension, c->orig.agent_timeout_s);
 }
 
 /* ---- commands ---- */
@@ -735,6 +1023,11 @@ void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd)
         if (live)
             bridge_leg(c, cmd->leg_id);
         break;
+    case SB_VCMD_RECORD:
+        if (live && c->media != NULL)
+            sb_media_record(c->media, cmd->path, &cmd->rec);
+        break;
+    case SB_VCMD_ORIGINATE: originate(vt, cmd); break;
     case SB_VCMD_STOP: break; /* handled in voice.c */
     }
     sb_vcmd_free(cmd);
@@ -1030,7 +1323,8 @@ static void on_housekeeping(void *arg)
     while (le != NULL) {
         failure_entry *f = le->data;
         le = le->next;
-        if (f->locked_until_ms <= now && now - f->window_start_ms > FAILURE_WINDOW_MS) {
+        if (f->locked_until_ms <= now && now - f->window_start_ms > FAILURE_WINDOW_MS &&
+            now - f->invite_at_ms > INVITE_IDLE_MS) {
             list_unlink(&f->le);
             free(f);
             vt->nfailures--;
@@ -1080,6 +1374,22 @@ static int add_transports(sb_vthread *vt, int *port)
     return SB_EIO;
 }
 
+/* A trunk named by a host name needs DNS (RFC 3263: NAPTR, SRV, A); one
+ * named by its address does not, and then no resolver is made. Without
+ * one the trunk's calls fail (503) and say so in the log. */
+static void open_resolver(sb_vthread *vt)
+{
+    const char *host = vt->opt.trunk_host;
+    struct sa sa;
+    if (host[0] == '\0' || sa_decode(&sa, host, strlen(host)) == 0 || sa_set_str(&sa, host, 0) == 0)
+        return;
+    struct sa ns[8];
+    uint32_t n = SB_ARRAY_LEN(ns);
+    char domain[128] = "";
+    if (dns_srv_get(domain, sizeof domain, ns, &n) != 0 || n == 0 || dnsc_alloc(&vt->dnsc, NULL, ns, n) != 0)
+        sb_log(SB_WARN, "voice", "no DNS resolver: the trunk host %s cannot be resolved", host);
+}
+
 int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int *port)
 {
     *out = NULL;
@@ -1094,12 +1404,13 @@ int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int
     tmr_init(&vt->housekeeping);
     tmr_init(&vt->grace);
     sb_random_hex(vt->secret, 32);
-    sb_media_hooks hooks = {media_dtmf, media_play_done, media_no_media};
+    sb_media_hooks hooks = {media_dtmf, media_play_done, media_no_media, media_recording_done};
     int rc = sb_mediactx_new(&vt->mx, vt->cnt, &hooks, opt->no_media_seconds);
     if (rc != 0)
         goto fail;
+    open_resolver(vt);
     rc = SB_EIO;
-    if (sip_alloc(&vt->sip, NULL, 32, 32, 32, USER_AGENT, on_sip_exit, vt) != 0)
+    if (sip_alloc(&vt->sip, vt->dnsc, 32, 32, 32, USER_AGENT, on_sip_exit, vt) != 0)
         goto fail;
     rc = add_transports(vt, port);
     if (rc != 0)
@@ -1115,7 +1426,9 @@ fail:
     vt->sock = mem_deref(vt->sock);
     vt->lsnr = mem_deref(vt->lsnr);
     vt->sip = mem_deref(vt->sip);
+    vt->dnsc = mem_deref(vt->dnsc);
     sb_mediactx_free(vt->mx);
+    explicit_bzero(vt->opt.trunk_password, sizeof vt->opt.trunk_password);
     free(vt);
     return rc;
 }
@@ -1165,6 +1478,8 @@ void sb_vsip_free(sb_vthread *vt)
     dying_flush(vt);
     if (vt->sip_exited)
         mem_deref(vt->sip); /* the reference sip's destructor took back */
+    vt->dnsc = mem_deref(vt->dnsc);
+    explicit_bzero(vt->opt.trunk_password, sizeof vt->opt.trunk_password);
     struct le *le = list_head(&vt->failures);
     while (le != NULL) {
         failure_entry *f = le->data;

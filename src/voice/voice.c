@@ -57,6 +57,7 @@ void sb_vcmd_free(sb_vcmd *c)
         return;
     free(c->path);
     free(c->ext);
+    free(c->orig);
     free(c);
 }
 
@@ -323,6 +324,7 @@ void sb_voice_free(sb_voice *v)
     if (v == NULL)
         return;
     SB_ASSERT(v->joined);
+    explicit_bzero(v->opt.trunk_password, sizeof v->opt.trunk_password);
     pthread_mutex_destroy(&v->start_mu);
     pthread_cond_destroy(&v->start_cv);
     pthread_mutex_destroy(&v->ev_mu);
@@ -402,6 +404,37 @@ int sb_voice_bridge(sb_voice *v, uint64_t call_id, uint64_t leg_id)
     return send_cmd(v, c);
 }
 
+int sb_voice_record(sb_voice *v, uint64_t call_id, const char *path, const sb_voice_record_opts *o)
+{
+    if (path == NULL || path[0] == '\0' || strlen(path) >= SB_VOICE_PATH_MAX || o == NULL ||
+        (o->mode != SB_VOICE_REC_CALL && o->mode != SB_VOICE_REC_VOICEMAIL) || o->max_seconds > 24 * 3600 ||
+        o->silence_seconds > 3600)
+        return SB_EINVAL;
+    sb_vcmd *c = cmd_new(SB_VCMD_RECORD, call_id);
+    c->path = sb_xstrdup(path);
+    c->rec = *o;
+    return send_cmd(v, c);
+}
+
+static bool user_ok(const char *z)
+{
+    return sb_voice_user_valid(z, strnlen(z, SB_VOICE_EXT_MAX));
+}
+
+int sb_voice_originate(sb_voice *v, uint64_t call_id, const sb_voice_originate_opts *o)
+{
+    if ((call_id & SB_VOICE_ORIGINATE_BIT) == 0 || o == NULL || !user_ok(o->extension) || !user_ok(o->number) ||
+        !user_ok(o->caller_id) || !user_ok(o->display) || o->agent_timeout_s == 0 || o->agent_timeout_s > 600 ||
+        o->customer_timeout_s == 0 || o->customer_timeout_s > 600 ||
+        memchr(o->display_name, '\0', sizeof o->display_name) == NULL ||
+        memchr(o->ringback, '\0', sizeof o->ringback) == NULL)
+        return SB_EINVAL;
+    sb_vcmd *c = cmd_new(SB_VCMD_ORIGINATE, call_id);
+    c->orig = sb_xmalloc(sizeof *c->orig);
+    *c->orig = *o;
+    return send_cmd(v, c);
+}
+
 void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
 {
     if (v == NULL)
@@ -439,6 +472,18 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
          offsetof(sb_voice_counters, rtp_relayed_to_caller)},
         {"voice_rtp_transcoded_total", "Relayed RTP packets converted between PCMU and PCMA.", "counter",
          offsetof(sb_voice_counters, rtp_transcoded)},
+        {"voice_invites_limited_total", "INVITEs refused (503) by the per-source rate limit.", "counter",
+         offsetof(sb_voice_counters, invites_limited)},
+        {"voice_recordings_started_total", "Recordings started (WAV files created).", "counter",
+         offsetof(sb_voice_counters, recordings_started)},
+        {"voice_recordings_finished_total", "Recordings ended at their length, silence or the hangup.", "counter",
+         offsetof(sb_voice_counters, recordings_finished)},
+        {"voice_recordings_failed_total", "Recordings that could not be created or written.", "counter",
+         offsetof(sb_voice_counters, recordings_failed)},
+        {"voice_trunk_calls_total", "Originated calls dialled through the trunk.", "counter",
+         offsetof(sb_voice_counters, trunk_calls)},
+        {"voice_trunk_answered_total", "Originated calls the customer answered.", "counter",
+         offsetof(sb_voice_counters, trunk_answered)},
     };
     for (size_t i = 0; i < SB_ARRAY_LEN(rows); i++) {
         const atomic_uint_fast64_t *p = (const atomic_uint_fast64_t *)((const char *)c + rows[i].off);
@@ -463,12 +508,25 @@ const char *sb_voice_cause_name(sb_voice_cause c)
     return "none";
 }
 
+const char *sb_voice_rec_reason_name(sb_voice_rec_reason r)
+{
+    switch (r) {
+    case SB_VOICE_REC_MAX_LENGTH: return "max_length";
+    case SB_VOICE_REC_SILENCE: return "silence";
+    case SB_VOICE_REC_HANGUP: return "hangup";
+    case SB_VOICE_REC_ERROR: return "error";
+    case SB_VOICE_REC_NONE: break;
+    }
+    return "none";
+}
+
 const char *sb_voice_party_name(sb_voice_party p)
 {
     switch (p) {
     case SB_VOICE_BY_CALLER: return "caller";
     case SB_VOICE_BY_SYSTEM: return "system";
     case SB_VOICE_BY_AGENT: return "agent";
+    case SB_VOICE_BY_CUSTOMER: return "customer";
     case SB_VOICE_BY_NONE: break;
     }
     return NULL;

@@ -31,6 +31,7 @@ typedef struct sb_voice sb_voice;
 
 #define SB_VOICE_EXT_MAX  32  /* an extension or a dialled number, NUL included */
 #define SB_VOICE_ADDR_MAX 160 /* a contact URI or a source address */
+#define SB_VOICE_PATH_MAX 640 /* a recording's file path, NUL included */
 
 /* ---- events: voice -> core ---- */
 
@@ -45,7 +46,7 @@ typedef enum sb_voice_event_kind {
     SB_VOICE_LEG_RINGING,    /* an agent's device rings (180/183), once per leg */
     SB_VOICE_LEG_ANSWERED,   /* a device of the leg answered (extension set); the others were cancelled */
     SB_VOICE_LEG_FAILED,     /* every device refused or the ring timed out; sip_code says why */
-    /* later: SB_VOICE_RECORDING_READY */
+    SB_VOICE_RECORDING_DONE, /* a recording ended (path, duration_ms, bytes, reason); before its call's HANGUP */
 } sb_voice_event_kind;
 
 typedef enum sb_voice_party {
@@ -53,6 +54,7 @@ typedef enum sb_voice_party {
     SB_VOICE_BY_CALLER, /* BYE or CANCEL from the caller */
     SB_VOICE_BY_SYSTEM, /* our decision (hangup, reject) or a failure */
     SB_VOICE_BY_AGENT,  /* BYE from the bridged agent's device */
+    SB_VOICE_BY_CUSTOMER, /* originated calls: the customer's side (BYE, or their final answer) */
 } sb_voice_party;
 
 typedef enum sb_voice_cause {
@@ -66,6 +68,15 @@ typedef enum sb_voice_cause {
     SB_VOICE_CAUSE_ERROR,     /* a SIP or RTP failure */
     SB_VOICE_CAUSE_SHUTDOWN,  /* the daemon is stopping */
 } sb_voice_cause;
+
+/* Why a recording ended (RECORDING_DONE). */
+typedef enum sb_voice_rec_reason {
+    SB_VOICE_REC_NONE = 0,
+    SB_VOICE_REC_MAX_LENGTH, /* max_seconds reached */
+    SB_VOICE_REC_SILENCE,    /* voicemail: silence_seconds without the caller speaking */
+    SB_VOICE_REC_HANGUP,     /* the call ended (RECORDING_DONE comes before its HANGUP) */
+    SB_VOICE_REC_ERROR,      /* the file could not be made or written (what was written stays) */
+} sb_voice_rec_reason;
 
 typedef struct sb_voice_event {
     sb_voice_event_kind kind;
@@ -91,6 +102,12 @@ typedef struct sb_voice_event {
     int sip_code; /* final response we sent before an answer (404, 487...), 0 after;
                    * LEG_FAILED: 486 busy, 480 unavailable, 408 ring timeout, 404 no
                    * device registered, 603 declined, another 4xx-6xx as the device sent */
+    /* RECORDING_DONE: the file (as given to `record`), its audio length and
+     * size on disk, and why it ended */
+    char path[SB_VOICE_PATH_MAX];
+    int64_t duration_ms;
+    uint64_t bytes;
+    sb_voice_rec_reason reason;
 } sb_voice_event;
 
 typedef void (*sb_voice_event_fn)(const sb_voice_event *ev, void *arg);
@@ -112,6 +129,15 @@ typedef struct sb_voice_options {
     unsigned ring_timeout_seconds;     /* no answer/reject from the core in time -> 480 */
     unsigned register_max_failures;    /* failed digests from one IP before lockout */
     unsigned register_lockout_seconds; /* how long the lockout lasts */
+    unsigned invite_rate_per_second;   /* new INVITEs per source IP (0: no limit) ... */
+    unsigned invite_burst;             /* ... with this many at once */
+    /* [trunk]: the provider that originated calls reach customers through
+     * (trunk_host "" = none: sb_voice_originate ends at once). The password
+     * stays in the voice thread's memory, never in a log. */
+    char trunk_host[128]; /* "host:port" (a host name is resolved by DNS) */
+    char trunk_username[64];
+    char trunk_password[128];
+    bool trunk_tcp;
 } sb_voice_options;
 
 /* Starts the voice thread and waits until it listens (or failed: then
@@ -149,14 +175,79 @@ int sb_voice_cancel_leg(sb_voice *v, uint64_t call_id, uint64_t leg_id);
  * the caller and the answered leg. A BYE from either side then ends both
  * (HANGUP by caller or by agent). */
 int sb_voice_bridge(sb_voice *v, uint64_t call_id, uint64_t leg_id);
-/* later: sb_voice_record(call, path), sb_voice_originate(from, to) -- they
- * take the same command struct (see voice_internal.h). */
+
+typedef enum sb_voice_rec_mode {
+    SB_VOICE_REC_CALL = 1,  /* stereo: the caller left, the bridged agent right, until the call ends */
+    SB_VOICE_REC_VOICEMAIL, /* mono: the caller, until max_seconds or silence_seconds of silence */
+} sb_voice_rec_mode;
+
+typedef struct sb_voice_record_opts {
+    sb_voice_rec_mode mode;
+    unsigned max_seconds;     /* reached: RECORDING_DONE max_length; 0: no limit */
+    unsigned silence_seconds; /* VOICEMAIL: this long without speech after the caller spoke,
+                               * or from the start if they never do: RECORDING_DONE silence;
+                               * 0: off */
+} sb_voice_record_opts;
+
+/* Records the call's audio into a new WAV file at `path` (8 kHz 16-bit PCM;
+ * missing directories are made 0750; an existing file is never replaced:
+ * RECORDING_DONE error). Received RTP is decoded and placed by its
+ * timestamps on a 20 ms clock, so lost packets and pauses become silence
+ * and the two channels stay aligned; the file is written about once a
+ * second and fsynced when it ends. The voice thread only reports: at
+ * max_length or silence the call goes on until the core decides. One
+ * recording per call at a time (another `record` is RECORDING_DONE error
+ * for its own path). SB_EINVAL: bad options or a path too long. */
+int sb_voice_record(sb_voice *v, uint64_t call_id, const char *path, const sb_voice_record_opts *o);
+
+/* ---- originated calls (click-to-call, call-back) ----
+ *
+ * A call with no inbound caller: the voice thread rings the agent's
+ * extension first (leg SB_VOICE_LEG_AGENT, every registered device, as
+ * sb_voice_ring does; the phone shows the customer's number and name as
+ * From), and once a device answers it dials the customer through the
+ * trunk (leg SB_VOICE_LEG_CUSTOMER: INVITE sip:<number>@<trunk host>,
+ * From the caller ID, digest authentication answered with the trunk's
+ * credentials on 401/407), then relays audio between the two as a bridge
+ * does (G.711, converted when the laws differ); while the customer's
+ * phone rings the agent hears `ringback`. Events: LEG_RINGING,
+ * LEG_ANSWERED, LEG_FAILED (sip_code) with those leg ids, DTMF from the
+ * customer, RECORDING_DONE, and HANGUP last: by AGENT (their BYE, or their
+ * phone refused: sip_code), by CUSTOMER (their BYE, or their final answer:
+ * 486 busy, 480/408 no answer... in sip_code), by SYSTEM (sb_voice_hangup,
+ * the customer's ring timeout 408, no media, no trunk 503, shutdown).
+ * sb_voice_hangup ends it at any stage (CANCEL or BYE to both legs);
+ * sb_voice_record records the customer left and the agent right.
+ *
+ * The core chooses the call id, with SB_VOICE_ORIGINATE_BIT set so that it
+ * never meets the ids the voice thread gives inbound calls (a counter from
+ * 1). An id already in use is ignored. */
+#define SB_VOICE_ORIGINATE_BIT (1ull << 62)
+#define SB_VOICE_LEG_AGENT     1
+#define SB_VOICE_LEG_CUSTOMER  2
+
+typedef struct sb_voice_originate_opts {
+    char extension[SB_VOICE_EXT_MAX]; /* the agent's, rung first */
+    unsigned agent_timeout_s;         /* 1..600: their phone rings this long */
+    char number[SB_VOICE_EXT_MAX];    /* the user part dialled at the trunk */
+    char caller_id[SB_VOICE_EXT_MAX]; /* the From user part the customer sees */
+    char display[SB_VOICE_EXT_MAX];   /* From user part on the agent's phone: the customer's number */
+    char display_name[64];            /* and its display name ("" = none); quotes are dropped */
+    unsigned customer_timeout_s;      /* 1..600: the customer's phone rings this long */
+    char ringback[SB_VOICE_PATH_MAX]; /* a WAV the agent hears (looped) meanwhile; "" = silence */
+} sb_voice_originate_opts;
+
+/* 0 (queued) or SB_EINVAL: no originate bit, or a field empty, invalid as a
+ * SIP user part, or out of range. */
+int sb_voice_originate(sb_voice *v, uint64_t call_id, const sb_voice_originate_opts *o);
 
 /* Counters for /metrics (Prometheus text appended to b). NULL-safe. */
 void sb_voice_metrics_text(const sb_voice *v, sb_buf *b);
 
 const char *sb_voice_cause_name(sb_voice_cause c);
 const char *sb_voice_party_name(sb_voice_party p);
+/* "max_length", "silence", "hangup", "error" ("none") */
+const char *sb_voice_rec_reason_name(sb_voice_rec_reason r);
 
 /* HA1 for SIP digest: hex MD5("ext:realm:password") into out (33 bytes).
  * MD5 only because RFC 2617/3261 digest requires it. */

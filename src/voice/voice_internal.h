@@ -30,6 +30,12 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t rtp_relayed_to_agent;  /* caller -> agent */
     atomic_uint_fast64_t rtp_relayed_to_caller; /* agent -> caller */
     atomic_uint_fast64_t rtp_transcoded;        /* relayed packets converted PCMU <-> PCMA */
+    atomic_uint_fast64_t invites_limited;       /* INVITEs refused by the per-source rate limit */
+    atomic_uint_fast64_t recordings_started;    /* files opened */
+    atomic_uint_fast64_t recordings_finished;   /* ended at max_length, silence or hangup */
+    atomic_uint_fast64_t recordings_failed;     /* not opened, or a write failed */
+    atomic_uint_fast64_t trunk_calls;           /* originated calls dialled through the trunk */
+    atomic_uint_fast64_t trunk_answered;        /* ...that the customer answered */
 } sb_voice_counters;
 
 typedef enum sb_vcmd_kind {
@@ -43,7 +49,8 @@ typedef enum sb_vcmd_kind {
     SB_VCMD_RING,
     SB_VCMD_CANCEL_LEG,
     SB_VCMD_BRIDGE,
-    /* later: SB_VCMD_RECORD, SB_VCMD_ORIGINATE */
+    SB_VCMD_RECORD,
+    SB_VCMD_ORIGINATE,
 } sb_vcmd_kind;
 
 /* A command, malloc'ed on the core thread, freed on the voice thread. */
@@ -55,9 +62,11 @@ typedef struct sb_vcmd {
     unsigned timeout_s;               /* RING */
     int code;
     bool loop;
-    char *path;              /* PLAY */
-    uint32_t play_id;        /* PLAY */
-    sb_voice_extension *ext; /* SET_EXTENSIONS */
+    char *path;               /* PLAY, RECORD */
+    uint32_t play_id;         /* PLAY */
+    sb_voice_record_opts rec; /* RECORD */
+    sb_voice_originate_opts *orig; /* ORIGINATE (malloc'ed) */
+    sb_voice_extension *ext;  /* SET_EXTENSIONS */
     size_t n;
     struct sb_vcmd *next; /* core-side backlog */
 } sb_vcmd;
@@ -90,6 +99,9 @@ typedef struct sb_media_hooks {
     void (*dtmf)(void *owner, char digit);
     void (*play_done)(void *owner, bool failed);
     void (*no_media)(void *owner);
+    /* a recording ended (never called from inside sb_media_free) */
+    void (*recording_done)(void *owner, const char *path, int64_t duration_ms, uint64_t bytes,
+                           sb_voice_rec_reason reason);
 } sb_media_hooks;
 
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
@@ -99,7 +111,7 @@ void sb_mediactx_free(sb_mediactx *mx);
  * SB_EINVAL when the offer has no usable codec (-> 488), SB_EIO. */
 int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, const struct sip_msg *msg);
 /* For a call we place: an RTP socket on `ip` and an offer of one G.711 law
- * (`pt` 0 or 8, the caller's) and telephone-event. */
+ * (`pt` 0 or 8, the caller's; -1: both, PCMA first) and telephone-event. */
 int sb_media_new_offer(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, int pt);
 int sb_media_offer_sdp(sb_media *m, struct mbuf **out);
 /* Reads the answer to our offer: 0, or SB_EINVAL when it has no G.711. */
@@ -116,6 +128,16 @@ int sb_media_answer_sdp(sb_media *m, struct mbuf **out);
 void sb_media_start(sb_media *m);
 int sb_media_play(sb_media *m, const char *path, bool loop);
 void sb_media_stop_play(sb_media *m);
+/* Starts recording a caller's media (and, CALL mode, its bridged peer's,
+ * on the right channel) into a new WAV file. Failing to open it reports
+ * recording_done(error) at once. A recording running already: the new one
+ * is refused the same way. */
+void sb_media_record(sb_media *m, const char *path, const sb_voice_record_opts *o);
+/* Ends the recording (if any) with `reason`: what was received goes to the
+ * file, recording_done is reported, the file is fsynced and closed on a
+ * helper thread. Call it before freeing a call's media. */
+void sb_media_record_stop(sb_media *m, sb_voice_rec_reason reason);
+/* A recording still running is closed unreported (call record_stop). */
 void sb_media_free(sb_media *m);
 
 /* ---- glue.c: parsing of our own (fuzzed: tests/fuzz/fuzz_sip.c) ---- */

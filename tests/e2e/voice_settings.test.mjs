@@ -6,7 +6,11 @@
 // calendar and voicemail after hours (and an after-hours menu left empty is
 // refused beside its picker); the stored documents are exactly what was
 // built; deleting a menu still in use shows the API's 409; EN renders and
-// nothing scrolls sideways at 360 px. SB_SCREENSHOTS=DIR saves a screenshot.
+// nothing scrolls sideways at 360 px. A forwarding scheme of two steps is
+// built (a bad phone number refused beside its input), number 102 points
+// at it in and after business hours, the documents are exactly what was
+// built, and the scheme in use is not deleted. SB_SCREENSHOTS=DIR saves
+// screenshots.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -232,4 +236,121 @@ test('the voice screens in English at phone width', async () => {
   await noSidewaysScroll(page);
   assert.deepEqual(errors, []);
   await ctx.close();
+});
+
+test('an admin builds a two-step forwarding scheme and points a number at it', async () => {
+  const ctx = await browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 900 } });
+  const { page, errors } = await signInAsAdmin(ctx, 'ru');
+  await section(page, 'ru', 'Переадресация');
+  await page.getByRole('heading', { name: 'Переадресация' }).waitFor();
+  await page.getByText('Схем переадресации пока нет.').waitFor();
+
+  // Step 1: Anna and Boris at once, 15 s (the default).
+  await page.getByRole('button', { name: 'Новая схема' }).click();
+  await page.getByLabel('Название', { exact: true }).fill('Продажи: два шага');
+  assert.equal(await page.getByLabel('Шаг 1: Как звонить').inputValue(), 'together');
+  assert.equal(await page.getByLabel('Шаг 1: Секунд').inputValue(), '15');
+  assert.equal(await page.getByLabel('Шаг 1, цель 1: Кому').inputValue(), 'agent');
+  await page.getByLabel('Шаг 1, цель 1: Оператор').selectOption({ label: 'Anna Sales / Анна Продажи' });
+  await page.getByRole('button', { name: 'Добавить цель: Шаг 1' }).click();
+  await page.getByLabel('Шаг 1, цель 2: Оператор').selectOption({ label: 'Boris Support / Борис Поддержка' });
+
+  // Step 2: the Sales team, then a phone number, one after another, 20 s each.
+  await page.getByRole('button', { name: 'Добавить шаг' }).click();
+  await page.getByLabel('Шаг 2: Как звонить').selectOption('sequential');
+  await page.getByLabel('Шаг 2: Секунд').fill('20');
+  await page.getByLabel('Шаг 2, цель 1: Кому').selectOption('team');
+  await page.getByLabel('Шаг 2, цель 1: Команда').selectOption({ label: 'Sales' });
+  await page.getByRole('button', { name: 'Добавить цель: Шаг 2' }).click();
+  await page.getByLabel('Шаг 2, цель 2: Кому').selectOption('number');
+  const phone = page.getByLabel('Шаг 2, цель 2: Номер телефона');
+  await phone.fill('+7 (495) 123-45-67');
+  await page.getByLabel('Если никто не ответил: Действие').selectOption('voicemail');
+  await page.getByLabel('Если никто не ответил: Команда').selectOption({ label: 'Sales' });
+
+  // The number as typed is refused beside its input, which gets the focus.
+  await page.getByRole('button', { name: 'Создать' }).click();
+  assert.match(await errorOf(phone), /must be a phone number: 1 to 20 digits/);
+  await waitFor(() => phone.evaluate((el) => el === document.activeElement));
+  await phone.fill('+74951234567');
+  await page.getByRole('button', { name: 'Создать' }).click();
+  await saved(page);
+  const row = page.locator('.items li', { hasText: 'Продажи: два шага' });
+  await row.waitFor();
+  assert.match(await row.textContent(), /Anna Sales \/ Анна Продажи, Boris Support \/ Борис Поддержка · 15 с → Sales, \+74951234567 · 20 с · по очереди → затем: голосовая почта: Sales/);
+
+  // Stored exactly as built: no backup (it is the final then).
+  const agents = (await api('GET', '/api/v1/agents')).json.agents;
+  const id = (name) => agents.find((a) => a.name === name).id;
+  const schemes = (await api('GET', '/api/v1/forwarding-schemes')).json.forwarding_schemes;
+  assert.equal(schemes.length, 1);
+  const scheme = schemes[0];
+  assert.deepEqual(scheme, {
+    id: scheme.id, name: 'Продажи: два шага',
+    steps: [
+      { targets: [{ agent: id('Anna Sales / Анна Продажи') }, { agent: id('Boris Support / Борис Поддержка') }], mode: 'together', seconds: 15 },
+      { targets: [{ team: 1 }, { number: '+74951234567' }], mode: 'sequential', seconds: 20 },
+    ],
+    final: { action: 'voicemail', team_id: 1 },
+  });
+
+  // Number 102 answered by the scheme, and after hours too, after "closed".
+  await section(page, 'ru', 'Номера');
+  await page.getByRole('button', { name: 'Новый номер' }).click();
+  await page.getByLabel('Номер (цифры, которые набирают)').fill('102');
+  await page.getByLabel('Название', { exact: true }).fill('Линия продаж');
+  await page.getByLabel('Кто отвечает: Действие').selectOption('scheme');
+  await page.getByLabel('Кто отвечает: Схема переадресации').selectOption({ label: 'Продажи: два шага' });
+  await page.getByLabel('Рабочее время (календарь)').selectOption({ label: 'Офис' });
+  await page.getByLabel('В нерабочее время: Действие').selectOption('scheme');
+  await page.getByLabel('В нерабочее время: Схема переадресации').selectOption({ label: 'Продажи: два шага' });
+  await page.getByLabel('В нерабочее время: Запись перед этим (имя)').fill('closed');
+  // a scheme never answers "0": the operator does not offer it
+  const operatorActions = await page.getByLabel('Оператор (куда ведёт «0» в меню): Действие').locator('option').allTextContents();
+  assert.ok(!operatorActions.includes('Схема переадресации'), operatorActions.join());
+  await page.getByRole('button', { name: 'Создать' }).click();
+  await saved(page);
+  const line = page.locator('.items li', { hasText: '102' });
+  await line.waitFor();
+  assert.match(await line.textContent(), /→ Схема переадресации: Продажи: два шага/);
+  const n102 = (await api('GET', '/api/v1/numbers')).json.numbers.find((n) => n.number === '102');
+  assert.deepEqual(n102, {
+    id: n102.id, name: 'Линия продаж', number: '102', language: 'ru',
+    entry: { action: 'scheme', scheme_id: scheme.id },
+    calendar_id: calendar,
+    after_hours: { action: 'scheme', scheme_id: scheme.id, prompt: 'closed' },
+  });
+
+  // The scheme in use is not deleted: the API's 409, on screen.
+  await section(page, 'ru', 'Переадресация');
+  await page.getByRole('button', { name: 'Удалить: Продажи: два шага' }).click();
+  await page.getByRole('button', { name: 'Да', exact: true }).click();
+  await page.getByRole('alert').filter({ hasText: `forwarding scheme ${scheme.id} is used by phone number ${n102.id}` }).waitFor();
+  assert.equal((await api('GET', `/api/v1/forwarding-schemes/${scheme.id}`)).status, 200);
+
+  // Opened again, the editor shows what is stored.
+  await page.getByRole('button', { name: 'Изменить: Продажи: два шага' }).click();
+  assert.equal(await page.getByLabel('Шаг 2: Как звонить').inputValue(), 'sequential');
+  assert.equal(await page.getByLabel('Шаг 2, цель 2: Номер телефона').inputValue(), '+74951234567');
+  assert.equal(await page.getByLabel('Шаг 1, цель 2: Оператор').inputValue(), String(id('Boris Support / Борис Поддержка')));
+  await noSidewaysScroll(page);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'settings-schemes.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Отмена' }).click();
+  assert.deepEqual(errors, []);
+  await ctx.close();
+
+  // In English at phone width.
+  const ctx2 = await browser.newContext({ locale: 'en-US', viewport: { width: 360, height: 740 } });
+  const en = await signInAsAdmin(ctx2, 'en');
+  await section(en.page, 'en', 'Forwarding schemes');
+  await en.page.locator(`li[data-scheme="${scheme.id}"]`, { hasText: '20 s · one after another → then: voicemail: Sales' }).waitFor();
+  await noSidewaysScroll(en.page);
+  await en.page.getByRole('button', { name: 'Edit: Продажи: два шага' }).click();
+  assert.equal(await en.page.getByLabel('Step 2, target 1: Who').inputValue(), 'team');
+  assert.equal(await en.page.getByLabel('Step 2, target 1: Team').inputValue(), '1');
+  assert.equal(await en.page.getByLabel('When nobody can be reached (no one registered, no trunk): Action').inputValue(), '');
+  await noSidewaysScroll(en.page);
+  if (SHOTS) await en.page.screenshot({ path: join(SHOTS, 'settings-schemes-phone.png'), fullPage: true });
+  assert.deepEqual(en.errors, []);
+  await ctx2.close();
 });

@@ -953,7 +953,43 @@ def wait_closed(sock, timeout=10):
 
 # ---------------------------------------------------------------- SIP peers
 
+# Ports for SIPp (its SIP port, and RTP/RTCP at -mp .. -mp+3) come from below the kernel's
+# ephemeral range (32768-60999), where nothing else binds by chance: each test process starts
+# at its own offset (by pid) and never hands a block out twice, and every port of a block is
+# checked free. Two tests running at once (ctest -j2) then do not race for the same port.
+_PORT_LO, _PORT_HI, _BLOCK = 20000, 32000, 4
+_next_block = None
+
+
+def _block_free(base):
+    for port in range(base, base + _BLOCK):
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET, kind)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            finally:
+                s.close()
+    return True
+
+
 def free_port():
+    """A port free on 127.0.0.1 for both UDP and TCP, with the next three free too (SIPp's
+    media takes four), from a block no other test process is handed."""
+    global _next_block
+    nblocks = (_PORT_HI - _PORT_LO) // _BLOCK
+    if _next_block is None:
+        _next_block = (os.getpid() * 97) % nblocks
+    for _ in range(nblocks):
+        base = _PORT_LO + _next_block * _BLOCK
+        _next_block = (_next_block + 1) % nblocks
+        if _block_free(base):
+            return base
+    return _ephemeral_port()
+
+
+def _ephemeral_port():
     """A port number free on 127.0.0.1 for both UDP and TCP (at this moment)."""
     for _ in range(100):
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

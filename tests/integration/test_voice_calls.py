@@ -8,6 +8,7 @@ unknown dialogs) never hurts the daemon. Every call is in GET /api/v1/calls and 
 event log, with the path the caller took and the queue the IVR chose."""
 import sqlite3
 import os
+import time
 import unittest
 
 from sbtest import DEMO_ADMIN, DEMO_ANNA, Daemon, sip_send, sipp, wait_for
@@ -101,6 +102,28 @@ class VoiceCallsTest(unittest.TestCase):
             self.assertEqual((silent["status"], silent["hangup_by"], silent["hangup_cause"]),
                              ("failed", "system", "no_media"))
             self.assertEqual(d.metrics()["switchboard_voice_no_media_hangups_total"], 1)
+            d.stop()
+
+    def test_invite_flood_is_refused_with_503(self):
+        extra = SIP + "invite_rate_per_second = 5\ninvite_burst = 5\n"
+        with Daemon(config_extra=extra) as d:
+            p = d.sip_port
+
+            def invite(i):
+                return sip_send(p, f"INVITE sip:999@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-f{i}"
+                                   f";rport\r\nFrom: <sip:79990000000@127.0.0.1>;tag=f{i}\r\nTo: <sip:999@127.0.0.1>\r\n"
+                                   f"Call-ID: flood-{i}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:9>\r\n"
+                                   f"Content-Length: 0\r\n\r\n", timeout=3)
+            codes = [invite(i)[:12] for i in range(20)]
+            refused = [c for c in codes if c == b"SIP/2.0 503 "]
+            # the burst of 5 (and what refilled meanwhile, 5 a second) gets an answer; the rest 503
+            self.assertGreaterEqual(len(refused), 10, codes)
+            self.assertTrue(all(c.startswith(b"SIP/2.0 4") for c in codes[:5]), codes)
+            self.assertEqual(d.metrics()["switchboard_voice_invites_limited_total"], len(refused))
+            time.sleep(1.5)  # the bucket refills: served again
+            self.assertTrue(invite(99).startswith(b"SIP/2.0 4"))
+            self.assertIn("INVITE flood src=127.0.0.1", d.log())
+            self.assertEqual(d.req("GET", "/healthz")[0], 200)
             d.stop()
 
     def test_malformed_sip(self):

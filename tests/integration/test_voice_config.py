@@ -1,7 +1,9 @@
-"""Phone numbers (DIDs) and IVR menus over the REST API: validated by the engine's own
-parsers (engine/voice_config.h), references checked against the store, menus checked
-together for depth (at most 3) and loops, a number's digits unique; errors name the field;
-agents read, admins write; `switchboard config export|import` carries them."""
+"""Phone numbers (DIDs), IVR menus and forwarding schemes over the REST API: validated by
+the engine's own parsers (engine/voice_config.h), references checked against the store,
+menus checked together for depth (at most 3) and loops, a number's digits unique; a
+number answered by a scheme in each calendar period; menus and schemes in use cannot be
+deleted; errors name the field; agents read, admins write; `switchboard config
+export|import` carries them."""
 import json
 import os
 import unittest
@@ -15,6 +17,17 @@ def menu(name, options, **extra):
 
 def submenu(digit, menu_id):
     return {"digit": digit, "action": "submenu", "menu_id": menu_id}
+
+
+def step(targets, mode="together", seconds=15):
+    return {"targets": targets, "mode": mode, "seconds": seconds}
+
+
+def scheme(name, steps, final=None, **extra):
+    return dict({"name": name, "steps": steps, "final": final or {"action": "voicemail", "team_id": 1}}, **extra)
+
+
+SCHEMES = "/api/v1/forwarding-schemes"
 
 
 class VoiceConfigTest(unittest.TestCase):
@@ -252,6 +265,157 @@ class VoiceConfigTest(unittest.TestCase):
             before = json.load(f)
         p = try_import(before)
         self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_schemes_round_trip(self):
+        # "Two SDRs 15 s, then all of Sales, a number and a SIP phone in turn, 20 s each,
+        # then voicemail; the backup when nobody can be reached at all."
+        body = scheme("Продажи", [
+            step([{"agent": 2}, {"agent": 3}]),
+            step([{"team": 1}, {"number": "+74951234567"}, {"sip_uri": "sip:duty@pbx.example.com"}],
+                 mode="sequential", seconds=20)],
+            backup={"action": "hangup", "prompt": "sorry"})
+        s = self.create(SCHEMES, body, "forwarding_scheme")
+        self.assertEqual(s, dict(body, id=s["id"]))
+        # Every agent reads; only admins write.
+        st, _, b = self.req("GET", SCHEMES, token=self.anna)
+        self.assertEqual(st, 200, b)
+        self.assertIn(s, b["forwarding_schemes"])
+        st, _, b = self.req("GET", f"{SCHEMES}/{s['id']}", token=self.anna)
+        self.assertEqual((st, b["forwarding_scheme"]), (200, s), b)
+        for method, path in (("POST", SCHEMES), ("PUT", f"{SCHEMES}/{s['id']}"), ("DELETE", f"{SCHEMES}/{s['id']}")):
+            st, _, b = self.req(method, path, None if method == "DELETE" else body, token=self.anna)
+            self.assertEqual(st, 403, (method, path, b))
+        # Replace: the whole document (no backup now); the id in the body must be the path's.
+        body2 = scheme("Продажи", [step([{"agent": 3}, {"agent": 2}], mode="sequential", seconds=600)],
+                       final={"action": "menu", "menu_id": 1})
+        st, _, b = self.req("PUT", f"{SCHEMES}/{s['id']}", body2)
+        self.assertEqual((st, b.get("forwarding_scheme")), (200, dict(body2, id=s["id"])), b)
+        self.assert_invalid(f"{SCHEMES}/{s['id']}", dict(body2, id=s["id"] + 1), "id", method="PUT")
+        st, _, b = self.req("PUT", f"{SCHEMES}/999", body2)
+        self.assertEqual(st, 404, b)
+        st, _, b = self.req("POST", SCHEMES, dict(body2, id=s["id"]))
+        self.assertEqual(st, 409, b)
+        self.d.restart()
+        st, _, b = self.req("GET", f"{SCHEMES}/{s['id']}")
+        self.assertEqual((st, b["forwarding_scheme"]), (200, dict(body2, id=s["id"])), b)
+        st, _, b = self.req("DELETE", f"{SCHEMES}/{s['id']}")
+        self.assertEqual((st, b), (200, {"deleted": {"kind": "forwarding_scheme", "id": s["id"]}}))
+        self.assertEqual(self.req("GET", f"{SCHEMES}/{s['id']}")[0], 404)
+
+    def test_scheme_validation_names_the_field(self):
+        one = step([{"agent": 3}])
+        bad = [
+            ({"name": "s", "final": {"action": "hangup"}}, "steps"),
+            (scheme("s", []), "steps"),
+            (scheme("s", [one] * 11), "steps"),
+            (scheme("s", [step([{"agent": a} for a in range(1, 22)])]), "steps[0].targets"),
+            (scheme("s", [step([])]), "steps[0].targets"),
+            (scheme("s", [step([{"agent": 3}, {"agent": 999}])]), "steps[0].targets[1].agent"),
+            (scheme("s", [one, step([{"team": 999}])]), "steps[1].targets[0].team"),
+            (scheme("s", [step([{"agent": 3}, {"agent": 3}])]), "steps[0].targets[1].agent"),
+            (scheme("s", [step([{"agent": 3, "team": 1}])]), "steps[0].targets[0]"),
+            (scheme("s", [step([{"phone": "+7495"}])]), "steps[0].targets[0].phone"),
+            (scheme("s", [step([{"number": "+7 495 123"}])]), "steps[0].targets[0].number"),
+            (scheme("s", [step([{"sip_uri": "duty@pbx.example.com"}])]), "steps[0].targets[0].sip_uri"),
+            (scheme("s", [step([{"agent": 3}], mode="everyone")]), "steps[0].mode"),
+            (scheme("s", [step([{"agent": 3}], seconds=0)]), "steps[0].seconds"),
+            (scheme("s", [one, step([{"agent": 2}], seconds=601)]), "steps[1].seconds"),
+            (scheme("s", [dict(one, delay=5)]), "steps[0].delay"),
+            ({"name": "s", "steps": [one]}, "final"),
+            (scheme("s", [one], final={"action": "scheme", "scheme_id": 1}), "final.action"),
+            (scheme("s", [one], final={"action": "submenu", "menu_id": 1}), "final.action"),
+            (scheme("s", [one], final={"action": "menu", "menu_id": 999}), "final.menu_id"),
+            (scheme("s", [one], backup={"action": "voicemail", "team_id": 999}), "backup.team_id"),
+            (scheme("s", [one], colour="red"), "colour"),
+            (dict(scheme("s", [one]), name=""), "name"),
+        ]
+        st, _, b = self.req("GET", SCHEMES)
+        before = len(b["forwarding_schemes"])
+        for body, field in bad:
+            self.assert_invalid(SCHEMES, body, field)
+        st, _, b = self.req("GET", SCHEMES)
+        self.assertEqual(len(b["forwarding_schemes"]), before)
+        # Where a scheme may answer: a number's entry, after hours and holidays; not its
+        # operator, not a menu's key, and the scheme must exist.
+        self.assert_invalid("/api/v1/numbers", {"name": "n", "number": "7400",
+                                                "entry": {"action": "scheme", "scheme_id": 999}},
+                            "entry.scheme_id", contains="forwarding scheme 999 does not exist")
+        s = self.create(SCHEMES, scheme("ok", [one]), "forwarding_scheme")
+        self.assert_invalid("/api/v1/numbers", {"name": "n", "number": "7400", "entry": {"action": "hangup"},
+                                                "operator": {"action": "scheme", "scheme_id": s["id"]}},
+                            "operator.action")
+        self.assert_invalid("/api/v1/ivr-menus", menu("m", [{"digit": "1", "action": "scheme", "scheme_id": s["id"]}]),
+                            "options[0].action")
+        self.assertEqual(self.req("DELETE", f"{SCHEMES}/{s['id']}")[0], 200)
+
+    def test_number_answered_by_schemes_per_period(self):
+        cal = self.create("/api/v1/calendars", {"name": "Схемы", "time_zone": "Europe/Moscow",
+                                                "hours": {"mon": [["09:00", "18:00"]]},
+                                                "holidays": [{"date": "2026-01-01", "recurring": True}]}, "calendar")
+        day = self.create(SCHEMES, scheme("День", [step([{"agent": 2}, {"agent": 3}]), step([{"team": 1}])]),
+                          "forwarding_scheme")
+        night = self.create(SCHEMES, scheme("Ночь", [step([{"number": "+74951234567"}], seconds=30)],
+                                            final={"action": "hangup"}), "forwarding_scheme")
+        holiday = self.create(SCHEMES, scheme("Праздник", [step([{"sip_uri": "sip:duty@pbx.example.com"}])]),
+                              "forwarding_scheme")
+        doc = {"name": "Продажи", "number": "7500", "language": "ru",
+               "entry": {"action": "scheme", "scheme_id": day["id"]}, "calendar_id": cal["id"],
+               "after_hours": {"action": "scheme", "scheme_id": night["id"], "prompt": "closed"},
+               "holidays": {"action": "scheme", "scheme_id": holiday["id"]}}
+        num = self.create("/api/v1/numbers", doc, "number")
+        st, _, b = self.req("GET", f"/api/v1/numbers/{num['id']}")
+        self.assertEqual((st, b["number"]), (200, dict(doc, id=num["id"])), b)
+        # In use: neither the schemes nor a menu a scheme ends in can go.
+        for sch in (day, night, holiday):
+            st, _, b = self.req("DELETE", f"{SCHEMES}/{sch['id']}")
+            self.assertEqual(st, 409, b)
+            self.assertEqual(b["error"]["message"],
+                             f"forwarding scheme {sch['id']} is used by phone number {num['id']}")
+        m = self.create("/api/v1/ivr-menus", menu("После схемы", []), "ivr_menu")
+        st, _, b = self.req("PUT", f"{SCHEMES}/{night['id']}",
+                            scheme("Ночь", [step([{"number": "+74951234567"}], seconds=30)],
+                                   final={"action": "menu", "menu_id": m["id"]}))
+        self.assertEqual(st, 200, b)
+        st, _, b = self.req("DELETE", f"/api/v1/ivr-menus/{m['id']}")
+        self.assertEqual(st, 409, b)
+        self.assertEqual(b["error"]["message"], f"IVR menu {m['id']} is used by forwarding scheme {night['id']}")
+        # Without its holidays entry the number no longer uses that scheme.
+        del doc["holidays"]
+        st, _, b = self.req("PUT", f"/api/v1/numbers/{num['id']}", doc)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(self.req("DELETE", f"{SCHEMES}/{holiday['id']}")[0], 200)
+        for path in (f"/api/v1/numbers/{num['id']}", f"{SCHEMES}/{day['id']}", f"{SCHEMES}/{night['id']}",
+                     f"/api/v1/ivr-menus/{m['id']}", f"/api/v1/calendars/{cal['id']}"):
+            st, _, b = self.req("DELETE", path)
+            self.assertEqual(st, 200, (path, b))
+
+    def test_export_import_carries_schemes(self):
+        s = self.create(SCHEMES, scheme("Экспорт", [step([{"team": 2}], mode="sequential")]), "forwarding_scheme")
+        num = self.create("/api/v1/numbers", {"name": "Export scheme", "number": "7600",
+                                              "entry": {"action": "scheme", "scheme_id": s["id"]}}, "number")
+        path = os.path.join(self.d.tmp, "schemes.json")
+        self.d.cli("config", "export", path, check=True)
+        with open(path, encoding="utf-8") as f:
+            setup = json.load(f)
+        self.assertIn(dict(scheme("Экспорт", [step([{"team": 2}], mode="sequential")]), id=s["id"]),
+                      setup["forwarding_schemes"])
+        # A number naming a scheme the file lacks is refused; nothing changes.
+        broken = json.loads(json.dumps(setup))
+        broken["forwarding_schemes"] = []
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(broken, f, ensure_ascii=False)
+        p = self.d.cli("config", "import", path)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn(f"forwarding scheme {s['id']} is not in the file", p.stderr)
+        # The good file puts everything back as it was.
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(setup, f, ensure_ascii=False)
+        p = self.d.cli("config", "import", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st, _, b = self.req("GET", f"{SCHEMES}/{s['id']}")
+        self.assertEqual(st, 200, b)
+        for path in (f"/api/v1/numbers/{num['id']}", f"{SCHEMES}/{s['id']}"):
+            self.assertEqual(self.req("DELETE", path)[0], 200, path)
 
     def test_survives_restart(self):
         m = self.create("/api/v1/ivr-menus", menu("Перезапуск", []), "ivr_menu")

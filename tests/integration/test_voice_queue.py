@@ -50,10 +50,27 @@ def ids(d, token):
             {a["email"].split("@")[0]: a["id"] for a in agents["agents"]})
 
 
-def register(test, d, ext, port):
+def hang_up_at_max_wait(test, d, token, team_id):
+    """The queue's fallback at max wait is the team's voicemail; these tests want the goodbye."""
+    st, _, b = d.req("PATCH", f"/api/v1/teams/{team_id}",
+                     {"routing": {"call_queue": {"max_wait_fallback": "hangup"}}}, token=token)
+    test.assertEqual(st, 200, b)
+
+
+def register(test, d, ext, port, online=True):
+    """Registers a SIPp phone for the demo extension and, as the agent does in the workspace,
+    sets its agent online: queues ring only agents who are online with a registered phone."""
     r = sipp(d, "register", ext, keys={"expires": 3600, "final": 200}, local_port=port,
              extra=["-au", str(ext), "-ap", f"demo-sip-{ext}"])
     ok(test, r)
+    if online:
+        admin = d.token(DEMO_ADMIN[0])
+        st, _, agents = d.req("GET", "/api/v1/agents", token=admin)
+        test.assertEqual(st, 200, agents)
+        email = {201: "admin", 202: "anna", 203: "boris"}[ext] + "@demo.switchboard"
+        agent = next(a for a in agents["agents"] if a["email"] == email)
+        st, _, b = d.req("POST", f"/api/v1/agents/{agent['id']}/presence", {"presence": "online"}, token=admin)
+        test.assertEqual(st, 200, b)
 
 
 def phone(d, scenario, ext, port, **keys):
@@ -90,6 +107,7 @@ class VoiceQueueTest(unittest.TestCase):
         with Daemon(config_extra=extra) as d:
             token = d.token(DEMO_ADMIN[0])
             team, _ = ids(d, token)
+            hang_up_at_max_wait(self, d, token, team["Sales"])
             # the caller waits on hold; after 3 s we hang up
             ok(self, sipp(d, "caller_queue_bye", 100, keys={"digit": "1", "wait_ms": 15000, "audio": AUDIO}))
             c = last_call(d, token)
@@ -126,7 +144,10 @@ class VoiceQueueTest(unittest.TestCase):
         with Daemon(config_extra=SIP) as d:
             token = d.token(DEMO_ADMIN[0])
             team, _ = ids(d, token)
-            # a number that goes straight to the queue: the call rings (unanswered) meanwhile
+            # a number that goes straight to a ringback queue: the call rings (unanswered) meanwhile
+            st, _, b = d.req("PATCH", f"/api/v1/teams/{team['Sales']}",
+                             {"routing": {"call_queue": {"ringback": True}}}, token=token)
+            self.assertEqual(st, 200, b)
             st, _, num = d.req("POST", "/api/v1/numbers", {
                 "name": "Sales direct", "number": "102", "language": "en",
                 "entry": {"action": "queue", "team_id": team["Sales"]}}, token=token)
@@ -146,6 +167,8 @@ class VoiceQueueTest(unittest.TestCase):
             "queue_max_wait_seconds = 40", "queue_max_wait_seconds = 8")
         with Daemon(config_extra=extra) as d:
             token = d.token(DEMO_ADMIN[0])
+            team, _ = ids(d, token)
+            hang_up_at_max_wait(self, d, token, team["Sales"])
             lp = free_port()
             register(self, d, 202, lp)
             anna = phone(d, "agent_cancelled", 202, lp)  # rings, never answers

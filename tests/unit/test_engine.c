@@ -183,6 +183,27 @@ static void test_capacity_weights_by_channel(void **state)
     assert_int_equal(owner(w, fourth), 12);
 }
 
+/* A phone call takes the whole agent: no chat reaches them while they talk,
+ * and what queued meanwhile comes to them when the call ends. */
+static void test_agent_on_a_call_gets_no_new_work(void **state)
+{
+    world *w = *state;
+    team(w, 1, SB_STRATEGY_ROUND_ROBIN);
+    agent(w, 11, 1, true);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_ON_CALL, .agent_id = 11, .on_call = true}), 0);
+    sb_agent_view a;
+    sb_engine_agent(w->eng, 11, &a);
+    assert_true(a.on_call);
+    int64_t chat = ticket(w, 1, SB_CHANNEL_CHAT, SB_PRIORITY_NORMAL);
+    assert_int_equal(owner(w, chat), 0);
+    assert_true(view(w, chat).queued);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_ON_CALL, .agent_id = 11, .on_call = false}), 0);
+    assert_int_equal(owner(w, chat), 11);
+    sb_engine_agent(w->eng, 11, &a);
+    assert_false(a.on_call);
+    assert_int_equal(handle(w, (sb_event){.kind = SB_EV_ON_CALL, .agent_id = 99, .on_call = true}), SB_ENOTFOUND);
+}
+
 static void test_least_busy_breaks_ties_fairly(void **state)
 {
     world *w = *state;
@@ -974,6 +995,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_robin_rotates_and_skips_offline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capacity_weights_by_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_on_a_call_gets_no_new_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_least_busy_breaks_ties_fairly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skills_and_languages_must_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_keeps_places_and_nothing_is_forgotten, setup, teardown),

@@ -1,5 +1,6 @@
-/* test_ivr.c - the IVR's decisions on a virtual clock, and the validation
- * of phone number and IVR menu documents.
+/* test_ivr.c - the IVR's decisions on a virtual clock (a number answered
+ * by a forwarding scheme included), and the validation of phone number and
+ * IVR menu documents.
  *
  * Configuration (teams 1 Sales, 2 Support; agents 3 and 4 with extensions
  * 201 and 202):
@@ -519,6 +520,72 @@ static void test_calendar_chooses_the_entry(void **state)
     expect_leave(SB_IVR_QUEUE, 1, "", "entry");
 }
 
+/* A number whose destination is a forwarding scheme: the call leaves the
+ * IVR with the scheme's id; when the scheme ends in a destination, the
+ * call comes back in (engine/fwd.h). */
+static void test_schemes_leave_and_come_back(void **state)
+{
+    (void)state;
+    put_number("{\"id\": 8, \"name\": \"Sales line\", \"number\": \"800\", \"calendar_id\": 1,"
+               " \"entry\": {\"action\": \"scheme\", \"scheme_id\": 5},"
+               " \"after_hours\": {\"action\": \"scheme\", \"scheme_id\": 6, \"prompt\": \"closed\"}}");
+    offer(1, "800"); /* Monday 10:00: business hours, unanswered (ringback) */
+    expect(1, SB_IVR_HANGUP);
+    expect_leave(SB_IVR_HANGUP, 0, "", "entry");
+    assert_int_equal(last()->scheme_id, 5);
+    assert_int_equal(sb_ivr_calls(ivr), 0);
+    /* nobody answered: the scheme's final is menu 1, which answers */
+    sb_ivr_target menu = {.what = SB_IVR_DO_MENU, .id = 1};
+    sb_ivr_actions_reset(&out);
+    assert_int_equal(sb_ivr_enter(ivr, 1, 8, &menu, false, "final", now, &out), 0);
+    remember_plays();
+    expect(2, SB_IVR_ANSWER, SB_IVR_PLAY);
+    expect_play("menu_main");
+    play_done(1);
+    press(1, '1');
+    expect_leave(SB_IVR_QUEUE, 1, "1", "selected");
+    assert_int_equal(last()->number_id, 8);
+    assert_int_equal(last()->scheme_id, 0);
+    /* after hours: the prompt, then the other scheme */
+    now = utc(2026, 3, 2, 20, 0);
+    offer(2, "800");
+    expect(2, SB_IVR_ANSWER, SB_IVR_PLAY);
+    expect_play("closed");
+    play_done(2);
+    expect_leave(SB_IVR_HANGUP, 0, "", "entry");
+    assert_int_equal(last()->scheme_id, 6);
+    assert_int_equal(last()->period, SB_IVR_AFTER_HOURS);
+    /* its backup: voicemail after a prompt; answered already, so no ANSWER */
+    sb_ivr_target vm = {.what = SB_IVR_DO_VOICEMAIL, .id = 2};
+    snprintf(vm.prompt, sizeof vm.prompt, "sorry");
+    sb_ivr_actions_reset(&out);
+    assert_int_equal(sb_ivr_enter(ivr, 2, 8, &vm, true, "backup", now, &out), 0);
+    remember_plays();
+    expect(1, SB_IVR_PLAY);
+    expect_play("sorry");
+    assert_string_equal(last()->language, "ru");
+    play_done(2);
+    expect_leave(SB_IVR_VOICEMAIL, 2, "", "backup");
+    assert_int_equal(last()->period, SB_IVR_AFTER_HOURS);
+    /* refused: a call in the IVR, an unknown number, a destination that
+     * cannot start a call */
+    offer(3, "100");
+    sb_ivr_target hang = {.what = SB_IVR_DO_HANGUP};
+    sb_ivr_actions_reset(&out);
+    assert_int_equal(sb_ivr_enter(ivr, 3, 8, &hang, true, "final", now, &out), SB_ECONFLICT);
+    assert_int_equal(sb_ivr_enter(ivr, 4, 99, &hang, true, "final", now, &out), SB_ENOTFOUND);
+    sb_ivr_target bad[] = {{.what = SB_IVR_DO_SCHEME, .id = 5},
+                           {.what = SB_IVR_DO_REPEAT},
+                           {.what = SB_IVR_DO_OPERATOR},
+                           {.what = SB_IVR_DO_NONE}};
+    for (size_t i = 0; i < SB_ARRAY_LEN(bad); i++)
+        assert_int_equal(sb_ivr_enter(ivr, 4, 8, &bad[i], true, "final", now, &out), SB_EINVAL);
+    expect(0);
+    assert_int_equal(sb_ivr_enter(ivr, 4, 8, &hang, true, "final", now, &out), 0);
+    expect_leave(SB_IVR_HANGUP, 0, "", "final");
+    assert_int_equal(last()->scheme_id, 0);
+}
+
 static void test_unknown_number_and_bad_input(void **state)
 {
     (void)state;
@@ -790,6 +857,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zero_is_the_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeat_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calendar_chooses_the_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schemes_leave_and_come_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_number_and_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_during_a_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_calls, setup, teardown),

@@ -1,7 +1,10 @@
 // The call log for supervisors (GET /api/v1/calls): every call, newest
 // first, with its status, who hung up, the path the caller took in the
 // IVR, the queue or agent it was sent to, how long it rang and how long
-// it lasted once answered; a status filter and more pages by cursor.
+// it lasted once answered, its ticket and its recording (a player); a
+// status filter and more pages by cursor. Beside it, the missed calls not
+// yet called back (GET /api/v1/calls/missed): one row per customer with
+// their attempts, the ticket and the call-back task, and the same as CSV.
 import { useEffect, useState } from 'preact/hooks';
 import { call, listen, type Agent } from './api';
 import { number, strings, type T } from './i18n';
@@ -22,6 +25,23 @@ type CallRow = {
   offered_at: string;
   answered_at: string | null;
   ended_at: string;
+  ticket_number?: number | null;
+  recording_url?: string | null;
+};
+
+type MissedRow = {
+  call_id: number;
+  phone: string;
+  status: string;
+  last_call_at: string;
+  first_call_at: string;
+  waited_seconds: number;
+  queue_team_id: number | null;
+  queue_name: string | null;
+  ticket_number: number | null;
+  attempts: number;
+  contact: { id: number; name: string | null } | null;
+  task: { id: number; status: string; due_at: string; done_at: string | null } | null;
 };
 
 const STATUSES = ['answered', 'missed', 'abandoned', 'busy', 'voicemail', 'rejected', 'failed'] as const;
@@ -57,6 +77,24 @@ const s = strings({
     'by.system': 'система',
     sec: 'с',
     timeout: 'тишина',
+    tabs: 'Разделы звонков',
+    log: 'Журнал',
+    missed: 'Пропущенные',
+    ticket: 'Обращение',
+    recording: 'Запись',
+    show: 'Показать',
+    'show.open': 'ждут перезвона',
+    'show.all': 'все',
+    lastCall: 'Последний звонок',
+    queueCol: 'Очередь',
+    attempts: 'Попыток',
+    callBack: 'Перезвон',
+    due: 'до',
+    calledBack: 'перезвонили',
+    cancelled: 'отменён',
+    noTask: 'без задачи',
+    csv: 'Скачать CSV',
+    emptyMissed: 'Пропущенных звонков нет',
   },
   en: {
     title: 'Calls',
@@ -88,6 +126,24 @@ const s = strings({
     'by.system': 'system',
     sec: 's',
     timeout: 'silence',
+    tabs: 'Call views',
+    log: 'Call log',
+    missed: 'Missed calls',
+    ticket: 'Ticket',
+    recording: 'Recording',
+    show: 'Show',
+    'show.open': 'not called back',
+    'show.all': 'all',
+    lastCall: 'Last call',
+    queueCol: 'Queue',
+    attempts: 'Attempts',
+    callBack: 'Call back',
+    due: 'due',
+    calledBack: 'called back',
+    cancelled: 'cancelled',
+    noTask: 'no task',
+    csv: 'Download CSV',
+    emptyMissed: 'No missed calls',
   },
 });
 
@@ -106,7 +162,36 @@ function pathLabel(t: T, path: string) {
     .join(' › ');
 }
 
+/* A player for a call's recording: the browser asks for it in ranges
+ * (seeking) and only when played (preload none). */
+export function Recording(props: { t: T; url: string }) {
+  return <audio class="recording" controls preload="none" src={props.url} aria-label={s(props.t, 'recording')} />;
+}
+
+function TicketLink(props: { n: number | null | undefined }) {
+  return props.n ? <a href={`#/t/${props.n}`} class="ticket-link">#{props.n}</a> : <>—</>;
+}
+
 export function Calls(props: { me: Agent; t: T }) {
+  const { t } = props;
+  const [tab, setTab] = useState<'log' | 'missed'>('log');
+  return (
+    <main class="calls" aria-labelledby="calls-title">
+      <header class="calls-head">
+        <h2 id="calls-title">{s(t, 'title')}</h2>
+        <div role="tablist" aria-label={s(t, 'tabs')} class="calls-tabs">
+          {(['log', 'missed'] as const).map((x) => (
+            <button type="button" role="tab" key={x} aria-selected={tab === x} class={tab === x ? 'active' : ''}
+              onClick={() => setTab(x)}>{s(t, x)}</button>
+          ))}
+        </div>
+      </header>
+      {tab === 'log' ? <CallLog t={t} /> : <MissedCalls t={t} />}
+    </main>
+  );
+}
+
+function CallLog(props: { t: T }) {
   const { t } = props;
   const [rows, setRows] = useState<CallRow[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
@@ -143,9 +228,8 @@ export function Calls(props: { me: Agent; t: T }) {
     });
   }, []);
   return (
-    <main class="calls" aria-labelledby="calls-title">
-      <header class="calls-head">
-        <h2 id="calls-title">{s(t, 'title')}</h2>
+    <>
+      <div class="calls-head">
         <label>
           {s(t, 'status')}{' '}
           <select name="status" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}>
@@ -156,7 +240,7 @@ export function Calls(props: { me: Agent; t: T }) {
           </select>
         </label>
         <button type="button" onClick={() => load(false)}>{s(t, 'refresh')}</button>
-      </header>
+      </div>
       {error && <p class="error" role="alert">{error}</p>}
       {rows.length === 0 && !error ? (
         <p class="empty">{s(t, 'empty')}</p>
@@ -174,6 +258,8 @@ export function Calls(props: { me: Agent; t: T }) {
                 <th scope="col">{s(t, 'wait')}</th>
                 <th scope="col">{s(t, 'talk')}</th>
                 <th scope="col">{s(t, 'ended')}</th>
+                <th scope="col">{s(t, 'ticket')}</th>
+                <th scope="col">{s(t, 'recording')}</th>
               </tr>
             </thead>
             <tbody>
@@ -194,6 +280,8 @@ export function Calls(props: { me: Agent; t: T }) {
                   <td>{seconds(t, c.offered_at, c.answered_at ?? c.ended_at)}</td>
                   <td>{c.answered_at ? seconds(t, c.answered_at, c.ended_at) : '—'}</td>
                   <td>{c.hangup_by ? s(t, `by.${c.hangup_by as 'caller' | 'agent' | 'system'}`) : '—'}</td>
+                  <td><TicketLink n={c.ticket_number} /></td>
+                  <td>{c.recording_url ? <Recording t={t} url={c.recording_url} /> : '—'}</td>
                 </tr>
               ))}
             </tbody>
@@ -203,6 +291,89 @@ export function Calls(props: { me: Agent; t: T }) {
       {cursor && (
         <button type="button" class="more" onClick={() => load(true)}>{s(t, 'more')}</button>
       )}
-    </main>
+    </>
+  );
+}
+
+/* The call-back task's state: due (when), called back, or none. */
+function taskLabel(t: T, task: MissedRow['task']) {
+  if (!task) return s(t, 'noTask');
+  if (task.status === 'done') return s(t, 'calledBack');
+  if (task.status === 'cancelled') return s(t, 'cancelled');
+  return `${s(t, 'due')} ${t.time(task.due_at)}`;
+}
+
+function MissedCalls(props: { t: T }) {
+  const { t } = props;
+  const [rows, setRows] = useState<MissedRow[] | null>(null);
+  const [show, setShow] = useState<'open' | 'all'>('open');
+  const [error, setError] = useState('');
+  const load = async () => {
+    setError('');
+    const r = await call<{ calls: MissedRow[] }>('GET', `/api/v1/calls/missed?status=${show}`);
+    if (r.status !== 200) {
+      setError(s(t, 'failed'));
+      return;
+    }
+    setRows(r.json.calls);
+  };
+  useEffect(() => {
+    load();
+    // a call ends or a task changes: the list may change
+    return listen((e) => {
+      if (e.type === 'stream.open' || e.type.startsWith('task.')) load();
+    });
+  }, [show]);
+  const csv = `/api/v1/calls/missed?status=${show}&format=csv&lang=${t.lang}${t.lang === 'ru' ? '&delimiter=semicolon' : ''}`;
+  return (
+    <>
+      <div class="calls-head">
+        <label>
+          {s(t, 'show')}{' '}
+          <select name="show" value={show} onChange={(e) => setShow((e.target as HTMLSelectElement).value as 'open' | 'all')}>
+            <option value="open">{s(t, 'show.open')}</option>
+            <option value="all">{s(t, 'show.all')}</option>
+          </select>
+        </label>
+        <button type="button" onClick={() => load()}>{s(t, 'refresh')}</button>
+        <a class="csv" href={csv} download>{s(t, 'csv')}</a>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {rows !== null && rows.length === 0 && !error ? (
+        <p class="empty">{s(t, 'emptyMissed')}</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="calls-table missed-table">
+            <thead>
+              <tr>
+                <th scope="col">{s(t, 'lastCall')}</th>
+                <th scope="col">{s(t, 'from')}</th>
+                <th scope="col">{s(t, 'ticket')}</th>
+                <th scope="col">{s(t, 'queueCol')}</th>
+                <th scope="col">{s(t, 'wait')}</th>
+                <th scope="col">{s(t, 'attempts')}</th>
+                <th scope="col">{s(t, 'callBack')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(rows ?? []).map((m) => (
+                <tr key={m.call_id} data-call={m.call_id} class={`missed task-${m.task?.status ?? 'none'}`}>
+                  <td>{t.time(m.last_call_at)}</td>
+                  <td>
+                    {m.contact?.name ? <>{m.contact.name} </> : null}
+                    <span class="phone">{m.phone}</span>
+                  </td>
+                  <td><TicketLink n={m.ticket_number} /></td>
+                  <td>{m.queue_name ?? '—'}</td>
+                  <td>{`${number(t, m.waited_seconds)} ${s(t, 'sec')}`}</td>
+                  <td>{number(t, m.attempts)}</td>
+                  <td>{taskLabel(t, m.task)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
   );
 }

@@ -94,6 +94,7 @@ const s = strings({
     hour: 'ч',
     day: 'Сутки',
     webchat: 'Веб-чат',
+    phone: 'Телефон',
     api: 'API',
     nothingOpen: 'Открытых обращений нет',
   },
@@ -147,6 +148,7 @@ const s = strings({
     hour: 'h',
     day: 'Day',
     webchat: 'Web chat',
+    phone: 'Phone',
     api: 'API',
     nothingOpen: 'No open tickets',
   },
@@ -167,7 +169,7 @@ function clock(t: T, iso: string) {
 }
 
 function channelName(t: T, kind: string) {
-  return kind === 'webchat' || kind === 'api' ? s(t, kind) : kind || '—';
+  return kind === 'webchat' || kind === 'api' || kind === 'phone' ? s(t, kind) : kind || '—';
 }
 
 /* A waiting time as the server gave it, moved on by the time since. */

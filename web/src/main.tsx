@@ -6,6 +6,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { call, listen, openStream, publish, setSender, type Agent, type StreamEvent, type Ticket } from './api';
 import { browserLang, translator, type Key, type Lang, type T } from './i18n';
 import { Calls } from './calls';
+import { CallPop } from './callpop';
 import { Dashboard } from './dashboard';
 import { Inbox, Tasks } from './inbox';
 import { Profile } from './profile';
@@ -294,6 +295,14 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
       unlisten();
     };
   }, []);
+  useEffect(() => {
+    // a ticket link (#/t/123) from another section, e.g. the missed calls, opens it in the inbox
+    const onHash = () => {
+      if (hashTicket() !== null) setSection('inbox');
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
   const changePresence = async (p: string) => {
     const r = await call('POST', `/api/v1/agents/${props.me.id}/presence`, { presence: p });
     if (r.status === 200) setPresence(p);
@@ -335,6 +344,7 @@ function Workspace(props: { me: Agent; lang: Lang; setLang: (l: Lang) => void; o
         )}
         <button type="button" onClick={props.onOut}>{t.t('signOut')}</button>
       </header>
+      <CallPop me={props.me} t={t} />
       {section === 'inbox' && <Operator me={props.me} t={t} />}
       {section === 'dashboard' && <Dashboard me={props.me} t={t} />}
       {section === 'reports' && <Reports me={props.me} t={t} />}

@@ -52,6 +52,7 @@ const s = strings({
     day: 'д',
     'channel.api': 'API',
     'channel.webchat': 'Чат на сайте',
+    'channel.phone': 'Телефон',
     caption: 'Отчёт',
   },
   en: {
@@ -98,6 +99,7 @@ const s = strings({
     day: 'd',
     'channel.api': 'API',
     'channel.webchat': 'Website chat',
+    'channel.phone': 'Phone',
     caption: 'Report',
   },
 });
@@ -176,7 +178,8 @@ function duration(t: T, minutes: number | null): string {
 
 function rowName(t: T, by: By, r: Row): string {
   if (r.key === null) return s(t, `none.${by}`);
-  if (by === 'channel' && (r.name === 'api' || r.name === 'webchat')) return s(t, `channel.${r.name}`);
+  if (by === 'channel' && (r.name === 'api' || r.name === 'webchat' || r.name === 'phone'))
+    return s(t, `channel.${r.name}`);
   return r.name ?? '';
 }
 

@@ -35,6 +35,12 @@ function Attachments(props: { list?: Attachment[] }) {
             <a href={a.url} target="_blank" rel="noopener">
               <img src={a.url} alt={a.name || ''} loading="lazy" />
             </a>
+          ) : a.mime?.startsWith('audio/') && a.url?.startsWith('/') ? (
+            // a call's recording or voicemail: played here, fetched in ranges only when played
+            <span class="audio">
+              <audio controls preload="none" src={a.url} aria-label={a.name || a.url} />
+              <a href={a.url} download={a.name || true}>📎 {a.name || a.url}</a>
+            </span>
           ) : (
             <a href={a.url} target="_blank" rel="noopener noreferrer" download={a.name || true}>
               📎 {a.name || a.url}

@@ -14,6 +14,7 @@ const s = strings({
     kind: 'Тип',
     'kind.webchat': 'чат на сайте',
     'kind.api': 'API-канал',
+    'kind.phone': 'телефон (звонки на обращениях)',
     callback: 'URL для ответов (callback)',
     greeting: 'Приветствие в чате',
     color: 'Цвет кнопки',
@@ -35,6 +36,7 @@ const s = strings({
     kind: 'Type',
     'kind.webchat': 'website chat',
     'kind.api': 'API channel',
+    'kind.phone': 'phone (calls on tickets)',
     callback: 'Callback URL for replies',
     greeting: 'Chat greeting',
     color: 'Button colour',
@@ -54,7 +56,7 @@ const s = strings({
 
 type Channel = {
   id: number;
-  kind: 'api' | 'webchat';
+  kind: 'api' | 'webchat' | 'phone';
   name: string;
   callback_url: string | null;
   active: boolean;
@@ -169,6 +171,7 @@ function ChannelEditor(props: { t: T; channel: Channel | null; onDone: (saved: b
           <select {...a} value={f.kind} onChange={set('kind')} disabled={ch !== null}>
             <option value="webchat">{s(t, 'kind.webchat')}</option>
             <option value="api">{s(t, 'kind.api')}</option>
+            {ch?.kind === 'phone' && <option value="phone">{s(t, 'kind.phone')}</option>}
           </select>
         )}
       </Field>

@@ -1,6 +1,7 @@
-// Where a call goes (the API's IvrDestination), as the phone number and
-// IVR menu screens edit it: the action, then the picker it needs (a team,
-// an agent or a menu) and, for the actions that end the IVR, the name of a
+// Where a call goes (the API's IvrDestination), as the phone number, IVR
+// menu and forwarding scheme screens edit it: the action, then the picker
+// it needs (a team, an agent, a menu or a scheme) and, for the actions
+// that end the IVR, the name of a
 // prompt played first. Each control sits at its JSON path ("entry.team_id",
 // "options[1].menu_id") so the API's 422 lands beside it.
 import type { ComponentChildren } from 'preact';
@@ -14,6 +15,7 @@ export const ds = strings({
     team: 'Команда',
     agent: 'Оператор',
     menu: 'Меню',
+    scheme: 'Схема переадресации',
     prompt: 'Запись перед этим (имя)',
     choose: 'выберите…',
     'a.queue': 'Очередь команды',
@@ -21,6 +23,7 @@ export const ds = strings({
     'a.voicemail': 'Голосовая почта команды',
     'a.hangup': 'Завершить звонок',
     'a.menu': 'Голосовое меню',
+    'a.scheme': 'Схема переадресации',
     'a.submenu': 'Подменю',
     'a.repeat': 'Повторить меню',
     'a.back': 'Назад, в меню выше',
@@ -36,6 +39,7 @@ export const ds = strings({
     team: 'Team',
     agent: 'Agent',
     menu: 'Menu',
+    scheme: 'Forwarding scheme',
     prompt: 'Prompt played first (name)',
     choose: 'choose…',
     'a.queue': 'Team’s queue',
@@ -43,6 +47,7 @@ export const ds = strings({
     'a.voicemail': 'Team’s voicemail',
     'a.hangup': 'Hang up',
     'a.menu': 'IVR menu',
+    'a.scheme': 'Forwarding scheme',
     'a.submenu': 'Submenu',
     'a.repeat': 'Repeat the menu',
     'a.back': 'Back to the menu above',
@@ -55,10 +60,12 @@ export const ds = strings({
   },
 });
 
-export type Action = 'queue' | 'agent' | 'voicemail' | 'hangup' | 'menu' | 'submenu' | 'repeat' | 'back' | 'operator';
+export type Action = 'queue' | 'agent' | 'voicemail' | 'hangup' | 'menu' | 'scheme' | 'submenu' | 'repeat' | 'back' | 'operator';
 
-/* What each place allows (src/engine/voice_config.c). */
-export const NUMBER_ACTIONS: Action[] = ['menu', 'queue', 'agent', 'voicemail', 'hangup'];
+/* What each place allows (src/engine/voice_config.c): a scheme answers a
+ * number only, and ends in anything but a scheme. */
+export const NUMBER_ACTIONS: Action[] = ['menu', 'scheme', 'queue', 'agent', 'voicemail', 'hangup'];
+export const SCHEME_END_ACTIONS: Action[] = ['menu', 'queue', 'agent', 'voicemail', 'hangup'];
 export const OPTION_ACTIONS: Action[] = ['queue', 'agent', 'voicemail', 'hangup', 'submenu', 'repeat', 'back', 'operator'];
 export const FALLBACK_ACTIONS: Action[] = ['queue', 'agent', 'voicemail', 'hangup', 'operator'];
 export const OPERATOR_ACTIONS: Action[] = ['queue', 'agent', 'voicemail', 'hangup'];
@@ -68,6 +75,7 @@ export type Dest = {
   team_id?: number;
   agent_id?: number;
   menu_id?: number;
+  scheme_id?: number;
   prompt?: string;
 };
 
@@ -97,21 +105,37 @@ export type NumberDoc = {
   operator?: Dest;
 };
 
-/* A destination as the form holds it: every picker's value as text. */
-export type DestState = { action: string; team: string; agent: string; menu: string; prompt: string };
+export type TargetKind = 'agent' | 'team' | 'number' | 'sip_uri';
+export type Target = Partial<Record<TargetKind, number | string | null>>;
 
-const idKey: Partial<Record<string, 'team' | 'agent' | 'menu'>> = {
+export type SchemeDoc = {
+  id: number;
+  name: string;
+  steps: { targets: Target[]; mode: 'together' | 'sequential'; seconds: number }[];
+  final: Dest;
+  backup?: Dest;
+};
+
+/* A destination as the form holds it: every picker's value as text. */
+export type DestState = { action: string; team: string; agent: string; menu: string; scheme: string; prompt: string };
+
+type Picker = 'team' | 'agent' | 'menu' | 'scheme';
+const idKey: Partial<Record<string, Picker>> = {
   queue: 'team',
   voicemail: 'team',
   agent: 'agent',
   menu: 'menu',
   submenu: 'menu',
+  scheme: 'scheme',
 };
-const ENDS = ['queue', 'agent', 'voicemail', 'hangup'];
+const ENDS = ['queue', 'agent', 'voicemail', 'hangup', 'scheme'];
 
 export function destState(d: Dest | null | undefined): DestState {
   const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
-  return { action: d?.action ?? '', team: s(d?.team_id), agent: s(d?.agent_id), menu: s(d?.menu_id), prompt: d?.prompt ?? '' };
+  return {
+    action: d?.action ?? '', team: s(d?.team_id), agent: s(d?.agent_id), menu: s(d?.menu_id), scheme: s(d?.scheme_id),
+    prompt: d?.prompt ?? '',
+  };
 }
 
 /* The document for a destination: only the keys its action takes (an
@@ -126,7 +150,12 @@ export function destDoc(s: DestState): Dest | undefined {
   return d;
 }
 
-export type Pickers = { teams: Team[]; agents: AgentFull[]; menus: { id: number; name: string }[] };
+export type Pickers = {
+  teams: Team[];
+  agents: AgentFull[];
+  menus: { id: number; name: string }[];
+  schemes?: { id: number; name: string }[];
+};
 
 /* A destination in a few words, for the lists. */
 export function destText(t: T, d: Dest | null | undefined, p: Pickers): string {
@@ -142,6 +171,8 @@ export function destText(t: T, d: Dest | null | undefined, p: Pickers): string {
     case 'menu':
     case 'submenu':
       return name(p.menus, d.menu_id);
+    case 'scheme':
+      return `${ds(t, 'a.scheme')}: ${name(p.schemes ?? [], d.scheme_id)}`;
     case 'hangup':
     case 'repeat':
     case 'back':
@@ -167,7 +198,7 @@ export function DestFields(props: {
   blank: string;
 }) {
   const { t, path, err, value, pickers } = props;
-  const label = (k: 'action' | 'team' | 'agent' | 'menu' | 'prompt') => (
+  const label = (k: 'action' | Picker | 'prompt') => (
     <><span class="sr">{props.prefix}: </span>{ds(t, k)}</>
   );
   const set = (k: keyof DestState) => (e: Event) => props.onChange({ ...value, [k]: val(e) });
@@ -195,6 +226,11 @@ export function DestFields(props: {
       {k === 'menu' && (
         <Field label={label('menu')} path={`${path}.menu_id`} err={err} class="grow">
           {(a) => <ItemSelect {...a} value={value.menu} onChange={set('menu')} blank={ds(t, 'choose')} items={pickers.menus} />}
+        </Field>
+      )}
+      {k === 'scheme' && (
+        <Field label={label('scheme')} path={`${path}.scheme_id`} err={err} class="grow">
+          {(a) => <ItemSelect {...a} value={value.scheme} onChange={set('scheme')} blank={ds(t, 'choose')} items={pickers.schemes ?? []} />}
         </Field>
       )}
       {ENDS.includes(value.action) && (

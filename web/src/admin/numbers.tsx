@@ -1,5 +1,6 @@
 // Phone numbers (DIDs, voice): the digits callers dial, the language of
-// the prompts they hear, what answers (a menu, a queue, an agent, ...) and,
+// the prompts they hear, what answers (a menu, a forwarding scheme, a
+// queue, an agent, ...) and,
 // with a business calendar, what answers outside its hours and on its
 // holidays (/api/v1/numbers).
 import { useState } from 'preact/hooks';
@@ -8,7 +9,7 @@ import { EditorForm, ListScreen, putOrPost, useForm, useListScreen, useLoaded } 
 import { c, Field, ItemSelect, val } from './form';
 import {
   DestGroup, destDoc, ds, destState, destText, NUMBER_ACTIONS, OPERATOR_ACTIONS,
-  type MenuDoc, type NumberDoc, type Pickers,
+  type MenuDoc, type NumberDoc, type Pickers, type SchemeDoc,
 } from './destination';
 import type { Lookups } from './types';
 
@@ -124,8 +125,9 @@ export function PhoneNumbers(props: { t: T; lookups: Lookups }) {
   const { t, lookups } = props;
   const [numbers, load] = useLoaded<NumberDoc>('/api/v1/numbers', 'numbers');
   const [menus] = useLoaded<MenuDoc>('/api/v1/ivr-menus', 'ivr_menus');
+  const [schemes] = useLoaded<SchemeDoc>('/api/v1/forwarding-schemes', 'forwarding_schemes');
   const screen = useListScreen<NumberDoc>(t, '/api/v1/numbers', load);
-  const pickers: Pickers = { teams: lookups.teams, agents: lookups.agents, menus: menus ?? [] };
+  const pickers: Pickers = { teams: lookups.teams, agents: lookups.agents, menus: menus ?? [], schemes: schemes ?? [] };
   return (
     <ListScreen t={t} screen={screen} items={numbers} newLabel={s(t, 'newNumber')} empty={s(t, 'none')} deletable
       editor={(x, onDone) => <NumberEditor t={t} num={x} pickers={pickers} lookups={lookups} onDone={onDone} />}

@@ -18,6 +18,7 @@ import { Blacklist } from './blacklist';
 import { Webhooks } from './webhooks';
 import { PhoneNumbers } from './numbers';
 import { IvrMenus } from './ivr';
+import { ForwardingSchemes } from './schemes';
 import './admin.css';
 
 const s = strings({
@@ -34,6 +35,7 @@ const s = strings({
     webhooks: 'Вебхуки',
     numbers: 'Номера',
     ivr: 'Голосовое меню',
+    schemes: 'Переадресация',
     nav: 'Разделы настроек',
   },
   en: {
@@ -49,12 +51,18 @@ const s = strings({
     webhooks: 'Webhooks',
     numbers: 'Phone numbers',
     ivr: 'IVR menus',
+    schemes: 'Forwarding schemes',
     nav: 'Settings sections',
   },
 });
 
-type Tab = 'general' | 'agents' | 'teams' | 'channels' | 'rules' | 'sla' | 'calendars' | 'templates' | 'blacklist' | 'webhooks' | 'numbers' | 'ivr';
-const TABS: Tab[] = ['rules', 'agents', 'teams', 'channels', 'numbers', 'ivr', 'sla', 'calendars', 'templates', 'blacklist', 'webhooks', 'general'];
+type Tab =
+  | 'general' | 'agents' | 'teams' | 'channels' | 'rules' | 'sla' | 'calendars' | 'templates' | 'blacklist' | 'webhooks'
+  | 'numbers' | 'ivr' | 'schemes';
+const TABS: Tab[] = [
+  'rules', 'agents', 'teams', 'channels', 'numbers', 'ivr', 'schemes', 'sla', 'calendars', 'templates', 'blacklist', 'webhooks',
+  'general',
+];
 
 export function Settings(props: { me: Agent; t: T }) {
   const { t } = props;
@@ -92,6 +100,7 @@ export function Settings(props: { me: Agent; t: T }) {
         {tab === 'channels' && <Channels t={t} />}
         {tab === 'numbers' && <PhoneNumbers t={t} lookups={lookups} />}
         {tab === 'ivr' && <IvrMenus t={t} lookups={lookups} />}
+        {tab === 'schemes' && <ForwardingSchemes t={t} lookups={lookups} />}
         {tab === 'rules' && <Rules t={t} lookups={lookups} open={openRule} />}
         {tab === 'sla' && <SlaPolicies t={t} lookups={lookups} />}
         {tab === 'calendars' && <Calendars t={t} lookups={lookups} />}

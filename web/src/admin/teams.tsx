@@ -1,10 +1,13 @@
 // Teams: name, members and routing — strategy, supervisor, business-hours
-// calendar, limits (unanswered minutes per channel, sticky wait, auto-away)
-// — and which SLA policies apply to the team (POST/PATCH /api/v1/teams).
+// calendar, limits (unanswered minutes per channel, sticky wait, auto-away),
+// the call queue (callqueue.tsx) — and which SLA policies apply to the team
+// (POST/PATCH /api/v1/teams).
+import { useState } from 'preact/hooks';
 import { strings, type T } from '../i18n';
+import { CallQueueFields, queueBadge, queueDoc, queueState, type CallQueue } from './callqueue';
 import { EditorForm, ListScreen, useCreateThenPatch, useForm, useListScreen, useLoaded } from './crud';
 import { c, Field, Group, IdChecks, ItemSelect, intOrNull, str, useFields } from './form';
-import type { Lookups, Team } from './types';
+import type { Lookups, Team, TeamRouting } from './types';
 
 const s = strings({
   ru: {
@@ -57,10 +60,13 @@ const s = strings({
 
 const STRATEGIES = ['round_robin', 'least_busy', 'manual'] as const;
 type SlaDoc = { id: number; name: string; conditions?: { team_id?: number | null } | null };
+type Routing = TeamRouting & { call_queue?: CallQueue | null };
+/* The keys of routing this form edits; any other key is saved as it was. */
+const EDITED = ['strategy', 'supervisor_id', 'calendar_id', 'unanswered_minutes', 'sticky_wait_minutes', 'auto_away_after', 'call_queue'];
 
 function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: (saved: boolean) => void }) {
   const { t, lookups } = props;
-  const r0 = props.team?.routing ?? {};
+  const r0: Routing = props.team?.routing ?? {};
   const [f, setF, set] = useFields({
     name: props.team?.name ?? '',
     members: props.team?.member_ids ?? [],
@@ -73,14 +79,18 @@ function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: 
     sticky: str(r0.sticky_wait_minutes),
     autoAway: str(r0.auto_away_after),
   });
+  const [queue, setQueue] = useState(() => queueState(r0.call_queue));
   const saver = useCreateThenPatch('/api/v1/teams', 'team', props.team?.id ?? null);
   const id = saver.id;
   const frm = useForm(t);
   const err = frm.err;
   const [policies] = useLoaded<SlaDoc>('/api/v1/sla-policies', 'sla_policies');
-  /* The POST takes the name and members; the routing is PATCHed. */
+  /* The POST takes the name and members; the routing is PATCHed, whole:
+   * the API replaces it, so what the form does not edit is sent back. */
   const send = () => {
-    const routing: Record<string, unknown> = { strategy: f.strategy };
+    const routing: Record<string, unknown> = { ...r0 };
+    for (const k of EDITED) delete routing[k];
+    routing.strategy = f.strategy;
     if (f.supervisor) routing.supervisor_id = Number(f.supervisor);
     if (f.calendar) routing.calendar_id = Number(f.calendar);
     const un: Record<string, unknown> = {};
@@ -88,6 +98,8 @@ function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: 
     if (Object.keys(un).length) routing.unanswered_minutes = un;
     if (f.sticky.trim()) routing.sticky_wait_minutes = intOrNull(f.sticky);
     if (f.autoAway.trim()) routing.auto_away_after = intOrNull(f.autoAway);
+    const cq = queueDoc(queue, r0.call_queue);
+    if (cq) routing.call_queue = cq;
     return saver.save({ name: f.name, member_ids: f.members }, { name: f.name, member_ids: f.members, routing });
   };
   const title = id !== null ? s(t, 'editTeam').replace('{name}', props.team?.name ?? f.name) : s(t, 'newTeam');
@@ -125,6 +137,7 @@ function TeamEditor(props: { t: T; team: Team | null; lookups: Lookups; onDone: 
       <Field label={s(t, 'autoAway')} path="routing.auto_away_after" err={err} hint={s(t, 'neverHint')}>
         {(a) => <input {...a} type="number" min="0" max="100" value={f.autoAway} onInput={set('autoAway')} />}
       </Field>
+      <CallQueueFields t={t} err={err} value={queue} onChange={setQueue} />
       {id !== null && (
         <div class="field">
           <span class="label">{s(t, 'sla')}</span>
@@ -142,14 +155,18 @@ export function Teams(props: { t: T; lookups: Lookups }) {
   return (
     <ListScreen t={t} screen={screen} items={lookups.teams} newLabel={s(t, 'newTeam')}
       editor={(x, onDone) => <TeamEditor t={t} lookups={lookups} team={x} onDone={onDone} />}
-      row={(x) => ({
-        data: { 'data-team': x.id },
-        what: (
-          <>
-            <strong>{x.name}</strong> <span class="badge">{s(t, `st.${x.routing.strategy ?? 'round_robin'}`)}</span>
-            <span class="muted">{x.member_ids.map((m) => lookups.agents.find((a) => a.id === m)?.name ?? `#${m}`).join(', ')}</span>
-          </>
-        ),
-      })} />
+      row={(x) => {
+        const queue = queueBadge(t, (x.routing as Routing).call_queue);
+        return {
+          data: { 'data-team': x.id },
+          what: (
+            <>
+              <strong>{x.name}</strong> <span class="badge">{s(t, `st.${x.routing.strategy ?? 'round_robin'}`)}</span>
+              {queue && <span class="badge call-queue">{queue}</span>}
+              <span class="muted">{x.member_ids.map((m) => lookups.agents.find((a) => a.id === m)?.name ?? `#${m}`).join(', ')}</span>
+            </>
+          ),
+        };
+      }} />
   );
 }
