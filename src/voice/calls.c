@@ -1123,8 +1123,11 @@ static void run_actions(sb_calls *c)
         call_rec *r = rec_find(c, a->call_id, NULL);
         if (r == NULL)
             continue;
-        if (a->language[0] != '\0')
-            snprintf(r->language, sizeof r->language, "%s", a->language);
+        if (a->language[0] != '\0') {
+            _Static_assert(sizeof r->language == sizeof a->language, "language fields differ");
+            memcpy(r->language, a->language, sizeof r->language);
+            r->language[sizeof r->language - 1] = '\0';
+        }
         if (a->number_id != 0)
             r->number_id = a->number_id;
         switch (a->kind) {

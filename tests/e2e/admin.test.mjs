@@ -319,10 +319,16 @@ test('calendars with holidays, SLA policies, agents and the general settings are
   await page.getByRole('button', { name: 'Сохранить' }).click();
   assert.match(await errorOf(page.getByLabel('Вес чата в загрузке оператора (0–1)')), /at most 1/);
   await page.getByLabel('Вес чата в загрузке оператора (0–1)').fill('0,25');
+  const callback = page.getByLabel('Перезвонить после пропущенного звонка в течение, мин');
+  assert.equal(await callback.inputValue(), '15');
+  await callback.fill('0');
+  await page.getByRole('button', { name: 'Сохранить' }).click();
+  assert.match(await errorOf(callback), /1/);
+  await callback.fill('30');
   await page.getByRole('button', { name: 'Сохранить' }).click();
   await page.getByRole('status').filter({ hasText: 'Сохранено' }).waitFor();
   const st = (await api('GET', '/api/v1/settings')).json.settings;
-  assert.deepEqual([st.company_name, st.weights.chat], ['Ромашка', 0.25]);
+  assert.deepEqual([st.company_name, st.weights.chat, st.missed_call_callback_minutes], ['Ромашка', 0.25, 30]);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -20,6 +20,8 @@ const s = strings({
     weightsHint: 'Звонок всегда занимает оператора целиком.',
     timezone: 'Часовой пояс',
     timezoneHint: 'Название IANA, например Europe/Moscow. По нему монитор считает сутки «сегодня».',
+    callback: 'Перезвонить после пропущенного звонка в течение, мин',
+    callbackHint: 'Срок задачи «перезвонить», которую оставляет пропущенный звонок (1–10080).',
   },
   en: {
     csat: 'Satisfaction survey template (after resolution)',
@@ -32,6 +34,8 @@ const s = strings({
     weightsHint: 'A call always takes the whole agent.',
     timezone: 'Time zone',
     timezoneHint: 'An IANA name such as Europe/Moscow. The dashboard’s “today” is this zone’s day.',
+    callback: 'Call back a missed call within, minutes',
+    callbackHint: 'The due time of the call-back task a missed call leaves (1–10080).',
   },
 });
 
@@ -42,6 +46,7 @@ type SettingsDoc = {
   default_language: string;
   weights: { chat: number; email: number };
   timezone: string;
+  missed_call_callback_minutes: number;
 };
 
 /* Suggestions only: any zone the server's tzdata has is accepted. */
@@ -69,6 +74,7 @@ export function General(props: { t: T; lookups: Lookups }) {
       chat: String(Math.round(x.weights.chat * 10000) / 10000),
       email: String(Math.round(x.weights.email * 10000) / 10000),
       timezone: x.timezone,
+      callback: String(x.missed_call_callback_minutes),
     });
   };
   useEffect(() => {
@@ -87,6 +93,7 @@ export function General(props: { t: T; lookups: Lookups }) {
       default_language: f.language.trim(),
       weights: { chat: numOrNull(f.chat), email: numOrNull(f.email) },
       timezone: f.timezone.trim(),
+      missed_call_callback_minutes: intOrNull(f.callback),
     });
     if (r.status === 200) {
       setOk(c(t, 'saved'));
@@ -102,6 +109,9 @@ export function General(props: { t: T; lookups: Lookups }) {
             {props.lookups.templates.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
           </select>
         )}
+      </Field>
+      <Field label={s(t, 'callback')} path="missed_call_callback_minutes" err={err} hint={s(t, 'callbackHint')}>
+        {(a) => <input {...a} type="number" min="1" max="10080" value={f.callback} onInput={set('callback')} />}
       </Field>
       <Field label={s(t, 'perHour')} path="auto_replies_per_hour" err={err}>
         {(a) => <input {...a} type="number" min="1" max="16" value={f.perHour} onInput={set('perHour')} />}
