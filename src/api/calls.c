@@ -5,6 +5,8 @@
  *   GET /api/v1/calls/{id}
  *   GET /api/v1/calls/{id}/recording          audio/wav; one Range: bytes=
  *   GET /api/v1/calls/missed?from=&to=&status=open|all&format=json|csv
+ *   GET /api/v1/calls/queues?from=&to=&service_level_seconds=20: per queue,
+ *       offered/answered/abandoned/missed/voicemail, ASA, abandonment rate
  *                           &delimiter=comma|semicolon&lang=en|ru
  *
  * `next_cursor` is the id to pass as `cursor` for the next (older) page.
@@ -645,6 +647,121 @@ static void handle_missed(sb_app *app, sb_http_req *req)
     sb_api_submit(op);
 }
 
+/* ---- per-queue figures: how well each team answers the phone ---- */
+
+typedef struct queues_args {
+    int64_t from, to;
+    int sl_seconds; /* service level: answered within this many seconds */
+    char error[200];
+} queues_args;
+
+static const char *const queues_params[] = {"from", "to", "service_level_seconds"};
+
+static void parse_queues(sb_http_req *req, queues_args *a)
+{
+    char bad[40];
+    bool repeated = false;
+    a->to = INT64_MAX;
+    a->sl_seconds = 20;
+    if (sb_http_req_query_names(req, queues_params, SB_ARRAY_LEN(queues_params), bad, sizeof bad, &repeated) != 0) {
+        sb_errorf(a->error, sizeof a->error,
+                  repeated ? "parameter '%s' is given more than once"
+                           : "unknown parameter '%s' (known: from, to, service_level_seconds)",
+                  bad);
+        return;
+    }
+    static const char *const times[] = {"from", "to"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = sb_http_req_query_param(req, times[i]);
+        if (v != NULL && sb_clock_parse_iso(v, i == 0 ? &a->from : &a->to) != 0) {
+            sb_errorf(a->error, sizeof a->error,
+                      "parameter '%s' must be an ISO 8601 time such as 2026-11-01T00:00:00Z (a '+' must be sent "
+                      "as %%2B)",
+                      times[i]);
+            return;
+        }
+    }
+    if (a->to <= a->from) {
+        sb_errorf(a->error, sizeof a->error, "parameter 'to' must be later than 'from'");
+        return;
+    }
+    const char *v = sb_http_req_query_param(req, "service_level_seconds");
+    if (v != NULL) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (end == v || *end != '\0' || n < 1 || n > 3600) {
+            sb_errorf(a->error, sizeof a->error, "parameter 'service_level_seconds' must be 1 to 3600");
+            return;
+        }
+        a->sl_seconds = (int)n;
+    }
+}
+
+/* Inbound calls that reached a queue, by team: offered, answered (by a
+ * person), abandoned while waiting, missed (our max wait, nobody), voicemail;
+ * ASA (the average wait of the answered), the average wait before
+ * abandoning, the average talk, the service level (answered within N s, of
+ * the answered and abandoned) and the abandonment rate. */
+static const char QUEUES_SQL[] =
+    "SELECT c.queue_team_id, COALESCE(tm.name, ''), count(*), "
+    "sum(c.status = 'answered'), sum(c.status = 'abandoned'), sum(c.status = 'missed'), "
+    "sum(c.status = 'voicemail'), "
+    "COALESCE(avg(CASE WHEN c.status = 'answered' THEN c.answered_at - c.offered_at END), 0), "
+    "COALESCE(avg(CASE WHEN c.status = 'abandoned' THEN c.ended_at - c.offered_at END), 0), "
+    "COALESCE(avg(CASE WHEN c.status = 'answered' THEN c.ended_at - c.answered_at END), 0), "
+    "sum(c.status = 'answered' AND c.answered_at - c.offered_at <= ?3) "
+    "FROM call c LEFT JOIN team tm ON tm.id = c.queue_team_id "
+    "WHERE c.direction = 'in' AND c.queue_team_id IS NOT NULL AND c.offered_at >= ?1 AND c.offered_at < ?2 "
+    "GROUP BY c.queue_team_id ORDER BY c.queue_team_id";
+
+static double ratio(int64_t a, int64_t b)
+{
+    return b > 0 ? (double)a / (double)b : 0.0;
+}
+
+static int queues_action(sb_tx *tx, sb_api_op *op)
+{
+    queues_args *a = op->ctx;
+    if (a->error[0] != '\0')
+        return sb_api_fail(op, 422, "validation_failed", "%s", a->error);
+    sb_stmt *st = sb_tx_query(tx, QUEUES_SQL, "iii", a->from, a->to, (int64_t)a->sl_seconds * 1000);
+    if (st == NULL)
+        return SB_EIO;
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sb_stmt_step(st)) == 1) {
+        int64_t offered = sb_stmt_int(st, 2), answered = sb_stmt_int(st, 3), abandoned = sb_stmt_int(st, 4);
+        int64_t within = sb_stmt_int(st, 10);
+        json_array_append_new(
+            list, json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "team_id",
+                            (json_int_t)sb_stmt_int(st, 0), "team_name", sb_stmt_text(st, 1), "offered",
+                            (json_int_t)offered, "answered", (json_int_t)answered, "abandoned", (json_int_t)abandoned,
+                            "missed", (json_int_t)sb_stmt_int(st, 5), "voicemail", (json_int_t)sb_stmt_int(st, 6),
+                            "asa_seconds", (double)sb_stmt_int(st, 7) / 1000.0, "abandon_wait_seconds",
+                            (double)sb_stmt_int(st, 8) / 1000.0, "talk_seconds", (double)sb_stmt_int(st, 9) / 1000.0,
+                            "service_level", ratio(within, answered + abandoned), "abandonment_rate",
+                            ratio(abandoned, offered)));
+    }
+    sb_stmt_end(st);
+    if (rc < 0) {
+        json_decref(list);
+        return rc;
+    }
+    op->out = json_pack("{s:o,s:i}", "queues", list, "service_level_seconds", a->sl_seconds);
+    return 0;
+}
+
+static void handle_queues(sb_app *app, sb_http_req *req)
+{
+    queues_args *a = sb_xcalloc(1, sizeof *a);
+    parse_queues(req, a);
+    sb_api_op *op = sb_api_op_new(app, req, SB_ROLE_SUPERVISOR, queues_action);
+    op->read_only = true;
+    op->ctx = a;
+    op->ctx_free = free;
+    sb_api_submit(op);
+}
+
 bool sb_api_calls_route(sb_app *app, sb_http_req *req, const char *path)
 {
     if (strncmp(path, "/api/v1/calls", 13) != 0 || (path[13] != '\0' && path[13] != '/'))
@@ -660,6 +777,10 @@ bool sb_api_calls_route(sb_app *app, sb_http_req *req, const char *path)
     }
     if (strcmp(path, "/api/v1/calls/missed") == 0) {
         handle_missed(app, req);
+        return true;
+    }
+    if (strcmp(path, "/api/v1/calls/queues") == 0) {
+        handle_queues(app, req);
         return true;
     }
     int64_t id;

@@ -175,3 +175,26 @@ test('missed calls not called back, their ticket and recordings', async () => {
   assert.deepEqual(page.errors, []);
   await ctx.close();
 });
+
+test('queue figures: offered, answered, abandoned, ASA and service level per team', async () => {
+  const token = env.cli(['token', 'create', '--agent', 'boris@demo.switchboard']).split('\n').pop().trim();
+  const from = new Date(Date.now() - 30 * 86400000).toISOString();
+  const api = await apiCall(env.base, token, 'GET', `/api/v1/calls/queues?from=${encodeURIComponent(from)}`);
+  assert.equal(api.status, 200);
+  const sales = api.json.queues.find((q) => q.team_name === 'Sales');
+  assert.ok(sales && sales.offered >= 1 && sales.abandoned >= 1, JSON.stringify(api.json));
+  const ctx = await env.browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  const page = await signIn(env.base, ctx, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
+  await page.getByRole('button', { name: 'Звонки' }).click();
+  await page.getByRole('tab', { name: 'Очереди' }).click();
+  await page.getByLabel('За').selectOption('month');
+  const row = page.locator('.queues-table tbody tr', { has: page.getByRole('rowheader', { name: 'Sales' }) });
+  await row.waitFor();
+  const cells = row.locator('td');
+  assert.equal(await cells.nth(0).textContent(), String(sales.offered));
+  assert.equal(await cells.nth(2).textContent(), String(sales.abandoned));
+  assert.equal(await cells.nth(7).textContent(), `${String(Math.round(sales.abandonment_rate * 1000) / 10).replace('.', ',')} %`);
+  assert.equal(await page.locator('.queues-table tbody tr').count(), api.json.queues.length);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});

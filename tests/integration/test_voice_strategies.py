@@ -96,6 +96,12 @@ class Line:
             return len(body["calls"]) >= n and list(reversed(body["calls"][:n]))
         return wait_for(get, timeout=20, msg=f"{n} calls logged")
 
+    def queue_figures(self):
+        st, _, b = self.d.req("GET", "/api/v1/calls/queues", token=self.admin)
+        self.test.assertEqual(st, 200, b)
+        (row,) = [q for q in b["queues"] if q["team_id"] == self.team]
+        return row
+
     def metric(self, name):
         return self.d.metrics().get(f'switchboard_{name}{{team="{self.team}"}}', 0)
 
@@ -123,6 +129,11 @@ class QueueStrategyTest(unittest.TestCase):
                     # members in order (by agent id), then the first again: each took one call
                     self.assertEqual(self.answered_by(line, 4), [201, 202, 203, 201])
                     self.assertEqual(line.metric("voice_queue_answered_total"), 4)
+                    q = line.queue_figures()
+                    self.assertEqual((q["offered"], q["answered"], q["abandoned"]), (4, 4, 0), q)
+                    self.assertTrue(0 < q["asa_seconds"] < 20, q)  # the IVR answers, then 300 ms of ringing
+                    self.assertEqual((q["service_level"], q["abandonment_rate"]), (1.0, 0.0), q)
+                    self.assertGreater(q["talk_seconds"], 1, q)
                     self.assertEqual(line.d.metrics()["switchboard_voice_legs_invited_total"], 4)
                 finally:
                     line.close()
@@ -295,6 +306,10 @@ class QueueStrategyTest(unittest.TestCase):
             (c,) = line.calls(1)
             self.assertEqual((c["status"], c["hangup_by"], c["queue_team_id"]), ("missed", "system", line.team))
             self.assertEqual(line.metric("voice_queue_timed_out_total"), 1)
+            q = line.queue_figures()
+            self.assertEqual((q["offered"], q["answered"], q["missed"], q["service_level"]), (1, 0, 1, 0.0), q)
+            st, _, b = line.d.req("GET", "/api/v1/calls/queues?service_level_seconds=0", token=line.admin)
+            self.assertEqual((st, b["error"]["code"]), (422, "validation_failed"), b)
         finally:
             line.close()
 

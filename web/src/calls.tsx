@@ -95,6 +95,22 @@ const s = strings({
     noTask: 'без задачи',
     csv: 'Скачать CSV',
     emptyMissed: 'Пропущенных звонков нет',
+    queues: 'Очереди',
+    period: 'За',
+    'period.today': 'сегодня',
+    'period.week': '7 дней',
+    'period.month': '30 дней',
+    offered: 'Поступило',
+    answeredCol: 'Отвечено',
+    abandonedCol: 'Брошено',
+    missedCol: 'Пропущено',
+    voicemailCol: 'Голосовая почта',
+    asa: 'Среднее ожидание ответа',
+    sl: 'Уровень сервиса',
+    slHint: 'отвечено за 20 с из отвеченных и брошенных',
+    abandonRate: 'Доля брошенных',
+    talkAvg: 'Средний разговор',
+    emptyQueues: 'Звонков в очереди за этот период не было',
   },
   en: {
     title: 'Calls',
@@ -144,6 +160,22 @@ const s = strings({
     noTask: 'no task',
     csv: 'Download CSV',
     emptyMissed: 'No missed calls',
+    queues: 'Queues',
+    period: 'For',
+    'period.today': 'today',
+    'period.week': '7 days',
+    'period.month': '30 days',
+    offered: 'Offered',
+    answeredCol: 'Answered',
+    abandonedCol: 'Abandoned',
+    missedCol: 'Missed',
+    voicemailCol: 'Voicemail',
+    asa: 'Average speed of answer',
+    sl: 'Service level',
+    slHint: 'answered within 20 s, of the answered and abandoned',
+    abandonRate: 'Abandonment rate',
+    talkAvg: 'Average talk',
+    emptyQueues: 'No queue calls in this period',
   },
 });
 
@@ -174,19 +206,19 @@ function TicketLink(props: { n: number | null | undefined }) {
 
 export function Calls(props: { me: Agent; t: T }) {
   const { t } = props;
-  const [tab, setTab] = useState<'log' | 'missed'>('log');
+  const [tab, setTab] = useState<'log' | 'missed' | 'queues'>('log');
   return (
     <main class="calls" aria-labelledby="calls-title">
       <header class="calls-head">
         <h2 id="calls-title">{s(t, 'title')}</h2>
         <div role="tablist" aria-label={s(t, 'tabs')} class="calls-tabs">
-          {(['log', 'missed'] as const).map((x) => (
+          {(['log', 'missed', 'queues'] as const).map((x) => (
             <button type="button" role="tab" key={x} aria-selected={tab === x} class={tab === x ? 'active' : ''}
               onClick={() => setTab(x)}>{s(t, x)}</button>
           ))}
         </div>
       </header>
-      {tab === 'log' ? <CallLog t={t} /> : <MissedCalls t={t} />}
+      {tab === 'log' ? <CallLog t={t} /> : tab === 'missed' ? <MissedCalls t={t} /> : <QueueFigures t={t} />}
     </main>
   );
 }
@@ -368,6 +400,100 @@ function MissedCalls(props: { t: T }) {
                   <td>{`${number(t, m.waited_seconds)} ${s(t, 'sec')}`}</td>
                   <td>{number(t, m.attempts)}</td>
                   <td>{taskLabel(t, m.task)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
+type QueueRow = {
+  team_id: number;
+  team_name: string;
+  offered: number;
+  answered: number;
+  abandoned: number;
+  missed: number;
+  voicemail: number;
+  asa_seconds: number;
+  abandon_wait_seconds: number;
+  talk_seconds: number;
+  service_level: number;
+  abandonment_rate: number;
+};
+
+/* How well each team answers the phone (GET /api/v1/calls/queues): offered,
+ * answered, abandoned, ASA, service level, abandonment, over a period. */
+function QueueFigures(props: { t: T }) {
+  const { t } = props;
+  const [rows, setRows] = useState<QueueRow[] | null>(null);
+  const [period, setPeriod] = useState<'today' | 'week' | 'month'>('today');
+  const [error, setError] = useState('');
+  const load = async () => {
+    setError('');
+    const from = new Date();
+    if (period === 'today') from.setHours(0, 0, 0, 0);
+    else from.setTime(from.getTime() - (period === 'week' ? 7 : 30) * 86400000);
+    const r = await call<{ queues: QueueRow[] }>('GET', `/api/v1/calls/queues?from=${encodeURIComponent(from.toISOString())}`);
+    if (r.status !== 200) {
+      setError(s(t, 'failed'));
+      return;
+    }
+    setRows(r.json.queues);
+  };
+  useEffect(() => {
+    load();
+  }, [period]);
+  const pct = (x: number) => `${number(t, Math.round(x * 1000) / 10)} %`;
+  const secs = (x: number) => `${number(t, Math.round(x * 10) / 10)} ${s(t, 'sec')}`;
+  return (
+    <>
+      <div class="calls-head">
+        <label>
+          {s(t, 'period')}{' '}
+          <select name="period" value={period}
+            onChange={(e) => setPeriod((e.target as HTMLSelectElement).value as 'today' | 'week' | 'month')}>
+            {(['today', 'week', 'month'] as const).map((p) => <option key={p} value={p}>{s(t, `period.${p}`)}</option>)}
+          </select>
+        </label>
+        <button type="button" onClick={() => load()}>{s(t, 'refresh')}</button>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {rows !== null && rows.length === 0 && !error ? (
+        <p class="empty">{s(t, 'emptyQueues')}</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="calls-table queues-table">
+            <thead>
+              <tr>
+                <th scope="col">{s(t, 'queueCol')}</th>
+                <th scope="col">{s(t, 'offered')}</th>
+                <th scope="col">{s(t, 'answeredCol')}</th>
+                <th scope="col">{s(t, 'abandonedCol')}</th>
+                <th scope="col">{s(t, 'missedCol')}</th>
+                <th scope="col">{s(t, 'voicemailCol')}</th>
+                <th scope="col">{s(t, 'asa')}</th>
+                <th scope="col" title={s(t, 'slHint')}>{s(t, 'sl')}</th>
+                <th scope="col">{s(t, 'abandonRate')}</th>
+                <th scope="col">{s(t, 'talkAvg')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(rows ?? []).map((q) => (
+                <tr key={q.team_id} data-team={q.team_id}>
+                  <th scope="row">{q.team_name}</th>
+                  <td>{number(t, q.offered)}</td>
+                  <td>{number(t, q.answered)}</td>
+                  <td>{number(t, q.abandoned)}</td>
+                  <td>{number(t, q.missed)}</td>
+                  <td>{number(t, q.voicemail)}</td>
+                  <td>{secs(q.asa_seconds)}</td>
+                  <td>{pct(q.service_level)}</td>
+                  <td>{pct(q.abandonment_rate)}</td>
+                  <td>{secs(q.talk_seconds)}</td>
                 </tr>
               ))}
             </tbody>
