@@ -46,13 +46,13 @@ typedef struct sb_config {
     unsigned sip_invite_burst;           /* at once, above the rate */
     int sip_blacklist_prompt; /* [sip] blacklist = busy (486, default) | prompt (answer, "blocked", hang up) */
     /* [trunk]: the SIP provider outbound calls go through; no host: none */
-    char trunk_host[128];                  /* "host:port" (a host name is resolved by DNS) */
-    char trunk_username[64];               /* digest credentials for our INVITEs */
-    char trunk_password[128];              /* never logged */
-    char trunk_from_number[32];            /* the caller ID when the customer never called a DID of ours */
-    int trunk_tcp;                         /* transport = tcp (default udp) */
-    char trunk_prefix[16];                 /* prefix_numbers: before the E.164 digits (no "+") dialled */
-    unsigned trunk_ring_timeout_seconds;   /* the customer's phone rings this long */
+    char trunk_host[128];                /* "host:port" (a host name is resolved by DNS) */
+    char trunk_username[64];             /* digest credentials for our INVITEs */
+    char trunk_password[128];            /* never logged */
+    char trunk_from_number[32];          /* the caller ID when the customer never called a DID of ours */
+    int trunk_tcp;                       /* transport = tcp (default udp) */
+    char trunk_prefix[16];               /* prefix_numbers: before the E.164 digits (no "+") dialled */
+    unsigned trunk_ring_timeout_seconds; /* the customer's phone rings this long */
 } sb_config;
 
 void sb_config_defaults(sb_config *c);

@@ -8,11 +8,12 @@
  *  - calls: a hash by the executor's call id, and one list in offering
  *    order over all queues (priority, then joining time, then arrival).
  *    Each call knows its ringing legs and the agents tried this round.
- *  - timers: one binary heap of (at, kind, key, generation), as in ivr.c.
- *    An agent has at most one live timer (ring timeout or wrap-up end), a
- *    call two (announcement, max wait); generations are unique in the
- *    queue, so a timer is cancelled by forgetting its generation, and a
- *    stale entry is skipped when it comes up.
+ *  - timers: one heap (base/theap.c) of (at, kind, key), due together in
+ *    the order armed, as in ivr.c. An agent has at most one live timer
+ *    (ring timeout or wrap-up end), a call three (announcement, max wait,
+ *    retry); a timer's generation is its sequence number in the heap, so
+ *    it is cancelled by forgetting that, and a stale entry is skipped when
+ *    it comes up.
  *  - decisions: every input and every batch of due timers changes state
  *    first, then dispatch() offers waiting calls to free agents once. */
 #include "engine/callq.h"
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "base/sb.h"
+#include "base/theap.h"
 
 #define CALL_BUCKETS  1024
 #define AGENT_BUCKETS 256
@@ -76,13 +78,6 @@ typedef enum timer_kind {
     T_RETRY, /* a new round may start: nothing but the dispatch after it */
 } timer_kind;
 
-typedef struct timer {
-    int64_t at;
-    uint64_t gen;
-    uint64_t key; /* agent id or call id */
-    timer_kind kind;
-} timer;
-
 struct sb_callq {
     queue **queues;
     size_t nqueues, cap_queues;
@@ -91,9 +86,7 @@ struct sb_callq {
     call *calls[CALL_BUCKETS];
     size_t ncalls;
     call *head, *tail;
-    timer *heap;
-    size_t nheap, cap_heap;
-    uint64_t gen_next;
+    sb_theap timers; /* key: agent id or call id; a timer's gen is its seq */
     agent **scratch;
     size_t cap_scratch;
     sb_callq_random_fn random;
@@ -215,92 +208,38 @@ static bool is_member(const queue *qu, const agent *a)
 
 /* ---- timers ---- */
 
-static bool timer_before(const timer *a, const timer *b)
+static bool timer_live(const sb_timer *tm, void *ctx)
 {
-    return a->at < b->at || (a->at == b->at && a->gen < b->gen);
-}
-
-static void heap_up(timer *h, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!timer_before(&h[i], &h[p]))
-            break;
-        timer tmp = h[i];
-        h[i] = h[p];
-        h[p] = tmp;
-        i = p;
-    }
-}
-
-static void heap_down(timer *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && timer_before(&h[l], &h[m]))
-            m = l;
-        if (r < n && timer_before(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            break;
-        timer tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
-}
-
-static bool timer_live(const sb_callq *q, const timer *tm)
-{
+    const sb_callq *q = ctx;
     if (tm->kind == T_RING || tm->kind == T_WRAPUP) {
         const agent *a = find_agent(q, (int64_t)tm->key);
-        return a != NULL && a->timer_gen == tm->gen;
+        return a != NULL && a->timer_gen == tm->seq;
     }
     const call *c = find_call(q, tm->key);
     if (c == NULL)
         return false;
     if (tm->kind == T_ANNOUNCE)
-        return c->announce_gen == tm->gen;
-    return tm->kind == T_MAXWAIT ? c->maxwait_gen == tm->gen : c->retry_gen == tm->gen;
+        return c->announce_gen == tm->seq;
+    return tm->kind == T_MAXWAIT ? c->maxwait_gen == tm->seq : c->retry_gen == tm->seq;
 }
 
-/* Live timers are at most one per agent and three per call. */
-static void heap_compact(sb_callq *q)
-{
-    size_t live_max = q->nagents + 3 * q->ncalls;
-    if (q->nheap < 64 || q->nheap < 2 * live_max)
-        return;
-    size_t n = 0;
-    for (size_t i = 0; i < q->nheap; i++)
-        if (timer_live(q, &q->heap[i]))
-            q->heap[n++] = q->heap[i];
-    q->nheap = n;
-    for (size_t i = n / 2; i-- > 0;)
-        heap_down(q->heap, n, i);
-}
-
+/* Live timers are at most one per agent and three per call. Returns the
+ * timer's generation. */
 static uint64_t arm(sb_callq *q, timer_kind kind, uint64_t key, int64_t at)
 {
-    heap_compact(q);
-    uint64_t gen = ++q->gen_next;
-    q->heap = grow(q->heap, &q->cap_heap, q->nheap, sizeof *q->heap);
-    q->heap[q->nheap] = (timer){.at = at, .gen = gen, .key = key, .kind = kind};
-    heap_up(q->heap, q->nheap++);
-    return gen;
+    sb_theap_compact_stale(&q->timers, q->nagents + 3 * q->ncalls, timer_live, q);
+    return sb_theap_push(&q->timers, (sb_timer){.at = at, .key = key, .kind = (uint8_t)kind});
 }
 
 /* Drops cancelled timers from the top, so the next deadline is a real one. */
-static void heap_prune(sb_callq *q)
+static void timers_trim(sb_callq *q)
 {
-    while (q->nheap > 0 && !timer_live(q, &q->heap[0])) {
-        q->heap[0] = q->heap[--q->nheap];
-        heap_down(q->heap, q->nheap, 0);
-    }
+    sb_theap_trim(&q->timers, timer_live, q);
 }
 
 int64_t sb_callq_next_deadline(const sb_callq *q)
 {
-    return q->nheap > 0 ? q->heap[0].at : INT64_MAX;
+    return sb_theap_next_at(&q->timers);
 }
 
 /* ---- life cycle ---- */
@@ -340,7 +279,7 @@ void sb_callq_free(sb_callq *q)
         free(q->queues[i]);
     }
     free(q->queues);
-    free(q->heap);
+    sb_theap_close(&q->timers);
     free(q->scratch);
     free(q);
 }
@@ -616,7 +555,7 @@ int sb_callq_remove_queue(sb_callq *q, int64_t team_id, int64_t now, sb_callq_ac
     free(qu->members);
     free(qu);
     dispatch(q, now, out);
-    heap_prune(q);
+    timers_trim(q);
     return 0;
 }
 
@@ -633,7 +572,7 @@ int sb_callq_add_member(sb_callq *q, int64_t team_id, int64_t agent_id, int64_t 
     qu->members = grow(qu->members, &qu->cap_members, qu->nmembers, sizeof *qu->members);
     qu->members[qu->nmembers++] = a;
     dispatch(q, now, out);
-    heap_prune(q);
+    timers_trim(q);
     return 0;
 }
 
@@ -651,7 +590,7 @@ int sb_callq_remove_member(sb_callq *q, int64_t team_id, int64_t agent_id, int64
     if (a->status == SB_CALLQ_AGENT_RINGING && a->ring_call->queue == qu)
         cancel_ring(a, SB_CALLQ_R_REMOVED, now, out);
     dispatch(q, now, out);
-    heap_prune(q);
+    timers_trim(q);
     return 0;
 }
 
@@ -794,7 +733,7 @@ int sb_callq_handle(sb_callq *q, const sb_callq_input *in, int64_t now, sb_callq
     }
     if (rc == 0)
         dispatch(q, now, out);
-    heap_prune(q);
+    timers_trim(q);
     return rc;
 }
 
@@ -807,11 +746,11 @@ static int position(const sb_callq *q, const call *c)
     return pos;
 }
 
-static void fire(sb_callq *q, const timer *tm, sb_callq_actions *out)
+static void fire(sb_callq *q, const sb_timer *tm, sb_callq_actions *out)
 {
     if (tm->kind == T_RING || tm->kind == T_WRAPUP) {
         agent *a = find_agent(q, (int64_t)tm->key);
-        if (a == NULL || a->timer_gen != tm->gen)
+        if (a == NULL || a->timer_gen != tm->seq)
             return;
         if (tm->kind == T_RING) {
             cancel_ring(a, SB_CALLQ_R_TIMEOUT, tm->at, out);
@@ -824,12 +763,12 @@ static void fire(sb_callq *q, const timer *tm, sb_callq_actions *out)
     call *c = find_call(q, tm->key);
     if (c == NULL)
         return;
-    if (tm->kind == T_ANNOUNCE && c->announce_gen == tm->gen) {
+    if (tm->kind == T_ANNOUNCE && c->announce_gen == tm->seq) {
         emit(out, SB_CALLQ_ANNOUNCE, c, NULL)->position = position(q, c);
         c->announce_gen = arm(q, T_ANNOUNCE, c->id, tm->at + (int64_t)c->queue->cfg.announce_seconds * 1000);
-    } else if (tm->kind == T_MAXWAIT && c->maxwait_gen == tm->gen) {
+    } else if (tm->kind == T_MAXWAIT && c->maxwait_gen == tm->seq) {
         leave(q, c, SB_CALLQ_R_TIMEOUT, tm->at, out);
-    } else if (tm->kind == T_RETRY && c->retry_gen == tm->gen) {
+    } else if (tm->kind == T_RETRY && c->retry_gen == tm->seq) {
         c->retry_gen = 0;
     }
 }
@@ -838,17 +777,18 @@ static void fire(sb_callq *q, const timer *tm, sb_callq_actions *out)
  * that instant, followed by one dispatch then. */
 void sb_callq_tick(sb_callq *q, int64_t now, sb_callq_actions *out)
 {
-    while (q->nheap > 0 && q->heap[0].at <= now) {
-        int64_t at = q->heap[0].at;
-        while (q->nheap > 0 && q->heap[0].at == at) {
-            timer tm = q->heap[0];
-            q->heap[0] = q->heap[--q->nheap];
-            heap_down(q->heap, q->nheap, 0);
+    for (;;) {
+        const sb_timer *top = sb_theap_peek(&q->timers);
+        if (top == NULL || top->at > now)
+            break;
+        /* the batch due at `at` (nothing in the heap is due before it) */
+        int64_t at = top->at;
+        sb_timer tm;
+        while (sb_theap_pop_due(&q->timers, at, &tm))
             fire(q, &tm, out);
-        }
         dispatch(q, at, out);
     }
-    heap_prune(q);
+    timers_trim(q);
 }
 
 /* ---- metrics and checks ---- */

@@ -10,7 +10,7 @@
  *  - agents: an array; load is the sum of the weights of the tickets they
  *    own that are new or open (a pending ticket waits for the customer and
  *    takes no attention).
- *  - timers: one binary heap of (at, kind, ticket/agent, generation). A
+ *  - timers: one heap (base/theap.c) of (at, kind, ticket/agent, gen). A
  *    timer is cancelled by bumping the generation it carries, and a stale
  *    entry is skipped when it comes up; the heap is compacted when stale
  *    entries outnumber live ones. */
@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/theap.h"
 
 #define LOAD_EPSILON 1e-9
 
@@ -196,14 +198,6 @@ typedef enum timer_kind {
     TIMER_TASK, /* a task's reminder or due time */
 } timer_kind;
 
-typedef struct timer {
-    int64_t at;
-    int64_t id; /* ticket or agent */
-    int64_t rule_id;
-    uint32_t gen;
-    uint8_t kind;
-} timer;
-
 typedef struct template_entry {
     int64_t id;
     char language[8];
@@ -251,8 +245,7 @@ struct sb_engine {
     size_t ncalendars;
     sb_sla_policy *policies;
     size_t npolicies;
-    timer *heap;
-    size_t nheap, cap_heap;
+    sb_theap timers; /* key: ticket or agent id; aux: a time rule's id */
     /* Queued tickets that entered their queue waiting for their owner (an
      * upper bound: a preference that lapses in the queue is counted until
      * the ticket leaves it). Zero spares the scan in agent_freed. */
@@ -489,43 +482,13 @@ static bool has_token(const sb_token *v, int n, const char *z)
 
 /* ---- timers ---- */
 
-static bool timer_before(const timer *a, const timer *b)
+/* Timers due at the same ms: by kind, then ticket or agent id. Time rules of
+ * one ticket due together stay tied (the heap's shape decides). */
+static bool timer_tie(const sb_timer *a, const sb_timer *b)
 {
-    if (a->at != b->at)
-        return a->at < b->at;
     if (a->kind != b->kind)
         return a->kind < b->kind;
-    return a->id < b->id;
-}
-
-static void heap_up(timer *h, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!timer_before(&h[i], &h[p]))
-            break;
-        timer tmp = h[i];
-        h[i] = h[p];
-        h[p] = tmp;
-        i = p;
-    }
-}
-
-static void heap_down(timer *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && timer_before(&h[l], &h[m]))
-            m = l;
-        if (r < n && timer_before(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            return;
-        timer tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
+    return (int64_t)a->key < (int64_t)b->key;
 }
 
 static const task *find_task_const(const sb_engine *eng, int64_t id)
@@ -536,17 +499,18 @@ static const task *find_task_const(const sb_engine *eng, int64_t id)
     return NULL;
 }
 
-static bool timer_live(const sb_engine *eng, const timer *tm)
+static bool timer_live(const sb_engine *eng, const sb_timer *tm)
 {
+    int64_t id = (int64_t)tm->key;
     if (tm->kind == TIMER_TASK) {
-        const task *k = find_task_const(eng, tm->id);
+        const task *k = find_task_const(eng, id);
         return k != NULL && k->gen == tm->gen;
     }
     if (tm->kind == TIMER_ABSENCE_END) {
-        const agent *a = find_agent(eng, tm->id);
+        const agent *a = find_agent(eng, id);
         return a != NULL && a->gen_absence == tm->gen;
     }
-    const ticket *t = find_ticket(eng, tm->id);
+    const ticket *t = find_ticket(eng, id);
     if (t == NULL)
         return false;
     switch ((timer_kind)tm->kind) {
@@ -558,47 +522,34 @@ static bool timer_live(const sb_engine *eng, const timer *tm)
     }
 }
 
-/* Drops cancelled entries once they outnumber the live ones. */
-static void heap_compact(sb_engine *eng)
+static bool timer_keep(const sb_timer *tm, void *ctx)
 {
-    size_t live_bound = eng->ntickets * 3 + eng->nagents + 1024;
-    if (eng->nheap < 2 * live_bound)
-        return;
-    size_t n = 0;
-    for (size_t i = 0; i < eng->nheap; i++)
-        if (timer_live(eng, &eng->heap[i]))
-            eng->heap[n++] = eng->heap[i];
-    eng->nheap = n;
-    for (size_t i = n / 2; i-- > 0;)
-        heap_down(eng->heap, n, i);
+    return timer_live(ctx, tm);
 }
 
-static void push_timer(sb_engine *eng, timer tm)
+static void push_timer(sb_engine *eng, sb_timer tm)
 {
     if (tm.at == INT64_MAX)
         return;
-    heap_compact(eng);
-    if (eng->nheap == eng->cap_heap) {
-        eng->cap_heap = eng->cap_heap ? eng->cap_heap * 2 : 64;
-        eng->heap = sb_xrealloc(eng->heap, eng->cap_heap * sizeof *eng->heap);
-    }
-    eng->heap[eng->nheap] = tm;
-    heap_up(eng->heap, eng->nheap++);
+    /* drops cancelled entries once they outnumber the live ones */
+    size_t live_bound = eng->ntickets * 3 + eng->nagents + 1024;
+    sb_theap_compact_stale(&eng->timers, live_bound, timer_keep, eng);
+    sb_theap_push(&eng->timers, tm);
 }
 
 static void arm(sb_engine *eng, timer_kind kind, int64_t id, uint32_t gen, int64_t at)
 {
-    push_timer(eng, (timer){.at = at, .id = id, .gen = gen, .kind = (uint8_t)kind});
+    push_timer(eng, (sb_timer){.at = at, .key = (uint64_t)id, .gen = gen, .kind = (uint8_t)kind});
 }
 
 static void arm_rule(sb_engine *eng, int64_t ticket_id, int64_t rule_id, uint32_t gen, int64_t at)
 {
-    push_timer(eng, (timer){.at = at, .id = ticket_id, .rule_id = rule_id, .gen = gen, .kind = TIMER_RULE});
+    push_timer(eng, (sb_timer){.at = at, .key = (uint64_t)ticket_id, .aux = rule_id, .gen = gen, .kind = TIMER_RULE});
 }
 
 int64_t sb_engine_next_deadline(const sb_engine *eng)
 {
-    return eng->nheap > 0 ? eng->heap[0].at : INT64_MAX;
+    return sb_theap_next_at(&eng->timers);
 }
 
 /* ---- load and availability ---- */
@@ -1208,6 +1159,7 @@ void sb_engine_set_cfg(sb_engine *eng, const sb_engine_cfg *cfg)
 sb_engine *sb_engine_new(const sb_engine_cfg *cfg)
 {
     sb_engine *eng = sb_xcalloc(1, sizeof *eng);
+    sb_theap_init(&eng->timers, timer_tie);
     sb_engine_set_cfg(eng, cfg);
     eng->nbuckets = 64;
     eng->buckets = sb_xcalloc(eng->nbuckets, sizeof *eng->buckets);
@@ -1247,7 +1199,7 @@ void sb_engine_free(sb_engine *eng)
         sb_calendar_free(eng->calendars[i].cal);
     free(eng->calendars);
     free(eng->policies);
-    free(eng->heap);
+    sb_theap_close(&eng->timers);
     for (size_t i = 0; i < eng->nrules; i++)
         sb_rule_free(eng->rules[i]);
     free(eng->rules);
@@ -2270,20 +2222,21 @@ int sb_engine_handle(sb_engine *eng, const sb_event *ev, int64_t now, sb_effects
     return rc;
 }
 
-static void fire(sb_engine *eng, const timer *tm, int64_t now, sb_effects *fx)
+static void fire(sb_engine *eng, const sb_timer *tm, int64_t now, sb_effects *fx)
 {
+    int64_t id = (int64_t)tm->key;
     if (tm->kind == TIMER_TASK) {
-        task_fire(eng, (task *)find_task_const(eng, tm->id), now, fx);
+        task_fire(eng, (task *)find_task_const(eng, id), now, fx);
         return;
     }
     if (tm->kind == TIMER_ABSENCE_END) {
-        agent_freed(eng, find_agent(eng, tm->id), now, fx);
+        agent_freed(eng, find_agent(eng, id), now, fx);
         return;
     }
-    ticket *t = find_ticket(eng, tm->id);
+    ticket *t = find_ticket(eng, id);
     switch ((timer_kind)tm->kind) {
     case TIMER_SLA: sla_fire(eng, t, now, fx); break;
-    case TIMER_RULE: fire_time_rule(eng, t, tm->rule_id, now, fx); break;
+    case TIMER_RULE: fire_time_rule(eng, t, tm->aux, now, fx); break;
     case TIMER_STICKY:
         if (t->preferred_id != 0 && t->info.assignee_id == 0) {
             t->preferred_id = 0;
@@ -2323,10 +2276,8 @@ static void fire(sb_engine *eng, const timer *tm, int64_t now, sb_effects *fx)
 
 void sb_engine_tick(sb_engine *eng, int64_t now, sb_effects *fx)
 {
-    while (eng->nheap > 0 && eng->heap[0].at <= now) {
-        timer tm = eng->heap[0];
-        eng->heap[0] = eng->heap[--eng->nheap];
-        heap_down(eng->heap, eng->nheap, 0);
+    sb_timer tm;
+    while (sb_theap_pop_due(&eng->timers, now, &tm)) {
         if (timer_live(eng, &tm))
             fire(eng, &tm, now, fx);
         run_pending(eng, now, fx);

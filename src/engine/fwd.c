@@ -8,13 +8,16 @@
  *    leaves at once.
  *  - agents: a sorted array of (id, available, legs ringing now), so an
  *    agent rung for one call is not offered another.
- *  - timers: one binary heap of (at, call, generation), as in ivr.c; a
- *    timer is cancelled by bumping the call's generation. */
+ *  - timers: one heap (base/theap.c) of (at, call), as in ivr.c; a call
+ *    knows its live timer's sequence number, and a timer is cancelled by
+ *    forgetting it. */
 #include "engine/fwd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/theap.h"
 
 typedef struct scheme_ref {
     int refs;
@@ -55,15 +58,9 @@ typedef struct fwd_call {
     leg *legs;
     size_t nlegs, cap_legs;
     bool delivered;     /* some leg got through (see fwd.h) */
-    uint32_t timer_gen; /* the live timer's generation; 0 = none */
+    uint64_t timer_seq; /* the live timer's sequence number; 0 = none */
     int64_t started;
 } fwd_call;
-
-typedef struct timer {
-    int64_t at;
-    uint64_t call_id;
-    uint32_t gen;
-} timer;
 
 struct sb_fwd {
     scheme_ref **schemes;
@@ -75,9 +72,7 @@ struct sb_fwd {
     bool trunk;
     fwd_call **buckets;
     size_t nbuckets, ncalls;
-    timer *heap;
-    size_t nheap, cap_heap;
-    uint32_t gen_next;
+    sb_theap timers; /* key: call id */
     uint32_t leg_next;
 };
 
@@ -172,7 +167,7 @@ void sb_fwd_free(sb_fwd *f)
         }
     }
     free(f->buckets);
-    free(f->heap);
+    sb_theap_close(&f->timers);
     free(f->schemes);
     free(f->teams);
     free(f->agents);
@@ -357,95 +352,35 @@ size_t sb_fwd_calls(const sb_fwd *f)
 
 /* ---- timers ---- */
 
-static bool timer_before(const timer *a, const timer *b)
+static bool timer_live(const sb_timer *tm, void *ctx)
 {
-    return a->at < b->at || (a->at == b->at && a->gen < b->gen);
-}
-
-static void heap_up(timer *h, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!timer_before(&h[i], &h[p]))
-            break;
-        timer tmp = h[i];
-        h[i] = h[p];
-        h[p] = tmp;
-        i = p;
-    }
-}
-
-static void heap_down(timer *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && timer_before(&h[l], &h[m]))
-            m = l;
-        if (r < n && timer_before(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            break;
-        timer tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
-}
-
-static bool timer_live(const sb_fwd *f, const timer *tm)
-{
-    const fwd_call *c = find_call(f, tm->call_id);
-    return c != NULL && c->timer_gen == tm->gen;
+    const fwd_call *c = find_call(ctx, tm->key);
+    return c != NULL && c->timer_seq == tm->seq;
 }
 
 /* Each call has at most one live timer: stale entries are dropped when
  * they outnumber the calls. */
-static void heap_compact(sb_fwd *f)
-{
-    if (f->nheap < 64 || f->nheap < 2 * f->ncalls)
-        return;
-    size_t n = 0;
-    for (size_t i = 0; i < f->nheap; i++)
-        if (timer_live(f, &f->heap[i]))
-            f->heap[n++] = f->heap[i];
-    f->nheap = n;
-    for (size_t i = n / 2; i-- > 0;)
-        heap_down(f->heap, n, i);
-}
-
 static void arm(sb_fwd *f, fwd_call *c, int64_t at)
 {
-    heap_compact(f);
-    c->timer_gen = ++f->gen_next;
-    if (c->timer_gen == 0)
-        c->timer_gen = ++f->gen_next;
-    f->heap = grow(f->heap, &f->cap_heap, f->nheap, sizeof *f->heap);
-    f->heap[f->nheap] = (timer){.at = at, .call_id = c->id, .gen = c->timer_gen};
-    heap_up(f->heap, f->nheap++);
+    sb_theap_compact_stale(&f->timers, f->ncalls, timer_live, f);
+    c->timer_seq = sb_theap_push(&f->timers, (sb_timer){.at = at, .key = c->id});
 }
 
 static void disarm(fwd_call *c)
 {
-    c->timer_gen = 0;
-}
-
-static void heap_pop(sb_fwd *f)
-{
-    f->heap[0] = f->heap[--f->nheap];
-    heap_down(f->heap, f->nheap, 0);
+    c->timer_seq = 0;
 }
 
 /* Drops stale timers from the top, so that the next deadline is a live
  * one (no wake-up for nothing). */
-static void heap_trim(sb_fwd *f)
+static void timers_trim(sb_fwd *f)
 {
-    while (f->nheap > 0 && !timer_live(f, &f->heap[0]))
-        heap_pop(f);
+    sb_theap_trim(&f->timers, timer_live, f);
 }
 
 int64_t sb_fwd_next_deadline(const sb_fwd *f)
 {
-    return f->nheap > 0 ? f->heap[0].at : INT64_MAX;
+    return sb_theap_next_at(&f->timers);
 }
 
 /* ---- decisions ---- */
@@ -639,7 +574,7 @@ static int handle(sb_fwd *f, const sb_fwd_input *in, int64_t now, sb_fwd_actions
 int sb_fwd_handle(sb_fwd *f, const sb_fwd_input *in, int64_t now, sb_fwd_actions *out)
 {
     int rc = handle(f, in, now, out);
-    heap_trim(f);
+    timers_trim(f);
     return rc;
 }
 
@@ -693,18 +628,17 @@ static int handle(sb_fwd *f, const sb_fwd_input *in, int64_t now, sb_fwd_actions
 
 void sb_fwd_tick(sb_fwd *f, int64_t now, sb_fwd_actions *out)
 {
-    while (f->nheap > 0 && f->heap[0].at <= now) {
-        timer tm = f->heap[0];
-        heap_pop(f);
-        fwd_call *c = find_call(f, tm.call_id);
-        if (c == NULL || c->timer_gen != tm.gen)
+    sb_timer tm;
+    while (sb_theap_pop_due(&f->timers, now, &tm)) {
+        fwd_call *c = find_call(f, tm.key);
+        if (c == NULL || c->timer_seq != tm.seq)
             continue;
         /* the legs rang their time: they count as delivered */
         c->delivered = true;
         cancel_legs(f, c, SB_FWD_R_TIMEOUT, out);
         ring_over(f, c, now, out);
     }
-    heap_trim(f);
+    timers_trim(f);
 }
 
 void sb_fwd_check(const sb_fwd *f)
@@ -717,7 +651,7 @@ void sb_fwd_check(const sb_fwd *f)
             SB_ASSERT(bucket_of(f, c->id) == b);
             SB_ASSERT(c->scheme != NULL && c->scheme->refs > 0);
             SB_ASSERT(c->step >= 0 && c->step < c->scheme->s.nsteps);
-            SB_ASSERT(c->nlegs > 0 && c->timer_gen != 0);
+            SB_ASSERT(c->nlegs > 0 && c->timer_seq != 0);
             if (current_step(c)->mode == SB_FWD_SEQUENTIAL)
                 SB_ASSERT(c->nlegs == 1);
             for (size_t i = 0; i < c->nlegs; i++) {
@@ -731,8 +665,8 @@ void sb_fwd_check(const sb_fwd *f)
                 }
             }
             bool armed = false;
-            for (size_t h = 0; h < f->nheap && !armed; h++)
-                armed = f->heap[h].call_id == c->id && f->heap[h].gen == c->timer_gen;
+            for (size_t h = 0; h < f->timers.n && !armed; h++)
+                armed = f->timers.v[h].key == c->id && f->timers.v[h].seq == c->timer_seq;
             SB_ASSERT(armed);
         }
     SB_ASSERT(calls == f->ncalls);

@@ -4,10 +4,10 @@
  *    number, the menus it went through (a stack, at most
  *    SB_IVR_MAX_DEPTH), what it is doing (playing, waiting for a key,
  *    collecting an extension, announcing before it leaves) and its path.
- *  - timers: one binary heap of (at, call, generation), as in engine.c. A
- *    timer is cancelled by bumping the call's generation; a stale entry is
- *    skipped when it comes up, and the heap is compacted when stale
- *    entries outnumber the calls.
+ *  - timers: one heap (base/theap.c) of (at, call), due together in the
+ *    order armed. A call knows its live timer's sequence number; a timer
+ *    is cancelled by forgetting it, a stale entry is skipped when it comes
+ *    up, and the heap is compacted when stale entries outnumber the calls.
  *  - prompts: each PLAY has an id unique in this IVR, so a PLAY_DONE for a
  *    prompt that a key already stopped is told apart from the current one. */
 #include "engine/ivr.h"
@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/theap.h"
 
 typedef enum call_state {
     ST_PLAYING,    /* a menu prompt (or the invalid prompt before it) plays */
@@ -40,15 +42,9 @@ typedef struct ivr_call {
     int ndigits;
     sb_ivr_target pending;
     const char *pending_reason;
-    uint32_t timer_gen; /* the live timer's generation; 0 = none */
+    uint64_t timer_seq; /* the live timer's sequence number; 0 = none */
     char path[SB_IVR_PATH_MAX];
 } ivr_call;
-
-typedef struct timer {
-    int64_t at;
-    uint64_t call_id;
-    uint32_t gen;
-} timer;
 
 typedef struct calendar_slot {
     int64_t id;
@@ -71,9 +67,7 @@ struct sb_ivr {
     size_t nextensions, cap_extensions;
     ivr_call **buckets;
     size_t nbuckets, ncalls;
-    timer *heap;
-    size_t nheap, cap_heap;
-    uint32_t gen_next;
+    sb_theap timers; /* key: call id */
     uint32_t play_next;
 };
 
@@ -159,7 +153,7 @@ void sb_ivr_free(sb_ivr *ivr)
         }
     }
     free(ivr->buckets);
-    free(ivr->heap);
+    sb_theap_close(&ivr->timers);
     free(ivr->numbers);
     free(ivr->menus);
     free(ivr->calendars);
@@ -360,80 +354,28 @@ static void path_add(ivr_call *c, const char *step)
 
 /* ---- timers ---- */
 
-static bool timer_before(const timer *a, const timer *b)
+static bool timer_live(const sb_timer *tm, void *ctx)
 {
-    return a->at < b->at || (a->at == b->at && a->gen < b->gen);
+    const ivr_call *c = find_call(ctx, tm->key);
+    return c != NULL && c->timer_seq == tm->seq;
 }
 
-static void heap_up(timer *h, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!timer_before(&h[i], &h[p]))
-            break;
-        timer tmp = h[i];
-        h[i] = h[p];
-        h[p] = tmp;
-        i = p;
-    }
-}
-
-static void heap_down(timer *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && timer_before(&h[l], &h[m]))
-            m = l;
-        if (r < n && timer_before(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            break;
-        timer tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
-}
-
-static bool timer_live(const sb_ivr *ivr, const timer *tm)
-{
-    const ivr_call *c = find_call(ivr, tm->call_id);
-    return c != NULL && c->timer_gen == tm->gen;
-}
-
-/* Each call has at most one live timer. */
-static void heap_compact(sb_ivr *ivr)
-{
-    if (ivr->nheap < 64 || ivr->nheap < 2 * ivr->ncalls)
-        return;
-    size_t n = 0;
-    for (size_t i = 0; i < ivr->nheap; i++)
-        if (timer_live(ivr, &ivr->heap[i]))
-            ivr->heap[n++] = ivr->heap[i];
-    ivr->nheap = n;
-    for (size_t i = n / 2; i-- > 0;)
-        heap_down(ivr->heap, n, i);
-}
-
+/* Each call has at most one live timer: stale entries are dropped when
+ * they outnumber the calls. */
 static void arm(sb_ivr *ivr, ivr_call *c, int64_t at)
 {
-    heap_compact(ivr);
-    c->timer_gen = ++ivr->gen_next;
-    if (c->timer_gen == 0)
-        c->timer_gen = ++ivr->gen_next;
-    ivr->heap = grow(ivr->heap, &ivr->cap_heap, ivr->nheap, sizeof *ivr->heap);
-    ivr->heap[ivr->nheap] = (timer){.at = at, .call_id = c->id, .gen = c->timer_gen};
-    heap_up(ivr->heap, ivr->nheap++);
+    sb_theap_compact_stale(&ivr->timers, ivr->ncalls, timer_live, ivr);
+    c->timer_seq = sb_theap_push(&ivr->timers, (sb_timer){.at = at, .key = c->id});
 }
 
 static void disarm(ivr_call *c)
 {
-    c->timer_gen = 0;
+    c->timer_seq = 0;
 }
 
 int64_t sb_ivr_next_deadline(const sb_ivr *ivr)
 {
-    return ivr->nheap > 0 ? ivr->heap[0].at : INT64_MAX;
+    return sb_theap_next_at(&ivr->timers);
 }
 
 /* ---- decisions ---- */
@@ -765,7 +707,7 @@ int sb_ivr_handle(sb_ivr *ivr, const sb_ivr_input *in, int64_t now, sb_ivr_actio
 
 static void fire(sb_ivr *ivr, ivr_call *c, int64_t now, sb_ivr_actions *out)
 {
-    c->timer_gen = 0;
+    c->timer_seq = 0;
     const sb_ivr_menu *m = current_menu(ivr, c);
     if (m == NULL) {
         leave(ivr, c, NULL, "config_changed", out);
@@ -786,12 +728,10 @@ static void fire(sb_ivr *ivr, ivr_call *c, int64_t now, sb_ivr_actions *out)
 
 void sb_ivr_tick(sb_ivr *ivr, int64_t now, sb_ivr_actions *out)
 {
-    while (ivr->nheap > 0 && ivr->heap[0].at <= now) {
-        timer tm = ivr->heap[0];
-        ivr->heap[0] = ivr->heap[--ivr->nheap];
-        heap_down(ivr->heap, ivr->nheap, 0);
-        ivr_call *c = find_call(ivr, tm.call_id);
-        if (c != NULL && c->timer_gen == tm.gen)
+    sb_timer tm;
+    while (sb_theap_pop_due(&ivr->timers, now, &tm)) {
+        ivr_call *c = find_call(ivr, tm.key);
+        if (c != NULL && c->timer_seq == tm.seq)
             fire(ivr, c, now, out);
     }
 }

@@ -19,7 +19,17 @@
  * file 200 ms behind real time. So late packets up to 200 ms still land in
  * place, lost ones and pauses become silence, and both channels follow one
  * clock. The file is written about once a second; its fsync and close run
- * on a helper thread, so a slow disk never stalls the media of every call. */
+ * on a helper thread, so a slow disk never stalls the media of every call.
+ *
+ * A caller whose offer has no telephone-event (an old gateway, a phone set
+ * to in-band) sends its keys as tones in the audio: its decoded audio goes
+ * through the in-band detector (src/voice/inband.c), whose digits take the
+ * same `dtmf` hook as RFC 4733's. Only for such callers: when the peer
+ * offered telephone-event we rely on it, since a phone that sends events
+ * usually leaves the tones in the audio too (each key would count twice)
+ * and decoding every call's audio would cost CPU for nothing. And only
+ * while the call is not bridged (the IVR and the queue wait for keys; an
+ * agent's conversation does not), so the cost stays small. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +38,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "voice/inband.h"
 #include "voice/voice_internal.h"
 #include "voice/wav.h"
 
@@ -119,7 +130,8 @@ struct sb_media {
     bool loop;
     bool te_reported;
     bool no_media_reported;
-    sb_recorder *rec; /* a caller's media: the recording running */
+    sb_recorder *rec;  /* a caller's media: the recording running */
+    sb_inband *inband; /* a caller without telephone-event: its keys are tones */
 };
 
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
@@ -472,6 +484,27 @@ static void relay(sb_media *m, const struct rtp_header *hdr, struct mbuf *mb)
     }
 }
 
+/* Decodes a packet of an unbridged caller without telephone-event for the
+ * in-band detector; its digits are reported like RFC 4733's. */
+static void inband_recv(sb_media *m, const uint8_t *p, size_t n)
+{
+    sb_mediactx *mx = m->mx;
+    int16_t pcm[FRAME_SAMPLES];
+    char digits[4];
+    while (n > 0) {
+        size_t k = n < FRAME_SAMPLES ? n : FRAME_SAMPLES;
+        sb_g711_decode(m->pt, p, k, pcm);
+        size_t found = sb_inband_feed(m->inband, pcm, k, digits, sizeof digits);
+        for (size_t i = 0; i < found; i++) {
+            atomic_fetch_add(&mx->cnt->dtmf_digits, 1);
+            atomic_fetch_add(&mx->cnt->dtmf_inband, 1);
+            mx->hooks.dtmf(m->owner, digits[i]);
+        }
+        p += k;
+        n -= k;
+    }
+}
+
 static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct mbuf *mb, void *arg)
 {
     sb_media *m = arg;
@@ -486,6 +519,10 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     }
     if (m->peer != NULL && hdr->pt == (uint8_t)m->pt) {
         relay(m, hdr, mb);
+        return;
+    }
+    if (m->inband != NULL && hdr->pt == (uint8_t)m->pt) {
+        inband_recv(m, mbuf_buf(mb), mbuf_get_left(mb));
         return;
     }
     if (m->te_pt < 0 || hdr->pt != (uint8_t)m->te_pt || m->telev == NULL)
@@ -532,6 +569,10 @@ int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *
         goto fail;
     }
     m->raddr = *sdp_media_raddr(m->sdpm);
+    if (m->te_pt < 0) { /* no telephone-event: listen for tones (see the top) */
+        m->inband = sb_xmalloc(sizeof *m->inband);
+        sb_inband_init(m->inband);
+    }
     err = rtp_listen(&m->rtp, IPPROTO_UDP, ip, RTP_PORT_MIN, RTP_PORT_MAX, false, rtp_recv, NULL, m);
     if (err != 0) {
         sb_log(SB_ERROR, "voice", "no RTP port err=%d", err);
@@ -683,6 +724,7 @@ void sb_media_free(sb_media *m)
     mem_deref(m->telev);
     mem_deref(m->rtp);
     mem_deref(m->sdp); /* owns sdpm */
+    free(m->inband);
     free(m);
 }
 

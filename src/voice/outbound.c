@@ -253,9 +253,10 @@ typedef struct out_cdr {
 static int close_task(sb_tx *tx, out_cdr *w)
 {
     int64_t contact = 0;
-    int rc = sb_tx_int(tx, &contact,
-                       "SELECT COALESCE(contact_id, 0) FROM task WHERE id = ? AND status = 'open' AND kind = 'call_back'",
-                       "i", w->task_id);
+    int rc =
+        sb_tx_int(tx, &contact,
+                  "SELECT COALESCE(contact_id, 0) FROM task WHERE id = ? AND status = 'open' AND kind = 'call_back'",
+                  "i", w->task_id);
     if (rc != 1)
         return rc < 0 ? rc : 0;
     if (contact != 0 && contact == w->contact_id)
@@ -288,20 +289,32 @@ static int cdr_run(sb_tx *tx, void *arg)
                           "ended_at, created_at, recording, recording_ms) "
                           "VALUES ('out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           "tttttttIIIIiIiitI", w->from, w->to, w->from, w->source, w->status, w->hangup_by, w->cause,
-                          (int64_t)w->sip_code, w->agent_id, w->contact_id, w->ticket_id, w->offered_at,
-                          w->answered_at, w->ended_at, sb_tx_now(tx), w->recording[0] ? w->recording : NULL,
-                          w->recording_ms);
+                          (int64_t)w->sip_code, w->agent_id, w->contact_id, w->ticket_id, w->offered_at, w->answered_at,
+                          w->ended_at, sb_tx_now(tx), w->recording[0] ? w->recording : NULL, w->recording_ms);
     if (rc == 0)
         rc = sb_event_log(tx, (sb_actor){"agent", w->agent_id}, "call", w->id, "call.ended",
                           json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "direction", "out", "from", w->from, "to", w->to,
                                     "status", w->status, "hangup_by", sb_json_text(w->hangup_by), "cause", w->cause));
     if (rc != 0 || strcmp(w->status, "answered") != 0)
         return rc;
-    /* the customer was reached: their call-back tasks are done */
+    /* the customer was reached: their call-back tasks are done, in a
+     * savepoint of their own (if it fails, the call row still commits) */
+    rc = sb_tx_exec(tx, "SAVEPOINT out_callbacks", "");
+    if (rc != 0)
+        return rc;
     if (w->contact_id != 0)
         rc = sb_call_close_callbacks(tx, w->contact_id, w->id, &w->ticket);
     if (rc == 0 && w->task_id != 0)
         rc = close_task(tx, w);
+    if (rc == 0)
+        return sb_tx_exec(tx, "RELEASE out_callbacks", "");
+    sb_log(SB_WARN, "voice", "call_row=%lld call-back tasks not closed rc=%d (the row stays)", (long long)w->id, rc);
+    json_t *events = w->ticket.events;
+    sb_call_ticket_discard(&w->ticket);
+    w->ticket.events = events != NULL ? json_array() : NULL;
+    rc = sb_tx_exec(tx, "ROLLBACK TO out_callbacks", "");
+    if (rc == 0)
+        rc = sb_tx_exec(tx, "RELEASE out_callbacks", "");
     return rc;
 }
 

@@ -50,7 +50,7 @@ typedef struct sb_outbound_request {
     int64_t agent_id;
     char number[SB_VOICE_EXT_MAX]; /* E.164 */
     char caller_id[SB_VOICE_EXT_MAX];
-    int64_t contact_id;        /* 0: no contact has the number */
+    int64_t contact_id; /* 0: no contact has the number */
     char contact_name[128];
     int64_t ticket_id, task_id; /* 0: none */
 } sb_outbound_request;

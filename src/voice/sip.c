@@ -89,7 +89,7 @@ struct sb_vcall {
     struct sipsess *sess;
     sb_media *media;
     call_state state;
-    uint32_t play_id; /* of the prompt playing now */
+    uint32_t play_id;    /* of the prompt playing now */
     struct tmr tmr_ring; /* inbound: the core's decision; originated: the customer's ring */
     struct tmr tmr_free;
     /* originated calls */
@@ -855,8 +855,7 @@ static void orig_close(int err, const struct sip_msg *msg, void *arg)
      * declined); a 401/403 left is the trunk refusing our credentials */
     int code = msg != NULL && msg->scode >= 300 ? msg->scode : err == ETIMEDOUT ? 408 : 500;
     if (msg == NULL || code == 401 || code == 403 || code == 407)
-        customer_failed(c, code, err == ETIMEDOUT ? SB_VOICE_CAUSE_TIMEOUT : SB_VOICE_CAUSE_ERROR,
-                        SB_VOICE_BY_SYSTEM);
+        customer_failed(c, code, err == ETIMEDOUT ? SB_VOICE_CAUSE_TIMEOUT : SB_VOICE_CAUSE_ERROR, SB_VOICE_BY_SYSTEM);
     else if (code == 486 || code == 600 || code == 603)
         customer_failed(c, code, SB_VOICE_CAUSE_REJECTED, SB_VOICE_BY_CUSTOMER);
     else if (code == 408 || code == 480 || code == 487)

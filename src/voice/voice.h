@@ -51,9 +51,9 @@ typedef enum sb_voice_event_kind {
 
 typedef enum sb_voice_party {
     SB_VOICE_BY_NONE = 0,
-    SB_VOICE_BY_CALLER, /* BYE or CANCEL from the caller */
-    SB_VOICE_BY_SYSTEM, /* our decision (hangup, reject) or a failure */
-    SB_VOICE_BY_AGENT,  /* BYE from the bridged agent's device */
+    SB_VOICE_BY_CALLER,   /* BYE or CANCEL from the caller */
+    SB_VOICE_BY_SYSTEM,   /* our decision (hangup, reject) or a failure */
+    SB_VOICE_BY_AGENT,    /* BYE from the bridged agent's device */
     SB_VOICE_BY_CUSTOMER, /* originated calls: the customer's side (BYE, or their final answer) */
 } sb_voice_party;
 

@@ -20,6 +20,7 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t rtp_packets_sent;
     atomic_uint_fast64_t rtp_packets_received;
     atomic_uint_fast64_t dtmf_digits;
+    atomic_uint_fast64_t dtmf_inband;   /* ...of them heard in the audio (no telephone-event) */
     atomic_uint_fast64_t registrations; /* bindings now */
     atomic_uint_fast64_t register_failures;
     atomic_uint_fast64_t register_lockouts;
@@ -62,11 +63,11 @@ typedef struct sb_vcmd {
     unsigned timeout_s;               /* RING */
     int code;
     bool loop;
-    char *path;               /* PLAY, RECORD */
-    uint32_t play_id;         /* PLAY */
-    sb_voice_record_opts rec; /* RECORD */
+    char *path;                    /* PLAY, RECORD */
+    uint32_t play_id;              /* PLAY */
+    sb_voice_record_opts rec;      /* RECORD */
     sb_voice_originate_opts *orig; /* ORIGINATE (malloc'ed) */
-    sb_voice_extension *ext;  /* SET_EXTENSIONS */
+    sb_voice_extension *ext;       /* SET_EXTENSIONS */
     size_t n;
     struct sb_vcmd *next; /* core-side backlog */
 } sb_vcmd;

@@ -15,6 +15,7 @@ type CallInfo = {
   call_id: number;
   agent_id: number;
   from: string;
+  direction?: 'in' | 'out'; /* out: click-to-call / call-back, the agent's phone rings first */
   to: string;
   queue_team_id?: number;
   contact_id?: number;
@@ -27,6 +28,7 @@ const s = strings({
   ru: {
     region: 'Звонки',
     ringing: 'Входящий звонок',
+    outgoing: 'Исходящий звонок',
     talking: 'Разговор',
     newCustomer: 'Новый клиент',
     customer: 'Клиент',
@@ -38,6 +40,7 @@ const s = strings({
   en: {
     region: 'Calls',
     ringing: 'Incoming call',
+    outgoing: 'Outgoing call',
     talking: 'On the call',
     newCustomer: 'New customer',
     customer: 'Customer',
@@ -143,10 +146,10 @@ export function CallPop(props: { me: Agent; t: T }) {
         const team = p.queue_team_id ? names[p.queue_team_id] : undefined;
         return (
           <div key={p.call_id} class={`callpop ${p.talking ? 'talking' : 'ringing'}`} data-call={p.call_id}>
-            <span class="callpop-state">{p.talking ? s(t, 'talking') : s(t, 'ringing')}</span>
+            <span class="callpop-state">{p.talking ? s(t, 'talking') : s(t, p.direction === 'out' ? 'outgoing' : 'ringing')}</span>
             <span class="callpop-who">
               <strong class={p.contact_id ? 'callpop-name' : 'callpop-name new'}>{who}</strong>{' '}
-              <span class="callpop-number">{formatPhone(p.from)}</span>
+              <span class="callpop-number">{formatPhone(p.direction === 'out' ? p.to : p.from)}</span>
             </span>
             {team && <span class="callpop-queue">{s(t, 'queue')}: {team}</span>}
             {p.talking && (
