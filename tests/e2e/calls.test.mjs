@@ -198,3 +198,16 @@ test('queue figures: offered, answered, abandoned, ASA and service level per tea
   assert.deepEqual(page.errors, []);
   await ctx.close();
 });
+
+test('click-to-call from the customer card: the API says why it cannot call', async () => {
+  // the daemon here has no [sip] nor [trunk]: the button shows the API's no_trunk beside it
+  const ctx = await env.browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  const page = await signIn(env.base, ctx, 'admin@demo.switchboard', 'demo-admin-1', 'ru');
+  await page.goto(env.base + '/#/t/1');
+  const card = page.getByRole('complementary', { name: 'Карточка клиента' });
+  await card.getByText('+79990001122').waitFor();
+  await card.getByRole('button', { name: 'Позвонить' }).click();
+  await card.getByRole('alert').filter({ hasText: 'Исходящие звонки не настроены (нет SIP-транка)' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});

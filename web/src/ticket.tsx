@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, listen, send, type Agent, type Contact, type Message, type Template, type Ticket } from './api';
 import { type Key, type T } from './i18n';
+import { CallButton } from './dial';
 import { ChannelIcon, priorityLabel, statusLabel } from './inbox';
 
 type Attachment = { name: string; mime: string; url: string; size?: number };
@@ -66,6 +67,7 @@ export function CustomerCard(props: { t: T; contact: Contact; version: number; c
   }, [props.contact.id, props.version]);
   const c = props.contact;
   const byId = new Map(tickets.map((k) => [k.id, k]));
+  const byNumber = (n: number) => tickets.find((k) => k.number === n)?.id;
   // one timeline: the latest messages of this customer's every ticket, any channel
   const recent = messages.filter((m) => m.direction !== 'system').slice(-20);
   return (
@@ -79,6 +81,9 @@ export function CustomerCard(props: { t: T; contact: Contact; version: number; c
           {(c.identities as Identity[]).map((i) => (
             <dd key={i.kind + i.address}>
               <span class="kind">{t.t(('identity.' + i.kind) as Key) ?? i.kind}</span> {i.address}
+              {i.kind === 'phone' && i.address.startsWith('+') && (
+                <> <CallButton t={t} to={i.address} contactId={c.id} ticketId={byNumber(props.current)} /></>
+              )}
             </dd>
           ))}
         </dl>
