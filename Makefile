@@ -12,7 +12,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 CONFIG ?= config/demo.ini
 
-.PHONY: all deps node-deps web build build-asan prompts run test bench clean format checksrc screenshots
+.PHONY: all deps node-deps web build build-asan prompts run test bench bench-voice clean format checksrc screenshots
 
 all: build
 
@@ -67,6 +67,14 @@ screenshots: node-deps build
 bench: node-deps build
 	cmake --build build -j$(JOBS) --target bench_ingest bench_fanout
 	bench/run.sh
+
+# The voice benchmark (SIPp callers, IVR, queue, agents' phones): a ramp of call rates,
+# 120 s each, about 15-20 minutes; QUICK=1 make bench-voice: 15 s each. Not part of
+# `make bench` or `make test`. Release build of the daemon and prompts only, in build-bench.
+bench-voice: deps
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build-bench -j$(JOBS) --target switchboard prompts
+	BUILD_DIR=build-bench bench/voice.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
