@@ -298,7 +298,8 @@ static void expect_lang(const char *want, const char *text)
     if (want == NULL && got == NULL)
         return;
     if (want == NULL || got == NULL || strcmp(want, got) != 0)
-        fail_msg("language of \"%s\": want %s, got %s", text, want ? want : "NULL", got ? got : "NULL");
+        fail_msg("language of \"%s\": want %s, got %s", text ? text : "(null)", want ? want : "NULL",
+                 got ? got : "NULL");
 }
 
 /* The models load once, whichever thread asks first. */
