@@ -396,35 +396,46 @@ typedef struct missed_args {
 
 static const char *const missed_params[] = {"from", "to", "status", "format", "delimiter", "lang"};
 
-/* Reads the query on the loop; errors are reported by the action, after
- * authentication (as the metrics report does). */
-static void parse_missed(sb_http_req *req, missed_args *a)
+/* The query's names (only `known`, each once) and its period [from, to):
+ * ISO 8601 times, to after from. 0, or SB_EINVAL with `error` filled. */
+static int parse_period(sb_http_req *req, const char *const *known, size_t nknown, const char *known_list,
+                        int64_t *from, int64_t *to, char *error, size_t cap)
 {
     char bad[40];
     bool repeated = false;
-    a->to = INT64_MAX;
-    if (sb_http_req_query_names(req, missed_params, SB_ARRAY_LEN(missed_params), bad, sizeof bad, &repeated) != 0) {
-        sb_errorf(a->error, sizeof a->error,
-                  repeated ? "parameter '%s' is given more than once"
-                           : "unknown parameter '%s' (known: from, to, status, format, delimiter, lang)",
-                  bad);
-        return;
+    *to = INT64_MAX;
+    if (sb_http_req_query_names(req, known, nknown, bad, sizeof bad, &repeated) != 0) {
+        if (repeated)
+            sb_errorf(error, cap, "parameter '%s' is given more than once", bad);
+        else
+            sb_errorf(error, cap, "unknown parameter '%s' (known: %s)", bad, known_list);
+        return SB_EINVAL;
     }
     static const char *const times[] = {"from", "to"};
     for (size_t i = 0; i < 2; i++) {
         const char *v = sb_http_req_query_param(req, times[i]);
-        if (v != NULL && sb_clock_parse_iso(v, i == 0 ? &a->from : &a->to) != 0) {
-            sb_errorf(a->error, sizeof a->error,
+        if (v != NULL && sb_clock_parse_iso(v, i == 0 ? from : to) != 0) {
+            sb_errorf(error, cap,
                       "parameter '%s' must be an ISO 8601 time such as 2026-11-01T00:00:00Z (a '+' must be sent "
                       "as %%2B)",
                       times[i]);
-            return;
+            return SB_EINVAL;
         }
     }
-    if (a->to <= a->from) {
-        sb_errorf(a->error, sizeof a->error, "parameter 'to' must be later than 'from'");
-        return;
+    if (*to <= *from) {
+        sb_errorf(error, cap, "parameter 'to' must be later than 'from'");
+        return SB_EINVAL;
     }
+    return 0;
+}
+
+/* Reads the query on the loop; errors are reported by the action, after
+ * authentication (as the metrics report does). */
+static void parse_missed(sb_http_req *req, missed_args *a)
+{
+    if (parse_period(req, missed_params, SB_ARRAY_LEN(missed_params), "from, to, status, format, delimiter, lang",
+                     &a->from, &a->to, a->error, sizeof a->error) != 0)
+        return;
     struct {
         const char *name, *first, *second;
         bool *second_chosen;
@@ -659,32 +670,10 @@ static const char *const queues_params[] = {"from", "to", "service_level_seconds
 
 static void parse_queues(sb_http_req *req, queues_args *a)
 {
-    char bad[40];
-    bool repeated = false;
-    a->to = INT64_MAX;
     a->sl_seconds = 20;
-    if (sb_http_req_query_names(req, queues_params, SB_ARRAY_LEN(queues_params), bad, sizeof bad, &repeated) != 0) {
-        sb_errorf(a->error, sizeof a->error,
-                  repeated ? "parameter '%s' is given more than once"
-                           : "unknown parameter '%s' (known: from, to, service_level_seconds)",
-                  bad);
+    if (parse_period(req, queues_params, SB_ARRAY_LEN(queues_params), "from, to, service_level_seconds", &a->from,
+                     &a->to, a->error, sizeof a->error) != 0)
         return;
-    }
-    static const char *const times[] = {"from", "to"};
-    for (size_t i = 0; i < 2; i++) {
-        const char *v = sb_http_req_query_param(req, times[i]);
-        if (v != NULL && sb_clock_parse_iso(v, i == 0 ? &a->from : &a->to) != 0) {
-            sb_errorf(a->error, sizeof a->error,
-                      "parameter '%s' must be an ISO 8601 time such as 2026-11-01T00:00:00Z (a '+' must be sent "
-                      "as %%2B)",
-                      times[i]);
-            return;
-        }
-    }
-    if (a->to <= a->from) {
-        sb_errorf(a->error, sizeof a->error, "parameter 'to' must be later than 'from'");
-        return;
-    }
     const char *v = sb_http_req_query_param(req, "service_level_seconds");
     if (v != NULL) {
         char *end = NULL;
@@ -733,14 +722,14 @@ static int queues_action(sb_tx *tx, sb_api_op *op)
         int64_t offered = sb_stmt_int(st, 2), answered = sb_stmt_int(st, 3), abandoned = sb_stmt_int(st, 4);
         int64_t within = sb_stmt_int(st, 10);
         json_array_append_new(
-            list, json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "team_id",
-                            (json_int_t)sb_stmt_int(st, 0), "team_name", sb_stmt_text(st, 1), "offered",
-                            (json_int_t)offered, "answered", (json_int_t)answered, "abandoned", (json_int_t)abandoned,
-                            "missed", (json_int_t)sb_stmt_int(st, 5), "voicemail", (json_int_t)sb_stmt_int(st, 6),
-                            "asa_seconds", (double)sb_stmt_int(st, 7) / 1000.0, "abandon_wait_seconds",
-                            (double)sb_stmt_int(st, 8) / 1000.0, "talk_seconds", (double)sb_stmt_int(st, 9) / 1000.0,
-                            "service_level", ratio(within, answered + abandoned), "abandonment_rate",
-                            ratio(abandoned, offered)));
+            list,
+            json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f}", "team_id", (json_int_t)sb_stmt_int(st, 0),
+                      "team_name", sb_stmt_text(st, 1), "offered", (json_int_t)offered, "answered",
+                      (json_int_t)answered, "abandoned", (json_int_t)abandoned, "missed",
+                      (json_int_t)sb_stmt_int(st, 5), "voicemail", (json_int_t)sb_stmt_int(st, 6), "asa_seconds",
+                      (double)sb_stmt_int(st, 7) / 1000.0, "abandon_wait_seconds", (double)sb_stmt_int(st, 8) / 1000.0,
+                      "talk_seconds", (double)sb_stmt_int(st, 9) / 1000.0, "service_level",
+                      ratio(within, answered + abandoned), "abandonment_rate", ratio(abandoned, offered)));
     }
     sb_stmt_end(st);
     if (rc < 0) {
