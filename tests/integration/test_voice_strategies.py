@@ -287,9 +287,9 @@ class QueueStrategyTest(unittest.TestCase):
     def test_callback_key_ends_the_wait(self):
         line = Line(self, {"strategy": "ring_all", "callback_digit": "*", "announce_seconds": 10})
         try:
-            t = time.monotonic()
+            # the caller fails unless our BYE (after the thank-you) comes within 15 s; the
+            # queue's max wait ([sip] 40 s) would come far later
             ok(self, line.call("caller_queue_key", key="*", key_after_ms=1500, wait_ms=15000), line.d)
-            self.assertLess(time.monotonic() - t, 14)  # the thank-you, then our BYE
             (c,) = line.calls(1)
             self.assertEqual((c["status"], c["hangup_by"]), ("missed", "system"))
             self.assertEqual(line.metric("voice_queue_callbacks_total"), 1)
@@ -300,9 +300,8 @@ class QueueStrategyTest(unittest.TestCase):
     def test_max_wait_then_goodbye(self):
         line = Line(self, {"strategy": "ring_all", "max_wait_seconds": 3, "max_wait_fallback": "hangup"})
         try:
-            t = time.monotonic()
+            # the caller fails unless our BYE comes within 20 s: the queue's 3 s, not [sip]'s 40 s
             ok(self, line.call("caller_queue_bye", wait_ms=20000), line.d)
-            self.assertLess(time.monotonic() - t, 15)
             (c,) = line.calls(1)
             self.assertEqual((c["status"], c["hangup_by"], c["queue_team_id"]), ("missed", "system", line.team))
             self.assertEqual(line.metric("voice_queue_timed_out_total"), 1)
