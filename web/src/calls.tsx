@@ -5,7 +5,7 @@
 // status filter and more pages by cursor. Beside it, the missed calls not
 // yet called back (GET /api/v1/calls/missed): one row per customer with
 // their attempts, the ticket and the call-back task, and the same as CSV.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, listen, type Agent } from './api';
 import { number, strings, type T } from './i18n';
 
@@ -223,6 +223,19 @@ export function Calls(props: { me: Agent; t: T }) {
   );
 }
 
+/* Lists here reload when a filter changes, on reconnect and on events, so
+ * requests overlap; only the latest one's answer may be shown (an older,
+ * slower answer for the previous filter must not overwrite it). begin() is
+ * called as a load starts; the function it returns says whether that load
+ * is still the latest. */
+function useLatestOnly(): () => () => boolean {
+  const latest = useRef(0);
+  return () => {
+    const mine = ++latest.current;
+    return () => mine === latest.current;
+  };
+}
+
 function CallLog(props: { t: T }) {
   const { t } = props;
   const [rows, setRows] = useState<CallRow[]>([]);
@@ -231,12 +244,15 @@ function CallLog(props: { t: T }) {
   const [error, setError] = useState('');
   const [teams, setTeams] = useState<Record<number, string>>({});
   const [agents, setAgents] = useState<Record<number, string>>({});
+  const begin = useLatestOnly();
   const load = async (more: boolean) => {
+    const current = begin();
     setError('');
     const q = [`limit=50`, status ? `status=${status}` : '', more && cursor ? `cursor=${cursor}` : '']
       .filter(Boolean)
       .join('&');
     const r = await call<{ calls: CallRow[]; next_cursor: string | null }>('GET', `/api/v1/calls?${q}`);
+    if (!current()) return;
     if (r.status !== 200) {
       setError(s(t, 'failed'));
       return;
@@ -340,9 +356,12 @@ function MissedCalls(props: { t: T }) {
   const [rows, setRows] = useState<MissedRow[] | null>(null);
   const [show, setShow] = useState<'open' | 'all'>('open');
   const [error, setError] = useState('');
+  const begin = useLatestOnly();
   const load = async () => {
+    const current = begin();
     setError('');
     const r = await call<{ calls: MissedRow[] }>('GET', `/api/v1/calls/missed?status=${show}`);
+    if (!current()) return;
     if (r.status !== 200) {
       setError(s(t, 'failed'));
       return;
@@ -432,12 +451,15 @@ function QueueFigures(props: { t: T }) {
   const [rows, setRows] = useState<QueueRow[] | null>(null);
   const [period, setPeriod] = useState<'today' | 'week' | 'month'>('today');
   const [error, setError] = useState('');
+  const begin = useLatestOnly();
   const load = async () => {
+    const current = begin();
     setError('');
     const from = new Date();
     if (period === 'today') from.setHours(0, 0, 0, 0);
     else from.setTime(from.getTime() - (period === 'week' ? 7 : 30) * 86400000);
     const r = await call<{ queues: QueueRow[] }>('GET', `/api/v1/calls/queues?from=${encodeURIComponent(from.toISOString())}`);
+    if (!current()) return;
     if (r.status !== 200) {
       setError(s(t, 'failed'));
       return;
