@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cidr.h"
 #include "base/log.h"
 
 void sb_config_defaults(sb_config *c)
@@ -194,6 +195,20 @@ static int on_trunk_value(load_ctx *lc, const char *name, const char *value)
         if (parse_uint(value, 600, &n) != 0 || n == 0)
             goto bad;
         c->trunk_ring_timeout_seconds = (unsigned)n;
+    } else if (strcmp(name, "allow") == 0) {
+        sb_cidr list[SB_CIDR_LIST_MAX];
+        size_t k = 0;
+        if (strlen(value) >= sizeof c->trunk_allow || sb_cidr_parse_list(value, list, SB_CIDR_LIST_MAX, &k) != 0)
+            goto bad;
+        snprintf(c->trunk_allow, sizeof c->trunk_allow, "%s", value);
+    } else if (strcmp(name, "inbound_username") == 0) {
+        if (value[0] != '\0' && !chars_ok(value, sizeof c->trunk_in_username, USER_CHARS "@!~$&=,;?/"))
+            goto bad;
+        snprintf(c->trunk_in_username, sizeof c->trunk_in_username, "%s", value);
+    } else if (strcmp(name, "inbound_password") == 0) {
+        if (strlen(value) >= sizeof c->trunk_in_password)
+            goto bad;
+        snprintf(c->trunk_in_password, sizeof c->trunk_in_password, "%s", value);
     } else {
         snprintf(lc->err, lc->errcap, "unknown key [trunk] %s", name);
         return 0;

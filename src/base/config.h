@@ -53,6 +53,10 @@ typedef struct sb_config {
     int trunk_tcp;                       /* transport = tcp (default udp) */
     char trunk_prefix[16];               /* prefix_numbers: before the E.164 digits (no "+") dialled */
     unsigned trunk_ring_timeout_seconds; /* the customer's phone rings this long */
+    /* who may call our numbers (an INVITE not from a registered phone) */
+    char trunk_allow[512];       /* allow: addresses/CIDRs the provider's INVITEs come from ("" = any) */
+    char trunk_in_username[64];  /* inbound_username: the digest the provider's INVITEs must pass ("" = none) */
+    char trunk_in_password[128]; /* never logged */
 } sb_config;
 
 void sb_config_defaults(sb_config *c);

@@ -50,6 +50,17 @@ void sb_outbound_voice_options(const sb_config *cfg, sb_voice_options *opt)
     if (cfg->trunk_host[0] != '\0') /* never the password */
         sb_log(SB_INFO, "voice", "trunk host=%s transport=%s user=%s", cfg->trunk_host, cfg->trunk_tcp ? "tcp" : "udp",
                cfg->trunk_username[0] ? cfg->trunk_username : "-");
+    /* checked when the file was read */
+    if (sb_cidr_parse_list(cfg->trunk_allow, opt->trunk_allow, SB_CIDR_LIST_MAX, &opt->trunk_nallow) != 0)
+        opt->trunk_nallow = 0;
+    snprintf(opt->trunk_in_username, sizeof opt->trunk_in_username, "%s", cfg->trunk_in_username);
+    snprintf(opt->trunk_in_password, sizeof opt->trunk_in_password, "%s", cfg->trunk_in_password);
+    if (opt->trunk_nallow == 0 && cfg->trunk_in_username[0] == '\0')
+        sb_log(SB_WARN, "voice",
+               "calls to our numbers are accepted from any address: set [trunk] allow and/or inbound_username");
+    else
+        sb_log(SB_INFO, "voice", "calls to our numbers: from %zu allowed address range(s)%s%s", opt->trunk_nallow,
+               cfg->trunk_in_username[0] ? ", digest user " : "", cfg->trunk_in_username);
 }
 
 sb_outbound *sb_outbound_new(sb_app *app, sb_calls *calls, sb_voice *voice)

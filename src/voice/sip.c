@@ -118,6 +118,7 @@ typedef struct failure_entry {
     double invite_tokens;
     uint64_t invite_at_ms; /* last INVITE (0: none yet) */
     bool invite_limited;   /* refusing now (logged once per episode) */
+    bool stranger_logged;  /* an INVITE from outside [trunk] allow was logged */
 } failure_entry;
 
 struct sb_vthread {
@@ -139,6 +140,7 @@ struct sb_vthread {
     struct list failures;
     size_t nfailures;
     char secret[65];
+    char trunk_ha1[33]; /* of [trunk] inbound_username ("" = no digest for INVITEs from outside) */
     struct tmr housekeeping;
     struct tmr grace;
     bool shutting_down;
@@ -400,6 +402,63 @@ static bool invite_allowed(sb_vthread *vt, const struct sa *src, uint64_t now)
     return true;
 }
 
+static bool locked_out(sb_vthread *vt, const struct sa *src, uint64_t now);
+static void count_failure(sb_vthread *vt, const struct sip_msg *msg, const char *ext, uint64_t now);
+static void challenge(sb_vthread *vt, const struct sip_msg *msg, bool stale);
+static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex, uint64_t now,
+                        const sb_voice_extension **e, bool *stale);
+
+static void refuse_invite(sb_vthread *vt, const struct sip_msg *msg, uint16_t code)
+{
+    atomic_fetch_add(&vt->cnt->sip_rejected, 1);
+    (void)sip_treply(NULL, vt->sip, msg, code, reason_phrase(code));
+}
+
+/* An INVITE not from a registered phone comes from a trunk (or a
+ * stranger): true when [trunk] allow and inbound_username let it in (see
+ * sb_voice_options); otherwise it has been answered (401 to authenticate,
+ * 403 refused, 400 a malformed Authorization). */
+static bool admit_from_outside(sb_vthread *vt, const struct sip_msg *msg, uint64_t now)
+{
+    if (vt->opt.trunk_nallow > 0 && !sb_cidr_match(vt->opt.trunk_allow, vt->opt.trunk_nallow, &msg->src.u.sa)) {
+        atomic_fetch_add(&vt->cnt->invites_refused, 1);
+        failure_entry *f = failure_get(vt, &msg->src, true);
+        if (!f->stranger_logged) { /* once per source: a scanner must not fill the log */
+            f->stranger_logged = true;
+            char ip[64] = "";
+            (void)sa_ntop(&msg->src, ip, sizeof ip);
+            sb_log(SB_WARN, "voice", "invite refused src=%s: not a registered phone nor in [trunk] allow", ip);
+        }
+        refuse_invite(vt, msg, 403);
+        return false;
+    }
+    if (vt->trunk_ha1[0] == '\0')
+        return true;
+    if (locked_out(vt, &msg->src, now)) {
+        atomic_fetch_add(&vt->cnt->invites_refused, 1);
+        refuse_invite(vt, msg, 403);
+        return false;
+    }
+    bool stale = false;
+    int rc = authenticate(vt, msg, vt->opt.trunk_in_username, vt->trunk_ha1, now, NULL, &stale);
+    if (rc == 0)
+        return true;
+    if (rc == 1) {
+        challenge(vt, msg, stale);
+    } else if (rc == SB_EINVAL) {
+        refuse_invite(vt, msg, 400);
+    } else {
+        char user[SB_VOICE_EXT_MAX] = "";
+        const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_AUTHORIZATION);
+        struct httpauth_digest_resp resp;
+        if (h != NULL && httpauth_digest_response_decode(&resp, &h->val) == 0)
+            (void)sb_voice_user_copy(&resp.username, user);
+        count_failure(vt, msg, user[0] ? user : "-", now);
+        refuse_invite(vt, msg, 403);
+    }
+    return false;
+}
+
 static void on_invite(const struct sip_msg *msg, void *arg)
 {
     sb_vthread *vt = arg;
@@ -414,10 +473,12 @@ static void on_invite(const struct sip_msg *msg, void *arg)
     }
     char from[SB_VOICE_EXT_MAX], to[SB_VOICE_EXT_MAX];
     if (sb_voice_invite_parties(msg, from, to) != 0) {
-        atomic_fetch_add(&vt->cnt->sip_rejected, 1);
-        (void)sip_treply(NULL, vt->sip, msg, 400, "Bad Request");
+        refuse_invite(vt, msg, 400);
         return;
     }
+    bool from_extension = is_registered_from(vt, from, &msg->src);
+    if (!from_extension && !admit_from_outside(vt, msg, sb_clock_mono_ms()))
+        return;
     sb_vcall *c = sb_xcalloc(1, sizeof *c);
     c->magic = CALL_MAGIC;
     c->vt = vt;
@@ -434,7 +495,7 @@ static void on_invite(const struct sip_msg *msg, void *arg)
                       : msg->tp == SIP_TRANSP_TCP ? "tcp"
                                                   : sip_transp_param(msg->tp),
                       &msg->src);
-    ev.from_extension = is_registered_from(vt, from, &msg->src);
+    ev.from_extension = from_extension;
     struct sa ip;
     int err = sip_transp_laddr(vt->sip, &ip, msg->tp, &msg->src);
     int rc = err == 0 ? sb_media_new(&c->media, vt->mx, c, &ip, msg) : SB_EIO;
@@ -1064,7 +1125,8 @@ static bool locked_out(sb_vthread *vt, const struct sa *src, uint64_t now)
 
 static void count_failure(sb_vthread *vt, const struct sip_msg *msg, const char *ext, uint64_t now)
 {
-    atomic_fetch_add(&vt->cnt->register_failures, 1);
+    bool invite = pl_strcmp(&msg->met, "INVITE") == 0;
+    atomic_fetch_add(invite ? &vt->cnt->invites_refused : &vt->cnt->register_failures, 1);
     failure_entry *f = failure_get(vt, &msg->src, true);
     if (now - f->window_start_ms > FAILURE_WINDOW_MS) {
         f->window_start_ms = now;
@@ -1073,13 +1135,14 @@ static void count_failure(sb_vthread *vt, const struct sip_msg *msg, const char 
     f->failures++;
     char ip[64] = "";
     (void)sa_ntop(&msg->src, ip, sizeof ip);
-    sb_log(SB_WARN, "voice", "register refused ext=%s src=%s failures=%u", ext, ip, f->failures);
+    sb_log(SB_WARN, "voice", "%s refused user=%s src=%s failures=%u", invite ? "invite" : "register", ext, ip,
+           f->failures);
     if (vt->opt.register_max_failures > 0 && f->failures >= vt->opt.register_max_failures) {
         f->locked_until_ms = now + (uint64_t)vt->opt.register_lockout_seconds * 1000;
         f->failures = 0;
         f->window_start_ms = now;
         atomic_fetch_add(&vt->cnt->register_lockouts, 1);
-        sb_log(SB_WARN, "voice", "register lockout src=%s seconds=%u", ip, vt->opt.register_lockout_seconds);
+        sb_log(SB_WARN, "voice", "digest lockout src=%s seconds=%u", ip, vt->opt.register_lockout_seconds);
     }
 }
 
@@ -1104,10 +1167,11 @@ static int hex_to_bin(const char *hex, uint8_t *out, size_t n)
     return 0;
 }
 
-/* Checks the Authorization header: 0 authenticated (*e set), 1 challenge
- * again (none, stale or foreign nonce, other realm), SB_EAUTH wrong
- * credentials, SB_EINVAL malformed. */
-static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *ext, uint64_t now,
+/* Checks the Authorization header for `user`: 0 authenticated, 1
+ * challenge again (none, stale or foreign nonce, other realm), SB_EAUTH
+ * wrong credentials, SB_EINVAL malformed. The HA1 is `ha1_hex` when given
+ * (the trunk), else the extension's (*e set). */
+static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex, uint64_t now,
                         const sb_voice_extension **e, bool *stale)
 {
     *stale = false;
@@ -1126,11 +1190,16 @@ static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *e
     }
     if (pl_isset(&resp.qop) && pl_strcasecmp(&resp.qop, "auth") != 0)
         return SB_EINVAL;
-    if (pl_strcmp(&resp.username, ext) != 0)
+    if (pl_strcmp(&resp.username, user) != 0)
         return SB_EAUTH;
-    *e = ext_find(vt, resp.username.p, resp.username.l);
+    if (ha1_hex == NULL) {
+        *e = ext_find(vt, resp.username.p, resp.username.l);
+        if (*e == NULL)
+            return SB_EAUTH;
+        ha1_hex = (*e)->ha1;
+    }
     uint8_t ha1[MD5_SIZE];
-    if (*e == NULL || hex_to_bin((*e)->ha1, ha1, sizeof ha1) != 0)
+    if (hex_to_bin(ha1_hex, ha1, sizeof ha1) != 0)
         return SB_EAUTH;
     return httpauth_digest_response_auth(&resp, &msg->met, ha1) == 0 ? 0 : SB_EAUTH;
 }
@@ -1245,7 +1314,7 @@ static void handle_register(sb_vthread *vt, const struct sip_msg *msg)
     }
     const sb_voice_extension *e = NULL;
     bool stale = false;
-    int rc = authenticate(vt, msg, ext, now, &e, &stale);
+    int rc = authenticate(vt, msg, ext, NULL, now, &e, &stale);
     if (rc == 1) {
         challenge(vt, msg, stale);
         return;
@@ -1403,6 +1472,9 @@ int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int
     tmr_init(&vt->housekeeping);
     tmr_init(&vt->grace);
     sb_random_hex(vt->secret, 32);
+    if (opt->trunk_in_username[0] != '\0')
+        sb_voice_ha1(opt->trunk_in_username, opt->realm, opt->trunk_in_password, vt->trunk_ha1);
+    explicit_bzero(vt->opt.trunk_in_password, sizeof vt->opt.trunk_in_password); /* the HA1 is enough */
     sb_media_hooks hooks = {media_dtmf, media_play_done, media_no_media, media_recording_done};
     int rc = sb_mediactx_new(&vt->mx, vt->cnt, &hooks, opt->no_media_seconds);
     if (rc != 0)

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/cidr.h"
 #include "base/sb.h"
 
 typedef struct sb_voice sb_voice;
@@ -138,6 +139,16 @@ typedef struct sb_voice_options {
     char trunk_username[64];
     char trunk_password[128];
     bool trunk_tcp;
+    /* Who may call our numbers. An INVITE from a registered phone (its
+     * From user is an extension registered from that address) is always
+     * ours. Any other must come from an address in trunk_allow (when the
+     * list is not empty: else 403) and pass digest authentication as
+     * trunk_in_username (when set: else 401, then 403 and a failure
+     * counted toward the source's lockout). Neither set: anyone may. */
+    sb_cidr trunk_allow[SB_CIDR_LIST_MAX];
+    size_t trunk_nallow;
+    char trunk_in_username[64];
+    char trunk_in_password[128];
 } sb_voice_options;
 
 /* Starts the voice thread and waits until it listens (or failed: then

@@ -32,6 +32,7 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t rtp_relayed_to_caller; /* agent -> caller */
     atomic_uint_fast64_t rtp_transcoded;        /* relayed packets converted PCMU <-> PCMA */
     atomic_uint_fast64_t invites_limited;       /* INVITEs refused by the per-source rate limit */
+    atomic_uint_fast64_t invites_refused;       /* INVITEs from outside refused: address or digest */
     atomic_uint_fast64_t recordings_started;    /* files opened */
     atomic_uint_fast64_t recordings_finished;   /* ended at max_length, silence or hangup */
     atomic_uint_fast64_t recordings_failed;     /* not opened, or a write failed */

@@ -1,0 +1,192 @@
+"""Who may call our numbers: an INVITE that is not from a registered phone comes from a
+SIP trunk and must come from an address in [trunk] allow (else 403) and, when [trunk]
+inbound_username is set, pass digest authentication (401, then 403 for wrong
+credentials, counted toward the source's lockout). SIPp plays the provider; a few
+INVITEs are sent by hand to see the exact answers."""
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import unittest
+import uuid
+
+from sbtest import DEMO_ADMIN, Daemon, binary, sipp, wait_for
+
+SIP = "[sip]\nlisten = 127.0.0.1:0\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
+TRUNK_USER, TRUNK_PASS = "provider-7", "trunk-secret-1"
+
+
+def ok(test, r):
+    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
+
+
+def calls(d):
+    st, _, body = d.req("GET", "/api/v1/calls", token=d.token(DEMO_ADMIN[0]))
+    assert st == 200, body
+    return body["calls"]
+
+
+def md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+class Provider:
+    """INVITEs by hand from one UDP socket on 127.0.0.1: each gets its final answer
+    (1xx skipped) and an ACK, as a trunk would send."""
+
+    def __init__(self, d):
+        self.port = d.sip_port
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.s.settimeout(5)
+        self.local = self.s.getsockname()[1]
+        self.cseq = 0
+
+    def close(self):
+        self.s.close()
+
+    def invite(self, number="100", authorization=None, call_id=None):
+        """Returns (status, headers text, call_id)."""
+        self.cseq += 1
+        call_id = call_id or uuid.uuid4().hex
+        branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        uri = f"sip:{number}@127.0.0.1:{self.port}"
+        sdp = ("v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+        head = (f"INVITE {uri} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
+                f"From: <sip:79991112233@127.0.0.1>;tag=prov{self.cseq}\r\n"
+                f"To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {self.cseq} INVITE\r\n"
+                f"Contact: <sip:79991112233@127.0.0.1:{self.local}>\r\nMax-Forwards: 70\r\n")
+        if authorization:
+            head += f"Authorization: {authorization}\r\n"
+        msg = head + f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n" + sdp
+        self.s.sendto(msg.encode(), ("127.0.0.1", self.port))
+        while True:
+            data = self.s.recv(65536).decode(errors="replace")
+            status = int(data.split(" ", 2)[1])
+            if status >= 200:
+                break
+        to = re.search(r"^To: (.*)$", data, re.M | re.I).group(1).strip()
+        ack = (f"ACK {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
+               f"From: <sip:79991112233@127.0.0.1>;tag=prov{self.cseq}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+               f"CSeq: {self.cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        self.s.sendto(ack.encode(), ("127.0.0.1", self.port))
+        return status, data, call_id
+
+    def digest(self, challenge, password, number="100", user=TRUNK_USER):
+        realm = re.search(r'realm="([^"]*)"', challenge).group(1)
+        nonce = re.search(r'nonce="([^"]*)"', challenge).group(1)
+        uri = f"sip:{number}@127.0.0.1:{self.port}"
+        cnonce, nc = uuid.uuid4().hex[:8], "00000001"
+        ha1 = md5(f"{user}:{realm}:{password}")
+        resp = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{md5('INVITE:' + uri)}")
+        return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+                f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
+
+
+class TrunkInboundTest(unittest.TestCase):
+    def test_allow_list_refuses_strangers_not_registered_phones(self):
+        with Daemon(config_extra=SIP + "[trunk]\nallow = 10.0.0.0/8, 2001:db8::/32\n") as d:
+            # 127.0.0.1 is not in the list: 403, twice, logged once, not a call
+            ok(self, sipp(d, "caller_rejected", 100, keys={"code": 403, "codecs": "8"}))
+            ok(self, sipp(d, "caller_rejected", 100, keys={"code": 403, "codecs": "8"}))
+            self.assertEqual(d.metrics()["switchboard_voice_invites_refused_total"], 2)
+            self.assertEqual(d.log().count("invite refused src=127.0.0.1"), 1)
+            self.assertEqual(calls(d), [])
+            # a phone registered from this address is ours: its call goes through
+            # (to a number nobody has: 404 from the IVR, after the admission)
+            ok(self, sipp(d, "register", 201, keys={"expires": 3600, "final": 200},
+                          extra=["-au", "201", "-ap", "demo-sip-201"]))
+            ok(self, sipp(d, "caller_rejected", 999, keys={"code": 404, "codecs": "8", "caller": "201"}))
+            # the same From user from an address that did not register is a stranger
+            # (SIPp cannot leave 127.0.0.1 here, so a different user stands for it)
+            ok(self, sipp(d, "caller_rejected", 999, keys={"code": 403, "codecs": "8", "caller": "202"}))
+            d.stop()
+
+    def test_allow_list_admits_the_provider(self):
+        with Daemon(config_extra=SIP + "[trunk]\nallow = 192.0.2.10 127.0.0.0/8\n") as d:
+            ok(self, sipp(d, "caller_dtmf", 100, keys={"digit": "1", "caller": "79991234567"}))
+            row = wait_for(lambda: calls(d), msg="call logged")[0]
+            self.assertEqual((row["from"], row["did"], row["ivr_path"]), ("79991234567", "100", "1"))
+            self.assertEqual(d.metrics()["switchboard_voice_invites_refused_total"], 0)
+            d.stop()
+
+    def test_digest_challenge_refusal_and_lockout(self):
+        extra = f"[trunk]\ninbound_username = {TRUNK_USER}\ninbound_password = {TRUNK_PASS}\n"
+        with Daemon(config_extra=SIP + extra) as d:
+            # the provider with the right credentials: challenged, then answered by the IVR
+            ok(self, sipp(d, "caller_auth", 100, keys={"caller": "79990001111"},
+                          extra=["-au", TRUNK_USER, "-ap", TRUNK_PASS]))
+            row = wait_for(lambda: calls(d), msg="call logged")[0]
+            self.assertEqual((row["from"], row["did"], row["status"]), ("79990001111", "100", "abandoned"))
+            p = Provider(d)
+            try:
+                st, challenge, cid = p.invite()
+                self.assertEqual(st, 401)
+                www = re.search(r"^WWW-Authenticate: (.*)$", challenge, re.M).group(1)
+                self.assertIn('qop="auth"', www)
+                # a wrong password: 403, counted
+                st, _, _ = p.invite(authorization=p.digest(www, "guess-1"), call_id=cid)
+                self.assertEqual(st, 403)
+                # another user name with the right password is as wrong
+                st, _, _ = p.invite(authorization=p.digest(www, TRUNK_PASS, user="someone"), call_id=cid)
+                self.assertEqual(st, 403)
+                # a malformed Authorization: 400
+                st, _, _ = p.invite(authorization="Digest username=", call_id=cid)
+                self.assertEqual(st, 400)
+                # a nonce we never gave: challenged again, not counted
+                st, _, _ = p.invite(authorization=p.digest('realm="switchboard", nonce="00ff"', TRUNK_PASS))
+                self.assertEqual(st, 401)
+                m = d.metrics()
+                self.assertEqual(m["switchboard_voice_invites_refused_total"], 2)
+                self.assertEqual(m["switchboard_voice_register_lockouts_total"], 0)
+                # the third failure locks the address out: then even no digest gets 403 at once
+                st, _, _ = p.invite(authorization=p.digest(www, "guess-3"), call_id=cid)
+                self.assertEqual(st, 403)
+                self.assertEqual(d.metrics()["switchboard_voice_register_lockouts_total"], 1)
+                st, _, _ = p.invite()
+                self.assertEqual(st, 403)
+            finally:
+                p.close()
+            self.assertEqual(len(calls(d)), 1)  # refused INVITEs are not calls
+            log = d.log()
+            self.assertIn("invite refused user=provider-7 src=127.0.0.1", log)
+            self.assertNotIn(TRUNK_PASS, log)
+            self.assertNotIn("guess-", log)
+            d.stop()
+
+    def test_allow_and_digest_together(self):
+        extra = (f"[trunk]\nallow = 10.0.0.0/8\ninbound_username = {TRUNK_USER}\n"
+                 f"inbound_password = {TRUNK_PASS}\n")
+        with Daemon(config_extra=SIP + extra) as d:
+            p = Provider(d)
+            try:
+                # outside the list: 403 without a challenge, whatever the credentials
+                st, _, _ = p.invite()
+                self.assertEqual(st, 403)
+            finally:
+                p.close()
+            d.stop()
+
+    def test_config_errors(self):
+        cases = [("allow = 10.1.2.3/8\n", "bad value for [trunk] allow"),
+                 ("allow = sip.example.org\n", "bad value for [trunk] allow"),
+                 ("allow = " + " ".join(f"10.0.0.{i}" for i in range(40)) + "\n", "bad value for [trunk] allow"),
+                 ("inbound_username = a b\n", "bad value for [trunk] inbound_username"),
+                 ("inbound_password = " + "q" * 200 + "\n", "bad value for [trunk] inbound_password")]
+        with tempfile.TemporaryDirectory() as tmp:
+            ini = os.path.join(tmp, "bad.ini")
+            for line, message in cases:
+                with open(ini, "w") as f:
+                    f.write(f"[server]\nlisten = 127.0.0.1:0\ndata_dir = {tmp}/data\n[trunk]\n" + line)
+                r = subprocess.run([binary(), "serve", "--config", ini], capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 2, (line, r.stderr))
+                self.assertIn(message, r.stderr)
+                self.assertNotIn("q" * 200, r.stderr + r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
