@@ -36,7 +36,7 @@ static int parse_one(const char *s, size_t len, sb_cidr *out)
         const char *b = slash + 1;
         if (b[0] == '\0' || strspn(b, "0123456789") != strlen(b) || strlen(b) > 3)
             return SB_EINVAL;
-        bits = (unsigned)atoi(b);
+        bits = (unsigned)strtoul(b, NULL, 10);
         if (bits > max)
             return SB_EINVAL;
     }

@@ -148,11 +148,11 @@ int sb_voice_sdp_formats(struct sdp_media *m)
     return err == 0 ? 0 : SB_ENOMEM;
 }
 
-int sb_voice_sdp_choose(const struct sdp_media *m, int *audio_pt, int *telev_pt)
+int sb_voice_sdp_choose(const struct sdp_media *m, bool need_addr, int *audio_pt, int *telev_pt)
 {
     *audio_pt = -1;
     *telev_pt = -1;
-    if (m == NULL || sdp_media_rport(m) == 0 || !sa_isset(sdp_media_raddr(m), SA_ADDR))
+    if (m == NULL || (need_addr && (sdp_media_rport(m) == 0 || !sa_isset(sdp_media_raddr(m), SA_ADDR))))
         return SB_EINVAL;
     const struct list *rl = sdp_media_format_lst(m, false);
     for (const struct le *le = list_head(rl); le != NULL; le = le->next) {

@@ -29,7 +29,16 @@
  * usually leaves the tones in the audio too (each key would count twice)
  * and decoding every call's audio would cost CPU for nothing. And only
  * while the call is not bridged (the IVR and the queue wait for keys; an
- * agent's conversation does not), so the cost stays small. */
+ * agent's conversation does not), so the cost stays small.
+ *
+ * Hold, late offers. A re-INVITE with an offer (sb_media_reoffer) may move
+ * the peer's address, switch the law, or change the direction: "sendonly"
+ * or "inactive" (hold) from the peer, and we neither send to a peer that
+ * does not receive nor wait for media from one that does not send. Held
+ * media is ended only after HOLD_MAX_MS; resuming starts the no-media
+ * watchdog over. An INVITE or re-INVITE without SDP gets our offer (both
+ * laws, telephone-event 101) in the 200 and the answer in the ACK
+ * (sb_media_take_answer). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -49,10 +58,11 @@
 #define PROMPT_MAX     (8000 * 600) /* samples: ten minutes */
 #define MAX_CATCHUP    5            /* frames sent at once after a late tick */
 #define MEDIA_CHECK_MS 1000
-#define REC_RING       8000 /* samples a channel holds ahead of the file: one second */
-#define REC_DELAY      1600 /* the file follows real time 200 ms behind: a packet that late still fits */
-#define REC_MAX_AUDIO  1600 /* bytes of G.711 in one packet we record (200 ms) */
-#define REC_LATE_MAX   5    /* late packets in a row that restart a sender's timeline */
+#define REC_RING       8000              /* samples a channel holds ahead of the file: one second */
+#define REC_DELAY      1600              /* the file follows real time 200 ms behind: a packet that late still fits */
+#define REC_MAX_AUDIO  1600              /* bytes of G.711 in one packet we record (200 ms) */
+#define REC_LATE_MAX   5                 /* late packets in a row that restart a sender's timeline */
+#define HOLD_MAX_MS    (2 * 3600 * 1000) /* a call on hold (the peer sends nothing) ends after this */
 
 typedef struct sb_prompt {
     struct le le;
@@ -132,6 +142,12 @@ struct sb_media {
     bool no_media_reported;
     sb_recorder *rec;  /* a caller's media: the recording running */
     sb_inband *inband; /* a caller without telephone-event: its keys are tones */
+    /* the offer/answer exchanges after the first (see "Hold, late offers") */
+    bool late;        /* our SDP was the offer; the answer comes in the ACK */
+    bool want_inband; /* a caller: listen for tones when the answer has no telephone-event */
+    bool can_send;    /* the direction agreed lets us send, to an address the peer gave */
+    bool expect_rx;   /* ... and lets the peer send: the no-media watchdog applies */
+    uint64_t held_ms; /* since when the peer sends nothing (expect_rx false) */
 };
 
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
@@ -478,7 +494,7 @@ static void relay(sb_media *m, const struct rtp_header *hdr, struct mbuf *mb)
     }
     bool marker = hdr->m || to->relay_marker;
     to->relay_marker = false;
-    if (rtp_send(to->rtp, &to->raddr, false, marker, (uint8_t)to->pt, hdr->ts, mb) == 0) {
+    if (to->can_send && rtp_send(to->rtp, &to->raddr, false, marker, (uint8_t)to->pt, hdr->ts, mb) == 0) {
         atomic_fetch_add(&mx->cnt->rtp_packets_sent, 1);
         atomic_fetch_add(m->to_agent ? &mx->cnt->rtp_relayed_to_agent : &mx->cnt->rtp_relayed_to_caller, 1);
     }
@@ -545,33 +561,90 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
     mx->hooks.dtmf(m->owner, (char)digit);
 }
 
-int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, const struct sip_msg *msg)
+static sb_media *media_alloc(sb_mediactx *mx, void *owner)
 {
-    *out = NULL;
     sb_media *m = sb_xcalloc(1, sizeof *m);
     m->mx = mx;
     m->owner = owner;
     m->pt = -1;
     m->te_pt = -1;
+    m->can_send = true;
+    m->expect_rx = true;
+    return m;
+}
+
+/* The formats we offer: law `pt` first (-1: PCMA then PCMU; else that law
+ * alone), telephone-event 101. */
+static int add_offer_formats(sb_media *m, int pt)
+{
+    int err = sdp_format_add(NULL, m->sdpm, false, pt == 0 ? "0" : "8", pt == 0 ? "PCMU" : "PCMA", 8000, 1, NULL, NULL,
+                             NULL, false, NULL);
+    if (err == 0 && pt < 0)
+        err = sdp_format_add(NULL, m->sdpm, false, "0", "PCMU", 8000, 1, NULL, NULL, NULL, false, NULL);
+    if (err == 0)
+        err = sdp_format_add(NULL, m->sdpm, false, "101", telev_rtpfmt, 8000, 1, NULL, NULL, NULL, false, "0-15");
+    return err == 0 ? 0 : SB_ENOMEM;
+}
+
+/* The peer's side of the SDP just decoded: its address, and which ways
+ * media may flow now (see "Hold, late offers" at the top). */
+static void apply_remote(sb_media *m)
+{
+    m->raddr = *sdp_media_raddr(m->sdpm);
+    enum sdp_dir dir = sdp_media_dir(m->sdpm);
+    m->can_send = (dir & SDP_SENDONLY) != 0 && sa_isset(&m->raddr, SA_ADDR) && sa_port(&m->raddr) != 0;
+    bool rx = (dir & SDP_RECVONLY) != 0;
+    uint64_t now = sb_clock_mono_ms();
+    if (rx && !m->expect_rx)
+        m->last_rx_ms = now; /* resumed: the watchdog starts over */
+    else if (!rx && m->expect_rx)
+        m->held_ms = now;
+    m->expect_rx = rx;
+}
+
+static int choose_remote(sb_media *m, bool need_addr)
+{
+    int pt = -1, te_pt = -1;
+    if (sb_voice_sdp_choose(m->sdpm, need_addr, &pt, &te_pt) != 0)
+        return SB_EINVAL;
+    if (te_pt >= 0 && m->telev == NULL && telev_alloc(&m->telev, FRAME_MS) != 0)
+        return SB_EIO;
+    m->pt = pt;
+    m->te_pt = te_pt;
+    if (m->te_pt < 0 && m->want_inband && m->inband == NULL) { /* listen for tones (see the top) */
+        m->inband = sb_xmalloc(sizeof *m->inband);
+        sb_inband_init(m->inband);
+    }
+    apply_remote(m);
+    return 0;
+}
+
+int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, const struct sip_msg *msg)
+{
+    *out = NULL;
+    sb_media *m = media_alloc(mx, owner);
+    m->want_inband = true;
     int rc = SB_EIO;
     int err = sdp_session_alloc(&m->sdp, ip);
     if (err == 0)
         err = sdp_media_add(&m->sdpm, m->sdp, "audio", 0, "RTP/AVP");
-    if (err != 0 || sb_voice_sdp_formats(m->sdpm) != 0)
+    if (err != 0)
         goto fail;
-    if (mbuf_get_left(msg->mb) == 0 || msg_ctype_cmp(&msg->ctyp, "application", "sdp") == false) {
-        rc = SB_EINVAL; /* no offer: late offers are not supported yet */
-        goto fail;
-    }
-    err = sdp_decode(m->sdp, msg->mb, true);
-    if (err != 0 || sb_voice_sdp_choose(m->sdpm, &m->pt, &m->te_pt) != 0) {
-        rc = SB_EINVAL;
-        goto fail;
-    }
-    m->raddr = *sdp_media_raddr(m->sdpm);
-    if (m->te_pt < 0) { /* no telephone-event: listen for tones (see the top) */
-        m->inband = sb_xmalloc(sizeof *m->inband);
-        sb_inband_init(m->inband);
+    if (mbuf_get_left(msg->mb) == 0) { /* a late offer: ours goes in the 200 */
+        if (add_offer_formats(m, -1) != 0)
+            goto fail;
+        m->late = true;
+    } else {
+        if (sb_voice_sdp_formats(m->sdpm) != 0)
+            goto fail;
+        if (!msg_ctype_cmp(&msg->ctyp, "application", "sdp") || sdp_decode(m->sdp, msg->mb, true) != 0) {
+            rc = SB_EINVAL;
+            goto fail;
+        }
+        rc = choose_remote(m, true);
+        if (rc != 0)
+            goto fail;
+        rc = SB_EIO;
     }
     err = rtp_listen(&m->rtp, IPPROTO_UDP, ip, RTP_PORT_MIN, RTP_PORT_MAX, false, rtp_recv, NULL, m);
     if (err != 0) {
@@ -579,8 +652,6 @@ int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *
         goto fail;
     }
     sdp_media_set_lport(m->sdpm, sa_port(rtp_local(m->rtp)));
-    if (m->te_pt >= 0 && telev_alloc(&m->telev, FRAME_MS) != 0)
-        goto fail;
     *out = m;
     return 0;
 fail:
@@ -591,21 +662,12 @@ fail:
 int sb_media_new_offer(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, int pt)
 {
     *out = NULL;
-    sb_media *m = sb_xcalloc(1, sizeof *m);
-    m->mx = mx;
-    m->owner = owner;
-    m->pt = -1;
-    m->te_pt = -1;
+    sb_media *m = media_alloc(mx, owner);
     int err = sdp_session_alloc(&m->sdp, ip);
     if (err == 0)
         err = sdp_media_add(&m->sdpm, m->sdp, "audio", 0, "RTP/AVP");
     if (err == 0)
-        err = sdp_format_add(NULL, m->sdpm, false, pt == 0 ? "0" : "8", pt == 0 ? "PCMU" : "PCMA", 8000, 1, NULL, NULL,
-                             NULL, false, NULL);
-    if (err == 0 && pt < 0) /* both laws: the answer picks one */
-        err = sdp_format_add(NULL, m->sdpm, false, "0", "PCMU", 8000, 1, NULL, NULL, NULL, false, NULL);
-    if (err == 0)
-        err = sdp_format_add(NULL, m->sdpm, false, "101", telev_rtpfmt, 8000, 1, NULL, NULL, NULL, false, "0-15");
+        err = add_offer_formats(m, pt); /* -1, both laws: the answer picks one */
     if (err == 0)
         err = rtp_listen(&m->rtp, IPPROTO_UDP, ip, RTP_PORT_MIN, RTP_PORT_MAX, false, rtp_recv, NULL, m);
     if (err != 0) {
@@ -627,12 +689,40 @@ int sb_media_take_answer(sb_media *m, const struct sip_msg *msg)
 {
     if (mbuf_get_left(msg->mb) == 0 || !msg_ctype_cmp(&msg->ctyp, "application", "sdp"))
         return SB_EINVAL;
-    if (sdp_decode(m->sdp, msg->mb, false) != 0 || sb_voice_sdp_choose(m->sdpm, &m->pt, &m->te_pt) != 0)
+    if (sdp_decode(m->sdp, msg->mb, false) != 0)
         return SB_EINVAL;
-    m->raddr = *sdp_media_raddr(m->sdpm);
-    if (m->te_pt >= 0 && m->telev == NULL && telev_alloc(&m->telev, FRAME_MS) != 0)
-        return SB_EIO;
-    return 0;
+    /* the first answer needs an address; a later one may hold (0.0.0.0) */
+    int rc = choose_remote(m, m->pt < 0);
+    if (rc == 0)
+        m->late = false;
+    return rc;
+}
+
+bool sb_media_awaits_answer(const sb_media *m)
+{
+    return m != NULL && m->late;
+}
+
+int sb_media_reoffer(sb_media *m, const struct sip_msg *msg, struct mbuf **answer)
+{
+    atomic_fetch_add(&m->mx->cnt->reinvites, 1);
+    if (mbuf_get_left(msg->mb) == 0) { /* no offer: ours, answered in the ACK */
+        if (sdp_encode(answer, m->sdp, true) != 0)
+            return SB_EIO;
+        m->late = true;
+        return 0;
+    }
+    if (!msg_ctype_cmp(&msg->ctyp, "application", "sdp") || sdp_decode(m->sdp, msg->mb, true) != 0)
+        return SB_EINVAL;
+    int rc = choose_remote(m, false);
+    if (rc != 0)
+        return rc;
+    return sdp_encode(answer, m->sdp, false) == 0 ? 0 : SB_EIO;
+}
+
+bool sb_media_held(const sb_media *m)
+{
+    return m != NULL && (!m->expect_rx || !m->can_send);
 }
 
 int sb_media_pt(const sb_media *m)
@@ -663,7 +753,7 @@ void sb_media_unbridge(sb_media *m)
 
 int sb_media_answer_sdp(sb_media *m, struct mbuf **out)
 {
-    return sdp_encode(out, m->sdp, false) == 0 ? 0 : SB_EIO;
+    return sdp_encode(out, m->sdp, m->late) == 0 ? 0 : SB_EIO;
 }
 
 static void ticker(void *arg);
@@ -746,7 +836,7 @@ static bool send_frame(sb_media *m)
         }
         (void)mbuf_write_mem(mb, frame, sizeof frame);
         mb->pos = RTP_HEADER_SIZE;
-        if (rtp_send(m->rtp, &m->raddr, false, m->marker, (uint8_t)m->pt, m->ts, mb) == 0)
+        if (m->can_send && rtp_send(m->rtp, &m->raddr, false, m->marker, (uint8_t)m->pt, m->ts, mb) == 0)
             atomic_fetch_add(&mx->cnt->rtp_packets_sent, 1);
         m->marker = false;
         if (m->pos >= m->prompt->n) {
@@ -795,7 +885,8 @@ static void ticker(void *arg)
             sb_media *silent = NULL;
             for (struct le *le = list_head(&mx->active); le != NULL && silent == NULL; le = le->next) {
                 sb_media *m = le->data;
-                if (!m->no_media_reported && now - m->last_rx_ms > mx->no_media_ms)
+                if (!m->no_media_reported &&
+                    (m->expect_rx ? now - m->last_rx_ms > mx->no_media_ms : now - m->held_ms > HOLD_MAX_MS))
                     silent = m;
             }
             if (silent == NULL)

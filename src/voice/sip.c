@@ -2,8 +2,8 @@
  * address, a registrar with digest authentication (qop=auth, signed nonces
  * that expire, lockout of sources that keep failing), and inbound sessions
  * (INVITE -> 180 and call_offered; answer/reject/hangup on command; CANCEL,
- * BYE, INFO DTMF). Everything here runs on the voice thread; decisions
- * come from the core as commands (voice.h). */
+ * BYE, INFO DTMF, re-INVITEs and late offers). Everything here runs on the
+ * voice thread; decisions come from the core as commands (voice.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,14 +234,38 @@ static void call_reject(sb_vcall *c, int code, sb_voice_cause cause)
     call_finish(c, cause, SB_VOICE_BY_SYSTEM, code);
 }
 
+/* A re-INVITE on one of our sessions (the caller's, a customer's we
+ * dialled, an agent's device): hold, resume, a new address or law, or no
+ * offer at all (ours goes in the 200; its answer comes in the ACK). An
+ * error makes libre answer 488 and keep the session as it was. */
+static int reoffer(sb_media *m, uint64_t call_id, struct mbuf **descp, const struct sip_msg *msg)
+{
+    if (m == NULL)
+        return EPROTO;
+    int rc = sb_media_reoffer(m, msg, descp);
+    sb_log(SB_DEBUG, "voice", "call=%llu re-INVITE %s%s", (unsigned long long)call_id, rc == 0 ? "answered" : "refused",
+           rc == 0 && sb_media_held(m) ? " (on hold)" : "");
+    return rc == 0 ? 0 : EPROTO;
+}
+
+/* The answer in an ACK, to the offer we made in our 200. */
+static int take_late_answer(sb_media *m, const struct sip_msg *msg)
+{
+    if (!sb_media_awaits_answer(m))
+        return 0;
+    return sb_media_take_answer(m, msg) == 0 ? 0 : EPROTO;
+}
+
 static int on_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
 {
-    return EPROTO; /* re-INVITEs with a new offer: not yet (-> 488) */
+    sb_vcall *c = arg;
+    return c->magic == CALL_MAGIC ? reoffer(c->media, c->id, descp, msg) : EPROTO;
 }
 
 static int on_answer(const struct sip_msg *msg, void *arg)
 {
-    return 0;
+    sb_vcall *c = arg;
+    return c->magic == CALL_MAGIC ? take_late_answer(c->media, msg) : 0;
 }
 
 static void on_estab(const struct sip_msg *msg, void *arg)
@@ -725,10 +749,10 @@ static void fork_close(int err, const struct sip_msg *msg, void *arg)
 
 static int fork_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
 {
-    (void)descp;
-    (void)msg;
-    (void)arg;
-    return EPROTO; /* re-INVITEs from the agent's device: not yet */
+    leg_device *f = arg;
+    if (f->magic != FORK_MAGIC || f->leg == NULL)
+        return EPROTO;
+    return reoffer(f->media, f->leg->call->id, descp, msg);
 }
 
 static void ring_device(vleg *leg, const binding *b)
@@ -850,10 +874,8 @@ static void on_customer_timeout(void *arg)
 
 static int orig_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
 {
-    (void)descp;
-    (void)msg;
-    (void)arg;
-    return EPROTO; /* re-INVITEs with a new offer: not yet (-> 488) */
+    sb_vcall *c = arg;
+    return c->magic == CALL_MAGIC ? reoffer(c->media, c->id, descp, msg) : EPROTO;
 }
 
 static int orig_answer(const struct sip_msg *msg, void *arg)

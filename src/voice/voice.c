@@ -479,6 +479,8 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
         {"voice_invites_refused_total",
          "INVITEs from outside (not a registered phone) refused: an address not in [trunk] allow, or a failed digest.",
          "counter", offsetof(sb_voice_counters, invites_refused)},
+        {"voice_reinvites_total", "re-INVITEs with or without an offer that we answered (hold, resume, a new address).",
+         "counter", offsetof(sb_voice_counters, reinvites)},
         {"voice_recordings_started_total", "Recordings started (WAV files created).", "counter",
          offsetof(sb_voice_counters, recordings_started)},
         {"voice_recordings_finished_total", "Recordings ended at their length, silence or the hangup.", "counter",

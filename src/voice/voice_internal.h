@@ -33,6 +33,7 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t rtp_transcoded;        /* relayed packets converted PCMU <-> PCMA */
     atomic_uint_fast64_t invites_limited;       /* INVITEs refused by the per-source rate limit */
     atomic_uint_fast64_t invites_refused;       /* INVITEs from outside refused: address or digest */
+    atomic_uint_fast64_t reinvites;             /* re-INVITEs answered: hold, resume, new address or law */
     atomic_uint_fast64_t recordings_started;    /* files opened */
     atomic_uint_fast64_t recordings_finished;   /* ended at max_length, silence or hangup */
     atomic_uint_fast64_t recordings_failed;     /* not opened, or a write failed */
@@ -110,7 +111,9 @@ int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_med
                     unsigned no_media_seconds);
 void sb_mediactx_free(sb_mediactx *mx);
 /* Opens an RTP socket on `ip` and negotiates the offer in `msg`: 0, or
- * SB_EINVAL when the offer has no usable codec (-> 488), SB_EIO. */
+ * SB_EINVAL when the offer has no usable codec (-> 488), SB_EIO. An
+ * INVITE without SDP (a late offer) gets our offer in the 200 and its
+ * answer from the ACK (sb_media_take_answer). */
 int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, const struct sip_msg *msg);
 /* For a call we place: an RTP socket on `ip` and an offer of one G.711 law
  * (`pt` 0 or 8, the caller's; -1: both, PCMA first) and telephone-event. */
@@ -118,13 +121,22 @@ int sb_media_new_offer(sb_media **out, sb_mediactx *mx, void *owner, const struc
 int sb_media_offer_sdp(sb_media *m, struct mbuf **out);
 /* Reads the answer to our offer: 0, or SB_EINVAL when it has no G.711. */
 int sb_media_take_answer(sb_media *m, const struct sip_msg *msg);
+/* A re-INVITE's offer (or none: then ours, answered in the ACK through
+ * sb_media_take_answer): *answer for the 200. SB_EINVAL: no usable codec
+ * or a bad SDP (-> 488), the media unchanged but for the parsed SDP. */
+int sb_media_reoffer(sb_media *m, const struct sip_msg *msg, struct mbuf **answer);
+/* Whether our SDP in the last 200 was an offer still waiting for its answer. */
+bool sb_media_awaits_answer(const sb_media *m);
+/* Whether the peer has put this media on hold (we do not send, or it does not). */
+bool sb_media_held(const sb_media *m);
 /* The negotiated audio payload type (0 PCMU, 8 PCMA). */
 int sb_media_pt(const sb_media *m);
 /* Relays audio both ways between two media (stops any prompt on both);
  * unbridge (or freeing either) ends it. */
 void sb_media_bridge(sb_media *caller, sb_media *agent);
 void sb_media_unbridge(sb_media *m);
-/* The SDP answer (mbuf, caller derefs). */
+/* The SDP for our 200 (mbuf, caller derefs): the answer, or our offer
+ * after a late-offer INVITE. */
 int sb_media_answer_sdp(sb_media *m, struct mbuf **out);
 /* Starts sending and watching for media (after the answer). */
 void sb_media_start(sb_media *m);
@@ -165,6 +177,6 @@ int sb_voice_sdp_formats(struct sdp_media *m);
  * the peer's first preference we support) and the peer's telephone-event
  * payload type (-1 if none). SB_EINVAL when no G.711 is offered or the
  * media has no address. */
-int sb_voice_sdp_choose(const struct sdp_media *m, int *audio_pt, int *telev_pt);
+int sb_voice_sdp_choose(const struct sdp_media *m, bool need_addr, int *audio_pt, int *telev_pt);
 
 #endif

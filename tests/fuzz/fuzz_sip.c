@@ -21,7 +21,7 @@ static void check_sdp(struct mbuf *body)
     if (sdp_media_add(&m, sess, "audio", 4000, "RTP/AVP") == 0 && sb_voice_sdp_formats(m) == 0 &&
         sdp_decode(sess, body, true) == 0) {
         int audio = -1, telev = -1;
-        if (sb_voice_sdp_choose(m, &audio, &telev) == 0) {
+        if (sb_voice_sdp_choose(m, true, &audio, &telev) == 0) {
             SB_ASSERT(audio == 0 || audio == 8);
             SB_ASSERT(telev == -1 || (telev >= 96 && telev <= 127));
             struct mbuf *answer = NULL;
