@@ -205,6 +205,13 @@ static int on_trunk_value(load_ctx *lc, const char *name, const char *value)
         if (value[0] != '\0' && !chars_ok(value, sizeof c->trunk_in_username, USER_CHARS "@!~$&=,;?/"))
             goto bad;
         snprintf(c->trunk_in_username, sizeof c->trunk_in_username, "%s", value);
+    } else if (strcmp(name, "forward_caller_id") == 0) {
+        if (strcmp(value, "caller") == 0)
+            c->trunk_forward_number = 0;
+        else if (strcmp(value, "number") == 0)
+            c->trunk_forward_number = 1;
+        else
+            goto bad;
     } else if (strcmp(name, "inbound_password") == 0) {
         if (strlen(value) >= sizeof c->trunk_in_password)
             goto bad;

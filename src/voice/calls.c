@@ -788,6 +788,42 @@ static int fwd_input(sb_calls *c, sb_fwd_input in)
 
 static void run_actions(sb_calls *c);
 
+/* A scheme's number or SIP address: a leg rung outside, with no agent. A
+ * number goes to the [trunk] host (E.164 "+7...": prefix_numbers and the
+ * digits; any other form as written) with its credentials; a SIP address
+ * is INVITEd as it is. The callee sees the caller's number, or with
+ * [trunk] forward_caller_id = number the one the caller dialled. */
+static bool ring_outside(sb_calls *c, call_rec *r, const sb_fwd_target *t, unsigned timeout_s, uint64_t leg_id)
+{
+    const sb_config *cfg = &c->app->cfg;
+    bool via_trunk = t->kind == SB_FWD_TARGET_NUMBER;
+    char uri[SB_VOICE_ADDR_MAX], dial[SB_VOICE_EXT_MAX];
+    if (r->nlegs == MAX_LEGS)
+        return false;
+    if (via_trunk) {
+        if (cfg->trunk_host[0] == '\0') {
+            sb_log(SB_WARN, "voice", "call=%llu scheme names a number but there is no [trunk] host",
+                   (unsigned long long)r->id);
+            return false;
+        }
+        if (t->address[0] == '+' ? sb_outbound_dial_string(cfg->trunk_prefix, t->address, dial) != 0
+                                 : snprintf(dial, sizeof dial, "%s", t->address) >= (int)sizeof dial)
+            return false;
+        if (snprintf(uri, sizeof uri, "sip:%s@%s%s", dial, cfg->trunk_host, cfg->trunk_tcp ? ";transport=tcp" : "") >=
+            (int)sizeof uri)
+            return false;
+    } else {
+        snprintf(uri, sizeof uri, "%s", t->address);
+    }
+    const char *caller_id = cfg->trunk_forward_number && r->to[0] != '\0' ? r->to : r->from;
+    if (sb_voice_ring_out(c->voice, r->id, leg_id, uri, caller_id, via_trunk, timeout_s) != 0)
+        return false;
+    sb_log(SB_INFO, "voice", "call=%llu ringing outside (%s) leg=%llu", (unsigned long long)r->id,
+           via_trunk ? "a number through the trunk" : "a SIP address", (unsigned long long)leg_id);
+    r->legs[r->nlegs++] = (call_leg){leg_id, 0};
+    return true;
+}
+
 static void exec_fwd_action(sb_calls *c, const sb_fwd_action *a)
 {
     call_rec *r = rec_find(c, a->call_id, NULL);
@@ -795,8 +831,9 @@ static void exec_fwd_action(sb_calls *c, const sb_fwd_action *a)
         return;
     switch (a->kind) {
     case SB_FWD_RING:
-        if (a->target.kind != SB_FWD_TARGET_AGENT ||
-            !ring_one_as(c, r, a->target.id, (unsigned)a->timeout_seconds, FWD_LEG_BIT | a->leg_id))
+        if (a->target.kind == SB_FWD_TARGET_AGENT
+                ? !ring_one_as(c, r, a->target.id, (unsigned)a->timeout_seconds, FWD_LEG_BIT | a->leg_id)
+                : !ring_outside(c, r, &a->target, (unsigned)a->timeout_seconds, FWD_LEG_BIT | a->leg_id))
             fwd_input(c, (sb_fwd_input){.kind = SB_FWD_IN_LEG_FAILED,
                                         .call_id = r->id,
                                         .leg_id = a->leg_id,
@@ -1676,6 +1713,9 @@ sb_calls *sb_calls_start(sb_app *app)
     c->ivr = sb_ivr_new();
     c->callq = sb_callq_new();
     c->fwd = sb_fwd_new();
+    /* numbers and SIP addresses can be rung (a number without a [trunk]
+     * host then fails at once as unreachable, which leads to the backup) */
+    sb_fwd_set_trunk(c->fwd, true);
     c->count_day = sb_clock_wall_ms() / 86400000;
     sb_voice_options opt;
     memset(&opt, 0, sizeof opt);

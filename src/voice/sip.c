@@ -755,7 +755,15 @@ static int fork_offer(struct mbuf **descp, const struct sip_msg *msg, void *arg)
     return reoffer(f->media, f->leg->call->id, descp, msg);
 }
 
-static void ring_device(vleg *leg, const binding *b)
+static int trunk_auth(char **username, char **password, const char *realm, void *arg);
+
+/* INVITEs one device for `leg`: `to_uri`, over `tp`, towards `dst` when
+ * known (the address our SDP and From name follow); From `from_user` at
+ * our address, or at the trunk host with the trunk's credentials for a
+ * 401/407 when `trunk`. It offers the caller's G.711 law (both for an
+ * originated call, which has no caller yet) and telephone-event. */
+static void invite_fork(vleg *leg, const char *to_uri, enum sip_transp tp, const struct sa *dst, const char *from_user,
+                        bool trunk)
 {
     sb_vcall *c = leg->call;
     sb_vthread *vt = c->vt;
@@ -766,45 +774,55 @@ static void ring_device(vleg *leg, const binding *b)
     tmr_init(&f->tmr_free);
     list_append(&leg->forks, &f->le, f);
     struct sa laddr;
-    char from_uri[SB_VOICE_ADDR_MAX];
+    char from_uri[SB_VOICE_ADDR_MAX + 64];
     struct mbuf *desc = NULL;
-    int err = sip_transp_laddr(vt->sip, &laddr, SIP_TRANSP_UDP, &b->src);
-    /* the caller's law; an originated call has no caller yet: both */
+    int err = sip_transp_laddr(vt->sip, &laddr, tp, dst);
     int pt = c->media != NULL ? sb_media_pt(c->media) : -1;
     if (err == 0)
         err = sb_media_new_offer(&f->media, vt->mx, f, &laddr, pt) == 0 ? 0 : EIO;
     if (err == 0)
         err = sb_media_offer_sdp(f->media, &desc) == 0 ? 0 : EIO;
-    if (err == 0 && re_snprintf(from_uri, sizeof from_uri, "sip:%s@%J", c->from, &laddr) < 0)
+    if (err == 0 && (trunk ? re_snprintf(from_uri, sizeof from_uri, "sip:%s@%s", from_user, vt->opt.trunk_host)
+                           : re_snprintf(from_uri, sizeof from_uri, "sip:%s@%J", from_user, &laddr)) < 0)
         err = EINVAL;
     if (err == 0)
-        err = sipsess_connect(&f->sess, vt->sock, b->contact,
+        err = sipsess_connect(&f->sess, vt->sock, to_uri,
                               c->originated ? (c->orig.display_name[0] ? c->orig.display_name : NULL) : c->from,
-                              from_uri, "switchboard", NULL, 0, "application/sdp", desc, NULL, NULL, false, fork_offer,
-                              fork_answer, fork_progress, fork_estab, NULL, NULL, fork_close, f, "");
+                              from_uri, "switchboard", NULL, 0, "application/sdp", desc, trunk ? trunk_auth : NULL,
+                              trunk ? vt : NULL, false, fork_offer, fork_answer, fork_progress, fork_estab, NULL, NULL,
+                              fork_close, f, "");
     mem_deref(desc);
     if (err != 0) {
         sb_log(SB_WARN, "voice", "call=%llu leg=%llu cannot ring %s err=%d", (unsigned long long)c->id,
-               (unsigned long long)leg->id, b->contact, err);
-        leg->fail_code = merge_code(leg->fail_code, 500);
+               (unsigned long long)leg->id, trunk ? "through the trunk" : to_uri, err);
+        leg->fail_code = merge_code(leg->fail_code, trunk ? 503 : 500);
         fork_end(f);
         return;
     }
     atomic_fetch_add(&vt->cnt->legs_invited, 1);
 }
 
-/* Rings every device registered for `ext` as leg `leg_id` of the call (a
- * leg with no device fails at once, 404). */
-static void ring_extension(sb_vcall *c, uint64_t leg_id, const char *ext, unsigned timeout_s)
+static void ring_device(vleg *leg, const binding *b)
+{
+    invite_fork(leg, b->contact, SIP_TRANSP_UDP, &b->src, leg->call->from, false);
+}
+
+static vleg *leg_new(sb_vcall *c, uint64_t leg_id, const char *name)
 {
     vleg *leg = sb_xcalloc(1, sizeof *leg);
     leg->magic = LEG_MAGIC;
     leg->call = c;
     leg->id = leg_id;
-    snprintf(leg->ext, sizeof leg->ext, "%s", ext);
+    snprintf(leg->ext, sizeof leg->ext, "%s", name);
     list_init(&leg->forks);
     tmr_init(&leg->tmr_timeout);
     list_append(&c->legs, &leg->le, leg);
+    return leg;
+}
+
+static void ring_extension(sb_vcall *c, uint64_t leg_id, const char *ext, unsigned timeout_s)
+{
+    vleg *leg = leg_new(c, leg_id, ext);
     for (struct le *le = list_head(&c->vt->bindings); le != NULL; le = le->next) {
         const binding *b = le->data;
         if (strcmp(b->ext, leg->ext) == 0)
@@ -815,6 +833,23 @@ static void ring_extension(sb_vcall *c, uint64_t leg_id, const char *ext, unsign
         return;
     }
     tmr_start(&leg->tmr_timeout, (uint64_t)timeout_s * 1000, on_leg_timeout, leg);
+}
+
+/* A phone outside (sb_voice_ring_out): one INVITE, no registered devices. */
+static void ring_out(sb_vcall *c, const sb_vcmd *cmd)
+{
+    if (leg_find(c, cmd->leg_id) != NULL || c->media == NULL)
+        return;
+    tmr_cancel(&c->tmr_ring);
+    vleg *leg = leg_new(c, cmd->leg_id, "outside");
+    bool tcp = cmd->via_trunk ? c->vt->opt.trunk_tcp : strstr(cmd->path, ";transport=tcp") != NULL;
+    invite_fork(leg, cmd->path, tcp ? SIP_TRANSP_TCP : SIP_TRANSP_UDP, NULL, cmd->extension, cmd->via_trunk);
+    if (list_isempty(&leg->forks)) {
+        leg_fail(leg, leg->fail_code != 0 ? leg->fail_code : 503);
+        return;
+    }
+    atomic_fetch_add(&c->vt->cnt->legs_outside, 1);
+    tmr_start(&leg->tmr_timeout, (uint64_t)cmd->timeout_s * 1000, on_leg_timeout, leg);
 }
 
 static void ring_leg(sb_vcall *c, const sb_vcmd *cmd)
@@ -1096,6 +1131,10 @@ void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd)
     case SB_VCMD_RING:
         if (live)
             ring_leg(c, cmd);
+        break;
+    case SB_VCMD_RING_OUT:
+        if (live)
+            ring_out(c, cmd);
         break;
     case SB_VCMD_CANCEL_LEG:
         if (live && leg_find(c, cmd->leg_id) != NULL)

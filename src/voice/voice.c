@@ -390,6 +390,26 @@ int sb_voice_ring(sb_voice *v, uint64_t call_id, uint64_t leg_id, const char *ex
     return send_cmd(v, c);
 }
 
+int sb_voice_ring_out(sb_voice *v, uint64_t call_id, uint64_t leg_id, const char *uri, const char *caller_id,
+                      bool via_trunk, unsigned timeout_s)
+{
+    if (leg_id == 0 || uri == NULL || caller_id == NULL || timeout_s == 0 || timeout_s > 600 ||
+        !sb_voice_user_valid(caller_id, strlen(caller_id)))
+        return SB_EINVAL;
+    size_t n = strlen(uri);
+    /* what goes on the request line: no spaces, quotes, brackets nor line breaks */
+    if (n >= SB_VOICE_ADDR_MAX || (strncmp(uri, "sip:", 4) != 0 && strncmp(uri, "sips:", 5) != 0) ||
+        strcspn(uri, " \t\r\n\"<>") != n || strchr(uri, '@') == NULL)
+        return SB_EINVAL;
+    sb_vcmd *c = cmd_new(SB_VCMD_RING_OUT, call_id);
+    c->leg_id = leg_id;
+    c->path = sb_xstrdup(uri);
+    snprintf(c->extension, sizeof c->extension, "%s", caller_id);
+    c->via_trunk = via_trunk;
+    c->timeout_s = timeout_s;
+    return send_cmd(v, c);
+}
+
 int sb_voice_cancel_leg(sb_voice *v, uint64_t call_id, uint64_t leg_id)
 {
     sb_vcmd *c = cmd_new(SB_VCMD_CANCEL_LEG, call_id);
@@ -481,6 +501,8 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
          "counter", offsetof(sb_voice_counters, invites_refused)},
         {"voice_reinvites_total", "re-INVITEs with or without an offer that we answered (hold, resume, a new address).",
          "counter", offsetof(sb_voice_counters, reinvites)},
+        {"voice_legs_outside_total", "Legs rung outside: numbers through the trunk and SIP addresses.", "counter",
+         offsetof(sb_voice_counters, legs_outside)},
         {"voice_recordings_started_total", "Recordings started (WAV files created).", "counter",
          offsetof(sb_voice_counters, recordings_started)},
         {"voice_recordings_finished_total", "Recordings ended at their length, silence or the hangup.", "counter",

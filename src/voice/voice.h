@@ -180,6 +180,14 @@ int sb_voice_hangup(sb_voice *v, uint64_t call_id);
  * device registered is LEG_FAILED 404 at once; no answer within
  * `timeout_s` (1..600) is LEG_FAILED 408. A leg ends with its call. */
 int sb_voice_ring(sb_voice *v, uint64_t call_id, uint64_t leg_id, const char *extension, unsigned timeout_s);
+/* Rings a phone outside as leg `leg_id` of the call, like sb_voice_ring:
+ * an INVITE to `uri` ("sip:user@host[:port][;transport=tcp]") From
+ * `caller_id`, answered with the trunk's digest credentials when
+ * `via_trunk` (the core dialled a number at the [trunk] host), with none
+ * otherwise (a SIP address of someone else's). Failures are the far end's
+ * code (503: it could not be sent). SB_EINVAL: a bad URI or caller ID. */
+int sb_voice_ring_out(sb_voice *v, uint64_t call_id, uint64_t leg_id, const char *uri, const char *caller_id,
+                      bool via_trunk, unsigned timeout_s);
 /* Cancels a ringing leg (nothing is reported) or hangs up an answered one. */
 int sb_voice_cancel_leg(sb_voice *v, uint64_t call_id, uint64_t leg_id);
 /* Answers the caller if needed, stops its prompt and relays audio between

@@ -34,6 +34,7 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t invites_limited;       /* INVITEs refused by the per-source rate limit */
     atomic_uint_fast64_t invites_refused;       /* INVITEs from outside refused: address or digest */
     atomic_uint_fast64_t reinvites;             /* re-INVITEs answered: hold, resume, new address or law */
+    atomic_uint_fast64_t legs_outside;          /* legs rung outside: numbers and SIP addresses */
     atomic_uint_fast64_t recordings_started;    /* files opened */
     atomic_uint_fast64_t recordings_finished;   /* ended at max_length, silence or hangup */
     atomic_uint_fast64_t recordings_failed;     /* not opened, or a write failed */
@@ -50,6 +51,7 @@ typedef enum sb_vcmd_kind {
     SB_VCMD_STOP_PLAY,
     SB_VCMD_HANGUP,
     SB_VCMD_RING,
+    SB_VCMD_RING_OUT,
     SB_VCMD_CANCEL_LEG,
     SB_VCMD_BRIDGE,
     SB_VCMD_RECORD,
@@ -61,11 +63,12 @@ typedef struct sb_vcmd {
     sb_vcmd_kind kind;
     uint64_t call_id;
     uint64_t leg_id;                  /* RING, CANCEL_LEG, BRIDGE */
-    char extension[SB_VOICE_EXT_MAX]; /* RING */
-    unsigned timeout_s;               /* RING */
+    char extension[SB_VOICE_EXT_MAX]; /* RING; RING_OUT: the caller ID */
+    unsigned timeout_s;               /* RING, RING_OUT */
     int code;
     bool loop;
-    char *path;                    /* PLAY, RECORD */
+    bool via_trunk;                /* RING_OUT */
+    char *path;                    /* PLAY, RECORD; RING_OUT: the URI */
     uint32_t play_id;              /* PLAY */
     sb_voice_record_opts rec;      /* RECORD */
     sb_voice_originate_opts *orig; /* ORIGINATE (malloc'ed) */
