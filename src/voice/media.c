@@ -9,8 +9,9 @@
  * Two media may be bridged (a caller and an agent's leg): each packet of
  * the one's audio payload type is sent on by the other's socket, as it is
  * when both use the same G.711 law (no decoding), converted byte by byte
- * (PCMU <-> PCMA) otherwise. The caller's RFC 4733 events are not relayed
- * yet (they still reach the core as digits).
+ * (PCMU <-> PCMA) otherwise. RFC 4733 events are relayed too, renumbered
+ * to the other side's telephone-event payload type when it has one (they
+ * still reach the core as digits).
  *
  * A caller's media may carry a recording (src/voice/wav.c writes it): each
  * received audio packet, the caller's and (stereo) the bridged agent's, is
@@ -545,8 +546,18 @@ static void rtp_recv(const struct sa *src, const struct rtp_header *hdr, struct 
         return;
     int event = -1;
     bool end = false;
-
-    if (telev_recv(m->telev, mb, &event, &end) != 0)
+    size_t pos = mb->pos;
+    int err = telev_recv(m->telev, mb, &event, &end);
+    sb_media *to = m->peer;
+    if (to != NULL && to->te_pt >= 0 && to->can_send) {
+        /* bridged: the key goes on to the other side as its own event
+         * payload type (IVRs and voicemail beyond need it); our own
+         * reading of it below still reaches the core */
+        mb->pos = pos;
+        if (rtp_send(to->rtp, &to->raddr, false, hdr->m, (uint8_t)to->te_pt, hdr->ts, mb) == 0)
+            atomic_fetch_add(&mx->cnt->dtmf_relayed, 1);
+    }
+    if (err != 0)
         return;
     /* One digit per press: at its first packet, or at its end packet when
      * the start was lost. */

@@ -503,6 +503,8 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
          "counter", offsetof(sb_voice_counters, reinvites)},
         {"voice_legs_outside_total", "Legs rung outside: numbers through the trunk and SIP addresses.", "counter",
          offsetof(sb_voice_counters, legs_outside)},
+        {"voice_dtmf_relayed_total", "RFC 4733 packets relayed from one side of a bridged call to the other.",
+         "counter", offsetof(sb_voice_counters, dtmf_relayed)},
         {"voice_recordings_started_total", "Recordings started (WAV files created).", "counter",
          offsetof(sb_voice_counters, recordings_started)},
         {"voice_recordings_finished_total", "Recordings ended at their length, silence or the hangup.", "counter",

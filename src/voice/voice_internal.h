@@ -35,6 +35,7 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t invites_refused;       /* INVITEs from outside refused: address or digest */
     atomic_uint_fast64_t reinvites;             /* re-INVITEs answered: hold, resume, new address or law */
     atomic_uint_fast64_t legs_outside;          /* legs rung outside: numbers and SIP addresses */
+    atomic_uint_fast64_t dtmf_relayed;          /* RFC 4733 packets relayed across a bridge */
     atomic_uint_fast64_t recordings_started;    /* files opened */
     atomic_uint_fast64_t recordings_finished;   /* ended at max_length, silence or hangup */
     atomic_uint_fast64_t recordings_failed;     /* not opened, or a write failed */
