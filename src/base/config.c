@@ -48,6 +48,7 @@ void sb_config_defaults(sb_config *c)
     c->sip_invite_rate_per_second = 100;
     c->sip_invite_burst = 200;
     c->trunk_ring_timeout_seconds = 60;
+    c->trunk_register_expires = 300;
 }
 
 typedef struct load_ctx {
@@ -205,6 +206,17 @@ static int on_trunk_value(load_ctx *lc, const char *name, const char *value)
         if (value[0] != '\0' && !chars_ok(value, sizeof c->trunk_in_username, USER_CHARS "@!~$&=,;?/"))
             goto bad;
         snprintf(c->trunk_in_username, sizeof c->trunk_in_username, "%s", value);
+    } else if (strcmp(name, "register") == 0) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+            c->trunk_register = 1;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+            c->trunk_register = 0;
+        else
+            goto bad;
+    } else if (strcmp(name, "register_expires") == 0) {
+        if (parse_uint(value, 86400, &n) != 0 || n < 60)
+            goto bad;
+        c->trunk_register_expires = (unsigned)n;
     } else if (strcmp(name, "forward_caller_id") == 0) {
         if (strcmp(value, "caller") == 0)
             c->trunk_forward_number = 0;
@@ -327,6 +339,10 @@ int sb_config_load(sb_config *c, const char *path, char *err, size_t errcap)
         snprintf(err, errcap, "cannot open %s", path);
     else if (rc > 0 && err[0] == '\0')
         snprintf(err, errcap, "syntax error");
+    if (rc == 0 && c->trunk_register && (c->trunk_host[0] == '\0' || c->trunk_username[0] == '\0')) {
+        snprintf(err, errcap, "[trunk] register needs host and username");
+        rc = 1;
+    }
     return rc;
 }
 

@@ -57,6 +57,8 @@ typedef struct sb_config {
     char trunk_allow[512];       /* allow: addresses/CIDRs the provider's INVITEs come from ("" = any) */
     char trunk_in_username[64];  /* inbound_username: the digest the provider's INVITEs must pass ("" = none) */
     char trunk_in_password[128]; /* never logged */
+    int trunk_register;                  /* register = true: we REGISTER at the host (username/password) */
+    unsigned trunk_register_expires;     /* seconds asked for; refreshed before they run out */
     int trunk_forward_number;    /* forward_caller_id = number: forwarded calls show our number, not the caller's */
 } sb_config;
 

@@ -54,6 +54,8 @@ void sb_outbound_voice_options(const sb_config *cfg, sb_voice_options *opt)
     if (sb_cidr_parse_list(cfg->trunk_allow, opt->trunk_allow, SB_CIDR_LIST_MAX, &opt->trunk_nallow) != 0)
         opt->trunk_nallow = 0;
     snprintf(opt->trunk_in_username, sizeof opt->trunk_in_username, "%s", cfg->trunk_in_username);
+    opt->trunk_register = cfg->trunk_register != 0;
+    opt->trunk_register_expires = cfg->trunk_register_expires;
     snprintf(opt->trunk_in_password, sizeof opt->trunk_in_password, "%s", cfg->trunk_in_password);
     if (opt->trunk_nallow == 0 && cfg->trunk_in_username[0] == '\0')
         sb_log(SB_WARN, "voice",

@@ -141,6 +141,8 @@ struct sb_vthread {
     size_t nfailures;
     char secret[65];
     char trunk_ha1[33]; /* of [trunk] inbound_username ("" = no digest for INVITEs from outside) */
+    struct sipreg *reg; /* our registration at the trunk ([trunk] register) */
+    bool reg_ok;        /* its last answer was a 2xx */
     struct tmr housekeeping;
     struct tmr grace;
     bool shutting_down;
@@ -497,6 +499,12 @@ static void on_invite(const struct sip_msg *msg, void *arg)
     }
     char from[SB_VOICE_EXT_MAX], to[SB_VOICE_EXT_MAX];
     if (sb_voice_invite_parties(msg, from, to) != 0) {
+        refuse_invite(vt, msg, 400);
+        return;
+    }
+    /* a registration trunk addresses us as our registered user; the
+     * number the customer dialled is in To */
+    if (vt->reg != NULL && strcmp(to, vt->opt.trunk_username) == 0 && !sb_voice_user_copy(&msg->to.uri.user, to)) {
         refuse_invite(vt, msg, 400);
         return;
     }
@@ -1506,6 +1514,48 @@ static int add_transports(sb_vthread *vt, int *port)
 /* A trunk named by a host name needs DNS (RFC 3263: NAPTR, SRV, A); one
  * named by its address does not, and then no resolver is made. Without
  * one the trunk's calls fail (503) and say so in the log. */
+/* libre's sipreg answers challenges (trunk_auth), refreshes at 90% of
+ * what the registrar granted and retries failures with a growing wait;
+ * this only tells the log and the gauge when the state changes. */
+static void on_reg_response(int err, const struct sip_msg *msg, void *arg)
+{
+    sb_vthread *vt = arg;
+    bool ok = err == 0 && msg != NULL && msg->scode >= 200 && msg->scode < 300;
+    if (msg != NULL && msg->scode < 200)
+        return;
+    atomic_store(&vt->cnt->trunk_registered, ok ? 1 : 0);
+    if (!ok)
+        atomic_fetch_add(&vt->cnt->trunk_register_failures, 1);
+    if (ok != vt->reg_ok || !ok) {
+        if (ok)
+            sb_log(SB_INFO, "voice", "registered at the trunk for %u s", sipreg_proxy_expires(vt->reg));
+        else
+            sb_log(SB_WARN, "voice", "registration at the trunk failed: %s %u", err != 0 ? "error" : "status",
+                   err != 0      ? (unsigned)err
+                   : msg != NULL ? (unsigned)msg->scode
+                                 : 0u);
+    }
+    vt->reg_ok = ok;
+}
+
+static int start_registration(sb_vthread *vt)
+{
+    const sb_voice_options *o = &vt->opt;
+    if (!o->trunk_register || o->trunk_host[0] == '\0' || o->trunk_username[0] == '\0')
+        return 0;
+    char reg_uri[SB_VOICE_ADDR_MAX + 32], aor[SB_VOICE_ADDR_MAX + 96];
+    if (re_snprintf(reg_uri, sizeof reg_uri, "sip:%s%s", o->trunk_host, o->trunk_tcp ? ";transport=tcp" : "") < 0 ||
+        re_snprintf(aor, sizeof aor, "sip:%s@%s", o->trunk_username, o->trunk_host) < 0)
+        return SB_EINVAL;
+    int err = sipreg_register(&vt->reg, vt->sip, reg_uri, aor, NULL, aor, o->trunk_register_expires, o->trunk_username,
+                              NULL, 0, 0, trunk_auth, vt, false, on_reg_response, vt, NULL, NULL);
+    if (err != 0) {
+        sb_log(SB_ERROR, "voice", "cannot register at the trunk err=%d", err);
+        return SB_EIO;
+    }
+    return 0;
+}
+
 static void open_resolver(sb_vthread *vt)
 {
     const char *host = vt->opt.trunk_host;
@@ -1552,9 +1602,12 @@ int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int
         sipsess_listen(&vt->sock, vt->sip, 32, on_invite, vt) != 0)
         goto fail;
     tmr_start(&vt->housekeeping, 1000, on_housekeeping, vt);
+    if (start_registration(vt) != 0)
+        goto fail;
     *out = vt;
     return 0;
 fail:
+    vt->reg = mem_deref(vt->reg);
     vt->sock = mem_deref(vt->sock);
     vt->lsnr = mem_deref(vt->lsnr);
     vt->sip = mem_deref(vt->sip);
@@ -1595,6 +1648,8 @@ void sb_vsip_shutdown(sb_vthread *vt)
     while (!list_isempty(&vt->bindings))
         binding_remove(vt, list_ledata(list_head(&vt->bindings)), false);
     tmr_cancel(&vt->housekeeping);
+    vt->reg = mem_deref(vt->reg); /* REGISTER with Expires: 0, within the grace */
+    atomic_store(&vt->cnt->trunk_registered, 0);
     vt->sock = mem_deref(vt->sock);
     vt->lsnr = mem_deref(vt->lsnr);
     tmr_start(&vt->grace, SHUTDOWN_GRACE_MS, on_grace, vt);

@@ -149,6 +149,13 @@ typedef struct sb_voice_options {
     size_t trunk_nallow;
     char trunk_in_username[64];
     char trunk_in_password[128];
+    /* trunk_register: we REGISTER sip:<trunk_username>@<trunk_host> there
+     * (the trunk's credentials for its challenge), asking for
+     * trunk_register_expires seconds and refreshing before they run out;
+     * unregistered at shutdown. An INVITE then addressed to that user is
+     * for the number in its To header. */
+    bool trunk_register;
+    unsigned trunk_register_expires;
 } sb_voice_options;
 
 /* Starts the voice thread and waits until it listens (or failed: then

@@ -28,19 +28,21 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t no_media_hangups;
     atomic_uint_fast64_t legs_invited; /* INVITEs sent to agents' devices */
     atomic_uint_fast64_t legs_answered;
-    atomic_uint_fast64_t rtp_relayed_to_agent;  /* caller -> agent */
-    atomic_uint_fast64_t rtp_relayed_to_caller; /* agent -> caller */
-    atomic_uint_fast64_t rtp_transcoded;        /* relayed packets converted PCMU <-> PCMA */
-    atomic_uint_fast64_t invites_limited;       /* INVITEs refused by the per-source rate limit */
-    atomic_uint_fast64_t invites_refused;       /* INVITEs from outside refused: address or digest */
-    atomic_uint_fast64_t reinvites;             /* re-INVITEs answered: hold, resume, new address or law */
-    atomic_uint_fast64_t legs_outside;          /* legs rung outside: numbers and SIP addresses */
-    atomic_uint_fast64_t dtmf_relayed;          /* RFC 4733 packets relayed across a bridge */
-    atomic_uint_fast64_t recordings_started;    /* files opened */
-    atomic_uint_fast64_t recordings_finished;   /* ended at max_length, silence or hangup */
-    atomic_uint_fast64_t recordings_failed;     /* not opened, or a write failed */
-    atomic_uint_fast64_t trunk_calls;           /* originated calls dialled through the trunk */
-    atomic_uint_fast64_t trunk_answered;        /* ...that the customer answered */
+    atomic_uint_fast64_t rtp_relayed_to_agent;    /* caller -> agent */
+    atomic_uint_fast64_t rtp_relayed_to_caller;   /* agent -> caller */
+    atomic_uint_fast64_t rtp_transcoded;          /* relayed packets converted PCMU <-> PCMA */
+    atomic_uint_fast64_t invites_limited;         /* INVITEs refused by the per-source rate limit */
+    atomic_uint_fast64_t invites_refused;         /* INVITEs from outside refused: address or digest */
+    atomic_uint_fast64_t reinvites;               /* re-INVITEs answered: hold, resume, new address or law */
+    atomic_uint_fast64_t legs_outside;            /* legs rung outside: numbers and SIP addresses */
+    atomic_uint_fast64_t dtmf_relayed;            /* RFC 4733 packets relayed across a bridge */
+    atomic_uint_fast64_t trunk_registered;        /* 1 while our registration at the trunk holds */
+    atomic_uint_fast64_t trunk_register_failures; /* REGISTERs at the trunk that failed */
+    atomic_uint_fast64_t recordings_started;      /* files opened */
+    atomic_uint_fast64_t recordings_finished;     /* ended at max_length, silence or hangup */
+    atomic_uint_fast64_t recordings_failed;       /* not opened, or a write failed */
+    atomic_uint_fast64_t trunk_calls;             /* originated calls dialled through the trunk */
+    atomic_uint_fast64_t trunk_answered;          /* ...that the customer answered */
 } sb_voice_counters;
 
 typedef enum sb_vcmd_kind {

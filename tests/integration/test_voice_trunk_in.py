@@ -2,7 +2,9 @@
 SIP trunk and must come from an address in [trunk] allow (else 403) and, when [trunk]
 inbound_username is set, pass digest authentication (401, then 403 for wrong
 credentials, counted toward the source's lockout). SIPp plays the provider; a few
-INVITEs are sent by hand to see the exact answers."""
+INVITEs are sent by hand to see the exact answers. With [trunk] register we REGISTER at
+a SIPp registrar that checks our digest, which then calls our registered user with the
+number in To; a registrar refusing our credentials is counted and logged."""
 import hashlib
 import os
 import re
@@ -12,7 +14,9 @@ import tempfile
 import unittest
 import uuid
 
-from sbtest import DEMO_ADMIN, Daemon, binary, sipp, wait_for
+from types import SimpleNamespace
+
+from sbtest import DEMO_ADMIN, Daemon, binary, free_port, sipp, sipp_start, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
 TRUNK_USER, TRUNK_PASS = "provider-7", "trunk-secret-1"
@@ -171,12 +175,54 @@ class TrunkInboundTest(unittest.TestCase):
                 p.close()
             d.stop()
 
+    def test_registration_trunk(self):
+        """[trunk] register: we REGISTER with the trunk's digest; the provider then calls our
+        registered user with the number in To, and the IVR of that number answers."""
+        tp, sp = free_port(), free_port()
+        # the provider listens before we start (a failed REGISTER is retried only after a while)
+        provider = sipp_start(SimpleNamespace(sip_port=sp), "trunk_registrar", "trunk", local_port=tp, timeout=40,
+                              keys={"user": TRUNK_USER, "password": TRUNK_PASS, "expires": 120, "did": "100",
+                                    "caller": "79995556677", "talk_ms": 1500})
+        try:
+            config = (f"[sip]\nlisten = 127.0.0.1:{sp}\n[trunk]\nhost = 127.0.0.1:{tp}\nusername = {TRUNK_USER}\n"
+                      f"password = {TRUNK_PASS}\nregister = true\nregister_expires = 120\nallow = 127.0.0.1\n")
+            with Daemon(config_extra=config) as d:
+                r = provider.wait()
+                ok(self, r)
+                self.assertEqual(d.metrics()["switchboard_voice_trunk_registered"], 1)
+                row = wait_for(lambda: calls(d), msg="call logged")[0]
+                self.assertEqual((row["from"], row["to"], row["did"]), ("79995556677", "100", "100"), row)
+                self.assertNotIn(TRUNK_PASS, d.log())
+                d.stop()
+        finally:
+            provider.kill()
+
+    def test_registration_refused(self):
+        tp = free_port()
+        provider = sipp_start(SimpleNamespace(sip_port=free_port()), "trunk_registrar", "trunk", local_port=tp,
+                              timeout=20, keys={"user": TRUNK_USER, "password": "another", "expires": 120,
+                                                "did": "100", "caller": "79995556677", "talk_ms": 1500})
+        try:
+            config = (f"[sip]\nlisten = 127.0.0.1:0\n[trunk]\nhost = 127.0.0.1:{tp}\nusername = {TRUNK_USER}\n"
+                      f"password = {TRUNK_PASS}\nregister = true\n")
+            with Daemon(config_extra=config) as d:
+                wait_for(lambda: d.metrics().get("switchboard_voice_trunk_register_failures_total", 0) >= 1,
+                         timeout=15, msg="the refusal counted")
+                self.assertEqual(d.metrics()["switchboard_voice_trunk_registered"], 0)
+                self.assertIn("registration at the trunk failed: status 403", d.log())
+                d.stop()
+        finally:
+            provider.kill()
+
     def test_config_errors(self):
         cases = [("allow = 10.1.2.3/8\n", "bad value for [trunk] allow"),
                  ("allow = sip.example.org\n", "bad value for [trunk] allow"),
                  ("allow = " + " ".join(f"10.0.0.{i}" for i in range(40)) + "\n", "bad value for [trunk] allow"),
                  ("inbound_username = a b\n", "bad value for [trunk] inbound_username"),
-                 ("inbound_password = " + "q" * 200 + "\n", "bad value for [trunk] inbound_password")]
+                 ("inbound_password = " + "q" * 200 + "\n", "bad value for [trunk] inbound_password"),
+                 ("register = maybe\n", "bad value for [trunk] register"),
+                 ("register_expires = 30\n", "bad value for [trunk] register_expires"),
+                 ("register = true\n", "[trunk] register needs host and username")]
         with tempfile.TemporaryDirectory() as tmp:
             ini = os.path.join(tmp, "bad.ini")
             for line, message in cases:
