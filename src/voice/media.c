@@ -149,6 +149,7 @@ struct sb_media {
     bool can_send;    /* the direction agreed lets us send, to an address the peer gave */
     bool expect_rx;   /* ... and lets the peer send: the no-media watchdog applies */
     uint64_t held_ms; /* since when the peer sends nothing (expect_rx false) */
+    bool unwatched;   /* early media: no no-media watchdog until the answer */
 };
 
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
@@ -731,6 +732,13 @@ int sb_media_reoffer(sb_media *m, const struct sip_msg *msg, struct mbuf **answe
     return sdp_encode(answer, m->sdp, false) == 0 ? 0 : SB_EIO;
 }
 
+void sb_media_watch(sb_media *m, bool on)
+{
+    if (on && m->unwatched)
+        m->last_rx_ms = sb_clock_mono_ms();
+    m->unwatched = !on;
+}
+
 bool sb_media_held(const sb_media *m)
 {
     return m != NULL && (!m->expect_rx || !m->can_send);
@@ -896,7 +904,7 @@ static void ticker(void *arg)
             sb_media *silent = NULL;
             for (struct le *le = list_head(&mx->active); le != NULL && silent == NULL; le = le->next) {
                 sb_media *m = le->data;
-                if (!m->no_media_reported &&
+                if (!m->no_media_reported && !m->unwatched &&
                     (m->expect_rx ? now - m->last_rx_ms > mx->no_media_ms : now - m->held_ms > HOLD_MAX_MS))
                     silent = m;
             }

@@ -96,6 +96,7 @@ struct sb_vcall {
     bool originated;
     sb_voice_originate_opts orig;
     bool customer_ringing; /* LEG_RINGING sent for the customer's leg */
+    bool early;            /* the customer's early media (183 with SDP) reaches the agent */
     bool answer_ok;        /* the customer's 2xx carried a usable SDP answer */
 };
 
@@ -932,9 +933,24 @@ static int orig_answer(const struct sip_msg *msg, void *arg)
 static void orig_progress(const struct sip_msg *msg, void *arg)
 {
     sb_vcall *c = arg;
-    if (c->magic != CALL_MAGIC || c->state != CALL_ORIG_CUSTOMER || c->customer_ringing)
+    if (c->magic != CALL_MAGIC || c->state != CALL_ORIG_CUSTOMER)
         return;
-    if (msg->scode == 180 || msg->scode == 183) {
+    if (msg->scode != 180 && msg->scode != 183)
+        return;
+    /* early media (the network's ringback, "the number is not available"):
+     * the agent hears it instead of ours; unwatched until the answer, as
+     * a network may go quiet after its announcement */
+    vleg *agent = leg_find(c, SB_VOICE_LEG_AGENT);
+    if (!c->early && mbuf_get_left(msg->mb) > 0 && agent != NULL && agent->winner != NULL &&
+        sb_media_take_answer(c->media, msg) == 0) {
+        c->early = true;
+        atomic_fetch_add(&c->vt->cnt->early_media, 1);
+        sb_media_watch(c->media, false);
+        sb_media_start(c->media);
+        sb_media_bridge(c->media, agent->winner->media);
+        sb_log(SB_DEBUG, "voice", "call=%llu early media from the customer's network", (unsigned long long)c->id);
+    }
+    if (!c->customer_ringing) {
         c->customer_ringing = true;
         sb_voice_event ev = {.kind = SB_VOICE_LEG_RINGING, .call_id = c->id, .leg_id = SB_VOICE_LEG_CUSTOMER};
         post(c->vt, &ev);
@@ -958,6 +974,7 @@ static void orig_estab(const struct sip_msg *msg, void *arg)
     tmr_cancel(&c->tmr_ring);
     c->state = CALL_UP;
     atomic_fetch_add(&c->vt->cnt->trunk_answered, 1);
+    sb_media_watch(c->media, true);
     sb_media_start(c->media);
     sb_media_bridge(c->media, agent->winner->media);
     sb_log(SB_INFO, "voice", "call=%llu customer answered: bridged to ext=%s", (unsigned long long)c->id, agent->ext);

@@ -517,6 +517,8 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
          offsetof(sb_voice_counters, recordings_failed)},
         {"voice_trunk_calls_total", "Originated calls dialled through the trunk.", "counter",
          offsetof(sb_voice_counters, trunk_calls)},
+        {"voice_trunk_early_media_total", "Originated calls whose early media (183 with SDP) the agent heard.",
+         "counter", offsetof(sb_voice_counters, early_media)},
         {"voice_trunk_answered_total", "Originated calls the customer answered.", "counter",
          offsetof(sb_voice_counters, trunk_answered)},
     };

@@ -43,6 +43,7 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t recordings_failed;       /* not opened, or a write failed */
     atomic_uint_fast64_t trunk_calls;             /* originated calls dialled through the trunk */
     atomic_uint_fast64_t trunk_answered;          /* ...that the customer answered */
+    atomic_uint_fast64_t early_media;             /* ...whose early media (183 with SDP) reached the agent */
 } sb_voice_counters;
 
 typedef enum sb_vcmd_kind {
@@ -133,6 +134,9 @@ int sb_media_take_answer(sb_media *m, const struct sip_msg *msg);
 int sb_media_reoffer(sb_media *m, const struct sip_msg *msg, struct mbuf **answer);
 /* Whether our SDP in the last 200 was an offer still waiting for its answer. */
 bool sb_media_awaits_answer(const sb_media *m);
+/* Whether the no-media watchdog applies (default on; turning it on starts
+ * its wait over). */
+void sb_media_watch(sb_media *m, bool on);
 /* Whether the peer has put this media on hold (we do not send, or it does not). */
 bool sb_media_held(const sb_media *m);
 /* The negotiated audio payload type (0 PCMU, 8 PCMA). */

@@ -12,7 +12,8 @@ ways -> the customer hangs up -> call log row 'out' answered (hangup_by customer
 customer's call_back task (left by an earlier missed call) is done. Also: no trunk -> 409
 no_trunk; no registered phone -> 409 no_phone; validation (number, blacklist, another agent's
 call); a busy customer (486) -> status busy, with [trunk] from_number as caller ID and
-prefix_numbers; DELETE while the agent's phone rings cancels it (failed, by system), and only
+prefix_numbers; early media (183 with SDP) heard by the agent before the answer; DELETE
+while the agent's phone rings cancels it (failed, by system), and only
 the call's agent or a supervisor may; a wrong trunk password -> the trunk refuses (403) ->
 failed."""
 import os
@@ -220,6 +221,34 @@ class VoiceOutboundTest(unittest.TestCase):
             self.assertEqual(m["switchboard_voice_calls_active"], 0)
             # an outbound busy call is no missed call of ours
             self.assertEqual(get(d, admin, "/api/v1/calls/missed?status=all")["calls"], [])
+            d.stop()
+
+    def test_early_media_reaches_the_agent(self):
+        """The network's 183 with SDP: its audio goes to the agent's phone while the customer's
+        phone still rings (instead of our ringback), then the same media once answered."""
+        tp = free_port()
+        with Daemon(config_extra=SIP + trunk_config(tp)) as d:
+            anna_token = d.token(DEMO_ANNA[0])
+            lp = free_port()
+            register(self, d, 202, lp)
+            provider = trunk(d, "trunk_early", tp, ring_ms=4000, talk_ms=1500)
+            anna = phone(d, "agent_uas", 202, lp)
+            try:
+                place(d, anna_token, {"to": E164})
+                # before the answer (trunk_answered still 0) the customer side's audio reaches her
+                wait_for(lambda: d.metrics().get("switchboard_voice_trunk_early_media_total", 0) == 1, timeout=15,
+                         msg="early media taken")
+                wait_for(lambda: d.metrics()["switchboard_voice_rtp_relayed_to_agent_total"] > 50, timeout=3,
+                         msg="early media relayed to the agent")
+                self.assertEqual(d.metrics()["switchboard_voice_trunk_answered_total"], 0)
+                ok(self, provider.wait())
+                ok(self, anna.wait())
+            finally:
+                provider.kill()
+                anna.kill()
+            row = last_outbound(d, d.token(DEMO_ADMIN[0]))
+            self.assertEqual((row["status"], row["hangup_by"]), ("answered", "customer"), row)
+            self.assertEqual(d.metrics()["switchboard_voice_trunk_answered_total"], 1)
             d.stop()
 
     def test_hang_up_while_the_agent_rings(self):
