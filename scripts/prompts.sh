@@ -41,6 +41,11 @@ for i in 1 2 3 4 5 6 7 8 9; do
 done
 say ru position_many "Перед вами больше восьми звонков. Пожалуйста, оставайтесь на линии."
 say en position_many "There are more than eight callers ahead of you. Please stay on the line."
+# the post-call rating (a queue's "rating": true): asked after the agent hangs up
+say ru rating_ask "Пожалуйста, оцените разговор: нажмите от 1 до 5, где 5 — отлично."
+say en rating_ask "Please rate the call from 1 to 5, where 5 is excellent."
+say ru rating_thanks "Спасибо! До свидания!"
+say en rating_thanks "Thank you! Goodbye!"
 for key in 1 2 3 4 5 6 7 8 9 star hash; do
     case $key in star) ru_key="звёздочку"; en_key="star" ;; hash) ru_key="решётку"; en_key="hash" ;;
     *) ru_key=$key; en_key=$key ;; esac

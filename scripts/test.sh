@@ -20,7 +20,7 @@ for dir in "$@"; do
     echo "=== ctest in $dir ==="
     # ASan: fail on leaks too; UBSan: stop on the first error.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest --test-dir "$dir" --output-on-failure -j2 --timeout 900 2>&1 | tee "$log"
+        ctest --test-dir "$dir" --output-on-failure -j3 --timeout 900 2>&1 | tee "$log"
     p=$(grep -oE '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
     if [ -z "$p" ]; then
         failed=$((failed + 1)); failures+=("$dir: ctest did not finish")

@@ -26,6 +26,8 @@
 #include "engine/model.h"
 #include "voice/calls.h"
 #include "voice/calltickets.h"
+#include "voice/retention.h"
+#include "voice/callbacks.h"
 
 void sb_event_texts_take(sb_event_texts *out, json_t *events, int64_t now_ms)
 {
@@ -148,6 +150,9 @@ static void begin_shutdown(sb_app *app, const char *why)
     sb_log(SB_INFO, "app", "shutting down reason=%s", why);
     sb_http_server_stop_accepting(app->http);
     sb_dispatch_stop(app->dispatch);
+    sb_retention_stop(app->retention);
+    /* no new call-back; the hang-ups below still count */
+    sb_callbacks_stop(app->callbacks);
     sb_calls_stop(app->calls);  /* ends the calls; their log rows join the flush */
     sb_store_flush(app->store); /* answers everything that waited on a commit */
     sb_stream_close_all(app->hub);
@@ -293,7 +298,10 @@ int sb_app_serve(sb_config *cfg)
         }
         printf("switchboard sip on %s:%d\n", cfg->sip_host, sb_calls_sip_port(app.calls));
         sb_call_tickets_start(&app); /* the phone channel calls' messages belong to */
+        /* the website's call-back requests */
+        app.callbacks = sb_callbacks_start(&app);
     }
+    app.retention = sb_retention_start(&app); /* with voice off too: files made before */
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);
     uv_signal_init(&loop, &app.sig_hup);
@@ -317,11 +325,15 @@ int sb_app_serve(sb_config *cfg)
     uv_close((uv_handle_t *)&app.sig_hup, NULL);
     sb_dispatch_stop(app.dispatch);
     sb_dashboard_stop(app.dashboard);
+    sb_retention_stop(app.retention);
+    sb_callbacks_stop(app.callbacks);
     sb_store_close(app.store);
     uv_run(&loop, UV_RUN_DEFAULT); /* let closing handles finish */
     sb_dispatch_free(app.dispatch);
     sb_dashboard_free(app.dashboard);
     sb_calls_free(app.calls);
+    sb_callbacks_free(app.callbacks); /* after the calls: their last hang-ups told it */
+    sb_retention_free(app.retention);
     sb_web_free(app.web);
     sb_http_server_free(app.http);
     sb_outbox_free(app.outbox);

@@ -19,6 +19,8 @@ typedef struct sb_dispatch sb_dispatch;
 typedef struct sb_web sb_web;
 typedef struct sb_dashboard sb_dashboard;
 typedef struct sb_calls sb_calls;
+typedef struct sb_retention sb_retention;
+typedef struct sb_callbacks sb_callbacks;
 
 typedef struct sb_app_metrics {
     uint64_t inbound_messages;
@@ -61,6 +63,8 @@ typedef struct sb_app {
     sb_web *web;                  /* the browser workspace; NULL when not built */
     sb_dashboard *dashboard;      /* supervisors' live figures (NULL in tools) */
     sb_calls *calls;              /* voice (NULL unless [sip] listen is set) */
+    sb_retention *retention;      /* recordings retention (NULL when kept forever) */
+    sb_callbacks *callbacks;      /* the website's call-back requests (NULL unless voice is on) */
 } sb_app;
 
 /* Events as text, one per {"type","data"} object ("at" is added). */

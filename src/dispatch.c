@@ -23,6 +23,7 @@
 #include "engine/config.h"
 #include "engine/model.h"
 #include "voice/calls.h"
+#include "voice/callbacks.h"
 
 struct sb_dispatch {
     sb_app *app;
@@ -766,6 +767,8 @@ void sb_dispatch_reload(sb_dispatch *d)
     if (d == NULL || d->stopped)
         return;
     sb_calls_reload(d->app->calls); /* the IVR reads numbers, menus and calendars too */
+    /* so do the website's call-back requests */
+    sb_callbacks_reload(d->app->callbacks);
     load_op *l = sb_xcalloc(1, sizeof *l);
     l->d = d;
     sb_store_submit(d->app->store, load_run, reload_done, l);

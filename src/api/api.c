@@ -472,7 +472,7 @@ void sb_api_handle(sb_app *app, sb_http_req *req)
         sb_api_tasks_route(app, req, path) || sb_api_webhooks_route(app, req, path) ||
         sb_api_metrics_route(app, req, path) || sb_api_system_route(app, req, path) ||
         sb_api_dashboard_route(app, req, path) || sb_api_outbound_route(app, req, path) ||
-        sb_api_calls_route(app, req, path))
+        sb_api_callbacks_route(app, req, path) || sb_api_calls_route(app, req, path))
         return;
     sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
 }

@@ -107,6 +107,10 @@ bool sb_api_metrics_route(sb_app *app, sb_http_req *req, const char *path); /* /
 bool sb_api_calls_route(sb_app *app, sb_http_req *req, const char *path);   /* /api/v1/calls: the call log */
 /* POST /api/v1/calls (place an outbound call), DELETE /api/v1/calls/{live id} */
 bool sb_api_outbound_route(sb_app *app, sb_http_req *req, const char *path);
+/* GET /api/v1/callbacks, DELETE /api/v1/callbacks/{id}: the website's call-back requests */
+bool sb_api_callbacks_route(sb_app *app, sb_http_req *req, const char *path);
+/* POST /chat/callback: the widget's "Call me back" form (public; src/api/callbacks.c) */
+void sb_api_callback_form(sb_app *app, sb_http_req *req);
 /* A task as GET /api/v1/tasks shows it (NULL if there is none). */
 json_t *sb_task_json(sb_tx *tx, int64_t id);
 /* The stored form of a blacklist value of `kind` (phone, email, handle,

@@ -59,7 +59,8 @@ static json_t *opt_int(sb_stmt *s, int col)
 #define CALL_SELECT                                                                                                    \
     "SELECT c.id, c.direction, c.from_number, c.to_number, c.did, c.source, c.status, c.hangup_by, "                   \
     "c.hangup_cause, c.sip_code, c.ivr_path, c.offered_at, c.answered_at, c.ended_at, c.queue_team_id, c.agent_id, "   \
-    "c.contact_id, c.ticket_id, t.number, c.recording, c.recording_ms, c.callback_task_id "                            \
+    "c.contact_id, c.ticket_id, t.number, c.recording, c.recording_ms, c.callback_task_id, "                           \
+    "c.recording_deleted_at, c.recording_deleted_by, c.rating, c.talk_ended_at, c.period "                             \
     "FROM call c LEFT JOIN ticket t ON t.id = c.ticket_id "
 
 static json_t *call_row(sb_stmt *s)
@@ -76,7 +77,8 @@ static json_t *call_row(sb_stmt *s)
     json_object_set_new(row, "ticket_id", opt_int(s, 17));
     json_object_set_new(row, "ticket_number", opt_int(s, 18));
     json_t *url = json_null();
-    if (!sb_stmt_isnull(s, 19)) {
+    bool deleted = !sb_stmt_isnull(s, 22); /* by retention: the row stays, the file is gone */
+    if (!sb_stmt_isnull(s, 19) && !deleted) {
         char buf[64];
         snprintf(buf, sizeof buf, "/api/v1/calls/%lld/recording", (long long)sb_stmt_int(s, 0));
         url = json_string(buf);
@@ -84,6 +86,12 @@ static json_t *call_row(sb_stmt *s)
     json_object_set_new(row, "recording_url", url);
     json_object_set_new(row, "recording_ms", opt_int(s, 20));
     json_object_set_new(row, "callback_task_id", opt_int(s, 21));
+    json_object_set_new(row, "recording_deleted_at", deleted ? sb_json_time(sb_stmt_int(s, 22)) : json_null());
+    json_object_set_new(row, "recording_deleted_by", opt_text(s, 23));
+    json_object_set_new(row, "rating", opt_int(s, 24)); /* the post-call rating, 1-5 */
+    json_object_set_new(row, "talk_ended_at", sb_stmt_isnull(s, 25) ? json_null() : sb_json_time(sb_stmt_int(s, 25)));
+    /* the number's calendar when the call came: business_hours, after_hours, holiday (null: not through a number) */
+    json_object_set_new(row, "period", opt_text(s, 26));
     return row;
 }
 
@@ -350,13 +358,18 @@ typedef struct recording_ctx {
 static int recording_action(sb_tx *tx, sb_api_op *op)
 {
     recording_ctx *c = op->ctx;
-    sb_stmt *s = sb_tx_query(tx, "SELECT recording FROM call WHERE id = ?", "i", op->path_id);
+    sb_stmt *s = sb_tx_query(tx, "SELECT recording, recording_deleted_at, recording_deleted_by FROM call WHERE id = ?",
+                             "i", op->path_id);
     if (s == NULL)
         return SB_EIO;
     int rc = sb_stmt_step(s);
     bool has = rc == 1 && !sb_stmt_isnull(s, 0);
+    int64_t deleted_at = has && !sb_stmt_isnull(s, 1) ? sb_stmt_int(s, 1) : 0;
+    char deleted_by[32] = "";
     if (has)
         snprintf(c->rel, sizeof c->rel, "%s", sb_stmt_text(s, 0));
+    if (deleted_at != 0)
+        snprintf(deleted_by, sizeof deleted_by, "%s", sb_stmt_isnull(s, 2) ? "retention" : sb_stmt_text(s, 2));
     sb_stmt_end(s);
     if (rc < 0)
         return rc;
@@ -364,6 +377,12 @@ static int recording_action(sb_tx *tx, sb_api_op *op)
         return sb_api_fail(op, 404, "not_found", "call %lld does not exist", (long long)op->path_id);
     if (!has)
         return sb_api_fail(op, 404, "no_recording", "call %lld has no recording", (long long)op->path_id);
+    if (deleted_at != 0) {
+        char when[40];
+        sb_clock_format_iso(deleted_at, when, sizeof when);
+        return sb_api_fail(op, 410, "recording_deleted", "the recording of call %lld was deleted by %s at %s",
+                           (long long)op->path_id, deleted_by, when);
+    }
     if (!sb_call_recording_path_valid(c->rel)) {
         sb_log(SB_WARN, "api", "call=%lld recording path leaves the data directory: refused", (long long)op->path_id);
         return sb_api_fail(op, 403, "forbidden", "the recording's path is outside the data directory");
@@ -689,16 +708,18 @@ static void parse_queues(sb_http_req *req, queues_args *a)
 /* Inbound calls that reached a queue, by team: offered, answered (by a
  * person), abandoned while waiting, missed (our max wait, nobody), voicemail;
  * ASA (the average wait of the answered), the average wait before
- * abandoning, the average talk, the service level (answered within N s, of
- * the answered and abandoned) and the abandonment rate. */
+ * abandoning, the average talk (to the agent's hang-up when the caller
+ * stayed to rate the call), the service level (answered within N s, of
+ * the answered and abandoned), the abandonment rate, and the post-call
+ * ratings (how many, their average; null when none). */
 static const char QUEUES_SQL[] =
     "SELECT c.queue_team_id, COALESCE(tm.name, ''), count(*), "
     "sum(c.status = 'answered'), sum(c.status = 'abandoned'), sum(c.status = 'missed'), "
     "sum(c.status = 'voicemail'), "
     "COALESCE(avg(CASE WHEN c.status = 'answered' THEN c.answered_at - c.offered_at END), 0), "
     "COALESCE(avg(CASE WHEN c.status = 'abandoned' THEN c.ended_at - c.offered_at END), 0), "
-    "COALESCE(avg(CASE WHEN c.status = 'answered' THEN c.ended_at - c.answered_at END), 0), "
-    "sum(c.status = 'answered' AND c.answered_at - c.offered_at <= ?3) "
+    "COALESCE(avg(CASE WHEN c.status = 'answered' THEN COALESCE(c.talk_ended_at, c.ended_at) - c.answered_at END), 0), "
+    "sum(c.status = 'answered' AND c.answered_at - c.offered_at <= ?3), count(c.rating), COALESCE(sum(c.rating), 0) "
     "FROM call c LEFT JOIN team tm ON tm.id = c.queue_team_id "
     "WHERE c.direction = 'in' AND c.queue_team_id IS NOT NULL AND c.offered_at >= ?1 AND c.offered_at < ?2 "
     "GROUP BY c.queue_team_id ORDER BY c.queue_team_id";
@@ -730,6 +751,11 @@ static int queues_action(sb_tx *tx, sb_api_op *op)
                       (double)sb_stmt_int(st, 7) / 1000.0, "abandon_wait_seconds", (double)sb_stmt_int(st, 8) / 1000.0,
                       "talk_seconds", (double)sb_stmt_int(st, 9) / 1000.0, "service_level",
                       ratio(within, answered + abandoned), "abandonment_rate", ratio(abandoned, offered)));
+        int64_t rated = sb_stmt_int(st, 11);
+        json_t *q = json_array_get(list, json_array_size(list) - 1);
+        json_object_set_new(q, "rating_count", json_integer(rated));
+        json_object_set_new(q, "rating_average",
+                            rated > 0 ? json_real(ratio(sb_stmt_int(st, 12), rated)) : json_null());
     }
     sb_stmt_end(st);
     if (rc < 0) {

@@ -18,6 +18,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "channels/api_inbound.h"
+#include "voice/callbacks.h"
 
 #define CHANNEL_COLS "id, kind, name, callback_url, active, config, created_at, updated_at"
 
@@ -140,6 +141,27 @@ bool sb_callback_url_valid(const char *url)
     return strlen(url) > 8 && strlen(url) < 2048;
 }
 
+/* A web chat channel's config.callback (the website's call-back form,
+ * src/voice/callbacks.h): well-formed and naming a team that exists. */
+static int check_callback(sb_tx *tx, sb_api_op *op, const json_t *cfg)
+{
+    sb_callback_settings set;
+    char field[64] = "", msg[160] = "";
+    int rc = cfg != NULL ? sb_callback_settings_parse(cfg, &set, field, sizeof field, msg, sizeof msg) : SB_ENOTFOUND;
+    if (rc == SB_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field '%s' %s", field, msg);
+    int64_t found = 0;
+    rc = sb_tx_int(tx, &found, "SELECT id FROM team WHERE id = ?", "i", set.team_id);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return sb_api_fail(op, 422, "validation_failed", "field 'config.callback.team_id': team %lld does not exist",
+                           (long long)set.team_id);
+    return 0;
+}
+
 static int create_action(sb_tx *tx, sb_api_op *op)
 {
     static const char *const allowed[] = {"kind", "name", "callback_url", "config", NULL};
@@ -156,6 +178,9 @@ static int create_action(sb_tx *tx, sb_api_op *op)
     json_t *cfg = json_object_get(op->body, "config");
     if (cfg != NULL && !json_is_object(cfg))
         return sb_api_fail(op, 422, "validation_failed", "field 'config' must be an object");
+    rc = check_callback(tx, op, cfg);
+    if (rc != 0)
+        return rc;
     char *cfg_text = cfg ? json_dumps(cfg, JSON_COMPACT) : NULL;
     int64_t id = 0;
     char secret[65];
@@ -188,6 +213,9 @@ static int patch_action(sb_tx *tx, sb_api_op *op)
     json_t *cfg = json_object_get(op->body, "config");
     if (cfg != NULL && !json_is_object(cfg))
         return sb_api_fail(op, 422, "validation_failed", "field 'config' must be an object");
+    rc = check_callback(tx, op, cfg);
+    if (rc != 0)
+        return rc;
     json_t *active = json_object_get(op->body, "active");
     if (active != NULL && !json_is_boolean(active))
         return sb_api_fail(op, 422, "validation_failed", "field 'active' must be a boolean");

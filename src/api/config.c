@@ -1,32 +1,20 @@
 /* config.c - /api/v1/rules, /templates, /calendars, /sla-policies: the
  * engine's configuration documents (formats in engine/config.h and
- * engine/rules.h). Each is one JSON document, validated completely by the
- * engine's own parsers before it is stored, with the ids it refers to
- * checked against the store. Reading is open to every agent (templates are
- * canned replies); writing needs an admin. */
+ * engine/rules.h), and the CRUD that every configuration document shares
+ * (config_docs.h; the voice documents use it too). Each is one JSON
+ * document, validated completely by the engine's own parsers before it is
+ * stored, with the ids it refers to checked against the store. Reading is
+ * open to every agent (templates are canned replies); writing needs an
+ * admin. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/config_docs.h"
 #include "dispatch.h"
 #include "engine/calendar.h"
 #include "engine/config.h"
-
-typedef struct config_kind {
-    const char *kind;       /* stored kind: "rule" */
-    const char *collection; /* "/api/v1/rules" */
-    const char *prefix;     /* "/api/v1/rules/" */
-    const char *one, *many; /* response keys: "rule", "rules" */
-    bool ordered;           /* has a "position" (rules run in order) */
-} config_kind;
-
-static const config_kind kinds[] = {
-    {"rule", "/api/v1/rules", "/api/v1/rules/", "rule", "rules", true},
-    {"template", "/api/v1/templates", "/api/v1/templates/", "template", "templates", false},
-    {"calendar", "/api/v1/calendars", "/api/v1/calendars/", "calendar", "calendars", false},
-    {"sla_policy", "/api/v1/sla-policies", "/api/v1/sla-policies/", "sla_policy", "sla_policies", true},
-};
 
 /* ---- validation ---- */
 
@@ -62,21 +50,18 @@ static int check_refs(sb_tx *tx, sb_api_op *op, const sb_config_refs *r)
     return 0;
 }
 
-/* Validates `doc` as a `kind` document; 422 naming the field. */
-static int check_doc(sb_tx *tx, sb_api_op *op, const config_kind *k, const json_t *doc)
+/* The engine's documents: what they name exists. */
+static int check_engine_doc(sb_tx *tx, sb_api_op *op, const sb_doc_kind *k, const json_t *doc,
+                            const sb_config_refs *refs, int64_t id)
 {
-    sb_config_error err = {{0}, {0}};
-    sb_config_refs refs = {0};
-    int rc = sb_config_check(k->kind, doc, &refs, &err);
-    if (rc != 0)
-        return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field[0] ? err.field : "(body)",
-                           err.message);
-    return check_refs(tx, op, &refs);
+    (void)k, (void)doc, (void)id;
+    return check_refs(tx, op, refs);
 }
 
 /* 409 if another document still refers to `kind` `id`. */
-static int check_unused(sb_tx *tx, sb_api_op *op, const char *kind, int64_t id)
+static int check_unused(sb_tx *tx, sb_api_op *op, const sb_doc_kind *k, int64_t id)
 {
+    const char *kind = k->kind;
     if (strcmp(kind, "template") != 0 && strcmp(kind, "calendar") != 0)
         return 0;
     sb_stmt *s = sb_tx_query(
@@ -128,22 +113,35 @@ static int check_unused(sb_tx *tx, sb_api_op *op, const char *kind, int64_t id)
     return 0;
 }
 
-/* ---- actions ---- */
+static const sb_doc_kind engine_kinds[] = {
+    {"rule", "/api/v1/rules", "/api/v1/rules/", "rule", "rules", SB_DOC_POSITION_ORDERED, check_engine_doc,
+     check_unused},
+    {"template", "/api/v1/templates", "/api/v1/templates/", "template", "templates", SB_DOC_POSITION_REFUSED,
+     check_engine_doc, check_unused},
+    {"calendar", "/api/v1/calendars", "/api/v1/calendars/", "calendar", "calendars", SB_DOC_POSITION_REFUSED,
+     check_engine_doc, check_unused},
+    {"sla_policy", "/api/v1/sla-policies", "/api/v1/sla-policies/", "sla_policy", "sla_policies",
+     SB_DOC_POSITION_ORDERED, check_engine_doc, check_unused},
+};
+
+/* ---- the documents' CRUD (config_docs.h) ---- */
 
 static void reload_after(sb_api_op *op)
 {
     sb_dispatch_reload(op->app->dispatch);
 }
 
-static const config_kind *op_kind(sb_api_op *op)
+static const sb_doc_kind *op_kind(sb_api_op *op)
 {
     return op->ctx;
 }
 
-static int list_action(sb_tx *tx, sb_api_op *op)
+/* Every kind's documents are listed by position: the ordered kinds' as set,
+ * the others' are id * 10 whoever wrote them (this API, import, the demo). */
+int sb_api_docs_load(sb_tx *tx, const char *kind, int64_t except, json_t **out)
 {
-    const config_kind *k = op_kind(op);
-    sb_stmt *s = sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = ? ORDER BY position, id", "t", k->kind);
+    sb_stmt *s = sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = ? AND id <> ? ORDER BY position, id", "ti",
+                             kind, except);
     if (s == NULL)
         return SB_EIO;
     json_t *list = json_array();
@@ -158,8 +156,18 @@ static int list_action(sb_tx *tx, sb_api_op *op)
         json_decref(list);
         return rc;
     }
-    op->out = json_pack("{s:o}", k->many, list);
+    *out = list;
     return 0;
+}
+
+static int list_action(sb_tx *tx, sb_api_op *op)
+{
+    const sb_doc_kind *k = op_kind(op);
+    json_t *list = NULL;
+    int rc = sb_api_docs_load(tx, k->kind, 0, &list);
+    if (rc == 0)
+        op->out = json_pack("{s:o}", k->many, list);
+    return rc;
 }
 
 static json_t *load(sb_tx *tx, const char *kind, int64_t id, int64_t *position)
@@ -177,7 +185,7 @@ static json_t *load(sb_tx *tx, const char *kind, int64_t id, int64_t *position)
 
 static int get_action(sb_tx *tx, sb_api_op *op)
 {
-    const config_kind *k = op_kind(op);
+    const sb_doc_kind *k = op_kind(op);
     json_t *doc = load(tx, k->kind, op->path_id, NULL);
     if (doc == NULL)
         return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
@@ -186,13 +194,13 @@ static int get_action(sb_tx *tx, sb_api_op *op)
 }
 
 /* Takes "position" out of the body (it is not part of the document). */
-static int take_position(sb_api_op *op, const config_kind *k, json_t *doc, int64_t *position, bool *given)
+static int take_position(sb_api_op *op, const sb_doc_kind *k, json_t *doc, int64_t *position, bool *given)
 {
     json_t *p = json_object_get(doc, "position");
-    *given = p != NULL;
-    if (p == NULL)
+    *given = p != NULL && k->position != SB_DOC_POSITION_NONE;
+    if (!*given)
         return 0;
-    if (!k->ordered)
+    if (k->position == SB_DOC_POSITION_REFUSED)
         return sb_api_fail(op, 422, "validation_failed", "field 'position': a %s has no position", k->kind);
     if (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > 1000000)
         return sb_api_fail(op, 422, "validation_failed", "field 'position' must be 0 to 1000000");
@@ -201,16 +209,28 @@ static int take_position(sb_api_op *op, const config_kind *k, json_t *doc, int64
     return 0;
 }
 
-static json_t *with_position(json_t *doc, const config_kind *k, int64_t position)
+static json_t *with_position(json_t *doc, const sb_doc_kind *k, int64_t position)
 {
-    if (k->ordered)
+    if (k->position == SB_DOC_POSITION_ORDERED)
         json_object_set_new(doc, "position", json_integer(position));
     return doc;
 }
 
+/* Validates `doc` as document `id` of kind k; 422 naming the field. */
+static int check_doc(sb_tx *tx, sb_api_op *op, const sb_doc_kind *k, const json_t *doc, int64_t id)
+{
+    sb_config_error err = {{0}, {0}};
+    sb_config_refs refs = {0};
+    int rc = sb_config_check(k->kind, doc, &refs, &err);
+    if (rc != 0)
+        return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field[0] ? err.field : "(body)",
+                           err.message);
+    return k->check != NULL ? k->check(tx, op, k, doc, &refs, id) : 0;
+}
+
 static int save(sb_tx *tx, sb_api_op *op, bool create)
 {
-    const config_kind *k = op_kind(op);
+    const sb_doc_kind *k = op_kind(op);
     json_t *doc = json_deep_copy(op->body);
     int64_t position = 0, id = op->path_id;
     bool given = false;
@@ -237,18 +257,19 @@ static int save(sb_tx *tx, sb_api_op *op, bool create)
     }
     int64_t old_position = 0;
     json_t *before = load(tx, k->kind, id, &old_position);
+    bool existed = before != NULL;
     json_decref(before);
-    if (create && before != NULL) {
+    if (create && existed) {
         rc = sb_api_fail(op, 409, "conflict", "%s %lld already exists", k->kind, (long long)id);
         goto out;
     }
-    if (!create && before == NULL) {
+    if (!create && !existed) {
         rc = sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)id);
         goto out;
     }
     if (!given)
         position = create ? id * 10 : old_position;
-    if ((rc = check_doc(tx, op, k, doc)) != 0)
+    if ((rc = check_doc(tx, op, k, doc, id)) != 0)
         goto out;
     char *text = json_dumps(doc, JSON_COMPACT);
     int64_t now = sb_tx_now(tx);
@@ -285,12 +306,12 @@ static int put_action(sb_tx *tx, sb_api_op *op)
 
 static int delete_action(sb_tx *tx, sb_api_op *op)
 {
-    const config_kind *k = op_kind(op);
+    const sb_doc_kind *k = op_kind(op);
     json_t *doc = load(tx, k->kind, op->path_id, NULL);
     if (doc == NULL)
         return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
     json_decref(doc);
-    int rc = check_unused(tx, op, k->kind, op->path_id);
+    int rc = k->check_unused != NULL ? k->check_unused(tx, op, k, op->path_id) : 0;
     if (rc == 0)
         rc = sb_tx_exec(tx, "DELETE FROM config_item WHERE kind = ? AND id = ?", "ti", k->kind, op->path_id);
     if (rc == 0)
@@ -301,6 +322,53 @@ static int delete_action(sb_tx *tx, sb_api_op *op)
         op->after = reload_after;
     }
     return rc;
+}
+
+static bool submit(sb_app *app, sb_http_req *req, sb_role role, sb_api_action action, const sb_doc_kind *k, int64_t id,
+                   bool body, bool read_only)
+{
+    sb_api_op *op = sb_api_op_new(app, req, role, action);
+    op->ctx = (void *)k;
+    op->path_id = id;
+    op->read_only = read_only;
+    if (body && !sb_api_parse_body(op))
+        return true;
+    sb_api_submit(op);
+    return true;
+}
+
+bool sb_api_docs_route(sb_app *app, sb_http_req *req, const char *path, const sb_doc_kind *kinds, size_t nkinds)
+{
+    sb_http_method m = sb_http_req_method(req);
+    bool read = m == SB_HTTP_GET || m == SB_HTTP_HEAD;
+    for (size_t i = 0; i < nkinds; i++) {
+        const sb_doc_kind *k = &kinds[i];
+        if (strcmp(path, k->collection) == 0) {
+            if (read)
+                return submit(app, req, SB_ROLE_AGENT, list_action, k, 0, false, true);
+            if (m == SB_HTTP_POST)
+                return submit(app, req, SB_ROLE_ADMIN, create_action, k, 0, true, false);
+            sb_respond_method_not_allowed(req, "GET, POST");
+            return true;
+        }
+        if (strncmp(path, k->prefix, strlen(k->prefix)) != 0)
+            continue;
+        int64_t id;
+        const char *rest;
+        if (!sb_path_id(path, k->prefix, &id, &rest) || *rest != '\0' || id <= 0) {
+            sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
+            return true;
+        }
+        if (read)
+            return submit(app, req, SB_ROLE_AGENT, get_action, k, id, false, true);
+        if (m == SB_HTTP_PUT)
+            return submit(app, req, SB_ROLE_ADMIN, put_action, k, id, true, false);
+        if (m == SB_HTTP_DELETE)
+            return submit(app, req, SB_ROLE_ADMIN, delete_action, k, id, false, false);
+        sb_respond_method_not_allowed(req, "GET, PUT, DELETE");
+        return true;
+    }
+    return false;
 }
 
 /* ---- engine settings: /api/v1/settings ---- */
@@ -502,50 +570,9 @@ static bool route_settings(sb_app *app, sb_http_req *req, const char *path)
 
 /* ---- routing ---- */
 
-static bool submit(sb_app *app, sb_http_req *req, sb_role role, sb_api_action action, const config_kind *k, int64_t id,
-                   bool body)
-{
-    sb_api_op *op = sb_api_op_new(app, req, role, action);
-    op->ctx = (void *)k;
-    op->path_id = id;
-    if (body && !sb_api_parse_body(op))
-        return true;
-    sb_api_submit(op);
-    return true;
-}
-
 bool sb_api_config_route(sb_app *app, sb_http_req *req, const char *path)
 {
     if (route_settings(app, req, path))
         return true;
-    sb_http_method m = sb_http_req_method(req);
-    bool read = m == SB_HTTP_GET || m == SB_HTTP_HEAD;
-    for (size_t i = 0; i < SB_ARRAY_LEN(kinds); i++) {
-        const config_kind *k = &kinds[i];
-        if (strcmp(path, k->collection) == 0) {
-            if (read)
-                return submit(app, req, SB_ROLE_AGENT, list_action, k, 0, false);
-            if (m == SB_HTTP_POST)
-                return submit(app, req, SB_ROLE_ADMIN, create_action, k, 0, true);
-            sb_respond_method_not_allowed(req, "GET, POST");
-            return true;
-        }
-        if (strncmp(path, k->prefix, strlen(k->prefix)) != 0)
-            continue;
-        int64_t id;
-        const char *rest;
-        if (!sb_path_id(path, k->prefix, &id, &rest) || *rest != '\0' || id <= 0) {
-            sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
-            return true;
-        }
-        if (read)
-            return submit(app, req, SB_ROLE_AGENT, get_action, k, id, false);
-        if (m == SB_HTTP_PUT)
-            return submit(app, req, SB_ROLE_ADMIN, put_action, k, id, true);
-        if (m == SB_HTTP_DELETE)
-            return submit(app, req, SB_ROLE_ADMIN, delete_action, k, id, false);
-        sb_respond_method_not_allowed(req, "GET, PUT, DELETE");
-        return true;
-    }
-    return false;
+    return sb_api_docs_route(app, req, path, engine_kinds, SB_ARRAY_LEN(engine_kinds));
 }

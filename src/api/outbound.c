@@ -26,9 +26,7 @@ typedef struct place_ctx {
     sb_outbound_request rq;
 } place_ctx;
 
-/* The DID the customer last called us on (their latest inbound call that
- * reached a number of ours), or "" if they never did. */
-static int last_did(sb_tx *tx, const char *e164, int64_t contact_id, char *out, size_t cap)
+int sb_outbound_last_did(sb_tx *tx, const char *e164, int64_t contact_id, char *out, size_t cap)
 {
     char bare[40], national[40] = "";
     snprintf(bare, sizeof bare, "%s", e164 + 1);
@@ -162,7 +160,7 @@ static int place_action(sb_tx *tx, sb_api_op *op)
     if (rc == 1)
         return sb_api_fail(op, 422, "blacklisted", "%s is blacklisted", rq->number);
     /* the caller ID: the number the customer knows us by */
-    rc = last_did(tx, rq->number, rq->contact_id, rq->caller_id, sizeof rq->caller_id);
+    rc = sb_outbound_last_did(tx, rq->number, rq->contact_id, rq->caller_id, sizeof rq->caller_id);
     if (rc != 0)
         return rc;
     if (rq->caller_id[0] == '\0')

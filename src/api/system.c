@@ -14,6 +14,7 @@
 #include "channels/outbox.h"
 #include "channels/webchat.h"
 #include "voice/calls.h"
+#include "voice/retention.h"
 
 extern const unsigned char sb_asset_openapi_json[];
 extern const size_t sb_asset_openapi_json_len;
@@ -100,6 +101,7 @@ void sb_system_metrics(sb_app *app, sb_http_req *req)
     GAUGE("uptime_seconds", "Seconds since start.", "gauge", (sb_clock_wall_ms() - app->started_at) / 1000);
 #undef GAUGE
     sb_calls_metrics_text(app->calls, &b);
+    sb_retention_metrics_text(app->retention, &b);
     sb_http_add_header(req, "Cache-Control", "no-store");
     sb_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
     sb_buf_free(&b);

@@ -7,66 +7,16 @@
  * path), a menu is checked with every other menu for depth and loops, and
  * a number's digits must be unique. A menu or a scheme something still
  * sends callers to cannot be deleted. Reading is open to every agent;
- * writing needs an admin. */
+ * writing needs an admin. The list/get/create/replace/delete itself is the
+ * one every configuration document shares (config_docs.h, in config.c):
+ * this file holds only what voice documents check. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
-#include "dispatch.h"
+#include "api/config_docs.h"
 #include "engine/voice_config.h"
-
-typedef struct voice_kind {
-    const char *kind;       /* stored kind: "phone_number" */
-    const char *collection; /* "/api/v1/numbers" */
-    const char *prefix;     /* "/api/v1/numbers/" */
-    const char *one, *many; /* response keys: "number", "numbers" */
-} voice_kind;
-
-static const voice_kind kinds[] = {
-    {"phone_number", "/api/v1/numbers", "/api/v1/numbers/", "number", "numbers"},
-    {"ivr_menu", "/api/v1/ivr-menus", "/api/v1/ivr-menus/", "ivr_menu", "ivr_menus"},
-    {"forwarding_scheme", "/api/v1/forwarding-schemes", "/api/v1/forwarding-schemes/", "forwarding_scheme",
-     "forwarding_schemes"},
-};
-
-static const voice_kind *op_kind(sb_api_op *op)
-{
-    return op->ctx;
-}
-
-static json_t *load(sb_tx *tx, const char *kind, int64_t id)
-{
-    sb_stmt *s = sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = ? AND id = ?", "ti", kind, id);
-    json_t *doc = NULL;
-    if (s != NULL && sb_stmt_step(s) == 1)
-        doc = json_loads(sb_stmt_text(s, 0), 0, NULL);
-    sb_stmt_end(s);
-    return doc;
-}
-
-/* Every stored document of `kind` but `except`, as a JSON array. */
-static int load_all(sb_tx *tx, const char *kind, int64_t except, json_t **out)
-{
-    sb_stmt *s =
-        sb_tx_query(tx, "SELECT data FROM config_item WHERE kind = ? AND id <> ? ORDER BY id", "ti", kind, except);
-    if (s == NULL)
-        return SB_EIO;
-    json_t *list = json_array();
-    int rc;
-    while ((rc = sb_stmt_step(s)) == 1) {
-        json_t *doc = json_loads(sb_stmt_text(s, 0), 0, NULL);
-        if (doc != NULL)
-            json_array_append_new(list, doc);
-    }
-    sb_stmt_end(s);
-    if (rc < 0) {
-        json_decref(list);
-        return rc;
-    }
-    *out = list;
-    return 0;
-}
 
 /* The path of the field of `doc` that holds `key` = `id`: "calendar_id",
  * "entry.menu_id", "options[2].team_id". */
@@ -131,7 +81,7 @@ static int check_refs(sb_tx *tx, sb_api_op *op, const json_t *doc, const sb_conf
 static int check_menu_graph(sb_tx *tx, sb_api_op *op, const json_t *doc, int64_t id)
 {
     json_t *list = NULL;
-    int rc = load_all(tx, "ivr_menu", id, &list);
+    int rc = sb_api_docs_load(tx, "ivr_menu", id, &list);
     if (rc != 0)
         return rc;
     json_array_append(list, (json_t *)doc);
@@ -191,14 +141,12 @@ static int check_scheme_targets(sb_tx *tx, sb_api_op *op, const json_t *doc)
     return 0;
 }
 
-static int check_doc(sb_tx *tx, sb_api_op *op, const voice_kind *k, const json_t *doc, int64_t id)
+/* After the engine's parser: the menu graph, a scheme's targets or a
+ * number's digits, then every id the document names. */
+static int check_voice_doc(sb_tx *tx, sb_api_op *op, const sb_doc_kind *k, const json_t *doc,
+                           const sb_config_refs *refs, int64_t id)
 {
-    sb_config_error err = {{0}, {0}};
-    sb_config_refs refs = {0};
-    int rc = sb_config_check(k->kind, doc, &refs, &err);
-    if (rc != 0)
-        return sb_api_fail(op, 422, "validation_failed", "field '%s': %s", err.field[0] ? err.field : "(body)",
-                           err.message);
+    int rc;
     if (strcmp(k->kind, "ivr_menu") == 0)
         rc = check_menu_graph(tx, op, doc, id);
     else if (strcmp(k->kind, "forwarding_scheme") == 0)
@@ -206,7 +154,7 @@ static int check_doc(sb_tx *tx, sb_api_op *op, const voice_kind *k, const json_t
     else
         rc = check_unique_number(tx, op, doc, id);
     if (rc == 0)
-        rc = check_refs(tx, op, doc, &refs);
+        rc = check_refs(tx, op, doc, refs);
     return rc;
 }
 
@@ -221,7 +169,7 @@ static const char *kind_words(const char *kind)
 
 /* 409 while a number, a menu or a scheme still sends callers to menu or
  * scheme `id` (k). Other kinds are never referred to by voice documents. */
-static int check_unused(sb_tx *tx, sb_api_op *op, const voice_kind *k, int64_t id)
+static int check_unused(sb_tx *tx, sb_api_op *op, const sb_doc_kind *k, int64_t id)
 {
     bool menu = strcmp(k->kind, "ivr_menu") == 0;
     if (!menu && strcmp(k->kind, "forwarding_scheme") != 0)
@@ -262,168 +210,20 @@ static int check_unused(sb_tx *tx, sb_api_op *op, const voice_kind *k, int64_t i
     return rc < 0 ? rc : 0;
 }
 
-/* ---- actions ---- */
+/* ---- routing: the CRUD is config.c's ---- */
 
-static void reload_after(sb_api_op *op)
-{
-    sb_dispatch_reload(op->app->dispatch);
-}
-
-static int list_action(sb_tx *tx, sb_api_op *op)
-{
-    const voice_kind *k = op_kind(op);
-    json_t *list = NULL;
-    int rc = load_all(tx, k->kind, 0, &list);
-    if (rc == 0)
-        op->out = json_pack("{s:o}", k->many, list);
-    return rc;
-}
-
-static int get_action(sb_tx *tx, sb_api_op *op)
-{
-    const voice_kind *k = op_kind(op);
-    json_t *doc = load(tx, k->kind, op->path_id);
-    if (doc == NULL)
-        return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
-    op->out = json_pack("{s:o}", k->one, doc);
-    return 0;
-}
-
-static int save(sb_tx *tx, sb_api_op *op, bool create)
-{
-    const voice_kind *k = op_kind(op);
-    json_t *doc = json_deep_copy(op->body);
-    int64_t id = op->path_id;
-    int rc = 0;
-    json_t *jid = json_object_get(doc, "id");
-    if (create && jid == NULL) {
-        rc = sb_tx_int(tx, &id, "SELECT COALESCE(MAX(id), 0) + 1 FROM config_item WHERE kind = ?", "t", k->kind);
-        if (rc != 1) {
-            rc = rc == 0 ? SB_EIO : rc;
-            goto out;
-        }
-        rc = 0;
-        json_object_set_new(doc, "id", json_integer(id));
-    } else if (!create && jid == NULL) {
-        json_object_set_new(doc, "id", json_integer(id));
-    } else if (!json_is_integer(jid) || json_integer_value(jid) <= 0 ||
-               (!create && json_integer_value(jid) != op->path_id)) {
-        rc = sb_api_fail(op, 422, "validation_failed", "field 'id' must be %s",
-                         create ? "a positive integer" : "the id in the path");
-        goto out;
-    } else {
-        id = json_integer_value(jid);
-    }
-    json_t *before = load(tx, k->kind, id);
-    bool existed = before != NULL;
-    json_decref(before);
-    if (create && existed) {
-        rc = sb_api_fail(op, 409, "conflict", "%s %lld already exists", k->kind, (long long)id);
-        goto out;
-    }
-    if (!create && !existed) {
-        rc = sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)id);
-        goto out;
-    }
-    if ((rc = check_doc(tx, op, k, doc, id)) != 0)
-        goto out;
-    char *text = json_dumps(doc, JSON_COMPACT);
-    int64_t now = sb_tx_now(tx);
-    rc = create ? sb_tx_exec(tx,
-                             "INSERT INTO config_item (kind, id, position, data, created_at, updated_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?)",
-                             "tiitii", k->kind, id, id * 10, text, now, now)
-                : sb_tx_exec(tx, "UPDATE config_item SET data = ?, updated_at = ? WHERE kind = ? AND id = ?", "titi",
-                             text, now, k->kind, id);
-    free(text);
-    if (rc == 0)
-        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, k->kind, id,
-                          create ? "config.created" : "config.updated", json_pack("{s:s}", "kind", k->kind));
-    if (rc != 0)
-        goto out;
-    op->out = json_pack("{s:O}", k->one, doc);
-    op->status = create ? 201 : 200;
-    op->after = reload_after;
-out:
-    json_decref(doc);
-    return rc;
-}
-
-static int create_action(sb_tx *tx, sb_api_op *op)
-{
-    return save(tx, op, true);
-}
-
-static int put_action(sb_tx *tx, sb_api_op *op)
-{
-    return save(tx, op, false);
-}
-
-static int delete_action(sb_tx *tx, sb_api_op *op)
-{
-    const voice_kind *k = op_kind(op);
-    json_t *doc = load(tx, k->kind, op->path_id);
-    if (doc == NULL)
-        return sb_api_fail(op, 404, "not_found", "%s %lld does not exist", k->kind, (long long)op->path_id);
-    json_decref(doc);
-    int rc = check_unused(tx, op, k, op->path_id);
-    if (rc == 0)
-        rc = sb_tx_exec(tx, "DELETE FROM config_item WHERE kind = ? AND id = ?", "ti", k->kind, op->path_id);
-    if (rc == 0)
-        rc = sb_event_log(tx, (sb_actor){"agent", op->agent_id}, k->kind, op->path_id, "config.deleted",
-                          json_pack("{s:s}", "kind", k->kind));
-    if (rc == 0) {
-        op->out = json_pack("{s:{s:s,s:I}}", "deleted", "kind", k->kind, "id", (json_int_t)op->path_id);
-        op->after = reload_after;
-    }
-    return rc;
-}
-
-/* ---- routing ---- */
-
-static bool submit(sb_app *app, sb_http_req *req, sb_role role, sb_api_action action, const voice_kind *k, int64_t id,
-                   bool body, bool read_only)
-{
-    sb_api_op *op = sb_api_op_new(app, req, role, action);
-    op->ctx = (void *)k;
-    op->path_id = id;
-    op->read_only = read_only;
-    if (body && !sb_api_parse_body(op))
-        return true;
-    sb_api_submit(op);
-    return true;
-}
+/* No "position" of ours: a voice document is listed by id (its position is
+ * id * 10), and the parser refuses the field like any unknown one. */
+static const sb_doc_kind kinds[] = {
+    {"phone_number", "/api/v1/numbers", "/api/v1/numbers/", "number", "numbers", SB_DOC_POSITION_NONE, check_voice_doc,
+     check_unused},
+    {"ivr_menu", "/api/v1/ivr-menus", "/api/v1/ivr-menus/", "ivr_menu", "ivr_menus", SB_DOC_POSITION_NONE,
+     check_voice_doc, check_unused},
+    {"forwarding_scheme", "/api/v1/forwarding-schemes", "/api/v1/forwarding-schemes/", "forwarding_scheme",
+     "forwarding_schemes", SB_DOC_POSITION_NONE, check_voice_doc, check_unused},
+};
 
 bool sb_api_voice_config_route(sb_app *app, sb_http_req *req, const char *path)
 {
-    sb_http_method m = sb_http_req_method(req);
-    bool read = m == SB_HTTP_GET || m == SB_HTTP_HEAD;
-    for (size_t i = 0; i < SB_ARRAY_LEN(kinds); i++) {
-        const voice_kind *k = &kinds[i];
-        if (strcmp(path, k->collection) == 0) {
-            if (read)
-                return submit(app, req, SB_ROLE_AGENT, list_action, k, 0, false, true);
-            if (m == SB_HTTP_POST)
-                return submit(app, req, SB_ROLE_ADMIN, create_action, k, 0, true, false);
-            sb_respond_method_not_allowed(req, "GET, POST");
-            return true;
-        }
-        if (strncmp(path, k->prefix, strlen(k->prefix)) != 0)
-            continue;
-        int64_t id;
-        const char *rest;
-        if (!sb_path_id(path, k->prefix, &id, &rest) || *rest != '\0' || id <= 0) {
-            sb_http_respond_error(req, 404, "not_found", "no such resource: %s", path);
-            return true;
-        }
-        if (read)
-            return submit(app, req, SB_ROLE_AGENT, get_action, k, id, false, true);
-        if (m == SB_HTTP_PUT)
-            return submit(app, req, SB_ROLE_ADMIN, put_action, k, id, true, false);
-        if (m == SB_HTTP_DELETE)
-            return submit(app, req, SB_ROLE_ADMIN, delete_action, k, id, false, false);
-        sb_respond_method_not_allowed(req, "GET, PUT, DELETE");
-        return true;
-    }
-    return false;
+    return sb_api_docs_route(app, req, path, kinds, SB_ARRAY_LEN(kinds));
 }

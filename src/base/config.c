@@ -47,6 +47,7 @@ void sb_config_defaults(sb_config *c)
     c->sip_blacklist_prompt = 0;
     c->sip_invite_rate_per_second = 100;
     c->sip_invite_burst = 200;
+    c->sip_overload_lag_ms = 2000;
     c->trunk_ring_timeout_seconds = 60;
     c->trunk_register_expires = 300;
 }
@@ -115,10 +116,22 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
         if (parse_uint(value, 600, &n) != 0)
             goto bad;
         c->sip_voicemail_silence_seconds = (unsigned)n;
+    } else if (strcmp(name, "recordings_keep_days") == 0) {
+        if (parse_uint(value, 36500, &n) != 0)
+            goto bad;
+        c->sip_recordings_keep_days = (unsigned)n;
+    } else if (strcmp(name, "voicemail_keep_days") == 0) {
+        if (parse_uint(value, 36500, &n) != 0)
+            goto bad;
+        c->sip_voicemail_keep_days = (unsigned)n;
     } else if (strcmp(name, "invite_rate_per_second") == 0) {
         if (parse_uint(value, 100000, &n) != 0)
             goto bad;
         c->sip_invite_rate_per_second = (unsigned)n;
+    } else if (strcmp(name, "overload_lag_ms") == 0) {
+        if (parse_uint(value, 600000, &n) != 0)
+            goto bad;
+        c->sip_overload_lag_ms = (unsigned)n;
     } else if (strcmp(name, "invite_burst") == 0) {
         if (parse_uint(value, 100000, &n) != 0)
             goto bad;

@@ -40,10 +40,15 @@ typedef struct sb_config {
     int sip_record_calls;                   /* answered calls are recorded (stereo WAV) */
     unsigned sip_voicemail_max_seconds;     /* a voicemail message is cut at this length */
     unsigned sip_voicemail_silence_seconds; /* ...or after this much silence */
+    /* retention (src/voice/retention.c): files older than this many days
+     * are deleted, the call rows say so; 0 = kept forever */
+    unsigned sip_recordings_keep_days;
+    unsigned sip_voicemail_keep_days;
     unsigned sip_register_max_failures;
     unsigned sip_register_lockout_seconds;
     unsigned sip_invite_rate_per_second; /* new INVITEs per source IP (0: no limit) */
     unsigned sip_invite_burst;           /* at once, above the rate */
+    unsigned sip_overload_lag_ms;        /* the core this far behind the voice thread: new INVITEs get 503 */
     int sip_blacklist_prompt; /* [sip] blacklist = busy (486, default) | prompt (answer, "blocked", hang up) */
     /* [trunk]: the SIP provider outbound calls go through; no host: none */
     char trunk_host[128];                /* "host:port" (a host name is resolved by DNS) */
@@ -54,12 +59,12 @@ typedef struct sb_config {
     char trunk_prefix[16];               /* prefix_numbers: before the E.164 digits (no "+") dialled */
     unsigned trunk_ring_timeout_seconds; /* the customer's phone rings this long */
     /* who may call our numbers (an INVITE not from a registered phone) */
-    char trunk_allow[512];       /* allow: addresses/CIDRs the provider's INVITEs come from ("" = any) */
-    char trunk_in_username[64];  /* inbound_username: the digest the provider's INVITEs must pass ("" = none) */
-    char trunk_in_password[128]; /* never logged */
-    int trunk_register;                  /* register = true: we REGISTER at the host (username/password) */
-    unsigned trunk_register_expires;     /* seconds asked for; refreshed before they run out */
-    int trunk_forward_number;    /* forward_caller_id = number: forwarded calls show our number, not the caller's */
+    char trunk_allow[512];           /* allow: addresses/CIDRs the provider's INVITEs come from ("" = any) */
+    char trunk_in_username[64];      /* inbound_username: the digest the provider's INVITEs must pass ("" = none) */
+    char trunk_in_password[128];     /* never logged */
+    int trunk_register;              /* register = true: we REGISTER at the host (username/password) */
+    unsigned trunk_register_expires; /* seconds asked for; refreshed before they run out */
+    int trunk_forward_number;        /* forward_caller_id = number: forwarded calls show our number, not the caller's */
 } sb_config;
 
 void sb_config_defaults(sb_config *c);

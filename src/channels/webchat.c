@@ -315,6 +315,8 @@ static int load_channel(sb_tx *tx, int64_t id, json_t **out)
         *out = json_pack("{s:I,s:s,s:b,s:O,s:O}", "channel_id", (json_int_t)id, "name", sb_stmt_text(s, 0), "prechat",
                          json_is_true(json_object_get(cfg, "prechat")), "greeting", greeting ? greeting : json_null(),
                          "color", color ? color : json_null());
+        /* the widget shows its "Call me back" form (POST /chat/callback) */
+        json_object_set_new(*out, "callback", json_boolean(json_is_object(json_object_get(cfg, "callback"))));
         json_decref(cfg);
     }
     sb_stmt_end(s);
@@ -1060,6 +1062,11 @@ bool sb_webchat_route(sb_webchat *wc, sb_http_req *req, const char *path)
             sb_respond_method_not_allowed(req, "POST");
         else
             handle_post_message(wc, req);
+    } else if (strcmp(path, "/chat/callback") == 0) {
+        if (m != SB_HTTP_POST)
+            sb_respond_method_not_allowed(req, "POST");
+        else
+            sb_api_callback_form(wc->app, req); /* the "Call me back" form */
     } else if (strcmp(path, "/chat/typing") == 0) {
         int64_t channel_id;
         char vid[33];

@@ -349,7 +349,8 @@ int sb_config_call_queue(const json_t *j, int64_t team_id, sb_callq_config *out,
 {
     static const char *const keys[] = {"strategy",         "ring_timeout_seconds", "wrapup_seconds", "max_wait_seconds",
                                        "announce_seconds", "preferred_seconds",    "retry_seconds",  "callback_digit",
-                                       "hold_prompt",      "max_wait_fallback",    "ringback"};
+                                       "hold_prompt",      "max_wait_fallback",    "ringback",       "rating",
+                                       "record_calls"};
     sb_callq_config d = {.team_id = team_id,
                          .strategy = SB_CALLQ_RING_ALL,
                          .ring_timeout_seconds = out->ring_timeout_seconds > 0 ? out->ring_timeout_seconds : 20,
@@ -404,6 +405,13 @@ int sb_config_call_queue(const json_t *j, int64_t team_id, sb_callq_config *out,
     if (json_is_true(rb) && (d.announce_seconds != 0 || d.callback_digit != 0))
         return bad(err, SB_EINVAL, "routing.call_queue.ringback",
                    "a ringing (unanswered) caller hears no announcements nor a callback offer");
+    const json_t *ra = json_object_get(j, "rating");
+    if (ra != NULL && !json_is_null(ra) && !json_is_boolean(ra))
+        return bad(err, SB_EINVAL, "routing.call_queue.rating", "must be true or false");
+    const json_t *rec = json_object_get(j, "record_calls");
+    if (rec != NULL && !json_is_null(rec) && !json_is_boolean(rec))
+        return bad(err, SB_EINVAL, "routing.call_queue.record_calls",
+                   "must be true, false, or null (as the number or [sip] record_calls say)");
     const json_t *fb = json_object_get(j, "max_wait_fallback");
     if (fb != NULL && !json_is_null(fb)) {
         const char *z = json_string_value(fb);

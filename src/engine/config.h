@@ -68,8 +68,12 @@ int sb_config_team_routing(const json_t *routing, int64_t team_id, sb_engine_tea
  *    "callback_digit": "*",            leaves a call-back request instead of waiting; null = none
  *    "hold_prompt": "wait",            played on a loop while waiting
  *    "max_wait_fallback": "voicemail", or "hangup"
- *    "ringback": false}                true: the caller is not answered while waiting (hears ringing;
+ *    "ringback": false,                true: the caller is not answered while waiting (hears ringing;
  *                                      no hold prompt, announcements nor callback key)
+ *    "rating": false,                  true: when the agent hangs up first, the caller is asked to
+ *                                      rate the call (a key 1-5; the voice executor reads it)
+ *    "record_calls": null}             true/false: calls answered through the queue are (not)
+ *                                      recorded, whatever the number or [sip] say
  * `out` carries the installation's defaults in; it is filled completely. */
 int sb_config_call_queue(const json_t *call_queue, int64_t team_id, sb_callq_config *out, bool *voicemail_fallback,
                          sb_config_error *err);

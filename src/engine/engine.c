@@ -239,7 +239,8 @@ struct sb_engine {
     team **teams;
     size_t nteams;
     team unassigned; /* team 0: the inbox of tickets with no team (manual) */
-    agent **agents;
+    agent **agents;  /* in the order they were added (iteration order) */
+    agent **by_id;   /* the same, sorted by id: find_agent is called per agent per call event */
     size_t nagents;
     calendar_entry *calendars;
     size_t ncalendars;
@@ -432,9 +433,17 @@ static void hash_remove(sb_engine *eng, ticket *t)
 
 static agent *find_agent(const sb_engine *eng, int64_t id)
 {
-    for (size_t i = 0; i < eng->nagents; i++)
-        if (eng->agents[i]->cfg.id == id)
-            return eng->agents[i];
+    size_t lo = 0, hi = eng->nagents;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t v = eng->by_id[mid]->cfg.id;
+        if (v == id)
+            return eng->by_id[mid];
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -1195,6 +1204,7 @@ void sb_engine_free(sb_engine *eng)
     for (size_t i = 0; i < eng->nagents; i++)
         free(eng->agents[i]);
     free(eng->agents);
+    free(eng->by_id);
     for (size_t i = 0; i < eng->ncalendars; i++)
         sb_calendar_free(eng->calendars[i].cal);
     free(eng->calendars);
@@ -1270,7 +1280,15 @@ int sb_engine_put_agent(sb_engine *eng, const sb_engine_agent_cfg *cfg)
     agent *a = find_agent(eng, cfg->id);
     if (a == NULL) {
         a = sb_xcalloc(1, sizeof *a);
+        a->cfg.id = cfg->id;
         eng->agents = sb_xrealloc(eng->agents, (eng->nagents + 1) * sizeof *eng->agents);
+        eng->by_id = sb_xrealloc(eng->by_id, (eng->nagents + 1) * sizeof *eng->by_id);
+        size_t k = eng->nagents;
+        while (k > 0 && eng->by_id[k - 1]->cfg.id > cfg->id) {
+            eng->by_id[k] = eng->by_id[k - 1];
+            k--;
+        }
+        eng->by_id[k] = a;
         eng->agents[eng->nagents++] = a;
     }
     a->cfg = *cfg;

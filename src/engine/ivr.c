@@ -238,6 +238,18 @@ static const sb_phone_number *number_by_id(const sb_ivr *ivr, int64_t id)
     return NULL;
 }
 
+const sb_phone_number *sb_ivr_number(const sb_ivr *ivr, int64_t id)
+{
+    return number_by_id(ivr, id);
+}
+
+static const sb_calendar *find_calendar(const sb_ivr *ivr, int64_t id);
+
+const sb_calendar *sb_ivr_calendar(const sb_ivr *ivr, int64_t id)
+{
+    return find_calendar(ivr, id);
+}
+
 static const sb_ivr_menu *find_menu(const sb_ivr *ivr, int64_t id)
 {
     for (size_t i = 0; i < ivr->nmenus; i++)

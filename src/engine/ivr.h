@@ -134,6 +134,10 @@ void sb_ivr_free(sb_ivr *ivr);
 void sb_ivr_clear_config(sb_ivr *ivr); /* numbers, menus, calendars, extensions */
 /* SB_ECONFLICT if another number has the same digits. */
 int sb_ivr_put_number(sb_ivr *ivr, const sb_phone_number *number);
+/* The number with this id, or NULL. */
+const sb_phone_number *sb_ivr_number(const sb_ivr *ivr, int64_t id);
+/* The calendar with this id, or NULL. */
+const sb_calendar *sb_ivr_calendar(const sb_ivr *ivr, int64_t id);
 int sb_ivr_put_menu(sb_ivr *ivr, const sb_ivr_menu *menu);
 /* The IVR takes the calendar (freed with the IVR, or when replaced or
  * cleared). A number whose calendar the IVR lacks is always in business

@@ -235,8 +235,8 @@ static bool number_valid(const char *number)
 
 static int number_parse(const json_t *doc, sb_phone_number *p, sb_config_refs *refs, sb_config_error *err)
 {
-    static const char *const keys[] = {"id",          "name",        "number",   "language", "entry",
-                                       "calendar_id", "after_hours", "holidays", "operator", NULL};
+    static const char *const keys[] = {"id",          "name",     "number",   "language",     "entry", "calendar_id",
+                                       "after_hours", "holidays", "operator", "record_calls", NULL};
     int rc = id_and_name(doc, err);
     if (rc == 0)
         rc = only(doc, keys, "", err);
@@ -277,6 +277,10 @@ static int number_parse(const json_t *doc, sb_phone_number *p, sb_config_refs *r
     if (p->calendar_id == 0 && (p->after_hours.what != SB_IVR_DO_NONE || p->holidays.what != SB_IVR_DO_NONE))
         return bad(err, p->after_hours.what != SB_IVR_DO_NONE ? "after_hours" : "holidays",
                    "needs \"calendar_id\": the calendar tells business hours, after hours and holidays apart");
+    const json_t *rec = json_object_get(doc, "record_calls");
+    if (rec != NULL && !json_is_null(rec) && !json_is_boolean(rec))
+        return bad(err, "record_calls", "must be true, false, or null (as the installation's [sip] record_calls says)");
+    p->record_calls = json_is_true(rec) ? 1 : json_is_false(rec) ? -1 : 0;
     return 0;
 }
 

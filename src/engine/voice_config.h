@@ -109,6 +109,7 @@ typedef struct sb_phone_number {
     char language[8];
     sb_ivr_target entry, after_hours, holidays, operator_target; /* NONE: not set */
     int64_t calendar_id;                                         /* 0 = always business hours */
+    int record_calls; /* answered calls recorded: 0 as [sip] record_calls says, 1 yes, -1 no */
 } sb_phone_number;
 
 /* ---- forwarding schemes ---- */

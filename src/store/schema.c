@@ -232,6 +232,40 @@ static const char *const migrations[] = {
      "CREATE INDEX call_offered ON call(offered_at);\n"
      "CREATE INDEX call_missed ON call(offered_at) WHERE status IN ('missed','abandoned','busy','voicemail');\n"
      "CREATE INDEX call_callback ON call(callback_task_id) WHERE callback_task_id IS NOT NULL;\n"),
+    /* recordings retention (src/voice/retention.c): when a call's recording
+     * was deleted and by what; the path stays, so that a file a crash left
+     * behind is found again. The indexes serve the sweep: rows still holding
+     * a recording by age, and which rows name one file. */
+    ("ALTER TABLE call ADD COLUMN recording_deleted_at INTEGER;\n"
+     "ALTER TABLE call ADD COLUMN recording_deleted_by TEXT;\n"
+     "CREATE INDEX call_recording_kept ON call(ended_at)\n"
+     "  WHERE recording IS NOT NULL AND recording_deleted_at IS NULL;\n"
+     "CREATE INDEX call_recording ON call(recording) WHERE recording IS NOT NULL;\n"),
+    /* the post-call rating (calls.c): the key the caller pressed after the
+     * agent hung up, 1 to 5 (NULL when the queue does not ask or the caller
+     * gave none), and when the agent hung up if the caller stayed to rate:
+     * the talk ends there, not at ended_at */
+    ("ALTER TABLE call ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5);\n"
+     "ALTER TABLE call ADD COLUMN talk_ended_at INTEGER;\n"),
+    /* the website's call-back requests (src/voice/callbacks.c): one pending
+     * (queued or calling) per phone number, the attempts made and when the
+     * next may be; kept after they end for the supervisors' list */
+    ("CREATE TABLE callback_request (\n"
+     "  id INTEGER PRIMARY KEY, channel_id INTEGER REFERENCES channel(id), phone TEXT NOT NULL,\n"
+     "  name TEXT, comment TEXT, language TEXT, team_id INTEGER REFERENCES team(id),\n"
+     "  status TEXT NOT NULL CHECK (status IN ('queued','calling','done','failed','refused','cancelled')),\n"
+     "  reason TEXT, attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,\n"
+     "  retry_seconds INTEGER NOT NULL, next_attempt_at INTEGER, last_attempt_at INTEGER, last_result TEXT,\n"
+     "  agent_id INTEGER REFERENCES agent(id), contact_id INTEGER REFERENCES contact(id),\n"
+     "  ticket_id INTEGER REFERENCES ticket(id), task_id INTEGER REFERENCES task(id), caller_id TEXT,\n"
+     "  requests INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,\n"
+     "  done_at INTEGER);\n"
+     "CREATE UNIQUE INDEX callback_pending ON callback_request(phone) WHERE status IN ('queued','calling');\n"
+     "CREATE INDEX callback_status ON callback_request(status, id);\n"),
+    /* which period of the number's calendar a call came in (calls.c):
+     * business_hours, after_hours or holiday; NULL when it came through
+     * no number (an extension, an outbound call) */
+    ("ALTER TABLE call ADD COLUMN period TEXT CHECK (period IN ('business_hours','after_hours','holiday'));\n"),
 };
 
 int sb_schema_count(void)

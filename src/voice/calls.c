@@ -24,6 +24,8 @@
 #define MAX_LEGS        16   /* agents rung at once for one call */
 #define RING_RETRY_MS   3000 /* a direct call: after its leg failed (or the agent was busy), ring again */
 #define AVAIL_PERIOD_MS 1000 /* agents' availability for queue calls is refreshed this often */
+#define RATING_WAIT_MS  6000 /* the post-call rating: no key this long after the question ends it */
+#define RATING_ASKS     2    /* the question, and once more after a key that is not 1-5 */
 
 /* Where the IVR sent a call when it left it. A queue (src/engine/callq.c
  * decides whom to ring) or an agent is rung while the caller hears the hold
@@ -36,6 +38,7 @@ typedef enum call_outcome {
     OUT_HANGUP,
     OUT_GOODBYE,
     OUT_SCHEME, /* a forwarding scheme (src/engine/fwd.c) rings its targets */
+    OUT_RATING, /* the agent hung up first: the caller is asked to rate the call */
 } call_outcome;
 
 /* Legs the forwarding scheme names get this bit in the voice thread's leg
@@ -79,7 +82,9 @@ typedef struct call_rec {
     char blocked[160];                 /* the blacklist's reason: the call was refused ("" = not) */
     int64_t contact_id, ticket_number; /* the caller, as looked up (0: new or not yet known) */
     char contact_name[128];
-    int64_t number_id;      /* the phone number document the call came in on (for a scheme's destination) */
+    int64_t number_id; /* the phone number document the call came in on (for a scheme's destination) */
+    bool period_known; /* the IVR said which period of the number's calendar the call came in */
+    sb_ivr_period period;
     uint64_t join_at_ms;    /* monotonic: join the queue then at the latest (0: joined or not queued) */
     uint32_t announce_play; /* the position announcement playing (0: none) */
     uint32_t offer_play;    /* the callback offer after it (0: none) */
@@ -89,6 +94,15 @@ typedef struct call_rec {
     bool voicemail; /* the caller left a voicemail (recording) */
     /* voicemail: the beep before the recording (0: not played yet) */
     uint32_t vm_beep_play;
+    /* the post-call rating (a queue's "rating"): bridged so that the caller
+     * stays when the agent hangs up (LEG_ENDED), then asked for a key 1-5 */
+    bool rate;                /* bridged with sb_voice_bridge_keep_caller */
+    bool agent_left;          /* the agent hung up first: the call log says so whoever ends the rest */
+    uint32_t rating_play;     /* the question playing (0: none) */
+    int rating_asks;          /* times the question was played */
+    int rating;               /* 1..5; 0: none */
+    int64_t talk_ended_at;    /* wall: when the agent hung up (0: with the call) */
+    uint64_t rating_until_ms; /* monotonic: no key by then ends the call (0: not waiting) */
     struct call_rec *next;
 } call_rec;
 
@@ -100,6 +114,7 @@ typedef struct agent_line {
     unsigned devices;
     bool q_known, q_registered, q_available; /* what the call queue was last told */
     bool f_known, f_available;               /* what the forwarding schemes were last told */
+    uint32_t busy_mark, direct_mark;         /* refresh_agents: on a leg of some call / of a non-queue call */
 } agent_line;
 
 /* A team's queue settings the executor needs beyond the callq's own. */
@@ -107,7 +122,9 @@ typedef struct queue_opt {
     int64_t team_id;
     bool voicemail_fallback; /* max wait: voicemail, else goodbye */
     bool ringback;           /* the caller hears ringing, unanswered, until an agent answers */
+    bool rating;             /* the caller rates the call when the agent hangs up first */
     char callback_digit;
+    int record_calls; /* 0: as the number or [sip] say; 1 yes; -1 no */
 } queue_opt;
 
 typedef struct team_member {
@@ -126,6 +143,7 @@ struct sb_calls {
     bool timer_open;
     agent_line *agents; /* from the store: agents with an extension */
     size_t nagents;
+    uint32_t busy_mark; /* mark_busy's last mark */
     team_member *members;
     size_t nmembers;
     uint64_t next_leg;
@@ -159,9 +177,13 @@ typedef struct cdr_op {
     char language[8];
     char recording[256];
     int64_t recording_ms;
-    bool on_ticket;       /* a customer's call: it goes on their ticket */
-    bool want_events;     /* an agent stream listened when the call ended */
-    const char *data_dir; /* the configuration's (never changes while serving) */
+    int rating;            /* 1..5; 0: none (NULL) */
+    int64_t talk_ended_at; /* the agent hung up before the call ended (0: NULL) */
+    const char *period;    /* business_hours, after_hours, holiday; NULL: not through a number */
+    int64_t callback_from; /* a call-back's deadline counts from here (the next opening after hours) */
+    bool on_ticket;        /* a customer's call: it goes on their ticket */
+    bool want_events;      /* an agent stream listened when the call ended */
+    const char *data_dir;  /* the configuration's (never changes while serving) */
     int64_t reopen_window_ms;
     sb_call_ticket ticket;
     sb_calls *calls;
@@ -170,19 +192,21 @@ typedef struct cdr_op {
 static int cdr_run(sb_tx *tx, void *arg)
 {
     cdr_op *o = arg;
-    int rc = sb_tx_insert(tx, &o->id,
-                          "INSERT INTO call (direction, from_number, to_number, did, source, status, hangup_by, "
-                          "hangup_cause, sip_code, ivr_path, queue_team_id, agent_id, offered_at, answered_at, "
-                          "ended_at, created_at, recording, recording_ms) "
-                          "VALUES ('in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          "tttttttItIIiIiitI", o->from, o->to, o->did ? o->to : NULL, o->source, o->status,
-                          o->hangup_by, o->cause, (int64_t)o->sip_code, o->path, o->queue_team_id, o->agent_id,
-                          o->offered_at, o->answered_at, o->ended_at, sb_tx_now(tx),
-                          o->recording[0] ? o->recording : NULL, o->recording_ms);
+    int rc =
+        sb_tx_insert(tx, &o->id,
+                     "INSERT INTO call (direction, from_number, to_number, did, source, status, hangup_by, "
+                     "hangup_cause, sip_code, ivr_path, queue_team_id, agent_id, offered_at, answered_at, "
+                     "ended_at, created_at, recording, recording_ms, rating, talk_ended_at, period) "
+                     "VALUES ('in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "tttttttItIIiIiitIIIt", o->from, o->to, o->did ? o->to : NULL, o->source, o->status, o->hangup_by,
+                     o->cause, (int64_t)o->sip_code, o->path, o->queue_team_id, o->agent_id, o->offered_at,
+                     o->answered_at, o->ended_at, sb_tx_now(tx), o->recording[0] ? o->recording : NULL, o->recording_ms,
+                     (int64_t)o->rating, o->talk_ended_at, o->period);
     if (rc == 0)
         rc = sb_event_log(tx, (sb_actor){"system", 0}, "call", o->id, "call.ended",
-                          json_pack("{s:s,s:s,s:s,s:o,s:s,s:s}", "from", o->from, "to", o->to, "status", o->status,
-                                    "hangup_by", sb_json_text(o->hangup_by), "cause", o->cause, "path", o->path));
+                          json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:o}", "from", o->from, "to", o->to, "status", o->status,
+                                    "hangup_by", sb_json_text(o->hangup_by), "cause", o->cause, "path", o->path,
+                                    "rating", o->rating != 0 ? json_integer(o->rating) : json_null()));
     if (rc != 0 || !o->on_ticket)
         return rc;
     /* The ticket work has its own savepoint: if it fails, the call row
@@ -196,6 +220,9 @@ static int cdr_run(sb_tx *tx, void *arg)
                        .offered_at = o->offered_at,
                        .answered_at = o->answered_at,
                        .ended_at = o->ended_at,
+                       .talk_ended_at = o->talk_ended_at,
+                       .period = o->period,
+                       .callback_from = o->callback_from,
                        .recording = o->recording,
                        .recording_ms = o->recording_ms,
                        .data_dir = o->data_dir,
@@ -234,10 +261,23 @@ static void log_call(sb_calls *c, const call_rec *r, const sb_voice_event *ev)
     o->ended_at = ev->at_ms;
     o->sip_code = ev->sip_code;
     o->cause = sb_voice_cause_name(ev->cause);
-    o->hangup_by = sb_voice_party_name(ev->by);
+    /* the agent who hung up first ended the conversation, whoever ends the
+     * rating after it */
+    o->hangup_by = sb_voice_party_name(r->agent_left ? SB_VOICE_BY_AGENT : ev->by);
     memcpy(o->language, r->language, sizeof o->language);
     memcpy(o->recording, r->recording, sizeof o->recording);
     o->recording_ms = r->recording_ms;
+    o->rating = r->rating;
+    o->talk_ended_at = r->talk_ended_at;
+    if (r->period_known) {
+        o->period = sb_ivr_period_name(r->period);
+        /* after hours or on a holiday nobody can call back before the
+         * number's calendar opens again: the call-back's time starts then */
+        const sb_phone_number *n = sb_ivr_number(c->ivr, r->number_id);
+        const sb_calendar *cal = n != NULL && n->calendar_id != 0 ? sb_ivr_calendar(c->ivr, n->calendar_id) : NULL;
+        if (r->period != SB_IVR_BUSINESS_HOURS && cal != NULL)
+            o->callback_from = sb_calendar_next_open(cal, ev->at_ms);
+    }
     o->want_events = sb_call_ticket_want_events(c->app);
     o->data_dir = c->app->cfg.data_dir;
     o->reopen_window_ms = c->app->cfg.reopen_window_ms;
@@ -265,8 +305,9 @@ static void log_call(sb_calls *c, const call_rec *r, const sb_voice_event *ev)
     /* A customer's call goes on their ticket; an agent's extension
      * calling, or a number that is not ours, does not. */
     o->on_ticket = !r->from_extension && r->did && strcmp(o->status, "rejected") != 0;
-    sb_log(SB_INFO, "voice", "call=%llu ended from=%s to=%s status=%s by=%s cause=%s path=%s",
-           (unsigned long long)r->id, r->from, r->to, o->status, o->hangup_by ? o->hangup_by : "-", o->cause, r->path);
+    sb_log(SB_INFO, "voice", "call=%llu ended from=%s to=%s status=%s by=%s cause=%s path=%s rating=%d",
+           (unsigned long long)r->id, r->from, r->to, o->status, o->hangup_by ? o->hangup_by : "-", o->cause, r->path,
+           r->rating);
     sb_store_submit(c->app->store, cdr_run, cdr_done, o);
 }
 
@@ -347,6 +388,10 @@ static void left_ivr(call_rec *r, const sb_ivr_action *a, call_outcome outcome)
 {
     r->in_ivr = false;
     r->outcome = outcome;
+    if (!r->period_known && a->number_id != 0) { /* the first exit: when the call came */
+        r->period_known = true;
+        r->period = a->period;
+    }
     snprintf(r->path, sizeof r->path, "%s", a->path);
 }
 
@@ -373,9 +418,25 @@ static int start_recording(sb_calls *c, call_rec *r, const sb_voice_record_opts 
 /* Records a bridged call, the customer left and the agent right, until it
  * ends ([sip] record_calls). Sent right after the bridge command, so the
  * voice thread starts it with the relay. */
+static const queue_opt *queue_opts(const sb_calls *c, int64_t team_id);
+
+/* Whether an answered call is recorded: its queue's record_calls when set,
+ * else its number's, else [sip] record_calls. */
+static bool records(sb_calls *c, const call_rec *r)
+{
+    int says = 0;
+    const queue_opt *qo = r->queue_team_id != 0 ? queue_opts(c, r->queue_team_id) : NULL;
+    if (qo != NULL)
+        says = qo->record_calls;
+    const sb_phone_number *n = says == 0 && r->number_id != 0 ? sb_ivr_number(c->ivr, r->number_id) : NULL;
+    if (n != NULL)
+        says = n->record_calls;
+    return says != 0 ? says > 0 : c->app->cfg.sip_record_calls != 0;
+}
+
 static void start_call_recording(sb_calls *c, call_rec *r)
 {
-    if (!c->app->cfg.sip_record_calls)
+    if (!records(c, r))
         return;
     sb_voice_record_opts o = {.mode = SB_VOICE_REC_CALL};
     (void)start_recording(c, r, &o, "");
@@ -426,12 +487,26 @@ static void on_recording_done(sb_calls *c, call_rec *r, const sb_voice_event *ev
 
 /* ---- ringing agents ---- */
 
+/* c->agents is sorted by id (load_agents). */
 static agent_line *agent_by_id(sb_calls *c, int64_t agent_id)
 {
-    for (size_t i = 0; i < c->nagents; i++)
-        if (c->agents[i].agent_id == agent_id)
-            return &c->agents[i];
+    size_t lo = 0, hi = c->nagents;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->agents[mid].agent_id == agent_id)
+            return &c->agents[mid];
+        if (c->agents[mid].agent_id < agent_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
+}
+
+static int agent_line_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const agent_line *)a)->agent_id, y = ((const agent_line *)b)->agent_id;
+    return (x > y) - (x < y);
 }
 
 static const queue_opt *queue_opts(const sb_calls *c, int64_t team_id)
@@ -488,6 +563,8 @@ static void arm_ring_timer(sb_calls *c)
             earliest = r->give_up_at_ms;
         if (r->join_at_ms != 0 && (earliest == 0 || r->join_at_ms < earliest))
             earliest = r->join_at_ms;
+        if (r->rating_until_ms != 0 && (earliest == 0 || r->rating_until_ms < earliest))
+            earliest = r->rating_until_ms;
     }
     if (earliest == 0) {
         uv_timer_stop(&c->ring_timer);
@@ -592,7 +669,10 @@ static void bridge_leg(sb_calls *c, call_rec *r, call_leg won)
     r->agent_id = won.agent_id;
     r->retry_at_ms = r->give_up_at_ms = 0;
     r->announce_play = r->offer_play = 0;
-    sb_voice_bridge(c->voice, r->id, won.id);
+    if (r->rate)
+        sb_voice_bridge_keep_caller(c->voice, r->id, won.id);
+    else
+        sb_voice_bridge(c->voice, r->id, won.id);
     start_call_recording(c, r);
     tell_on_call(c, r, true);
     tell_agent(c, r, won.agent_id, "call.answered");
@@ -691,6 +771,8 @@ static void exec_callq_action(sb_calls *c, const sb_callq_action *a)
             break;
         }
         r->q_talking = true;
+        const queue_opt *qo = queue_opts(c, r->queue_team_id);
+        r->rate = qo != NULL && qo->rating; /* the settings when the agent answered */
         bridge_leg(c, r, *leg);
         break;
     }
@@ -906,7 +988,9 @@ static sb_fwd_fail fwd_fail(int sip_code)
 /* Whether an agent can take a queue call, from the model the chats use:
  * online, not absent, room left in their capacity, and not ringing or
  * talking on a direct call. */
-static bool agent_available(const sb_calls *c, const agent_line *ag, int64_t now)
+/* Whether the agent may take a call as far as the workspace says: online,
+ * not absent, room left in their capacity (a call they are on counts). */
+static bool agent_open_for_calls(const sb_calls *c, const agent_line *ag, int64_t now)
 {
     const sb_engine *eng = c->app->dispatch != NULL ? sb_dispatch_engine(c->app->dispatch) : NULL;
     sb_agent_view v;
@@ -914,23 +998,48 @@ static bool agent_available(const sb_calls *c, const agent_line *ag, int64_t now
         return false;
     if (v.presence != SB_PRESENCE_ONLINE || v.absent_until > now)
         return false;
-    if (v.load >= v.capacity - 1e-9 && !v.on_call)
-        return false;
-    return !agent_on_direct_call(c, ag->agent_id);
+    return v.load < v.capacity - 1e-9 || v.on_call;
+}
+
+static bool agent_available(const sb_calls *c, const agent_line *ag, int64_t now)
+{
+    return agent_open_for_calls(c, ag, now) && !agent_on_direct_call(c, ag->agent_id);
+}
+
+/* Marks, in one pass over the calls, the agents on some leg and those on
+ * a leg of a call that is not a queue's: what agent_busy and
+ * agent_on_direct_call would say for each, without a pass per agent (at
+ * 1,000 calls and 1,000 agents that was a million steps a refresh). */
+static uint32_t mark_busy(sb_calls *c)
+{
+    uint32_t mark = ++c->busy_mark;
+    for (const call_rec *r = c->calls; r != NULL; r = r->next) {
+        for (size_t i = 0; i < r->nlegs; i++) {
+            agent_line *ag = r->legs[i].agent_id != 0 ? agent_by_id(c, r->legs[i].agent_id) : NULL;
+            if (ag == NULL)
+                continue;
+            ag->busy_mark = mark;
+            if (r->outcome != OUT_QUEUE)
+                ag->direct_mark = mark;
+        }
+    }
+    return mark;
 }
 
 /* Tells the call queue whose phones can ring now (what changed). */
 static void refresh_agents(sb_calls *c)
 {
     int64_t now = sb_clock_wall_ms();
+    uint32_t mark = mark_busy(c);
     for (size_t i = 0; i < c->nagents; i++) {
         agent_line *ag = &c->agents[i];
-        bool reg = ag->devices > 0, avail = agent_available(c, ag, now);
+        bool out_busy = sb_outbound_agent_busy(c->out, ag->agent_id);
+        bool reg = ag->devices > 0, avail = agent_open_for_calls(c, ag, now) && ag->direct_mark != mark && !out_busy;
         /* a scheme rings only an agent free for a call: registered, available,
          * not ringing or talking anywhere, not in a queue's wrap-up */
         sb_callq_agent_info qi;
         bool idle = sb_callq_agent_get(c->callq, ag->agent_id, &qi) != 0 || qi.status == SB_CALLQ_AGENT_IDLE;
-        bool free_for_fwd = reg && avail && idle && !agent_busy(c, ag->agent_id);
+        bool free_for_fwd = reg && avail && idle && ag->busy_mark != mark && !out_busy;
         if (!ag->f_known || ag->f_available != free_for_fwd) {
             ag->f_known = true;
             ag->f_available = free_for_fwd;
@@ -992,6 +1101,11 @@ static void on_ring_timer(uv_timer_t *t)
         if (r->join_at_ms != 0 && r->join_at_ms <= now) {
             r->join_at_ms = 0; /* the caller's look-up is slow: join without it */
             join_queue(c, r);
+        }
+        if (r->rating_until_ms != 0 && r->rating_until_ms <= now) {
+            r->rating_until_ms = 0; /* no key: no rating */
+            sb_log(SB_INFO, "voice", "call=%llu no rating given", (unsigned long long)r->id);
+            sb_voice_hangup(c->voice, r->id);
         }
         if (r->bridged_leg != 0)
             continue;
@@ -1143,6 +1257,77 @@ static void after_announcement(sb_calls *c, call_rec *r)
     callback_prompt(qo->callback_digit, prompt, sizeof prompt);
     r->offer_play = own_play_id(c);
     play(c, r, prompt, r->language, false, r->offer_play);
+}
+
+/* ---- the post-call rating (a queue's "rating": true) ---- */
+
+/* The question ("please rate the call from 1 to 5"). A key counts from
+ * its first word on; the wait for one starts when it ends (PLAY_DONE). */
+static void rating_ask(sb_calls *c, call_rec *r)
+{
+    r->rating_asks++;
+    r->rating_until_ms = 0;
+    r->rating_play = own_play_id(c);
+    play(c, r, "rating_ask", r->language, false, r->rating_play);
+    arm_ring_timer(c);
+}
+
+/* The agent of a rated call hung up first (LEG_ENDED): they are free from
+ * now on (their wrap-up starts, chats may come), and the caller, still on
+ * the line, is asked to rate the call. A LEG_ENDED we did not ask for
+ * leaves the caller with nobody: we hang up. */
+static void on_agent_left(sb_calls *c, call_rec *r, const sb_voice_event *ev)
+{
+    if (!r->rate || r->agent_left || ev->leg_id != r->bridged_leg) {
+        sb_voice_hangup(c->voice, r->id);
+        return;
+    }
+    r->agent_left = true;
+    r->talk_ended_at = ev->at_ms;
+    sb_log(SB_INFO, "voice", "call=%llu agent=%lld hung up: asking the caller for a rating", (unsigned long long)r->id,
+           (long long)r->agent_id);
+    for (size_t i = 0; i < r->nlegs; i++)
+        tell_agent(c, r, r->legs[i].agent_id, "call.ended");
+    r->nlegs = 0;
+    if (r->q_talking) /* the agent's wrap-up starts */
+        callq_input(c, (sb_callq_input){.kind = SB_CALLQ_IN_CALL_ENDED, .call_id = r->id, .agent_id = r->agent_id});
+    r->q_talking = false;
+    tell_on_call(c, r, false);
+    callq_run(c);
+    r->outcome = OUT_RATING;
+    rating_ask(c, r);
+}
+
+/* 1-5 is the rating: thanks, then we hang up. Another key asks again
+ * once; after that it ends the call without a rating. */
+static void rating_key(sb_calls *c, call_rec *r, char digit)
+{
+    r->rating_until_ms = 0;
+    if (digit >= '1' && digit <= '5') {
+        r->rating = digit - '0';
+        r->rating_play = 0;
+        r->outcome = OUT_GOODBYE;
+        sb_log(SB_INFO, "voice", "call=%llu rated %d", (unsigned long long)r->id, r->rating);
+        play(c, r, "rating_thanks", r->language, false, own_play_id(c));
+    } else if (r->rating_asks < RATING_ASKS) {
+        rating_ask(c, r);
+    } else {
+        sb_log(SB_INFO, "voice", "call=%llu no rating given (key %c)", (unsigned long long)r->id, digit);
+        sb_voice_hangup(c->voice, r->id);
+    }
+    arm_ring_timer(c);
+}
+
+/* The question ended: the caller has RATING_WAIT_MS for a key. A question
+ * that could not be played ends the call at once. */
+static void rating_asked(sb_calls *c, call_rec *r, const sb_voice_event *ev)
+{
+    if (ev->cause == SB_VOICE_CAUSE_ERROR) {
+        sb_voice_hangup(c->voice, r->id);
+        return;
+    }
+    r->rating_until_ms = sb_clock_mono_ms() + RATING_WAIT_MS;
+    arm_ring_timer(c);
 }
 
 /* Executes what the IVR decided, then re-arms its timer. */
@@ -1398,6 +1583,8 @@ static void on_voice_event(const sb_voice_event *ev, void *arg)
         } else if (r->in_queue) {
             callq_input(c, (sb_callq_input){.kind = SB_CALLQ_IN_KEY, .call_id = r->id, .digit = ev->digit});
             callq_run(c);
+        } else if (r->outcome == OUT_RATING) {
+            rating_key(c, r, ev->digit);
         }
         break;
     case SB_VOICE_PLAY_DONE:
@@ -1415,10 +1602,16 @@ static void on_voice_event(const sb_voice_event *ev, void *arg)
             after_announcement(c, r);
         else if (r->in_queue && ev->play_id == r->offer_play)
             resume_hold(c, r);
+        else if (r->outcome == OUT_RATING && ev->play_id == r->rating_play)
+            rating_asked(c, r, ev);
         break;
     case SB_VOICE_RECORDING_DONE:
         if (r != NULL)
             on_recording_done(c, r, ev);
+        break;
+    case SB_VOICE_LEG_ENDED:
+        if (r != NULL)
+            on_agent_left(c, r, ev);
         break;
     case SB_VOICE_HANGUP:
         if (r == NULL)
@@ -1570,8 +1763,16 @@ static void load_queues(sb_calls *c, const ext_op *o)
             sb_config_call_queue(NULL, team_id, &q, &vm, &err);
             sb_callq_put_queue(c->callq, &q);
         }
-        json_t *rb = json_object_get(json_object_get(routing, "call_queue"), "ringback");
-        queues[nq++] = (queue_opt){team_id, vm, json_is_true(rb), q.callback_digit};
+        json_t *cq = json_object_get(routing, "call_queue");
+        const json_t *rec = json_object_get(cq, "record_calls");
+        queues[nq++] = (queue_opt){team_id,
+                                   vm,
+                                   json_is_true(json_object_get(cq, "ringback")),
+                                   json_is_true(json_object_get(cq, "rating")),
+                                   q.callback_digit,
+                                   json_is_true(rec)    ? 1
+                                   : json_is_false(rec) ? -1
+                                                        : 0};
         json_decref(routing);
     }
     for (size_t k = 0; k < c->nqueues; k++) {
@@ -1604,6 +1805,8 @@ static void load_agents(sb_calls *c, ext_op *o)
         /* q_known stays false: the queue hears everyone's state again (new
          * members start unregistered there) */
     }
+    if (o->n > 1)
+        qsort(agents, o->n, sizeof *agents, agent_line_cmp);
     free(c->agents);
     c->agents = agents;
     c->nagents = o->n;
@@ -1728,6 +1931,7 @@ sb_calls *sb_calls_start(sb_app *app)
     opt.register_lockout_seconds = cfg->sip_register_lockout_seconds;
     opt.invite_rate_per_second = cfg->sip_invite_rate_per_second;
     opt.invite_burst = cfg->sip_invite_burst;
+    opt.overload_lag_ms = cfg->sip_overload_lag_ms;
     sb_outbound_voice_options(cfg, &opt); /* [trunk] */
     if (sb_voice_start(&c->voice, app->loop, &opt, on_voice_event, c) != 0) {
         sb_ivr_free(c->ivr);
@@ -1855,4 +2059,39 @@ bool sb_calls_agent_line(sb_calls *c, int64_t agent_id, char *extension, size_t 
     snprintf(extension, cap, "%s", ag->extension);
     *busy = agent_busy(c, agent_id);
     return true;
+}
+
+int64_t sb_calls_free_agent(sb_calls *c, int64_t team_id, int64_t after_agent_id, int64_t skip_agent_id)
+{
+    if (c == NULL || c->nmembers == 0)
+        return 0;
+    sb_callq_stats st;
+    if (sb_callq_stats_get(c->callq, team_id, (int64_t)sb_clock_mono_ms(), &st) == 0 && st.waiting > 0)
+        return 0; /* callers waiting in the team's queue come first */
+    int64_t now = sb_clock_wall_ms(), best = 0;
+    size_t n = c->nmembers, start = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c->members[i].team_id == team_id && c->members[i].agent_id == after_agent_id)
+            start = i + 1;
+    uint32_t best_calls = UINT32_MAX;
+    for (size_t k = 0; k < n; k++) {
+        const team_member *m = &c->members[(start + k) % n];
+        if (m->team_id != team_id || m->agent_id == skip_agent_id)
+            continue;
+        const agent_line *ag = agent_by_id(c, m->agent_id);
+        if (ag == NULL || ag->devices == 0 || !agent_available(c, ag, now) || agent_busy(c, ag->agent_id))
+            continue;
+        sb_callq_agent_info qi;
+        uint32_t answered = 0;
+        if (sb_callq_agent_get(c->callq, ag->agent_id, &qi) == 0) {
+            if (qi.status != SB_CALLQ_AGENT_IDLE)
+                continue; /* ringing, talking or in wrap-up for a queue */
+            answered = qi.calls_answered;
+        }
+        if (answered < best_calls) {
+            best = ag->agent_id;
+            best_calls = answered;
+        }
+    }
+    return best;
 }

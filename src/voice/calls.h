@@ -36,5 +36,14 @@ sb_outbound *sb_calls_outbound(sb_calls *c);
 /* An agent's extension, when a device of it is registered now (false:
  * none); *busy: their phone rings or talks for some call. */
 bool sb_calls_agent_line(sb_calls *c, int64_t agent_id, char *extension, size_t cap, bool *busy);
+/* A member of `team_id` free for a call the core places (the website's
+ * call-back requests, src/voice/callbacks.c): a registered phone,
+ * available as for the queues (online, not absent, room in their
+ * capacity), not ringing or talking anywhere and idle in the call queue
+ * (not in wrap-up). Nobody while callers wait in the team's queue: live
+ * callers come first. Fair: the fewest queue calls answered today, ties
+ * in member order after `after_agent_id` (round robin). `skip_agent_id`
+ * is never chosen. 0 when nobody is free (or c is NULL). */
+int64_t sb_calls_free_agent(sb_calls *c, int64_t team_id, int64_t after_agent_id, int64_t skip_agent_id);
 
 #endif

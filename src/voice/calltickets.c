@@ -141,7 +141,7 @@ static int call_text(sb_tx *tx, const sb_call_facts *f, bool en, char *out, size
     int64_t until = f->answered_at != 0 && strcmp(f->status, "answered") == 0 ? f->answered_at : f->ended_at;
     duration(until - f->offered_at, wait, sizeof wait);
     if (strcmp(f->status, "answered") == 0) {
-        duration(f->ended_at - f->answered_at, talk, sizeof talk);
+        duration((f->talk_ended_at != 0 ? f->talk_ended_at : f->ended_at) - f->answered_at, talk, sizeof talk);
         if (f->agent_id != 0)
             rc = query_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
         if (name[0] == '\0')
@@ -158,8 +158,12 @@ static int call_text(sb_tx *tx, const sb_call_facts *f, bool en, char *out, size
         snprintf(out, cap, en ? "Call dropped (waited %s)" : "Звонок прервался (ожидание %s)", wait);
         return 0;
     }
+    bool after = f->period != NULL && strcmp(f->period, "after_hours") == 0;
+    bool holiday = f->period != NULL && strcmp(f->period, "holiday") == 0;
     const char *head = strcmp(f->status, "busy") == 0 ? (en ? "Missed call, line busy" : "Пропущенный звонок, занято")
-                                                      : (en ? "Missed call" : "Пропущенный звонок");
+                       : after ? (en ? "Missed call after hours" : "Пропущенный звонок в нерабочее время")
+                       : holiday ? (en ? "Missed call on a holiday" : "Пропущенный звонок в праздник")
+                                 : (en ? "Missed call" : "Пропущенный звонок");
     char target[200] = "";
     if (f->queue_team_id != 0) {
         rc = query_text(tx, name, sizeof name, "SELECT name FROM team WHERE id = ?", "i", f->queue_team_id);
@@ -251,7 +255,10 @@ static int call_back(sb_tx *tx, const sb_call_facts *f, bool en, sb_call_ticket 
     rc = sb_tx_int(tx, &assignee, "SELECT COALESCE(assignee_id, 0) FROM ticket WHERE id = ?", "i", tid);
     if (rc != 1)
         return rc < 0 ? rc : SB_EIO;
-    int64_t due = (f->ended_at > 0 ? f->ended_at : now) + callback_minutes(tx) * 60000;
+    int64_t from = f->ended_at > 0 ? f->ended_at : now;
+    if (f->callback_from > from) /* after hours: from the next opening */
+        from = f->callback_from;
+    int64_t due = from + callback_minutes(tx) * 60000;
     char title[120];
     snprintf(title, sizeof title, en ? "Call back %s" : "Перезвонить %s", out->phone[0] ? out->phone : f->from);
     rc = sb_tx_insert(tx, &task,

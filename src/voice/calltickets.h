@@ -40,6 +40,9 @@ typedef struct sb_call_facts {
     const char *language; /* the number's (the IVR's) language, "" if none */
     int64_t queue_team_id, agent_id;
     int64_t offered_at, answered_at, ended_at; /* wall ms; answered_at 0 = never */
+    int64_t talk_ended_at;                     /* the agent hung up before the call's end (a rating); 0: none */
+    const char *period;                        /* business_hours, after_hours, holiday; NULL: unknown */
+    int64_t callback_from;                     /* a call-back's deadline counts from here if later than the end */
     const char *recording;                     /* relative to data_dir; NULL or "" = none */
     int64_t recording_ms;
     const char *data_dir;

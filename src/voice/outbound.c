@@ -30,6 +30,8 @@ typedef struct out_call {
     bool on_call_sent;                                 /* the engine knows the agent is on it */
     char recording[256];                               /* relative to the data dir; "" = none */
     int64_t recording_ms;
+    void (*on_end)(void *arg, int64_t live_id, const char *status, bool agent_answered);
+    void *on_end_arg;
     struct out_call *next;
 } out_call;
 
@@ -206,6 +208,8 @@ int sb_outbound_place(sb_outbound *o, const sb_outbound_request *rq, json_t **ca
     r->contact_id = rq->contact_id;
     r->ticket_id = rq->ticket_id;
     r->task_id = rq->task_id;
+    r->on_end = rq->on_end;
+    r->on_end_arg = rq->on_end_arg;
     snprintf(r->number, sizeof r->number, "%s", rq->number);
     snprintf(r->caller_id, sizeof r->caller_id, "%s", rq->caller_id);
     snprintf(r->contact_name, sizeof r->contact_name, "%s", rq->contact_name);
@@ -371,7 +375,8 @@ static const char *call_status(const out_call *r, const sb_voice_event *ev, int 
     }
 }
 
-static void log_call(sb_outbound *o, const out_call *r, const sb_voice_event *ev)
+/* Returns the status written (a literal). */
+static const char *log_call(sb_outbound *o, const out_call *r, const sb_voice_event *ev)
 {
     out_cdr *w = sb_xcalloc(1, sizeof *w);
     w->out = o;
@@ -395,7 +400,9 @@ static void log_call(sb_outbound *o, const out_call *r, const sb_voice_event *ev
         w->ticket.events = json_array();
     sb_log(SB_INFO, "voice", "outbound=%lld ended to=%s status=%s by=%s cause=%s code=%d", (long long)r->live_id,
            r->number, w->status, w->hangup_by ? w->hangup_by : "-", w->cause, w->sip_code);
+    const char *status = w->status;
     sb_store_submit(o->app->store, cdr_run, cdr_done, w);
+    return status;
 }
 
 /* ---- recording: DATA/recordings/YYYY-MM/<placed_at>-out<live id>.wav ---- */
@@ -465,7 +472,9 @@ void sb_outbound_on_event(sb_outbound *o, const sb_voice_event *ev)
         *link = r->next;
         tell_on_call(o, r, false);
         tell_agent(o, r, "call.ended", "ended");
-        log_call(o, r, ev);
+        const char *status = log_call(o, r, ev);
+        if (r->on_end != NULL)
+            r->on_end(r->on_end_arg, r->live_id, status, r->agent_answered_at != 0);
         r->magic = 0;
         free(r);
         break;

@@ -53,6 +53,11 @@ typedef struct sb_outbound_request {
     int64_t contact_id; /* 0: no contact has the number */
     char contact_name[128];
     int64_t ticket_id, task_id; /* 0: none */
+    /* Told once, at the hang-up, after the call log row was submitted
+     * (NULL: nobody): its status and whether the agent picked up. The
+     * website's call-back requests (callbacks.c) count their attempts so. */
+    void (*on_end)(void *arg, int64_t live_id, const char *status, bool agent_answered);
+    void *on_end_arg;
 } sb_outbound_request;
 
 /* Places the call on the loop: 0 with *call (the API's JSON, new
@@ -69,5 +74,10 @@ int sb_outbound_hangup(sb_outbound *o, int64_t live_id, int64_t agent_id, bool s
 /* What the [trunk] dials for an E.164 number: prefix_numbers, then the
  * digits without "+". 0, or SB_EINVAL when it does not fit a user part. */
 int sb_outbound_dial_string(const char *prefix, const char *e164, char out[SB_VOICE_EXT_MAX]);
+
+/* The DID the customer last called us on (their latest inbound call that
+ * reached a number of ours), or "" if they never did: the caller ID they
+ * know us by. In a transaction script (src/api/outbound.c). */
+int sb_outbound_last_did(sb_tx *tx, const char *e164, int64_t contact_id, char *out, size_t cap);
 
 #endif

@@ -90,6 +90,7 @@ struct sb_vcall {
     sb_media *media;
     call_state state;
     uint32_t play_id;    /* of the prompt playing now */
+    bool keep_caller;    /* bridged by sb_voice_bridge_keep_caller: the agent's BYE is LEG_ENDED */
     struct tmr tmr_ring; /* inbound: the core's decision; originated: the customer's ring */
     struct tmr tmr_free;
     /* originated calls */
@@ -143,6 +144,7 @@ struct sb_vthread {
     char secret[65];
     char trunk_ha1[33]; /* of [trunk] inbound_username ("" = no digest for INVITEs from outside) */
     struct sipreg *reg; /* our registration at the trunk ([trunk] register) */
+    bool shedding;      /* refusing new calls: the core lags (logged once per episode) */
     bool reg_ok;        /* its last answer was a 2xx */
     struct tmr housekeeping;
     struct tmr grace;
@@ -493,6 +495,26 @@ static void on_invite(const struct sip_msg *msg, void *arg)
         (void)sip_treply(NULL, vt->sip, msg, 503, "Service Unavailable");
         return;
     }
+    if (vt->opt.overload_lag_ms > 0) {
+        /* the core is behind: a new call would wait unanswered in silence
+         * (or be given up by the caller) and make it worse; a 503 lets the
+         * provider try another route or come back (RFC 3261 21.5.4) */
+        uint64_t lag = sb_voice_core_lag_ms(vt->v);
+        if (lag > vt->opt.overload_lag_ms) {
+            atomic_fetch_add(&vt->cnt->invites_shed, 1);
+            if (!vt->shedding) {
+                vt->shedding = true;
+                sb_log(SB_WARN, "voice", "overloaded: the core is %llu ms behind, refusing new calls with 503",
+                       (unsigned long long)lag);
+            }
+            (void)sip_replyf(vt->sip, msg, 503, "Service Unavailable", "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
+            return;
+        }
+        if (vt->shedding) {
+            vt->shedding = false;
+            sb_log(SB_INFO, "voice", "no longer overloaded: taking new calls again");
+        }
+    }
     if (!invite_allowed(vt, &msg->src, sb_clock_mono_ms())) {
         atomic_fetch_add(&vt->cnt->sip_rejected, 1);
         (void)sip_replyf(vt->sip, msg, 503, "Service Unavailable", "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
@@ -745,6 +767,25 @@ static void fork_close(int err, const struct sip_msg *msg, void *arg)
     if (f->magic != FORK_MAGIC || f->leg == NULL)
         return;
     vleg *leg = f->leg;
+    if (leg->winner == f && err == ECONNRESET && leg->call->keep_caller && leg->call->state != CALL_ENDED) {
+        /* the agent hung up (BYE) and the caller stays (the post-call
+         * rating): the recording ends with the conversation, freeing the
+         * agent's media unbridges the caller's, and the core decides what
+         * comes next. A failed dialog still ends the whole call, below. */
+        sb_vcall *c = leg->call;
+        sb_voice_event ev = {.kind = SB_VOICE_LEG_ENDED,
+                             .call_id = c->id,
+                             .leg_id = leg->id,
+                             .cause = SB_VOICE_CAUSE_NORMAL,
+                             .by = SB_VOICE_BY_AGENT};
+        c->keep_caller = false;
+        sb_media_record_stop(c->media, SB_VOICE_REC_HANGUP);
+        fork_end(f);
+        leg->winner = NULL;
+        leg_free(leg);
+        post(c->vt, &ev);
+        return;
+    }
     if (leg->winner == f) { /* the agent hung up (or the dialog failed): so does the caller */
         sb_vcall *c = leg->call;
         fork_end(f);
@@ -871,7 +912,7 @@ static void ring_leg(sb_vcall *c, const sb_vcmd *cmd)
     ring_extension(c, cmd->leg_id, cmd->extension, cmd->timeout_s);
 }
 
-static void bridge_leg(sb_vcall *c, uint64_t leg_id)
+static void bridge_leg(sb_vcall *c, uint64_t leg_id, bool keep_caller)
 {
     vleg *leg = leg_find(c, leg_id);
     if (leg == NULL || leg->state != LEG_UP || leg->winner == NULL || c->media == NULL)
@@ -881,6 +922,7 @@ static void bridge_leg(sb_vcall *c, uint64_t leg_id)
     if (c->state == CALL_ENDED)
         return;
     sb_media_bridge(c->media, leg->winner->media);
+    c->keep_caller = keep_caller;
     sb_log(SB_INFO, "voice", "call=%llu bridged to leg=%llu ext=%s", (unsigned long long)c->id,
            (unsigned long long)leg->id, leg->ext);
 }
@@ -1167,7 +1209,7 @@ void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd)
         break;
     case SB_VCMD_BRIDGE:
         if (live)
-            bridge_leg(c, cmd->leg_id);
+            bridge_leg(c, cmd->leg_id, cmd->keep_caller);
         break;
     case SB_VCMD_RECORD:
         if (live && c->media != NULL)

@@ -9,13 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "voice/voice_internal.h"
 
-#define VOICE_MAGIC 0x564f4943u /* "VOIC" */
+#define VOICE_MAGIC  0x564f4943u /* "VOIC" */
+#define LAG_FRESH_MS 1000        /* a lag measured longer ago than this is stale */
 
 typedef struct ev_node {
     sb_voice_event ev;
+    uint64_t mono_ms; /* when it was posted */
     struct ev_node *next;
 } ev_node;
 
@@ -43,6 +46,8 @@ struct sb_voice {
     /* voice -> core */
     pthread_mutex_t ev_mu;
     ev_node *ev_head, *ev_tail;
+    /* the core's lag: how old the last event it handled was, and when */
+    atomic_uint_fast64_t lag_ms, lag_at_ms;
     /* core-side backlog when the command pipe is full */
     sb_vcmd *backlog_head, *backlog_tail;
     bool stopping;
@@ -70,6 +75,7 @@ void sb_voice_post(sb_voice *v, const sb_voice_event *ev)
 {
     ev_node *n = sb_xmalloc(sizeof *n);
     n->ev = *ev;
+    n->mono_ms = sb_clock_mono_ms();
     n->next = NULL;
     pthread_mutex_lock(&v->ev_mu);
     if (v->ev_tail != NULL)
@@ -145,12 +151,30 @@ static void drain_events(sb_voice *v)
     ev_node *n = v->ev_head;
     v->ev_head = v->ev_tail = NULL;
     pthread_mutex_unlock(&v->ev_mu);
+    uint64_t posted = 0;
     while (n != NULL) {
         ev_node *next = n->next;
+        posted = n->mono_ms;
         v->on_event(&n->ev, v->arg);
         free(n);
         n = next;
     }
+    if (posted != 0) {
+        uint64_t now = sb_clock_mono_ms();
+        atomic_store(&v->lag_ms, now > posted ? now - posted : 0);
+        atomic_store(&v->lag_at_ms, now);
+    }
+}
+
+uint64_t sb_voice_core_lag_ms(sb_voice *v)
+{
+    uint64_t now = sb_clock_mono_ms(), head = 0;
+    pthread_mutex_lock(&v->ev_mu);
+    if (v->ev_head != NULL && now > v->ev_head->mono_ms)
+        head = now - v->ev_head->mono_ms;
+    pthread_mutex_unlock(&v->ev_mu);
+    uint64_t at = atomic_load(&v->lag_at_ms), last = now - at < LAG_FRESH_MS ? atomic_load(&v->lag_ms) : 0;
+    return head > last ? head : last;
 }
 
 static void on_async(uv_async_t *h)
@@ -424,6 +448,14 @@ int sb_voice_bridge(sb_voice *v, uint64_t call_id, uint64_t leg_id)
     return send_cmd(v, c);
 }
 
+int sb_voice_bridge_keep_caller(sb_voice *v, uint64_t call_id, uint64_t leg_id)
+{
+    sb_vcmd *c = cmd_new(SB_VCMD_BRIDGE, call_id);
+    c->leg_id = leg_id;
+    c->keep_caller = true;
+    return send_cmd(v, c);
+}
+
 int sb_voice_record(sb_voice *v, uint64_t call_id, const char *path, const sb_voice_record_opts *o)
 {
     if (path == NULL || path[0] == '\0' || strlen(path) >= SB_VOICE_PATH_MAX || o == NULL ||
@@ -499,6 +531,8 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
         {"voice_invites_refused_total",
          "INVITEs from outside (not a registered phone) refused: an address not in [trunk] allow, or a failed digest.",
          "counter", offsetof(sb_voice_counters, invites_refused)},
+        {"voice_invites_shed_total", "New calls refused (503, Retry-After) while the core lagged over overload_lag_ms.",
+         "counter", offsetof(sb_voice_counters, invites_shed)},
         {"voice_reinvites_total", "re-INVITEs with or without an offer that we answered (hold, resume, a new address).",
          "counter", offsetof(sb_voice_counters, reinvites)},
         {"voice_legs_outside_total", "Legs rung outside: numbers through the trunk and SIP addresses.", "counter",

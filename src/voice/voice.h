@@ -48,6 +48,7 @@ typedef enum sb_voice_event_kind {
     SB_VOICE_LEG_ANSWERED,   /* a device of the leg answered (extension set); the others were cancelled */
     SB_VOICE_LEG_FAILED,     /* every device refused or the ring timed out; sip_code says why */
     SB_VOICE_RECORDING_DONE, /* a recording ended (path, duration_ms, bytes, reason); before its call's HANGUP */
+    SB_VOICE_LEG_ENDED,      /* the agent of a sb_voice_bridge_keep_caller bridge hung up; the caller stays */
 } sb_voice_event_kind;
 
 typedef enum sb_voice_party {
@@ -132,6 +133,7 @@ typedef struct sb_voice_options {
     unsigned register_lockout_seconds; /* how long the lockout lasts */
     unsigned invite_rate_per_second;   /* new INVITEs per source IP (0: no limit) ... */
     unsigned invite_burst;             /* ... with this many at once */
+    unsigned overload_lag_ms;          /* the core this far behind (sb_voice_core_lag_ms): 503 (0: never) */
     /* [trunk]: the provider that originated calls reach customers through
      * (trunk_host "" = none: sb_voice_originate ends at once). The password
      * stays in the voice thread's memory, never in a log. */
@@ -201,6 +203,13 @@ int sb_voice_cancel_leg(sb_voice *v, uint64_t call_id, uint64_t leg_id);
  * the caller and the answered leg. A BYE from either side then ends both
  * (HANGUP by caller or by agent). */
 int sb_voice_bridge(sb_voice *v, uint64_t call_id, uint64_t leg_id);
+/* A bridge after which the caller stays when the agent hangs up first
+ * (the post-call rating): the agent's BYE ends the relay, their leg and the
+ * call recording (RECORDING_DONE hangup), and is LEG_ENDED (by agent), not
+ * HANGUP; the caller's call goes on unbridged, as before the bridge (play,
+ * digits, in-band detection, the no-media watch) until sb_voice_hangup or
+ * the caller's BYE. A BYE from the caller ends both as sb_voice_bridge's. */
+int sb_voice_bridge_keep_caller(sb_voice *v, uint64_t call_id, uint64_t leg_id);
 
 typedef enum sb_voice_rec_mode {
     SB_VOICE_REC_CALL = 1,  /* stereo: the caller left, the bridged agent right, until the call ends */

@@ -33,6 +33,7 @@ typedef struct sb_voice_counters {
     atomic_uint_fast64_t rtp_transcoded;          /* relayed packets converted PCMU <-> PCMA */
     atomic_uint_fast64_t invites_limited;         /* INVITEs refused by the per-source rate limit */
     atomic_uint_fast64_t invites_refused;         /* INVITEs from outside refused: address or digest */
+    atomic_uint_fast64_t invites_shed;            /* INVITEs refused (503) while the core lagged */
     atomic_uint_fast64_t reinvites;               /* re-INVITEs answered: hold, resume, new address or law */
     atomic_uint_fast64_t legs_outside;            /* legs rung outside: numbers and SIP addresses */
     atomic_uint_fast64_t dtmf_relayed;            /* RFC 4733 packets relayed across a bridge */
@@ -72,6 +73,7 @@ typedef struct sb_vcmd {
     int code;
     bool loop;
     bool via_trunk;                /* RING_OUT */
+    bool keep_caller;              /* BRIDGE: the agent's BYE is LEG_ENDED, not the end of the call */
     char *path;                    /* PLAY, RECORD; RING_OUT: the URI */
     uint32_t play_id;              /* PLAY */
     sb_voice_record_opts rec;      /* RECORD */
@@ -88,6 +90,11 @@ typedef struct sb_vthread sb_vthread;
 /* ---- voice.c ---- */
 /* Queues an event for the core (any thread). */
 void sb_voice_post(sb_voice *v, const sb_voice_event *ev);
+/* How far behind the core is (any thread): the age of the oldest event
+ * it has not taken yet, or of the last one it handled if that was within
+ * the last second, whichever is more. The voice thread sheds new calls
+ * when it grows beyond [sip] overload_lag_ms. */
+uint64_t sb_voice_core_lag_ms(sb_voice *v);
 sb_voice_counters *sb_voice_counters_of(sb_voice *v);
 
 /* ---- sip.c: transports, registrar, sessions ---- */

@@ -177,12 +177,17 @@ test('missed calls not called back, their ticket and recordings', async () => {
 });
 
 test('queue figures: offered, answered, abandoned, ASA and service level per team', async () => {
+  // a post-call rating, as the voice executor writes it for a queue that asks the caller
+  execFileSync('sqlite3', [join(env.data, 'switchboard.db'), 'PRAGMA busy_timeout = 5000;' +
+    "UPDATE call SET rating = 4 WHERE from_number = '79991234567' AND queue_team_id = 1;"]);
   const token = env.cli(['token', 'create', '--agent', 'boris@demo.switchboard']).split('\n').pop().trim();
   const from = new Date(Date.now() - 30 * 86400000).toISOString();
   const api = await apiCall(env.base, token, 'GET', `/api/v1/calls/queues?from=${encodeURIComponent(from)}`);
   assert.equal(api.status, 200);
   const sales = api.json.queues.find((q) => q.team_name === 'Sales');
   assert.ok(sales && sales.offered >= 1 && sales.abandoned >= 1, JSON.stringify(api.json));
+  assert.equal(sales.rating_count, 1);
+  assert.equal(sales.rating_average, 4);
   const ctx = await env.browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
   const page = await signIn(env.base, ctx, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
   await page.getByRole('button', { name: 'Звонки' }).click();
@@ -194,7 +199,41 @@ test('queue figures: offered, answered, abandoned, ASA and service level per tea
   assert.equal(await cells.nth(0).textContent(), String(sales.offered));
   assert.equal(await cells.nth(2).textContent(), String(sales.abandoned));
   assert.equal(await cells.nth(7).textContent(), `${String(Math.round(sales.abandonment_rate * 1000) / 10).replace('.', ',')} %`);
+  assert.equal(await cells.nth(9).textContent(), '4 (1)'); // the average rating (how many rated)
   assert.equal(await page.locator('.queues-table tbody tr').count(), api.json.queues.length);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('website call-back requests: those still to call, cancelling one, all of them', async () => {
+  const db = join(env.data, 'switchboard.db');
+  const now = Date.now();
+  const req = (phone, name, status, attempts, result) =>
+    `INSERT INTO callback_request (channel_id, phone, name, comment, language, team_id, status, attempts, ` +
+    `max_attempts, retry_seconds, next_attempt_at, last_result, created_at, updated_at) VALUES (2, '${phone}', ` +
+    `'${name}', 'по заказу 12', 'ru', 1, '${status}', ${attempts}, 3, 600, ${now + 600000}, ` +
+    `${result ? `'${result}'` : 'NULL'}, ${now - 60000}, ${now - 60000});`;
+  execFileSync('sqlite3', [db, 'PRAGMA busy_timeout = 5000;' +
+    req('+79161234567', 'Анна', 'queued', 1, 'busy') + req('+79161110000', 'Пётр', 'done', 1, 'answered')]);
+  const ctx = await env.browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  const page = await signIn(env.base, ctx, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
+  await page.getByRole('button', { name: 'Звонки' }).click();
+  await page.getByRole('tab', { name: 'Заявки с сайта' }).click();
+  const rows = page.locator('.requests-table tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 1); // only the one still to call
+  const cells = rows.nth(0).locator('td');
+  assert.match(await cells.nth(0).textContent(), /Анна.*\+79161234567.*по заказу 12/);
+  assert.equal(await cells.nth(1).textContent(), 'в очереди');
+  assert.equal(await cells.nth(2).textContent(), '1 / 3');
+  assert.equal(await cells.nth(4).textContent(), 'busy');
+  await rows.nth(0).getByRole('button', { name: 'Отменить' }).click();
+  await page.getByText('Заявок на обратный звонок нет').waitFor();
+  await page.getByLabel('Показать').last().selectOption('all');
+  await page.waitForFunction(() => document.querySelectorAll('.requests-table tbody tr').length === 2);
+  const states = await page.locator('.requests-table tbody tr td:nth-child(2)').allTextContents();
+  assert.deepEqual(states.sort(), ['дозвонились', 'отменена']);
+  assert.equal(await page.getByRole('button', { name: 'Отменить' }).count(), 0);
   assert.deepEqual(page.errors, []);
   await ctx.close();
 });

@@ -190,6 +190,8 @@ test('in English on a phone a new team gets a call queue; nothing scrolls sidewa
   await announce.fill('');
   await queue.getByLabel(/Do not answer while the caller waits/).check();
   assert.equal(await queue.getByLabel('“Call me back” key', { exact: true }).isDisabled(), true);
+  await queue.getByLabel('Ask the caller to rate the call').check();
+  await queue.getByText('When the agent hangs up first, the caller hears “Please rate the call from 1 to 5”.', { exact: false }).waitFor();
   // The first try created the team (its routing was refused): now Save
   // PATCHes it, and no second team is made.
   await page.getByRole('button', { name: 'Save', exact: true }).click();
@@ -200,7 +202,7 @@ test('in English on a phone a new team gets a call queue; nothing scrolls sidewa
     strategy: 'round_robin',
     call_queue: {
       strategy: 'fewest_calls', ring_timeout_seconds: 15, max_wait_seconds: 0, max_wait_fallback: 'voicemail',
-      retry_seconds: 5, preferred_seconds: 8, ringback: true,
+      retry_seconds: 5, preferred_seconds: 8, ringback: true, rating: true,
     },
   });
   const row = page.locator(`li[data-team="${teams[0].id}"]`);

@@ -1100,3 +1100,28 @@ def sip_send(port, data, transport="udp", timeout=5):
         return b""
     finally:
         s.close()
+
+
+def pcma_audio(tag):
+    """A raw PCMA file for SIPp's rtp_stream ("audio" key; any bytes are audio), removed
+    when the test process exits. `tag` keeps test modules' files apart."""
+    path = os.path.join(tempfile.gettempdir(), f"sb-alaw-{tag}-{os.getpid()}.raw")
+    with open(path, "wb") as f:
+        f.write(bytes(range(256)) * 64)
+    import atexit
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    return path
+
+
+def assert_sipp_ok(test, r, d=None):
+    """A SIPp run (sipp() or SippProcess.wait()) passed; else its output, and the
+    daemon's log tail when `d` is given."""
+    log = ("\n--- daemon ---\n" + d.log()[-3000:]) if d is not None else ""
+    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:] + log)
+
+
+def calls_of(d, token=None):
+    """GET /api/v1/calls as the demo admin (or `token`): newest first."""
+    st, _, body = d.req("GET", "/api/v1/calls", token=token or d.token(DEMO_ADMIN[0]))
+    assert st == 200, body
+    return body["calls"]

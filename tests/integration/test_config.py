@@ -180,7 +180,9 @@ class ConfigTest(unittest.TestCase):
                            ({"unanswered_minutes": {"fax": 3}}, "routing.unanswered_minutes.fax"),
                            ({"supervisor_id": 999}, "agent 999"),
                            ({"calendar_id": 999}, "calendar 999"),
-                           ({"colour": 1}, "routing.colour")):
+                           ({"colour": 1}, "routing.colour"),
+                           ({"call_queue": {"rating": "yes"}}, "routing.call_queue.rating"),
+                           ({"call_queue": {"ratings": True}}, "routing.call_queue.ratings")):
             st, _, b = self.req("PATCH", "/api/v1/teams/2", {"routing": bad})
             self.assertEqual(st, 422, (bad, b))
             self.assertIn(field, b["error"]["message"])

@@ -1,29 +1,13 @@
 """What crosses a bridged call besides audio: the caller's RFC 4733 keys reach the agent's
 phone as its own telephone-event payload type (the caller sends 96, the phone agreed 101),
 for IVRs or voicemail beyond it; a phone that agreed no telephone-event gets none."""
-import os
-import tempfile
 import unittest
 
-from sbtest import DEMO_ADMIN, Daemon, free_port, sipp, sipp_start, wait_for
+from sbtest import DEMO_ADMIN, Daemon, assert_sipp_ok as ok, free_port, pcma_audio, sipp, sipp_start
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 10\nring_timeout_seconds = 10\n"
 CALLER = "79990005566"
-AUDIO = os.path.join(tempfile.gettempdir(), f"sb-alaw-br-{os.getpid()}.raw")
-
-
-def setUpModule():
-    with open(AUDIO, "wb") as f:  # raw PCMA for SIPp's rtp_stream: any bytes are audio
-        f.write(bytes(range(256)) * 64)
-
-
-def tearDownModule():
-    os.unlink(AUDIO)
-
-
-def ok(test, r, d=None):
-    log = ("\n--- daemon ---\n" + d.log()[-3000:]) if d else ""
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:] + log)
+AUDIO = pcma_audio("br")
 
 
 class BridgeTest(unittest.TestCase):

@@ -11,7 +11,7 @@ import os
 import time
 import unittest
 
-from sbtest import DEMO_ADMIN, DEMO_ANNA, Daemon, sip_send, sipp, wait_for
+from sbtest import DEMO_ADMIN, DEMO_ANNA, Daemon, assert_sipp_ok as ok, sip_send, sipp, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 3\n"
 
@@ -28,9 +28,6 @@ def calls(d, token, **params):
     assert st == 200, (st, body)
     return body
 
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
 
 
 class VoiceCallsTest(unittest.TestCase):

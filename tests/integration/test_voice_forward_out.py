@@ -3,31 +3,15 @@ provider, which challenges our INVITE and checks the digest, the dialled number 
 caller ID) and a SIP address INVITEd directly (a SIPp phone that never registered). The
 caller's audio reaches the far end and back; the call log says answered with no agent.
 Without a [trunk] host a number is unreachable, so the scheme's backup takes the call."""
-import os
-import tempfile
 import unittest
 
-from sbtest import DEMO_ADMIN, Daemon, free_port, sipp, sipp_start, wait_for
+from sbtest import DEMO_ADMIN, Daemon, assert_sipp_ok as ok, calls_of, free_port, pcma_audio, sipp, sipp_start, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 10\nring_timeout_seconds = 10\nqueue_max_wait_seconds = 40\n"
 CALLER = "79990003344"
 MOBILE = "+79161234567"
 TRUNK_USER, TRUNK_PASSWORD = "sb-trunk", "trunk-Secr3t-pw"
-AUDIO = os.path.join(tempfile.gettempdir(), f"sb-alaw-fw-{os.getpid()}.raw")
-
-
-def setUpModule():
-    with open(AUDIO, "wb") as f:  # raw PCMA for SIPp's rtp_stream: any bytes are audio
-        f.write(bytes(range(256)) * 64)
-
-
-def tearDownModule():
-    os.unlink(AUDIO)
-
-
-def ok(test, r, d=None):
-    log = ("\n--- daemon ---\n" + d.log()[-3000:]) if d else ""
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:] + log)
+AUDIO = pcma_audio("fw")
 
 
 def scheme_number(test, d, token, steps, final, backup=None, number="556"):
@@ -43,11 +27,7 @@ def scheme_number(test, d, token, steps, final, backup=None, number="556"):
 
 
 def last_call(d, token):
-    def get():
-        st, _, body = d.req("GET", "/api/v1/calls", token=token)
-        assert st == 200, body
-        return body["calls"] and body["calls"][0]
-    return wait_for(get, timeout=20, msg="call logged")
+    return wait_for(lambda: (lambda c: c and c[0])(calls_of(d, token)), timeout=20, msg="call logged")
 
 
 class ForwardOutsideTest(unittest.TestCase):

@@ -10,14 +10,11 @@ import subprocess
 import tempfile
 import unittest
 
-from sbtest import DEMO_ADMIN, Daemon, sipp, wait_for
+from sbtest import DEMO_ADMIN, Daemon, assert_sipp_ok as ok, sipp, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 5\n"
 CALLER = "79990001122"
 
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
 
 
 def sox(path, law, *synth):

@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 import unittest
 
-from sbtest import DEMO_ADMIN, DEMO_ANNA, DEMO_BORIS, Daemon, binary, free_port, sipp, sipp_start, wait_for
+from sbtest import (DEMO_ADMIN, DEMO_ANNA, DEMO_BORIS, Daemon, assert_sipp_ok as ok, binary, free_port, pcma_audio,
+                    sipp, sipp_start, wait_for)
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 10\nring_timeout_seconds = 10\nqueue_max_wait_seconds = 40\n"
 CUSTOMER = "79991230002"
@@ -29,20 +30,8 @@ E164 = "+" + CUSTOMER
 TRUNK_USER = "sb-trunk"
 TRUNK_PASSWORD = "trunk-Secr3t-pw"
 FROM_NUMBER = "74950000001"
-AUDIO = os.path.join(tempfile.gettempdir(), f"sb-alaw-out-{os.getpid()}.raw")
+AUDIO = pcma_audio("out")
 
-
-def setUpModule():
-    with open(AUDIO, "wb") as f:  # raw PCMA for SIPp's rtp_stream: any bytes are audio
-        f.write(bytes(range(256)) * 64)
-
-
-def tearDownModule():
-    os.unlink(AUDIO)
-
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
 
 
 def trunk_config(port, password=TRUNK_PASSWORD, extra=""):

@@ -11,7 +11,7 @@ import os
 import tempfile
 import unittest
 
-from sbtest import DEMO_ADMIN, Daemon, free_port, sipp, sipp_start, wait_for
+from sbtest import DEMO_ADMIN, Daemon, assert_sipp_ok as ok, free_port, sipp, sipp_start, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 10\nring_timeout_seconds = 10\nqueue_max_wait_seconds = 40\n"
 CALLER = "79991234567"
@@ -28,9 +28,6 @@ def setUpModule():
 def tearDownModule():
     os.unlink(AUDIO)
 
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
 
 
 def last_call(d, token, n=1):

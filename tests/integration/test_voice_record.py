@@ -23,7 +23,7 @@ import time
 import unittest
 import wave
 
-from sbtest import DEMO_ADMIN, Daemon, free_port, sipp, sipp_start, wait_for
+from sbtest import DEMO_ADMIN, Daemon, assert_sipp_ok as ok, free_port, sipp, sipp_start, wait_for
 
 SIP = ("[log]\nlevel = info\n[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 15\nring_timeout_seconds = 10\n"
        "queue_max_wait_seconds = 40\nvoicemail_silence_seconds = 3\nvoicemail_max_seconds = 60\n")
@@ -57,9 +57,6 @@ def tearDownModule():
         os.unlink(f)
     os.rmdir(TMP)
 
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
 
 
 def ids(d, token):
@@ -276,6 +273,56 @@ class VoiceRecordTest(unittest.TestCase):
             self.assertEqual(m["switchboard_voice_recordings_started_total"], 1)
             self.assertEqual(m["switchboard_voice_recordings_finished_total"], 1)
             self.assertEqual(m["switchboard_voice_calls_active"], 0)
+            d.stop()
+
+    def test_recording_is_configured_per_number_and_queue(self):
+        """[sip] record_calls = false, but number 557 says record_calls: true: its answered call is
+        recorded, one through DID 100 (no setting of its own) is not; then Sales' queue says
+        record_calls: false, which wins over the number's."""
+        with Daemon(config_extra=SIP.replace("[sip]\n", "[sip]\nrecord_calls = false\n")) as d:
+            token = d.token(DEMO_ADMIN[0])
+            team, agent = ids(d, token)
+            st, _, b = d.req("POST", "/api/v1/numbers", {"name": "Запись", "number": "557", "record_calls": True,
+                                                         "entry": {"action": "queue", "team_id": team["Sales"]}},
+                             token=token)
+            self.assertEqual(st, 201, b)
+            self.assertIs(b["number"]["record_calls"], True)
+            st, _, bad = d.req("POST", "/api/v1/numbers", {"name": "x", "number": "558", "record_calls": "yes",
+                                                           "entry": {"action": "hangup"}}, token=token)
+            self.assertEqual(st, 422, bad)
+            self.assertIn("field 'record_calls'", bad["error"]["message"])
+            lp = free_port()
+            ok(self, sipp(d, "register", 202, keys={"expires": 3600, "final": 200}, local_port=lp,
+                          extra=["-au", "202", "-ap", "demo-sip-202"]))
+            st, _, b = d.req("POST", f"/api/v1/agents/{agent['anna']}/presence", {"presence": "online"}, token=token)
+            self.assertEqual(st, 200, b)
+            anna = sipp_start(d, "agent_uas", 202, keys={"caller": CALLER, "ring_ms": 300, "pt": 8, "codec": "8 PCMA"},
+                              local_port=lp, calls=3, extra=["-rtp_echo"], timeout=60)
+            ok(self, sipp(d, "caller_queue", 557, keys={"digit": "5", "caller": CALLER, "wait_ms": 3000,
+                                                          "audio": LOOP}))
+            first = last_call(d, token)
+            self.assertEqual((first["status"], first["did"]), ("answered", "557"))
+            self.assertIsNotNone(first["recording_url"])
+            ok(self, sipp(d, "caller_queue", 100, keys={"digit": "1", "caller": CALLER, "wait_ms": 3000,
+                                                          "audio": LOOP}))
+            second = last_call(d, token, 2)
+            self.assertEqual((second["status"], second["did"], second["recording_url"]), ("answered", "100", None))
+            self.assertEqual(d.metrics()["switchboard_voice_recordings_started_total"], 1)
+            st, _, sales = d.req("GET", f"/api/v1/teams/{team['Sales']}", token=token)
+            routing = dict(sales["team"].get("routing") or {})
+            routing["call_queue"] = dict(routing.get("call_queue") or {}, record_calls=False)
+            st, _, b = d.req("PATCH", f"/api/v1/teams/{team['Sales']}", {"routing": routing}, token=token)
+            self.assertEqual(st, 200, b)
+            st, _, bad = d.req("PATCH", f"/api/v1/teams/{team['Sales']}",
+                               {"routing": dict(routing, call_queue={"record_calls": 1})}, token=token)
+            self.assertEqual(st, 422, bad)
+            self.assertIn("routing.call_queue.record_calls", bad["error"]["message"])
+            ok(self, sipp(d, "caller_queue", 557, keys={"digit": "5", "caller": CALLER, "wait_ms": 3000,
+                                                          "audio": LOOP}))
+            ok(self, anna.wait())
+            third = last_call(d, token, 3)
+            self.assertEqual((third["status"], third["did"], third["recording_url"]), ("answered", "557", None))
+            self.assertEqual(d.metrics()["switchboard_voice_recordings_started_total"], 1)
             d.stop()
 
 

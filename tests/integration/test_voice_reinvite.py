@@ -2,38 +2,18 @@
 200, the answer comes in the ACK) and re-INVITEs (hold with a=inactive or sendonly,
 resume, a re-INVITE without SDP), from SIPp callers; and a real phone (baresip as
 Anna's) putting a queue call on hold and resuming it while the caller keeps talking."""
-import os
-import tempfile
 import time
 import unittest
 
 from baresip import Baresip, available
-from sbtest import DEMO_ADMIN, Daemon, sipp, sipp_start, wait_for
+from sbtest import DEMO_ADMIN, Daemon, assert_sipp_ok as ok, calls_of, pcma_audio, sipp, sipp_start, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 3\n"
-AUDIO = os.path.join(tempfile.gettempdir(), f"sb-alaw-ri-{os.getpid()}.raw")
-
-
-def setUpModule():
-    with open(AUDIO, "wb") as f:  # raw PCMA for SIPp's rtp_stream: any bytes are audio
-        f.write(bytes(range(256)) * 64)
-
-
-def tearDownModule():
-    if os.path.exists(AUDIO):
-        os.unlink(AUDIO)
-
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
+AUDIO = pcma_audio("ri")
 
 
 def last_call(d):
-    def get():
-        st, _, body = d.req("GET", "/api/v1/calls", token=d.token(DEMO_ADMIN[0]))
-        assert st == 200, body
-        return body["calls"] and body["calls"][0]
-    return wait_for(get, timeout=15, msg="call logged")
+    return wait_for(lambda: (lambda c: c and c[0])(calls_of(d)), timeout=15, msg="call logged")
 
 
 def teams(d):

@@ -15,28 +15,16 @@ import datetime
 import os
 import re
 import sqlite3
-import tempfile
 import unittest
 
-from sbtest import DEMO_ADMIN, DEMO_ANNA, Daemon, event_pred, free_port, sipp, sipp_start, wait_for
+from sbtest import (DEMO_ADMIN, DEMO_ANNA, Daemon, assert_sipp_ok as ok, event_pred, free_port, pcma_audio, sipp,
+                    sipp_start, wait_for)
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nno_media_seconds = 10\nring_timeout_seconds = 10\nqueue_max_wait_seconds = 40\n"
 CALLER = "79991230001"
 E164 = "+" + CALLER
-AUDIO = os.path.join(tempfile.gettempdir(), f"sb-alaw-tix-{os.getpid()}.raw")
+AUDIO = pcma_audio("tix")
 
-
-def setUpModule():
-    with open(AUDIO, "wb") as f:  # raw PCMA for SIPp's rtp_stream: any bytes are audio
-        f.write(bytes(range(256)) * 64)
-
-
-def tearDownModule():
-    os.unlink(AUDIO)
-
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
 
 
 def iso(s):

@@ -16,20 +16,10 @@ import uuid
 
 from types import SimpleNamespace
 
-from sbtest import DEMO_ADMIN, Daemon, binary, free_port, sipp, sipp_start, wait_for
+from sbtest import Daemon, assert_sipp_ok as ok, binary, calls_of as calls, free_port, sipp, sipp_start, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
 TRUNK_USER, TRUNK_PASS = "provider-7", "trunk-secret-1"
-
-
-def ok(test, r):
-    test.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
-
-
-def calls(d):
-    st, _, body = d.req("GET", "/api/v1/calls", token=d.token(DEMO_ADMIN[0]))
-    assert st == 200, body
-    return body["calls"]
 
 
 def md5(s):

@@ -29,7 +29,14 @@
     prechat: 'Представьтесь, пожалуйста, — так мы сможем помочь быстрее.', name: 'Имя', phone: 'Телефон',
     email: 'Эл. почта', start: 'Начать чат', required: 'Пожалуйста, укажите имя.',
     badEmail: 'Проверьте адрес эл. почты.', tooLong: 'Сообщение слишком длинное', support: 'Поддержка',
-    unread: 'непрочитанных', messages: 'Сообщения'
+    unread: 'непрочитанных', messages: 'Сообщения',
+    cbOpen: 'Перезвоните мне', cbIntro: 'Оставьте номер — мы позвоним вам.', cbPhone: 'Телефон',
+    cbComment: 'Комментарий (необязательно)', cbSend: 'Жду звонка', cbBack: 'Вернуться в чат',
+    cbNeedPhone: 'Укажите номер телефона.', cbBadPhone: 'Проверьте номер: например, +7 999 123-45-67.',
+    cbRefused: 'Мы не можем перезвонить на этот номер.', cbBusy: 'Слишком много заявок. Попробуйте позже.',
+    cbOff: 'Обратный звонок сейчас недоступен.', cbFail: 'Не удалось отправить заявку. Попробуйте ещё раз.',
+    cbSoon: 'Спасибо! Мы перезвоним вам в ближайшее время.', cbLater: 'Спасибо! Сейчас мы не работаем — перезвоним {when}.',
+    cbAgain: 'Заявка уже принята — мы перезвоним.'
   } : {
     title: 'Chat with us', open: 'Open chat', close: 'Close chat', placeholder: 'Type a message…',
     send: 'Send message', sending: 'sending…', received: 'Received', failed: 'not sent, tap to retry',
@@ -38,7 +45,14 @@
     prechat: 'Please introduce yourself so we can help you faster.', name: 'Name', phone: 'Phone',
     email: 'Email', start: 'Start chat', required: 'Please enter your name.',
     badEmail: 'Please check the email address.', tooLong: 'Message is too long', support: 'Support',
-    unread: 'unread', messages: 'Messages'
+    unread: 'unread', messages: 'Messages',
+    cbOpen: 'Call me back', cbIntro: 'Leave your number and we will call you.', cbPhone: 'Phone',
+    cbComment: 'Comment (optional)', cbSend: 'Call me', cbBack: 'Back to chat',
+    cbNeedPhone: 'Please enter your phone number.', cbBadPhone: 'Please check the number, e.g. +44 20 7946 0958.',
+    cbRefused: 'We cannot call this number back.', cbBusy: 'Too many requests. Please try later.',
+    cbOff: 'Call-back is not available now.', cbFail: 'The request was not sent. Please try again.',
+    cbSoon: 'Thank you! We will call you shortly.', cbLater: 'Thank you! We are closed now and will call you {when}.',
+    cbAgain: 'Your request is already with us: we will call you.'
   };
 
   /* ---------- visitor token: localStorage of the host page, cookie fallback ---------- */
@@ -115,7 +129,7 @@
     } finally { clearTimeout(timer); }
     if (res && res.ok) return data || {};
     const err = (data && data.error) || {}, e = new Error(err.message || err.code || 'network error');
-    e.status = res ? res.status : 0; e.code = err.code || '';
+    e.status = res ? res.status : 0; e.code = err.code || ''; e.field = err.field || '';
     const ra = res && res.headers.get('Retry-After');
     e.retryAfter = !ra ? 0 : isFinite(ra) ? ra * 1000 : Math.max(0, (Date.parse(ra) || 0) - Date.now());
     throw e;
@@ -167,6 +181,12 @@
 .sbw-form input{padding:9px 10px;border-radius:8px}
 .sbw-err{color:#c53030;font-size:12px}
 .sbw-start{margin-top:4px;padding:10px;font-weight:600;text-align:center}
+.sbw-cbopen{height:32px;padding:0 10px;margin-right:4px;border-radius:8px;border:1px solid currentColor;font-size:12px;white-space:nowrap}
+.sbw-form textarea{border:1px solid #cbd5e0;border-radius:8px;padding:9px 10px;min-height:60px;resize:vertical;background:#fff}
+.sbw-form textarea:focus{border-color:var(--sbw-accent)}
+.sbw-form .sbw-bad{border-color:#c53030}
+.sbw-done{color:#2f855a;font-weight:600}
+.sbw-link{color:var(--sbw-accent);text-decoration:underline;text-align:center}
 @media (max-width:480px){
 .sbw-panel{top:0;left:0;right:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0}
 .sbw-open .sbw-launcher{display:none}
@@ -190,6 +210,8 @@
     ui.panel = h('div', { class: 'sbw-panel', id: 'sbw-panel', hidden: true, tabIndex: -1, role: 'dialog', 'aria-label': T.title }, [
       h('div', { class: 'sbw-head' }, [
         h('div', { class: 'sbw-title', text: T.title }),
+        S.config.callback ? h('button', { class: 'sbw-cbopen', type: 'button', text: T.cbOpen,
+          onclick: () => showCallback(!S.cbMode) }) : null,
         h('button', { class: 'sbw-close', type: 'button', 'aria-label': T.close, onclick: closePanel },
           [icon('M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12 19 17.6 17.6 19 12 13.4 6.4 19 5 17.6 10.6 12 5 6.4z')])]),
       ui.status = h('div', { class: 'sbw-status', hidden: true, role: 'status' }),
@@ -200,6 +222,18 @@
         h('label', {}, [h('span', { text: T.email }), ui.fEmail]),
         ui.formErr = h('div', { class: 'sbw-err', hidden: true, role: 'alert' }),
         h('button', { class: 'sbw-start', type: 'submit', text: T.start })]),
+      ui.cb = S.config.callback && h('form', { class: 'sbw-form sbw-cbform', noValidate: true, hidden: true, onsubmit: onCallbackSubmit }, [
+        h('p', { text: T.cbIntro }),
+        h('label', {}, [h('span', { text: T.cbPhone }), ui.cbPhone = h('input', { type: 'tel', autocomplete: 'tel', maxLength: 40 })]),
+        ui.cbPhoneErr = h('div', { class: 'sbw-err', hidden: true, role: 'alert' }),
+        h('label', {}, [h('span', { text: T.name }), ui.cbName = field('text', 'name')]),
+        ui.cbNameErr = h('div', { class: 'sbw-err', hidden: true, role: 'alert' }),
+        h('label', {}, [h('span', { text: T.cbComment }), ui.cbComment = h('textarea', { maxLength: 1000, rows: 3 })]),
+        ui.cbCommentErr = h('div', { class: 'sbw-err', hidden: true, role: 'alert' }),
+        ui.cbErr = h('div', { class: 'sbw-err', hidden: true, role: 'alert' }),
+        ui.cbDone = h('div', { class: 'sbw-done', hidden: true, role: 'status' }),
+        ui.cbSend = h('button', { class: 'sbw-start', type: 'submit', text: T.cbSend }),
+        h('button', { class: 'sbw-link', type: 'button', text: T.cbBack, onclick: () => showCallback(false) })]),
       ui.body = h('div', { class: 'sbw-body' }, [
         ui.list = h('div', { class: 'sbw-list', role: 'log', 'aria-live': 'polite', 'aria-label': T.messages },
           [greet && renderMsg({ dir: 'out', text: String(greet), author: '', at: '' })]),
@@ -232,7 +266,62 @@
     renderMode();
   }
   const needPrechat = () => !!S.config.prechat && !S.token && !S.prechatDone;
-  function renderMode() { const pre = needPrechat(); ui.form.hidden = !pre; ui.body.hidden = pre; }
+  function renderMode() {
+    const pre = needPrechat() && !S.cbMode;
+    ui.form.hidden = !pre; ui.body.hidden = pre || !!S.cbMode;
+    if (ui.cb) ui.cb.hidden = !S.cbMode; // built only when the channel takes call-back requests
+  }
+
+  /* ---------- "Call me back": POST /chat/callback ---------- */
+  function showCallback(on) {
+    S.cbMode = !!on && !!S.config.callback;
+    renderMode();
+    if (S.cbMode) {
+      if (!ui.cbPhone.value && S.profile.phone) ui.cbPhone.value = S.profile.phone;
+      if (!ui.cbName.value && S.profile.name) ui.cbName.value = S.profile.name;
+      setTimeout(() => ui.cbPhone.focus(), 30);
+    }
+  }
+  function cbError(field, text) { // the message next to its field, or under the form
+    const slot = { phone: [ui.cbPhoneErr, ui.cbPhone], name: [ui.cbNameErr, ui.cbName], comment: [ui.cbCommentErr, ui.cbComment] }[field];
+    const [el, input] = slot || [ui.cbErr, null];
+    el.textContent = text; el.hidden = false;
+    if (input) { input.classList.add('sbw-bad'); input.setAttribute('aria-invalid', 'true'); input.focus(); }
+  }
+  function cbClear() {
+    [ui.cbPhoneErr, ui.cbNameErr, ui.cbCommentErr, ui.cbErr].forEach((el) => { el.hidden = true; el.textContent = ''; });
+    [ui.cbPhone, ui.cbName, ui.cbComment].forEach((el) => { el.classList.remove('sbw-bad'); el.removeAttribute('aria-invalid'); });
+  }
+  async function onCallbackSubmit(e) {
+    e.preventDefault();
+    cbClear();
+    ui.cbDone.hidden = true;
+    const phone = str(ui.cbPhone.value);
+    if (!phone) return cbError('phone', T.cbNeedPhone);
+    if (phone.replace(/\D/g, '').length < 10) return cbError('phone', T.cbBadPhone);
+    const body = { channel_id: toId(CHANNEL), phone, lang: LANG };
+    const name = str(ui.cbName.value), comment = String(ui.cbComment.value || '').trim();
+    if (name) body.name = name;
+    if (comment) body.comment = comment;
+    ui.cbSend.disabled = true;
+    try {
+      const cb = (await api('POST', '/chat/callback', body)).callback || {};
+      let when = '';
+      if (!cb.within_hours && cb.expected_at) {
+        try { when = new Date(cb.expected_at).toLocaleString(LANG === 'ru' ? 'ru-RU' : 'en-GB', { weekday: 'long', hour: '2-digit', minute: '2-digit' }); } catch (x) { when = ''; }
+      }
+      ui.cbDone.textContent = cb.duplicate ? T.cbAgain : when ? T.cbLater.replace('{when}', when) : T.cbSoon;
+      ui.cbDone.hidden = false;
+      ui.cbComment.value = '';
+    } catch (err) {
+      if (err.code === 'refused') cbError('phone', T.cbRefused);
+      else if (err.status === 422 && err.field === 'phone') cbError('phone', T.cbBadPhone);
+      else if (err.status === 422 && (err.field === 'name' || err.field === 'comment')) cbError(err.field, err.message);
+      else if (err.status === 429) cbError('', T.cbBusy);
+      else if (err.status === 403 || err.status === 409) cbError('', T.cbOff);
+      else cbError('', T.cbFail);
+    } finally { ui.cbSend.disabled = false; }
+  }
 
   function openPanel() {
     if (!ui.panel) { S.wantOpen = true; return; }
@@ -596,6 +685,7 @@
     version: '1',
     open: openPanel,
     close: closePanel,
+    callback() { return ready.then(() => { openPanel(); showCallback(true); }); }, // opens the "Call me back" form
     identify(p) { // update name/email/phone of the current visitor (POST /chat/session with the current token)
       const fields = {};
       ['name', 'email', 'phone'].forEach((k) => { const v = str(p && p[k]); if (v) fields[k] = v; });

@@ -27,6 +27,10 @@ type CallRow = {
   ended_at: string;
   ticket_number?: number | null;
   recording_url?: string | null;
+  recording_deleted_by?: string | null; // 'retention': the file is gone, the row stays
+  rating?: number | null; // the post-call rating, 1-5 (a queue with "rating")
+  talk_ended_at?: string | null; // the agent hung up then, and the caller stayed to rate
+  period?: 'business_hours' | 'after_hours' | 'holiday' | null; // of the number's calendar when it came
 };
 
 type MissedRow = {
@@ -65,6 +69,8 @@ const s = strings({
     failed: 'Не удалось загрузить звонки',
     queue: 'очередь',
     agent: 'оператор',
+    'period.after_hours': 'нерабочее время',
+    'period.holiday': 'праздник',
     'status.answered': 'отвечен',
     'status.missed': 'пропущен',
     'status.abandoned': 'брошен',
@@ -75,6 +81,8 @@ const s = strings({
     'by.caller': 'клиент',
     'by.agent': 'оператор',
     'by.system': 'система',
+    rating: 'Оценка',
+    ratingOf: 'из 5',
     sec: 'с',
     timeout: 'тишина',
     tabs: 'Разделы звонков',
@@ -82,6 +90,7 @@ const s = strings({
     missed: 'Пропущенные',
     ticket: 'Обращение',
     recording: 'Запись',
+    'recording.deleted': 'удалена по сроку хранения',
     show: 'Показать',
     'show.open': 'ждут перезвона',
     'show.all': 'все',
@@ -96,6 +105,20 @@ const s = strings({
     csv: 'Скачать CSV',
     emptyMissed: 'Пропущенных звонков нет',
     queues: 'Очереди',
+    requests: 'Заявки с сайта',
+    'req.phone': 'Номер',
+    'req.status': 'Состояние',
+    'req.attempts': 'Попытки',
+    'req.next': 'Следующая попытка',
+    'req.last': 'Последний результат',
+    'req.cancel': 'Отменить',
+    'req.empty': 'Заявок на обратный звонок нет',
+    'req.status.queued': 'в очереди',
+    'req.status.calling': 'звоним',
+    'req.status.done': 'дозвонились',
+    'req.status.failed': 'не дозвонились',
+    'req.status.refused': 'отклонена',
+    'req.status.cancelled': 'отменена',
     period: 'За',
     'period.today': 'сегодня',
     'period.week': '7 дней',
@@ -110,6 +133,8 @@ const s = strings({
     slHint: 'отвечено за 20 с из отвеченных и брошенных',
     abandonRate: 'Доля брошенных',
     talkAvg: 'Средний разговор',
+    ratingAvg: 'Средняя оценка',
+    ratingHint: 'оценки клиентов после разговора, от 1 до 5; в скобках — сколько звонков оценено',
     emptyQueues: 'Звонков в очереди за этот период не было',
   },
   en: {
@@ -130,6 +155,8 @@ const s = strings({
     failed: 'Could not load the calls',
     queue: 'queue',
     agent: 'agent',
+    'period.after_hours': 'after hours',
+    'period.holiday': 'holiday',
     'status.answered': 'answered',
     'status.missed': 'missed',
     'status.abandoned': 'abandoned',
@@ -140,6 +167,8 @@ const s = strings({
     'by.caller': 'caller',
     'by.agent': 'agent',
     'by.system': 'system',
+    rating: 'Rating',
+    ratingOf: 'of 5',
     sec: 's',
     timeout: 'silence',
     tabs: 'Call views',
@@ -147,6 +176,7 @@ const s = strings({
     missed: 'Missed calls',
     ticket: 'Ticket',
     recording: 'Recording',
+    'recording.deleted': 'deleted by retention',
     show: 'Show',
     'show.open': 'not called back',
     'show.all': 'all',
@@ -161,6 +191,20 @@ const s = strings({
     csv: 'Download CSV',
     emptyMissed: 'No missed calls',
     queues: 'Queues',
+    requests: 'Website requests',
+    'req.phone': 'Number',
+    'req.status': 'State',
+    'req.attempts': 'Attempts',
+    'req.next': 'Next attempt',
+    'req.last': 'Last result',
+    'req.cancel': 'Cancel',
+    'req.empty': 'No call-back requests',
+    'req.status.queued': 'queued',
+    'req.status.calling': 'calling',
+    'req.status.done': 'reached',
+    'req.status.failed': 'not reached',
+    'req.status.refused': 'refused',
+    'req.status.cancelled': 'cancelled',
     period: 'For',
     'period.today': 'today',
     'period.week': '7 days',
@@ -175,6 +219,8 @@ const s = strings({
     slHint: 'answered within 20 s, of the answered and abandoned',
     abandonRate: 'Abandonment rate',
     talkAvg: 'Average talk',
+    ratingAvg: 'Average rating',
+    ratingHint: 'callers’ ratings after the call, 1 to 5; in brackets, how many calls were rated',
     emptyQueues: 'No queue calls in this period',
   },
 });
@@ -206,19 +252,19 @@ function TicketLink(props: { n: number | null | undefined }) {
 
 export function Calls(props: { me: Agent; t: T }) {
   const { t } = props;
-  const [tab, setTab] = useState<'log' | 'missed' | 'queues'>('log');
+  const [tab, setTab] = useState<'log' | 'missed' | 'queues' | 'requests'>('log');
   return (
     <main class="calls" aria-labelledby="calls-title">
       <header class="calls-head">
         <h2 id="calls-title">{s(t, 'title')}</h2>
         <div role="tablist" aria-label={s(t, 'tabs')} class="calls-tabs">
-          {(['log', 'missed', 'queues'] as const).map((x) => (
+          {(['log', 'missed', 'queues', 'requests'] as const).map((x) => (
             <button type="button" role="tab" key={x} aria-selected={tab === x} class={tab === x ? 'active' : ''}
               onClick={() => setTab(x)}>{s(t, x)}</button>
           ))}
         </div>
       </header>
-      {tab === 'log' ? <CallLog t={t} /> : tab === 'missed' ? <MissedCalls t={t} /> : <QueueFigures t={t} />}
+      {tab === 'log' ? <CallLog t={t} /> : tab === 'missed' ? <MissedCalls t={t} /> : tab === 'queues' ? <QueueFigures t={t} /> : <CallbackRequests t={t} />}
     </main>
   );
 }
@@ -234,6 +280,49 @@ function useLatestOnly(): () => () => boolean {
     const mine = ++latest.current;
     return () => mine === latest.current;
   };
+}
+
+/* A list read from `url` (its `key` array), again whenever `deps` change
+ * or the stream says so (`when`); the latest load wins. */
+function useApiList<R>(t: T, url: string, key: string, deps: unknown[], when: (type: string) => boolean) {
+  const [rows, setRows] = useState<R[] | null>(null);
+  const [error, setError] = useState('');
+  const begin = useLatestOnly();
+  const load = async () => {
+    const current = begin();
+    setError('');
+    const r = await call<Record<string, R[]>>('GET', url);
+    if (!current()) return;
+    if (r.status !== 200) {
+      setError(s(t, 'failed'));
+      return;
+    }
+    setRows(r.json[key]);
+  };
+  useEffect(() => {
+    load();
+    return listen((e) => {
+      if (e.type === 'stream.open' || when(e.type)) load();
+    });
+  }, deps);
+  return { rows, error, setError, load };
+}
+
+/* The "show" filter above a list: those still to call back, or all. */
+function ShowSelect<V extends string>(props: { t: T; value: V; open: V; onChange: (v: V) => void; load: () => void }) {
+  const { t } = props;
+  return (
+    <>
+      <label>
+        {s(t, 'show')}{' '}
+        <select name="show" value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value as V)}>
+          <option value={props.open}>{s(t, 'show.open')}</option>
+          <option value="all">{s(t, 'show.all')}</option>
+        </select>
+      </label>
+      <button type="button" onClick={() => props.load()}>{s(t, 'refresh')}</button>
+    </>
+  );
 }
 
 function CallLog(props: { t: T }) {
@@ -306,6 +395,7 @@ function CallLog(props: { t: T }) {
                 <th scope="col">{s(t, 'wait')}</th>
                 <th scope="col">{s(t, 'talk')}</th>
                 <th scope="col">{s(t, 'ended')}</th>
+                <th scope="col">{s(t, 'rating')}</th>
                 <th scope="col">{s(t, 'ticket')}</th>
                 <th scope="col">{s(t, 'recording')}</th>
               </tr>
@@ -316,7 +406,12 @@ function CallLog(props: { t: T }) {
                   <td>{t.time(c.offered_at)}</td>
                   <td>{c.from}</td>
                   <td>{c.to}</td>
-                  <td><span class={`badge call-${c.status}`}>{s(t, `status.${c.status as (typeof STATUSES)[number]}`)}</span></td>
+                  <td>
+                    <span class={`badge call-${c.status}`}>{s(t, `status.${c.status as (typeof STATUSES)[number]}`)}</span>
+                    {c.period && c.period !== 'business_hours' && (
+                      <span class="badge period" data-period={c.period}>{s(t, `period.${c.period}`)}</span>
+                    )}
+                  </td>
                   <td class="path">{pathLabel(t, c.ivr_path)}</td>
                   <td>
                     {c.queue_team_id !== null
@@ -326,10 +421,19 @@ function CallLog(props: { t: T }) {
                         : '—'}
                   </td>
                   <td>{seconds(t, c.offered_at, c.answered_at ?? c.ended_at)}</td>
-                  <td>{c.answered_at ? seconds(t, c.answered_at, c.ended_at) : '—'}</td>
+                  <td>{c.answered_at ? seconds(t, c.answered_at, c.talk_ended_at ?? c.ended_at) : '—'}</td>
                   <td>{c.hangup_by ? s(t, `by.${c.hangup_by as 'caller' | 'agent' | 'system'}`) : '—'}</td>
+                  <td class="rating">{c.rating ? `${number(t, c.rating)} ${s(t, 'ratingOf')}` : '—'}</td>
                   <td><TicketLink n={c.ticket_number} /></td>
-                  <td>{c.recording_url ? <Recording t={t} url={c.recording_url} /> : '—'}</td>
+                  <td>
+                    {c.recording_url ? (
+                      <Recording t={t} url={c.recording_url} />
+                    ) : c.recording_deleted_by ? (
+                      <span class="recording-deleted">{s(t, 'recording.deleted')}</span>
+                    ) : (
+                      '—'
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -353,40 +457,15 @@ function taskLabel(t: T, task: MissedRow['task']) {
 
 function MissedCalls(props: { t: T }) {
   const { t } = props;
-  const [rows, setRows] = useState<MissedRow[] | null>(null);
   const [show, setShow] = useState<'open' | 'all'>('open');
-  const [error, setError] = useState('');
-  const begin = useLatestOnly();
-  const load = async () => {
-    const current = begin();
-    setError('');
-    const r = await call<{ calls: MissedRow[] }>('GET', `/api/v1/calls/missed?status=${show}`);
-    if (!current()) return;
-    if (r.status !== 200) {
-      setError(s(t, 'failed'));
-      return;
-    }
-    setRows(r.json.calls);
-  };
-  useEffect(() => {
-    load();
-    // a call ends or a task changes: the list may change
-    return listen((e) => {
-      if (e.type === 'stream.open' || e.type.startsWith('task.')) load();
-    });
-  }, [show]);
+  // a call ends or a task changes: the list may change
+  const { rows, error, load } = useApiList<MissedRow>(t, `/api/v1/calls/missed?status=${show}`, 'calls', [show],
+    (type) => type.startsWith('task.'));
   const csv = `/api/v1/calls/missed?status=${show}&format=csv&lang=${t.lang}${t.lang === 'ru' ? '&delimiter=semicolon' : ''}`;
   return (
     <>
       <div class="calls-head">
-        <label>
-          {s(t, 'show')}{' '}
-          <select name="show" value={show} onChange={(e) => setShow((e.target as HTMLSelectElement).value as 'open' | 'all')}>
-            <option value="open">{s(t, 'show.open')}</option>
-            <option value="all">{s(t, 'show.all')}</option>
-          </select>
-        </label>
-        <button type="button" onClick={() => load()}>{s(t, 'refresh')}</button>
+        <ShowSelect t={t} value={show} open="open" onChange={setShow} load={load} />
         <a class="csv" href={csv} download>{s(t, 'csv')}</a>
       </div>
       {error && <p class="error" role="alert">{error}</p>}
@@ -442,6 +521,8 @@ type QueueRow = {
   talk_seconds: number;
   service_level: number;
   abandonment_rate: number;
+  rating_count: number;
+  rating_average: number | null; // null: nobody rated
 };
 
 /* How well each team answers the phone (GET /api/v1/calls/queues): offered,
@@ -501,6 +582,7 @@ function QueueFigures(props: { t: T }) {
                 <th scope="col" title={s(t, 'slHint')}>{s(t, 'sl')}</th>
                 <th scope="col">{s(t, 'abandonRate')}</th>
                 <th scope="col">{s(t, 'talkAvg')}</th>
+                <th scope="col" title={s(t, 'ratingHint')}>{s(t, 'ratingAvg')}</th>
               </tr>
             </thead>
             <tbody>
@@ -516,6 +598,88 @@ function QueueFigures(props: { t: T }) {
                   <td>{pct(q.service_level)}</td>
                   <td>{pct(q.abandonment_rate)}</td>
                   <td>{secs(q.talk_seconds)}</td>
+                  <td class="rating">
+                    {q.rating_average !== null && q.rating_average !== undefined
+                      ? `${number(t, Math.round(q.rating_average * 10) / 10)} (${number(t, q.rating_count)})`
+                      : '—'}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
+type CallbackRow = {
+  id: number;
+  phone: string;
+  name: string | null;
+  comment: string | null;
+  status: 'queued' | 'calling' | 'done' | 'failed' | 'refused' | 'cancelled';
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: string | null;
+  last_result: string | null;
+  ticket_number: number | null;
+  created_at: string;
+};
+
+/* The website's call-back requests (GET /api/v1/callbacks): those still to
+ * be called first; a queued one can be cancelled. */
+function CallbackRequests(props: { t: T }) {
+  const { t } = props;
+  const [show, setShow] = useState<'pending' | 'all'>('pending');
+  // a request's call ends as a call, and its task changes
+  const { rows, error, setError, load } = useApiList<CallbackRow>(t, `/api/v1/callbacks?status=${show}`, 'callbacks',
+    [show], (type) => type.startsWith('task.') || type === 'call.ended');
+  const cancel = async (id: number) => {
+    const r = await call('DELETE', `/api/v1/callbacks/${id}`);
+    if (r.status !== 200) setError(s(t, 'failed'));
+    load();
+  };
+  return (
+    <>
+      <div class="calls-head">
+        <ShowSelect t={t} value={show} open="pending" onChange={setShow} load={load} />
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {rows !== null && rows.length === 0 && !error ? (
+        <p class="empty">{s(t, 'req.empty')}</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="calls-table requests-table">
+            <thead>
+              <tr>
+                <th scope="col">{s(t, 'req.phone')}</th>
+                <th scope="col">{s(t, 'req.status')}</th>
+                <th scope="col">{s(t, 'req.attempts')}</th>
+                <th scope="col">{s(t, 'req.next')}</th>
+                <th scope="col">{s(t, 'req.last')}</th>
+                <th scope="col">{s(t, 'ticket')}</th>
+                <th scope="col"><span class="visually-hidden">{s(t, 'req.cancel')}</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              {(rows ?? []).map((x) => (
+                <tr key={x.id} data-request={x.id} class={`request request-${x.status}`}>
+                  <td>
+                    {x.name ? <>{x.name} </> : null}
+                    <span class="phone">{x.phone}</span>
+                    {x.comment ? <div class="muted">{x.comment}</div> : null}
+                  </td>
+                  <td>{s(t, `req.status.${x.status}`)}</td>
+                  <td>{`${number(t, x.attempts)} / ${number(t, x.max_attempts)}`}</td>
+                  <td>{x.next_attempt_at && (x.status === 'queued' || x.status === 'calling') ? t.time(x.next_attempt_at) : '—'}</td>
+                  <td>{x.last_result ?? '—'}</td>
+                  <td><TicketLink n={x.ticket_number} /></td>
+                  <td>
+                    {x.status === 'queued' && (
+                      <button type="button" onClick={() => cancel(x.id)}>{s(t, 'req.cancel')}</button>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -5,11 +5,12 @@
 // card with everything this customer ever sent in any channel.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, listen, send, type Agent, type Contact, type Message, type Template, type Ticket } from './api';
-import { type Key, type T } from './i18n';
+import { strings, type Key, type T } from './i18n';
 import { CallButton } from './dial';
 import { ChannelIcon, priorityLabel, statusLabel } from './inbox';
 
-type Attachment = { name: string; mime: string; url: string; size?: number };
+// deleted_by: a call's recording past [sip] recordings_keep_days (the row stays, the file is gone)
+type Attachment = { name: string; mime: string; url: string; size?: number; deleted_by?: string };
 type Msg = Message & { attachments?: Attachment[]; channel_id?: number | null };
 type Team = { id: number; name: string };
 type Channel = { id: number; name: string; kind: string };
@@ -26,13 +27,22 @@ function base64(buf: ArrayBuffer): string {
   return btoa(s);
 }
 
-function Attachments(props: { list?: Attachment[] }) {
+const s = strings({
+  ru: { deleted: 'запись удалена по сроку хранения' },
+  en: { deleted: 'recording deleted by retention' },
+});
+
+function Attachments(props: { t: T; list?: Attachment[] }) {
   if (!props.list || props.list.length === 0) return null;
   return (
     <ul class="attachments">
       {props.list.map((a, i) => (
         <li key={i}>
-          {a.mime?.startsWith('image/') && a.url?.startsWith('/') ? (
+          {a.deleted_by ? (
+            <span class="attachment-deleted">
+              📎 {a.name} — {s(props.t, 'deleted')}
+            </span>
+          ) : a.mime?.startsWith('image/') && a.url?.startsWith('/') ? (
             <a href={a.url} target="_blank" rel="noopener">
               <img src={a.url} alt={a.name || ''} loading="lazy" />
             </a>
@@ -443,7 +453,7 @@ export function TicketView(props: { t: T; number: number; version: number; me: A
                 )}
               </div>
               {m.text && <p class="text">{m.text}</p>}
-              <Attachments list={m.attachments} />
+              <Attachments t={t} list={m.attachments} />
             </li>
           ))}
         </ol>

@@ -1,7 +1,8 @@
 // A team's call queue (routing.call_queue, see sb_config_call_queue in
 // src/engine/config.h): who of the team rings and how, how long a caller
 // waits and what then, the announcements of their place in line, the
-// callback key, and "ringback" (the caller is not answered while waiting).
+// callback key, "ringback" (the caller is not answered while waiting), and
+// "rating" (the caller rates the call when the agent hangs up first).
 // An empty field is left out of the document, so the default applies; keys
 // this form does not edit (hold_prompt) are kept as they were. Every control
 // sits at its JSON path so the API's 422 lands beside it.
@@ -24,6 +25,8 @@ export type CallQueue = {
   hold_prompt?: string | null;
   max_wait_fallback?: 'voicemail' | 'hangup' | null;
   ringback?: boolean | null;
+  rating?: boolean | null;
+  record_calls?: boolean | null;
 };
 
 const q = strings({
@@ -61,6 +64,14 @@ const q = strings({
     ringbackHint:
       'Звонок не принят, пока не ответит оператор, поэтому клиент не слышит ни музыки, ни сообщений о месте в очереди и не может нажать клавишу обратного звонка.',
     offRingback: 'недоступно, пока клиент слышит гудки',
+    record: 'Запись разговоров',
+    recordHint: 'Для звонков, принятых через эту очередь; сильнее настройки номера.',
+    'rec.default': 'как у номера или сервера',
+    'rec.on': 'записывать',
+    'rec.off': 'не записывать',
+    rating: 'Просить клиента оценить разговор',
+    ratingHint:
+      'Когда оператор кладёт трубку первым, клиент слышит «Пожалуйста, оцените разговор: нажмите от 1 до 5». Оценка видна в журнале звонков и в показателях очередей.',
     retry: 'Пауза перед новым кругом вызовов, секунд',
     retryHint: 'когда не ответил ни один свободный оператор; пусто — 3; 0–300',
     preferred: 'Сколько звонить только «своему» оператору клиента, секунд',
@@ -101,6 +112,14 @@ const q = strings({
     ringbackHint:
       'The call is not answered until an agent picks up, so the caller hears no hold music and no place in line, and cannot press the callback key.',
     offRingback: 'not available while the caller hears ringing',
+    record: 'Call recording',
+    recordHint: 'For calls answered through this queue; wins over the number’s setting.',
+    'rec.default': 'as the number or the server say',
+    'rec.on': 'record',
+    'rec.off': 'do not record',
+    rating: 'Ask the caller to rate the call',
+    ratingHint:
+      'When the agent hangs up first, the caller hears “Please rate the call from 1 to 5”. The rating shows in the call log and the queue figures.',
     retry: 'Pause before ringing everyone again, seconds',
     retryHint: 'after no free agent answered; empty — 3; 0–300',
     preferred: 'Ring the customer’s own agent alone for, seconds',
@@ -121,6 +140,8 @@ export type QueueState = {
   announce: string;
   callback: string;
   ringback: boolean;
+  rating: boolean;
+  record: '' | 'on' | 'off';
   retry: string;
   preferred: string;
 };
@@ -137,6 +158,8 @@ export function queueState(d: CallQueue | null | undefined): QueueState {
     announce: str(d?.announce_seconds),
     callback: str(d?.callback_digit),
     ringback: d?.ringback === true,
+    rating: d?.rating === true,
+    record: d?.record_calls === true ? 'on' : d?.record_calls === false ? 'off' : '',
     retry: str(d?.retry_seconds),
     preferred: str(d?.preferred_seconds),
   };
@@ -160,6 +183,9 @@ export function queueDoc(f: QueueState, before: CallQueue | null | undefined): C
   put('announce_seconds', f.ringback ? null : intOrNull(f.announce));
   put('callback_digit', f.ringback ? null : f.callback);
   put('ringback', f.ringback);
+  put('rating', f.rating);
+  delete doc.record_calls; /* false is a value here: "do not record" */
+  if (f.record !== '') doc.record_calls = f.record === 'on';
   put('retry_seconds', intOrNull(f.retry));
   put('preferred_seconds', intOrNull(f.preferred));
   return Object.keys(doc).length ? (doc as CallQueue) : undefined;
@@ -210,7 +236,7 @@ export function CallQueueFields(props: { t: T; err: FormError; value: QueueState
         </Field>
         {num('retry', 'retry_seconds', 0, 300, q(t, 'retryHint'))}
         {num('preferred', 'preferred_seconds', 0, 300, q(t, 'preferredHint'))}
-        <Ringback t={t} err={err} on={f.ringback} onChange={(ringback) => props.onChange({ ...f, ringback })} />
+        <Check t={t} err={err} name="ringback" on={f.ringback} onChange={(ringback) => props.onChange({ ...f, ringback })} />
         {num('announce', 'announce_seconds', 0, 3600, q(t, 'announceHint'), f.ringback)}
         <Field label={q(t, 'callback')} path={`${P}.callback_digit`} err={err}
           hint={f.ringback ? q(t, 'offRingback') : q(t, 'callbackHint')}>
@@ -221,6 +247,16 @@ export function CallQueueFields(props: { t: T; err: FormError; value: QueueState
             </select>
           )}
         </Field>
+        <Check t={t} err={err} name="rating" on={f.rating} onChange={(rating) => props.onChange({ ...f, rating })} />
+        <Field label={q(t, 'record')} path={`${P}.record_calls`} err={err} hint={q(t, 'recordHint')}>
+          {(a) => (
+            <select {...a} value={f.record} onChange={set('record')}>
+              <option value="">{q(t, 'rec.default')}</option>
+              <option value="on">{q(t, 'rec.on')}</option>
+              <option value="off">{q(t, 'rec.off')}</option>
+            </select>
+          )}
+        </Field>
       </div>
     </Group>
   );
@@ -228,21 +264,21 @@ export function CallQueueFields(props: { t: T; err: FormError; value: QueueState
 
 let seq = 0;
 
-/* The ringback checkbox, with why it turns the announcements and the
- * callback key off, and its own API error. */
-function Ringback(props: { t: T; err: FormError; on: boolean; onChange: (on: boolean) => void }) {
-  const { t, err } = props;
-  const path = `${P}.ringback`;
-  const [id] = useState(() => `cq-ringback-${++seq}`);
+/* A checkbox of the queue (ringback, with why it turns the announcements
+ * and the callback key off; rating), with its hint and its own API error. */
+function Check(props: { t: T; err: FormError; name: 'ringback' | 'rating'; on: boolean; onChange: (on: boolean) => void }) {
+  const { t, err, name } = props;
+  const path = `${P}.${name}`;
+  const [id] = useState(() => `cq-${name}-${++seq}`);
   const mine = err && err.path === path ? err.message : '';
   return (
     <div class={`field${mine ? ' invalid' : ''}`} data-path={path}>
       <label class="check">
         <input type="checkbox" checked={props.on} onChange={(e) => props.onChange(checked(e))}
           aria-describedby={`${id}-hint${mine ? ` ${id}-err` : ''}`} aria-invalid={mine ? true : undefined} />{' '}
-        {q(t, 'ringback')}
+        {q(t, name)}
       </label>
-      <small id={`${id}-hint`} class="hint">{q(t, 'ringbackHint')}</small>
+      <small id={`${id}-hint`} class="hint">{q(t, name === 'ringback' ? 'ringbackHint' : 'ratingHint')}</small>
       {mine && <p id={`${id}-err`} class="field-error" role="alert">{mine}</p>}
     </div>
   );

@@ -103,6 +103,7 @@ export type NumberDoc = {
   after_hours?: Dest;
   holidays?: Dest;
   operator?: Dest;
+  record_calls?: boolean | null;
 };
 
 export type TargetKind = 'agent' | 'team' | 'number' | 'sip_uri';

@@ -33,6 +33,10 @@ const s = strings({
     operatorBlank: 'не задан',
     none: 'Номеров пока нет.',
     afterShort: 'в нерабочее время: {x}',
+    record: 'Запись разговоров',
+    recordDefault: 'как в настройках сервера ([sip] record_calls)',
+    recordOn: 'записывать',
+    recordOff: 'не записывать',
   },
   en: {
     newNumber: 'New number',
@@ -53,6 +57,10 @@ const s = strings({
     operatorBlank: 'not set',
     none: 'No phone numbers yet.',
     afterShort: 'after hours: {x}',
+    record: 'Call recording',
+    recordDefault: 'as the server says ([sip] record_calls)',
+    recordOn: 'record',
+    recordOff: 'do not record',
   },
 });
 
@@ -64,6 +72,7 @@ function NumberEditor(props: { t: T; num: NumberDoc | null; pickers: Pickers; lo
     number: n0?.number ?? '',
     language: n0?.language ?? 'ru',
     calendar: n0?.calendar_id ? String(n0.calendar_id) : '',
+    record: n0?.record_calls === true ? 'on' : n0?.record_calls === false ? 'off' : '',
   }));
   const [entry, setEntry] = useState(() => destState(n0?.entry ?? (n0 ? undefined : { action: 'menu' })));
   const [after, setAfter] = useState(() => destState(n0?.after_hours));
@@ -77,6 +86,7 @@ function NumberEditor(props: { t: T; num: NumberDoc | null; pickers: Pickers; lo
     const e = destDoc(entry);
     if (e) doc.entry = e;
     if (f.calendar) doc.calendar_id = Number(f.calendar);
+    if (f.record) doc.record_calls = f.record === 'on';
     const a = destDoc(after);
     if (a) doc.after_hours = a;
     const h = destDoc(hols);
@@ -117,6 +127,15 @@ function NumberEditor(props: { t: T; num: NumberDoc | null; pickers: Pickers; lo
       )}
       <DestGroup t={t} legend={s(t, 'operator')} path="operator" err={err} value={operator} onChange={setOperator}
         actions={OPERATOR_ACTIONS} pickers={pickers} blank={s(t, 'operatorBlank')} />
+      <Field label={s(t, 'record')} path="record_calls" err={err}>
+        {(a) => (
+          <select {...a} value={f.record} onChange={set('record')}>
+            <option value="">{s(t, 'recordDefault')}</option>
+            <option value="on">{s(t, 'recordOn')}</option>
+            <option value="off">{s(t, 'recordOff')}</option>
+          </select>
+        )}
+      </Field>
     </EditorForm>
   );
 }
