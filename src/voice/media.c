@@ -109,6 +109,7 @@ struct sb_mediactx {
     struct tmr ticker;
     uint64_t next_ms;
     uint64_t next_check_ms;
+    uint64_t late_ms, late_at_ms; /* how late the ticks run (a moving average over ~8), when last: this thread's lag */
     struct list prompts;
     struct mbuf *mb;
     /* the helper thread that fsyncs and closes finished recordings */
@@ -732,6 +733,13 @@ int sb_media_reoffer(sb_media *m, const struct sip_msg *msg, struct mbuf **answe
     return sdp_encode(answer, m->sdp, false) == 0 ? 0 : SB_EIO;
 }
 
+uint64_t sb_mediactx_lag_ms(const sb_mediactx *mx)
+{
+    if (list_isempty(&mx->active) || sb_clock_mono_ms() - mx->late_at_ms >= 1000)
+        return 0;
+    return mx->late_ms;
+}
+
 void sb_media_watch(sb_media *m, bool on)
 {
     if (on && m->unwatched)
@@ -875,6 +883,10 @@ static void ticker(void *arg)
 {
     sb_mediactx *mx = arg;
     uint64_t now = sb_clock_mono_ms();
+    /* averaged, so that one stall (a slow disk, a scheduler hiccup) does not
+     * read as overload; a thread that stays behind does */
+    mx->late_ms = (mx->late_ms * 7 + (now > mx->next_ms ? now - mx->next_ms : 0)) / 8;
+    mx->late_at_ms = now;
     int frames = 0;
     while (mx->next_ms <= now && frames < MAX_CATCHUP) {
         struct le *le = list_head(&mx->active);

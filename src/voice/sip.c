@@ -499,13 +499,16 @@ static void on_invite(const struct sip_msg *msg, void *arg)
         /* the core is behind: a new call would wait unanswered in silence
          * (or be given up by the caller) and make it worse; a 503 lets the
          * provider try another route or come back (RFC 3261 21.5.4) */
-        uint64_t lag = sb_voice_core_lag_ms(vt->v);
-        if (lag > vt->opt.overload_lag_ms) {
+        /* ... or this thread itself is (the SIP and RTP of too many calls):
+         * its 20 ms media clock a tenth of that late already breaks audio */
+        uint64_t lag = sb_voice_core_lag_ms(vt->v), own = sb_mediactx_lag_ms(vt->mx);
+        bool self = own * 10 > vt->opt.overload_lag_ms;
+        if (self || lag > vt->opt.overload_lag_ms) {
             atomic_fetch_add(&vt->cnt->invites_shed, 1);
             if (!vt->shedding) {
                 vt->shedding = true;
-                sb_log(SB_WARN, "voice", "overloaded: the core is %llu ms behind, refusing new calls with 503",
-                       (unsigned long long)lag);
+                sb_log(SB_WARN, "voice", "overloaded: %s %llu ms behind, refusing new calls with 503",
+                       self ? "the voice thread is" : "the core is", (unsigned long long)(self ? own : lag));
             }
             (void)sip_replyf(vt->sip, msg, 503, "Service Unavailable", "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
             return;

@@ -124,6 +124,9 @@ typedef struct sb_media_hooks {
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
                     unsigned no_media_seconds);
 void sb_mediactx_free(sb_mediactx *mx);
+/* How late the 20 ms media ticker runs, averaged over its last ticks
+ * (voice thread): the voice thread's own lag; 0 while no media is active. */
+uint64_t sb_mediactx_lag_ms(const sb_mediactx *mx);
 /* Opens an RTP socket on `ip` and negotiates the offer in `msg`: 0, or
  * SB_EINVAL when the offer has no usable codec (-> 488), SB_EIO. An
  * INVITE without SDP (a late offer) gets our offer in the 200 and its
