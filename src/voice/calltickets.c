@@ -463,3 +463,88 @@ void sb_call_tickets_start(sb_app *app)
 {
     sb_store_submit(app->store, channel_run, channel_done, sb_xcalloc(1, sizeof(channel_op)));
 }
+
+/* ---- outbound calls on the ticket ---- */
+
+static int outbound_message(sb_tx *tx, const sb_call_out_facts *f, json_t *events)
+{
+    int64_t channel_id = 0, tid = f->ticket_id, cid = f->contact_id;
+    bool active = false;
+    int rc = sb_call_phone_channel(tx, &channel_id, &active);
+    if (rc != 0 || !active)
+        return rc;
+    if (tid == 0 && cid != 0) {
+        rc = sb_tx_int(tx, &tid, "SELECT id FROM ticket WHERE contact_id = ? ORDER BY id DESC LIMIT 1", "i",
+                       sb_contact_resolve(tx, cid));
+        if (rc < 0)
+            return rc;
+    }
+    if (tid == 0)
+        return 0;
+    char lang[16] = "", name[128] = "", talk[24], text[256];
+    rc = query_text(
+        tx, lang, sizeof lang,
+        "SELECT COALESCE(c.language, '') FROM ticket t JOIN contact c ON c.id = t.contact_id WHERE t.id = ?", "i", tid);
+    if (rc == 0 && f->agent_id != 0)
+        rc = query_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
+    if (rc != 0)
+        return rc;
+    bool en = strncmp(lang, "en", 2) == 0;
+    if (name[0] == '\0')
+        snprintf(name, sizeof name, "%s", en ? "an agent" : "оператор");
+    if (strcmp(f->status, "answered") == 0) {
+        duration(f->ended_at - f->answered_at, talk, sizeof talk);
+        snprintf(text, sizeof text, en ? "Outbound call, %s, by %s" : "Исходящий звонок, %s, звонил(а) %s", talk, name);
+    } else {
+        const char *what = strcmp(f->status, "busy") == 0     ? (en ? "busy" : "занято")
+                           : strcmp(f->status, "missed") == 0 ? (en ? "no answer" : "не ответили")
+                                                              : (en ? "not connected" : "не соединилось");
+        snprintf(text, sizeof text, en ? "Outbound call by %s: %s" : "Исходящий звонок (%s): %s", name, what);
+    }
+    sb_call_facts rf = {
+        .call_id = f->call_id, .recording = f->recording, .recording_ms = f->recording_ms, .data_dir = f->data_dir};
+    json_t *att = recording_attachment(&rf);
+    char *atts = att != NULL ? json_dumps(att, JSON_COMPACT) : NULL;
+    json_decref(att);
+    char ext[40]; /* as an inbound call's message: the call row's id */
+    snprintf(ext, sizeof ext, "call:%lld", (long long)f->call_id);
+    int64_t now = sb_tx_now(tx), mid = 0;
+    rc = sb_tx_insert(tx, &mid,
+                      "INSERT INTO message (ticket_id, channel_id, direction, author_agent_id, text, attachments, "
+                      "external_id, created_at, updated_at) VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?)",
+                      "iiItttii", tid, channel_id, f->agent_id, text, atts != NULL ? atts : "[]", ext, now, now);
+    free(atts);
+    if (rc != 0)
+        return rc < 0 ? rc : SB_EIO;
+    rc = sb_tx_exec(tx, "UPDATE call SET ticket_id = ? WHERE id = ?", "ii", tid, f->call_id);
+    if (rc == 0)
+        rc = sb_event_log(tx, (sb_actor){"agent", f->agent_id}, "ticket", tid, "message.created",
+                          json_pack("{s:I,s:s,s:I}", "message_id", (json_int_t)mid, "direction", "out", "call_id",
+                                    (json_int_t)f->call_id));
+    if (rc == 0 && events != NULL) {
+        json_t *m = sb_message_json(tx, mid);
+        if (m == NULL)
+            return SB_EIO;
+        sb_emit(events, "message.created", m);
+    }
+    return rc;
+}
+
+int sb_call_ticket_outbound(sb_tx *tx, const sb_call_out_facts *f, json_t *events)
+{
+    int rc = sb_tx_exec(tx, "SAVEPOINT call_out_ticket", "");
+    if (rc != 0)
+        return rc;
+    size_t nev = events != NULL ? json_array_size(events) : 0;
+    rc = outbound_message(tx, f, events);
+    if (rc == 0)
+        return sb_tx_exec(tx, "RELEASE call_out_ticket", "");
+    sb_log(SB_WARN, "voice", "call_row=%lld outbound call not put on a ticket rc=%d (the call log row stays)",
+           (long long)f->call_id, rc);
+    while (events != NULL && json_array_size(events) > nev)
+        json_array_remove(events, json_array_size(events) - 1);
+    rc = sb_tx_exec(tx, "ROLLBACK TO call_out_ticket", "");
+    if (rc == 0)
+        rc = sb_tx_exec(tx, "RELEASE call_out_ticket", "");
+    return rc;
+}

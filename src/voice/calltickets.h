@@ -81,6 +81,27 @@ void sb_call_ticket_discard(sb_call_ticket *t);
  * engine. 0 or a store error. */
 int sb_call_close_callbacks(sb_tx *tx, int64_t contact_id, int64_t call_id, sb_call_ticket *out);
 
+/* An outbound call (outbound.c), as the ticket timeline shows it. */
+typedef struct sb_call_out_facts {
+    int64_t call_id;                         /* its row, already inserted in this transaction */
+    int64_t agent_id, contact_id, ticket_id; /* ticket 0: the contact's latest */
+    const char *status;                      /* answered, busy, missed, failed */
+    int64_t answered_at, ended_at;
+    const char *recording; /* relative to data_dir; NULL or "" = none */
+    int64_t recording_ms;
+    const char *data_dir;
+} sb_call_out_facts;
+
+/* Puts an outbound call on the customer's ticket (the call's, else the
+ * contact's latest) as a message of the agent's on the phone channel,
+ * direction out, never delivered anywhere: "Исходящий звонок, 2:14,
+ * звонил(а) Анна" / "Outbound call, busy", in the contact's language, the
+ * recording attached; and ties the call row to that ticket. Nothing when
+ * the customer has no ticket or the phone channel is off. Inside the
+ * caller's transaction, in a savepoint: a failure leaves the call row.
+ * `events` (may be NULL) gets message.created. */
+int sb_call_ticket_outbound(sb_tx *tx, const sb_call_out_facts *f, json_t *events);
+
 /* The phone channel's id (the oldest 'phone' row), made ("Телефон",
  * active) when there is none; *active says whether calls go on tickets. */
 int sb_call_phone_channel(sb_tx *tx, int64_t *id, bool *active);

@@ -312,6 +312,19 @@ static int cdr_run(sb_tx *tx, void *arg)
         rc = sb_event_log(tx, (sb_actor){"agent", w->agent_id}, "call", w->id, "call.ended",
                           json_pack("{s:s,s:s,s:s,s:s,s:o,s:s}", "direction", "out", "from", w->from, "to", w->to,
                                     "status", w->status, "hangup_by", sb_json_text(w->hangup_by), "cause", w->cause));
+    if (rc == 0 && strcmp(w->status, "failed") != 0) { /* the customer's phone rang: on their ticket */
+        sb_call_out_facts f = {.call_id = w->id,
+                               .agent_id = w->agent_id,
+                               .contact_id = w->contact_id,
+                               .ticket_id = w->ticket_id,
+                               .status = w->status,
+                               .answered_at = w->answered_at,
+                               .ended_at = w->ended_at,
+                               .recording = w->recording,
+                               .recording_ms = w->recording_ms,
+                               .data_dir = w->out->app->cfg.data_dir};
+        rc = sb_call_ticket_outbound(tx, &f, w->ticket.events);
+    }
     if (rc != 0 || strcmp(w->status, "answered") != 0)
         return rc;
     /* the customer was reached: their call-back tasks are done, in a

@@ -143,6 +143,12 @@ class VoiceOutboundTest(unittest.TestCase):
             ws.recv_until(lambda m: m.get("type") == "task.updated" and m["data"].get("id") == task_id
                           and m["data"].get("status") == "done", timeout=10)
             self.assertEqual(get(d, admin, "/api/v1/calls/missed")["calls"], [])
+            # the call is on the customer's ticket: Anna's message with the recording
+            msgs = get(d, admin, f"/api/v1/tickets/{missed['ticket_number']}")["messages"]
+            out = [m for m in msgs if m["direction"] == "out"]
+            self.assertEqual(len(out), 1, msgs)
+            self.assertRegex(out[0]["text"], r"^Исходящий звонок, 0:0\d, звонил\(а\) Anna Sales / Анна Продажи$")
+            self.assertEqual(out[0]["attachments"][0]["url"], f"/api/v1/calls/{row['id']}/recording")
             # the call is over: nothing to hang up
             st, _, b = d.req("DELETE", f"/api/v1/calls/{call['id']}", token=anna_token)
             self.assertEqual((st, b["error"]["code"]), (404, "not_found"))
@@ -202,6 +208,7 @@ class VoiceOutboundTest(unittest.TestCase):
             ok(self, anna.wait())  # her phone was hung up when the customer turned out busy
             row = last_outbound(d, admin)
             self.assertEqual((row["status"], row["hangup_by"], row["sip_code"]), ("busy", "customer", 486))
+            self.assertIsNone(row["ticket_id"])  # nobody known with that number: no ticket to put it on
             self.assertEqual((row["from"], row["to"], row["agent_id"], row["answered_at"]),
                              (FROM_NUMBER, E164, agents["anna"], None))
             m = d.metrics()
