@@ -5,6 +5,7 @@
 // status filter and more pages by cursor. Beside it, the missed calls not
 // yet called back (GET /api/v1/calls/missed): one row per customer with
 // their attempts, the ticket and the call-back task, and the same as CSV.
+import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, listen, type Agent } from './api';
 import { number, strings, type T } from './i18n';
@@ -325,6 +326,44 @@ function ShowSelect<V extends string>(props: { t: T; value: V; open: V; onChange
   );
 }
 
+type SKey = Parameters<typeof s>[1];
+/* A column heading: its text, with a tooltip (`hint`) or read by screen
+ * readers only (`hidden`). */
+type Col = SKey | { key: SKey; hint?: SKey; hidden?: boolean };
+
+/* A list's error, its empty text, or its table (headings from `cols`,
+ * rows as children). */
+function ListTable(props: { t: T; rows: unknown[] | null; error: string; empty: SKey; name: string; cols: Col[];
+  children: ComponentChildren }) {
+  const { t } = props;
+  return (
+    <>
+      {props.error && <p class="error" role="alert">{props.error}</p>}
+      {props.rows !== null && props.rows.length === 0 && !props.error ? (
+        <p class="empty">{s(t, props.empty)}</p>
+      ) : (
+        <div class="table-wrap">
+          <table class={`calls-table ${props.name}`}>
+            <thead>
+              <tr>
+                {props.cols.map((c) => {
+                  const col = typeof c === 'string' ? { key: c } : c;
+                  return (
+                    <th scope="col" key={col.key} title={col.hint ? s(t, col.hint) : undefined}>
+                      {col.hidden ? <span class="visually-hidden">{s(t, col.key)}</span> : s(t, col.key)}
+                    </th>
+                  );
+                })}
+              </tr>
+            </thead>
+            <tbody>{props.children}</tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
 function CallLog(props: { t: T }) {
   const { t } = props;
   const [rows, setRows] = useState<CallRow[]>([]);
@@ -468,24 +507,8 @@ function MissedCalls(props: { t: T }) {
         <ShowSelect t={t} value={show} open="open" onChange={setShow} load={load} />
         <a class="csv" href={csv} download>{s(t, 'csv')}</a>
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
-      {rows !== null && rows.length === 0 && !error ? (
-        <p class="empty">{s(t, 'emptyMissed')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table class="calls-table missed-table">
-            <thead>
-              <tr>
-                <th scope="col">{s(t, 'lastCall')}</th>
-                <th scope="col">{s(t, 'from')}</th>
-                <th scope="col">{s(t, 'ticket')}</th>
-                <th scope="col">{s(t, 'queueCol')}</th>
-                <th scope="col">{s(t, 'wait')}</th>
-                <th scope="col">{s(t, 'attempts')}</th>
-                <th scope="col">{s(t, 'callBack')}</th>
-              </tr>
-            </thead>
-            <tbody>
+      <ListTable t={t} rows={rows} error={error} empty="emptyMissed" name="missed-table"
+        cols={['lastCall', 'from', 'ticket', 'queueCol', 'wait', 'attempts', 'callBack']}>
               {(rows ?? []).map((m) => (
                 <tr key={m.call_id} data-call={m.call_id} class={`missed task-${m.task?.status ?? 'none'}`}>
                   <td>{t.time(m.last_call_at)}</td>
@@ -500,10 +523,7 @@ function MissedCalls(props: { t: T }) {
                   <td>{taskLabel(t, m.task)}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      </ListTable>
     </>
   );
 }
@@ -564,28 +584,9 @@ function QueueFigures(props: { t: T }) {
         </label>
         <button type="button" onClick={() => load()}>{s(t, 'refresh')}</button>
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
-      {rows !== null && rows.length === 0 && !error ? (
-        <p class="empty">{s(t, 'emptyQueues')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table class="calls-table queues-table">
-            <thead>
-              <tr>
-                <th scope="col">{s(t, 'queueCol')}</th>
-                <th scope="col">{s(t, 'offered')}</th>
-                <th scope="col">{s(t, 'answeredCol')}</th>
-                <th scope="col">{s(t, 'abandonedCol')}</th>
-                <th scope="col">{s(t, 'missedCol')}</th>
-                <th scope="col">{s(t, 'voicemailCol')}</th>
-                <th scope="col">{s(t, 'asa')}</th>
-                <th scope="col" title={s(t, 'slHint')}>{s(t, 'sl')}</th>
-                <th scope="col">{s(t, 'abandonRate')}</th>
-                <th scope="col">{s(t, 'talkAvg')}</th>
-                <th scope="col" title={s(t, 'ratingHint')}>{s(t, 'ratingAvg')}</th>
-              </tr>
-            </thead>
-            <tbody>
+      <ListTable t={t} rows={rows} error={error} empty="emptyQueues" name="queues-table"
+        cols={['queueCol', 'offered', 'answeredCol', 'abandonedCol', 'missedCol', 'voicemailCol', 'asa',
+          { key: 'sl', hint: 'slHint' }, 'abandonRate', 'talkAvg', { key: 'ratingAvg', hint: 'ratingHint' }]}>
               {(rows ?? []).map((q) => (
                 <tr key={q.team_id} data-team={q.team_id}>
                   <th scope="row">{q.team_name}</th>
@@ -605,10 +606,7 @@ function QueueFigures(props: { t: T }) {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      </ListTable>
     </>
   );
 }
@@ -645,24 +643,9 @@ function CallbackRequests(props: { t: T }) {
       <div class="calls-head">
         <ShowSelect t={t} value={show} open="pending" onChange={setShow} load={load} />
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
-      {rows !== null && rows.length === 0 && !error ? (
-        <p class="empty">{s(t, 'req.empty')}</p>
-      ) : (
-        <div class="table-wrap">
-          <table class="calls-table requests-table">
-            <thead>
-              <tr>
-                <th scope="col">{s(t, 'req.phone')}</th>
-                <th scope="col">{s(t, 'req.status')}</th>
-                <th scope="col">{s(t, 'req.attempts')}</th>
-                <th scope="col">{s(t, 'req.next')}</th>
-                <th scope="col">{s(t, 'req.last')}</th>
-                <th scope="col">{s(t, 'ticket')}</th>
-                <th scope="col"><span class="visually-hidden">{s(t, 'req.cancel')}</span></th>
-              </tr>
-            </thead>
-            <tbody>
+      <ListTable t={t} rows={rows} error={error} empty="req.empty" name="requests-table"
+        cols={['req.phone', 'req.status', 'req.attempts', 'req.next', 'req.last', 'ticket',
+          { key: 'req.cancel', hidden: true }]}>
               {(rows ?? []).map((x) => (
                 <tr key={x.id} data-request={x.id} class={`request request-${x.status}`}>
                   <td>
@@ -682,10 +665,7 @@ function CallbackRequests(props: { t: T }) {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      </ListTable>
     </>
   );
 }
