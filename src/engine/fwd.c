@@ -433,8 +433,8 @@ static bool reachable(const sb_fwd *f, const entry *e)
         const agent_state *a = find_agent(f, e->target.id);
         return a != NULL && a->available && a->ringing == 0;
     }
-    case SB_FWD_TARGET_NUMBER:
-    case SB_FWD_TARGET_SIP_URI: return f->trunk;
+    case SB_FWD_TARGET_NUMBER: return f->trunk;
+    case SB_FWD_TARGET_SIP_URI: return true; /* INVITEd directly: no trunk needed */
     case SB_FWD_TARGET_TEAM: break;
     }
     return false;

@@ -15,9 +15,9 @@
  *    once, at their first place.
  *  - A target is reachable when it is an agent the executor reported
  *    available (registered and free) and this module is not ringing them
- *    for another call; or a number or SIP URI while an outbound trunk is
- *    up (sb_fwd_set_trunk). Unreachable targets are skipped, costing no
- *    time.
+ *    for another call; a number while an outbound trunk is up
+ *    (sb_fwd_set_trunk); a SIP URI always (the executor INVITEs it
+ *    directly). Unreachable targets are skipped, costing no time.
  *  - together: every reachable target rings at once for the step's
  *    `seconds`. One leg failing leaves the others ringing; when every leg
  *    failed, the next step starts at once; when the time is over, the
@@ -48,7 +48,7 @@
  *  2. State, whenever it changes: sb_fwd_set_agent(agent, available), true
  *     while the agent has a device registered and is free for a call (not
  *     talking, not ringing for a queue, not in wrap-up); sb_fwd_set_trunk()
- *     while an outbound trunk can place calls to numbers and SIP URIs. The
+ *     while an outbound trunk can place calls to numbers. The
  *     module counts the agents it rings as busy for its other calls
  *     (sb_fwd_ringing() tells the queue side not to ring them); after a
  *     BRIDGE it forgets the call, so the executor reports that agent

@@ -413,6 +413,22 @@ int sb_tx_int(sb_tx *tx, int64_t *out, const char *sql, const char *fmt, ...)
     return rc;
 }
 
+int sb_tx_text(sb_tx *tx, char *out, size_t cap, const char *sql, const char *fmt, ...)
+{
+    out[0] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    sb_stmt *s = vquery(tx, sql, fmt, ap);
+    va_end(ap);
+    if (s == NULL)
+        return SB_EIO;
+    int rc = sb_stmt_step(s);
+    if (rc == 1 && sb_stmt_text(s, 0) != NULL)
+        snprintf(out, cap, "%s", sb_stmt_text(s, 0));
+    sb_stmt_end(s);
+    return rc < 0 ? rc : 0;
+}
+
 int sb_tx_insert(sb_tx *tx, int64_t *id, const char *sql, const char *fmt, ...)
 {
     va_list ap;

@@ -120,6 +120,9 @@ int sb_tx_exec(sb_tx *tx, const char *sql, const char *fmt, ...);
 /* Runs a query expected to return one integer (first column of first row).
  * Returns 1 with *out set, 0 if no row, <0 on error. */
 int sb_tx_int(sb_tx *tx, int64_t *out, const char *sql, const char *fmt, ...);
+/* Copies the first column of the first row into out[cap] ("" when there is
+ * no row or it is NULL). Returns 0, or <0 on error. */
+int sb_tx_text(sb_tx *tx, char *out, size_t cap, const char *sql, const char *fmt, ...);
 /* Runs an INSERT and sets *id to the new row's rowid; 0 or a negative SB_E*.
  * Cheaper than `RETURNING id`, which SQLite runs through a temporary table. */
 int sb_tx_insert(sb_tx *tx, int64_t *id, const char *sql, const char *fmt, ...);

@@ -126,19 +126,6 @@ static int team_calendar_text(sb_tx *tx, int64_t team_id, int64_t *calendar_id, 
 
 /* ---- the form's transaction ---- */
 
-static int query_text(sb_tx *tx, char *out, size_t cap, const char *sql, int64_t id)
-{
-    out[0] = '\0';
-    sb_stmt *s = sb_tx_query(tx, sql, "i", id);
-    if (s == NULL)
-        return SB_EIO;
-    int rc = sb_stmt_step(s);
-    if (rc == 1 && sb_stmt_text(s, 0) != NULL)
-        snprintf(out, cap, "%s", sb_stmt_text(s, 0));
-    sb_stmt_end(s);
-    return rc < 0 ? rc : 0;
-}
-
 static int refuse(sb_callback_made *m, int status, const char *code, const char *msg)
 {
     m->status = status;
@@ -402,8 +389,8 @@ int sb_callback_form_run(sb_tx *tx, const sb_callback_form *f, sb_callback_made 
     if (rc == 0)
         rc = sb_outbound_last_did(tx, f->phone, m->contact_id, m->caller_id, sizeof m->caller_id);
     if (rc == 0 && m->contact_id != 0)
-        rc = query_text(tx, m->contact_name, sizeof m->contact_name,
-                        "SELECT COALESCE(name, '') FROM contact WHERE id = ?", m->contact_id);
+        rc = sb_tx_text(tx, m->contact_name, sizeof m->contact_name, "SELECT name FROM contact WHERE id = ?", "i",
+                        m->contact_id);
     if (rc == 0)
         rc = sb_tx_exec(tx,
                         "UPDATE callback_request SET contact_id = ?, ticket_id = ?, task_id = ?, caller_id = ? "

@@ -883,11 +883,8 @@ static bool ring_outside(sb_calls *c, call_rec *r, const sb_fwd_target *t, unsig
     if (r->nlegs == MAX_LEGS)
         return false;
     if (via_trunk) {
-        if (cfg->trunk_host[0] == '\0') {
-            sb_log(SB_WARN, "voice", "call=%llu scheme names a number but there is no [trunk] host",
-                   (unsigned long long)r->id);
+        if (cfg->trunk_host[0] == '\0') /* not offered: the scheme sees no trunk */
             return false;
-        }
         if (t->address[0] == '+' ? sb_outbound_dial_string(cfg->trunk_prefix, t->address, dial) != 0
                                  : snprintf(dial, sizeof dial, "%s", t->address) >= (int)sizeof dial)
             return false;
@@ -1916,9 +1913,8 @@ sb_calls *sb_calls_start(sb_app *app)
     c->ivr = sb_ivr_new();
     c->callq = sb_callq_new();
     c->fwd = sb_fwd_new();
-    /* numbers and SIP addresses can be rung (a number without a [trunk]
-     * host then fails at once as unreachable, which leads to the backup) */
-    sb_fwd_set_trunk(c->fwd, true);
+    /* schemes ring numbers through the [trunk] (SIP addresses need none) */
+    sb_fwd_set_trunk(c->fwd, cfg->trunk_host[0] != '\0');
     c->count_day = sb_clock_wall_ms() / 86400000;
     sb_voice_options opt;
     memset(&opt, 0, sizeof opt);

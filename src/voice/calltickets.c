@@ -36,20 +36,6 @@ bool sb_call_recording_path_valid(const char *rel)
     return true;
 }
 
-/* A text column of the first row, "" if none. */
-static int query_text(sb_tx *tx, char *out, size_t cap, const char *sql, const char *fmt, int64_t id)
-{
-    out[0] = '\0';
-    sb_stmt *s = sb_tx_query(tx, sql, fmt, id);
-    if (s == NULL)
-        return SB_EIO;
-    int rc = sb_stmt_step(s);
-    if (rc == 1 && sb_stmt_text(s, 0) != NULL)
-        snprintf(out, cap, "%s", sb_stmt_text(s, 0));
-    sb_stmt_end(s);
-    return rc < 0 ? rc : 0;
-}
-
 int sb_call_phone_channel(sb_tx *tx, int64_t *id, bool *active)
 {
     sb_stmt *s = sb_tx_query(tx, "SELECT id, active FROM channel WHERE kind = 'phone' ORDER BY id LIMIT 1", "");
@@ -116,7 +102,7 @@ static int english(sb_tx *tx, const sb_inbound *in, const char *number_lang, boo
         return rc;
     char lang[16] = "";
     if (rc == 1) {
-        rc = query_text(tx, lang, sizeof lang, "SELECT language FROM contact WHERE id = ?", "i",
+        rc = sb_tx_text(tx, lang, sizeof lang, "SELECT language FROM contact WHERE id = ?", "i",
                         sb_contact_resolve(tx, cid));
         if (rc != 0)
             return rc;
@@ -143,7 +129,7 @@ static int call_text(sb_tx *tx, const sb_call_facts *f, bool en, char *out, size
     if (strcmp(f->status, "answered") == 0) {
         duration((f->talk_ended_at != 0 ? f->talk_ended_at : f->ended_at) - f->answered_at, talk, sizeof talk);
         if (f->agent_id != 0)
-            rc = query_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
+            rc = sb_tx_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
         if (name[0] == '\0')
             snprintf(name, sizeof name, "%s", en ? "an agent" : "оператор");
         snprintf(out, cap, en ? "Inbound call, %s, answered by %s" : "Входящий звонок, %s, ответил(а) %s", talk, name);
@@ -166,11 +152,11 @@ static int call_text(sb_tx *tx, const sb_call_facts *f, bool en, char *out, size
                                  : (en ? "Missed call" : "Пропущенный звонок");
     char target[200] = "";
     if (f->queue_team_id != 0) {
-        rc = query_text(tx, name, sizeof name, "SELECT name FROM team WHERE id = ?", "i", f->queue_team_id);
+        rc = sb_tx_text(tx, name, sizeof name, "SELECT name FROM team WHERE id = ?", "i", f->queue_team_id);
         if (rc == 0 && name[0] != '\0')
             snprintf(target, sizeof target, en ? "queue \u201c%s\u201d, " : "очередь «%s», ", name);
     } else if (f->agent_id != 0) {
-        rc = query_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
+        rc = sb_tx_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
         if (rc == 0 && name[0] != '\0')
             snprintf(target, sizeof target, en ? "agent %s, " : "оператор %s, ", name);
     }
@@ -482,11 +468,11 @@ static int outbound_message(sb_tx *tx, const sb_call_out_facts *f, json_t *event
     if (tid == 0)
         return 0;
     char lang[16] = "", name[128] = "", talk[24], text[256];
-    rc = query_text(
+    rc = sb_tx_text(
         tx, lang, sizeof lang,
         "SELECT COALESCE(c.language, '') FROM ticket t JOIN contact c ON c.id = t.contact_id WHERE t.id = ?", "i", tid);
     if (rc == 0 && f->agent_id != 0)
-        rc = query_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
+        rc = sb_tx_text(tx, name, sizeof name, "SELECT name FROM agent WHERE id = ?", "i", f->agent_id);
     if (rc != 0)
         return rc;
     bool en = strncmp(lang, "en", 2) == 0;

@@ -310,10 +310,14 @@ static void test_sequential_rings_each_in_turn(void **state)
     assert_string_equal(actions(), "");
     advance(1);
     assert_string_equal(actions(), "cancel c7 sip_uri sip:duty@pbx.example.com timeout; final c7 menu 1 s1 @43000");
-    /* the backup is the final when the document has none */
+    /* without the trunk the number is skipped, the SIP address (no trunk
+     * needed) rings; it cannot be reached, and the backup is the final
+     * when the document has none */
     sb_fwd_set_trunk(fwd, false);
     agents(false, 3, 5, 6, 0);
     start(8, 2);
+    assert_string_equal(actions(), "ring c8 sip_uri sip:duty@pbx.example.com s1 t10");
+    failed(8, "sip_uri sip:duty@pbx.example.com", SB_FWD_FAIL_UNREACHABLE);
     assert_string_equal(actions(), "backup c8 menu 1 s1 @0");
 }
 
@@ -341,9 +345,12 @@ static void test_nothing_reachable_is_the_backup(void **state)
                     " {\"mode\": \"sequential\", \"seconds\": 20, \"targets\": [{\"agent\": 3}]}],"
                     " \"final\": {\"action\": \"queue\", \"team_id\": 1},"
                     " \"backup\": {\"action\": \"voicemail\", \"team_id\": 2}}");
-    /* no trunk and agent 3 away: nothing rings, the backup at once */
+    /* no trunk and agent 3 away: the number is skipped, the SIP address
+     * rings and cannot be reached: nothing got through, the backup */
     agents(false, 3, 0);
     start(1, 3);
+    assert_string_equal(actions(), "ring c1 sip_uri sip:a@10.0.0.1:5062 s1 t20");
+    failed(1, "sip_uri sip:a@10.0.0.1:5062", SB_FWD_FAIL_UNREACHABLE);
     assert_string_equal(actions(), "backup c1 voicemail 2 s2 @0");
     assert_int_equal(sb_fwd_calls(fwd), 0);
     /* with the trunk, the numbers ring; they fail unreachable (the trunk
@@ -359,10 +366,12 @@ static void test_nothing_reachable_is_the_backup(void **state)
     failed(3, "number +74950000001", SB_FWD_FAIL_UNREACHABLE);
     failed(3, "sip_uri sip:a@10.0.0.1:5062", SB_FWD_FAIL_NO_ANSWER);
     assert_string_equal(actions(), "final c3 queue 1 s2 @0");
-    /* an unreachable step is skipped at once, the next one rings */
+    /* a step whose every leg failed at once: the next one rings at once */
     sb_fwd_set_trunk(fwd, false);
     agents(true, 3, 0);
     start(4, 3);
+    assert_string_equal(actions(), "ring c4 sip_uri sip:a@10.0.0.1:5062 s1 t20");
+    failed(4, "sip_uri sip:a@10.0.0.1:5062", SB_FWD_FAIL_UNREACHABLE);
     assert_string_equal(actions(), "ring c4 agent 3 s2 t20");
     failed(4, "agent 3", SB_FWD_FAIL_UNREACHABLE); /* registered a moment ago, gone now */
     assert_string_equal(actions(), "backup c4 voicemail 2 s2 @0");
@@ -791,7 +800,7 @@ static bool m_reachable(const sb_fwd_target *t)
 {
     if (t->kind == SB_FWD_TARGET_AGENT)
         return t->id >= 1 && t->id <= SOAK_AGENTS && mavail[t->id] && mringing[t->id] == 0;
-    return t->kind != SB_FWD_TARGET_TEAM && mtrunk;
+    return t->kind == SB_FWD_TARGET_SIP_URI || (t->kind == SB_FWD_TARGET_NUMBER && mtrunk);
 }
 
 static void m_expand(mcall *m)
