@@ -29,6 +29,14 @@
 #define MAX_LOCKOUT_ENTRIES 10000
 #define SHUTDOWN_GRACE_MS   2000
 #define USER_AGENT          "Switchboard"
+/* Buckets of libre's SIP transaction and dialog tables and of our calls by
+ * id. A completed INVITE transaction lingers 32 s, so 80 calls/s keep some
+ * ten thousand of them: with libre's usual 32 buckets, matching each
+ * message walked hundreds (15 % of the voice thread in bench/voice.py). */
+#define TRANS_HASH    4096
+#define TCP_HASH      256
+#define CALLS_HASH    4096
+#define FAILURES_HASH 1024
 
 /* An inbound call rings (for the core's decision), is answered, is up. An
  * originated one rings the agent (CALL_ORIG_AGENT), then the customer
@@ -82,6 +90,7 @@ struct vleg {
 struct sb_vcall {
     uint32_t magic;
     struct le le;
+    struct le hle; /* in vt->calls_by_id */
     uint64_t id;
     char from[SB_VOICE_EXT_MAX]; /* the caller's number: caller ID of our legs */
     struct list legs;
@@ -111,7 +120,8 @@ typedef struct binding {
 } binding;
 
 typedef struct failure_entry {
-    struct le le;
+    struct le le;  /* in vt->failures, oldest first */
+    struct le hle; /* in vt->failures_by_ip */
     struct sa ip;
     unsigned failures;
     uint64_t window_start_ms;
@@ -133,13 +143,15 @@ struct sb_vthread {
     struct sip_lsnr *lsnr;
     sb_mediactx *mx;
     struct list calls;
-    struct list dying; /* forks whose session is about to be released */
+    struct hash *calls_by_id; /* the same calls by id: every command names one */
+    struct list dying;        /* forks whose session is about to be released */
     uint64_t next_id;
     sb_voice_extension *ext;
     size_t next;
     struct list bindings;
     size_t nbindings;
     struct list failures;
+    struct hash *failures_by_ip; /* the same entries: looked up for every INVITE and REGISTER */
     size_t nfailures;
     char secret[65];
     char trunk_ha1[33]; /* of [trunk] inbound_username ("" = no digest for INVITEs from outside) */
@@ -162,14 +174,22 @@ static void post(sb_vthread *vt, sb_voice_event *ev)
 
 static void leg_free(vleg *leg);
 
+static bool call_has_id(struct le *le, void *arg)
+{
+    const sb_vcall *c = le->data;
+    return c->id == *(const uint64_t *)arg;
+}
+
 static sb_vcall *call_find(sb_vthread *vt, uint64_t id)
 {
-    for (struct le *le = list_head(&vt->calls); le != NULL; le = le->next) {
-        sb_vcall *c = le->data;
-        if (c->id == id)
-            return c;
-    }
-    return NULL;
+    struct le *le = hash_lookup(vt->calls_by_id, (uint32_t)id, call_has_id, &id);
+    return le != NULL ? le->data : NULL;
+}
+
+static void call_add(sb_vthread *vt, sb_vcall *c)
+{
+    list_append(&vt->calls, &c->le, c);
+    hash_append(vt->calls_by_id, (uint32_t)c->id, &c->hle, c);
 }
 
 static void call_destroy(sb_vcall *c)
@@ -183,6 +203,7 @@ static void call_destroy(sb_vcall *c)
      * one still ringing answers 486 unless a final response went out. */
     c->sess = mem_deref(c->sess);
     list_unlink(&c->le);
+    hash_unlink(&c->hle);
     c->magic = 0;
     free(c);
 }
@@ -565,7 +586,7 @@ static void on_invite(const struct sip_msg *msg, void *arg)
     }
     atomic_fetch_add(&vt->cnt->calls_offered, 1);
     atomic_fetch_add(&vt->cnt->calls_active, 1);
-    list_append(&vt->calls, &c->le, c);
+    call_add(vt, c);
     post(vt, &ev); /* every INVITE we took in reaches the call log */
     if (rc != 0) {
         int code = rc == SB_EINVAL ? 488 : 500;
@@ -1120,7 +1141,7 @@ static void originate(sb_vthread *vt, const sb_vcmd *cmd)
     tmr_init(&c->tmr_ring);
     tmr_init(&c->tmr_free);
     atomic_fetch_add(&vt->cnt->calls_active, 1);
-    list_append(&vt->calls, &c->le, c);
+    call_add(vt, c);
     sb_log(SB_INFO, "voice", "call=%llu originated: ringing ext=%s first", (unsigned long long)c->id,
            c->orig.extension);
     ring_extension(c, SB_VOICE_LEG_AGENT, c->orig.extension, c->orig.agent_timeout_s);
@@ -1226,24 +1247,32 @@ void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd)
 
 /* ---- registrar ---- */
 
+static bool failure_has_ip(struct le *le, void *arg)
+{
+    const failure_entry *f = le->data;
+    return sa_cmp(&f->ip, arg, SA_ADDR);
+}
+
+static void failure_drop(sb_vthread *vt, failure_entry *f)
+{
+    list_unlink(&f->le);
+    hash_unlink(&f->hle);
+    free(f);
+    vt->nfailures--;
+}
+
 static failure_entry *failure_get(sb_vthread *vt, const struct sa *src, bool create)
 {
-    for (struct le *le = list_head(&vt->failures); le != NULL; le = le->next) {
-        failure_entry *f = le->data;
-        if (sa_cmp(&f->ip, src, SA_ADDR))
-            return f;
-    }
-    if (!create)
-        return NULL;
-    if (vt->nfailures >= MAX_LOCKOUT_ENTRIES) { /* forget the oldest */
-        failure_entry *old = list_ledata(list_head(&vt->failures));
-        list_unlink(&old->le);
-        free(old);
-        vt->nfailures--;
-    }
+    uint32_t key = sa_hash(src, SA_ADDR);
+    struct le *le = hash_lookup(vt->failures_by_ip, key, failure_has_ip, (void *)src);
+    if (le != NULL || !create)
+        return le != NULL ? le->data : NULL;
+    if (vt->nfailures >= MAX_LOCKOUT_ENTRIES) /* forget the oldest */
+        failure_drop(vt, list_ledata(list_head(&vt->failures)));
     failure_entry *f = sb_xcalloc(1, sizeof *f);
     f->ip = *src;
     list_append(&vt->failures, &f->le, f);
+    hash_append(vt->failures_by_ip, key, &f->hle, f);
     vt->nfailures++;
     return f;
 }
@@ -1523,11 +1552,8 @@ static void on_housekeeping(void *arg)
         failure_entry *f = le->data;
         le = le->next;
         if (f->locked_until_ms <= now && now - f->window_start_ms > FAILURE_WINDOW_MS &&
-            now - f->invite_at_ms > INVITE_IDLE_MS) {
-            list_unlink(&f->le);
-            free(f);
-            vt->nfailures--;
-        }
+            now - f->invite_at_ms > INVITE_IDLE_MS)
+            failure_drop(vt, f);
     }
     tmr_start(&vt->housekeeping, 1000, on_housekeeping, vt);
 }
@@ -1644,6 +1670,8 @@ int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int
     list_init(&vt->failures);
     tmr_init(&vt->housekeeping);
     tmr_init(&vt->grace);
+    if (hash_alloc(&vt->calls_by_id, CALLS_HASH) != 0 || hash_alloc(&vt->failures_by_ip, FAILURES_HASH) != 0)
+        abort(); /* out of memory */
     sb_random_hex(vt->secret, 32);
     if (opt->trunk_in_username[0] != '\0')
         sb_voice_ha1(opt->trunk_in_username, opt->realm, opt->trunk_in_password, vt->trunk_ha1);
@@ -1654,14 +1682,14 @@ int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int
         goto fail;
     open_resolver(vt);
     rc = SB_EIO;
-    if (sip_alloc(&vt->sip, vt->dnsc, 32, 32, 32, USER_AGENT, on_sip_exit, vt) != 0)
+    if (sip_alloc(&vt->sip, vt->dnsc, TRANS_HASH, TRANS_HASH, TCP_HASH, USER_AGENT, on_sip_exit, vt) != 0)
         goto fail;
     rc = add_transports(vt, port);
     if (rc != 0)
         goto fail;
     rc = SB_EIO;
     if (sip_listen(&vt->lsnr, vt->sip, true, on_request, vt) != 0 ||
-        sipsess_listen(&vt->sock, vt->sip, 32, on_invite, vt) != 0)
+        sipsess_listen(&vt->sock, vt->sip, TRANS_HASH, on_invite, vt) != 0)
         goto fail;
     tmr_start(&vt->housekeeping, 1000, on_housekeeping, vt);
     if (start_registration(vt) != 0)
@@ -1676,6 +1704,8 @@ fail:
     vt->dnsc = mem_deref(vt->dnsc);
     sb_mediactx_free(vt->mx);
     explicit_bzero(vt->opt.trunk_password, sizeof vt->opt.trunk_password);
+    mem_deref(vt->calls_by_id);
+    mem_deref(vt->failures_by_ip);
     free(vt);
     return rc;
 }
@@ -1729,14 +1759,11 @@ void sb_vsip_free(sb_vthread *vt)
         mem_deref(vt->sip); /* the reference sip's destructor took back */
     vt->dnsc = mem_deref(vt->dnsc);
     explicit_bzero(vt->opt.trunk_password, sizeof vt->opt.trunk_password);
-    struct le *le = list_head(&vt->failures);
-    while (le != NULL) {
-        failure_entry *f = le->data;
-        le = le->next;
-        list_unlink(&f->le);
-        free(f);
-    }
+    while (!list_isempty(&vt->failures))
+        failure_drop(vt, list_ledata(list_head(&vt->failures)));
     sb_mediactx_free(vt->mx);
+    mem_deref(vt->calls_by_id);
+    mem_deref(vt->failures_by_ip);
     free(vt->ext);
     free(vt);
 }
