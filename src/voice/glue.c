@@ -1,6 +1,6 @@
-/* glue.c - the few things of our own that read what peers send over SIP:
- * user parts, DTMF in SIP INFO bodies, digest nonces, the SDP offer's
- * codecs. Kept apart (and free of state) so tests/fuzz/fuzz_sip.c can
+/* glue.c - the few things of our own that read what peers send over SIP
+ * and RTP: user parts, DTMF in SIP INFO bodies, digest nonces, the SDP
+ * offer's codecs, RTP headers. Kept apart (and free of state) so tests/fuzz/fuzz_sip.c can
  * feed them anything. libre parses the SIP and SDP syntax itself. */
 #include <stdio.h>
 #include <string.h>
@@ -169,4 +169,33 @@ int sb_voice_sdp_choose(const struct sdp_media *m, bool need_addr, int *audio_pt
             *telev_pt = f->pt;
     }
     return *audio_pt >= 0 ? 0 : SB_EINVAL;
+}
+
+int sb_voice_rtp_parse(const uint8_t *p, size_t n, sb_rtp_pkt *out)
+{
+    if (n < 12 || (p[0] >> 6) != 2)
+        return SB_EINVAL;
+    size_t off = 12 + 4u * (p[0] & 0x0fu);
+    if (p[0] & 0x10u) { /* a header extension: 4 bytes, then its length in words */
+        if (n < off + 4)
+            return SB_EINVAL;
+        off += 4 + 4u * (((size_t)p[off + 2] << 8) | p[off + 3]);
+    }
+    if (off > n)
+        return SB_EINVAL;
+    size_t end = n;
+    if (p[0] & 0x20u) { /* padding: its count is the last byte */
+        size_t pad = p[n - 1];
+        if (pad == 0 || pad > n - off)
+            return SB_EINVAL;
+        end = n - pad;
+    }
+    out->marker = (p[1] & 0x80u) != 0;
+    out->pt = p[1] & 0x7fu;
+    out->seq = (uint16_t)((p[2] << 8) | p[3]);
+    out->ts = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
+    out->ssrc = ((uint32_t)p[8] << 24) | ((uint32_t)p[9] << 16) | ((uint32_t)p[10] << 8) | p[11];
+    out->off = off;
+    out->len = end - off;
+    return 0;
 }

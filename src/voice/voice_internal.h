@@ -1,6 +1,8 @@
 /* voice_internal.h - what the voice thread's files (voice.c, sip.c, media.c,
- * glue.c) share. Everything declared here runs on the voice thread, except
- * sb_voice_post (any thread) and the counters (atomics). libre's headers
+ * glue.c) share. Everything declared here is called on the voice thread,
+ * except sb_voice_post (any thread) and the counters (atomics); media.c
+ * runs the RTP on a thread of its own behind the sb_media_* calls, and
+ * calls the sb_media_hooks back on the voice thread. libre's headers
  * need HAVE_INTTYPES_H and HAVE_STDBOOL_H (CMakeLists.txt): without the
  * second, `bool` silently becomes `signed char` (DESIGN.md §5). */
 #ifndef SB_VOICE_INTERNAL_H
@@ -105,10 +107,10 @@ void sb_vsip_shutdown(sb_vthread *vt);
 void sb_vsip_free(sb_vthread *vt);
 void sb_vsip_command(sb_vthread *vt, sb_vcmd *cmd);
 
-/* ---- media.c: RTP, the shared ticker, prompts, DTMF ---- */
+/* ---- media.c: RTP (its own thread), the shared tick, prompts, DTMF, recordings ---- */
 typedef struct sb_vcall sb_vcall;
 typedef struct sb_media sb_media;       /* per call */
-typedef struct sb_mediactx sb_mediactx; /* per voice thread: ticker, prompt cache */
+typedef struct sb_mediactx sb_mediactx; /* per voice thread: the media thread, prompt cache */
 
 /* `owner` is what the media was made for: a call or an agent's leg
  * (both start with a magic number, sip.c tells them apart). */
@@ -124,8 +126,8 @@ typedef struct sb_media_hooks {
 int sb_mediactx_new(sb_mediactx **out, sb_voice_counters *counters, const sb_media_hooks *hooks,
                     unsigned no_media_seconds);
 void sb_mediactx_free(sb_mediactx *mx);
-/* How late the 20 ms media ticker runs, averaged over its last ticks
- * (voice thread): the voice thread's own lag; 0 while no media is active. */
+/* How late the 20 ms media tick runs, averaged over its last ticks: the
+ * media thread's lag; 0 while no media is active. */
 uint64_t sb_mediactx_lag_ms(const sb_mediactx *mx);
 /* Opens an RTP socket on `ip` and negotiates the offer in `msg`: 0, or
  * SB_EINVAL when the offer has no usable codec (-> 488), SB_EIO. An
@@ -163,13 +165,15 @@ void sb_media_start(sb_media *m);
 int sb_media_play(sb_media *m, const char *path, bool loop);
 void sb_media_stop_play(sb_media *m);
 /* Starts recording a caller's media (and, CALL mode, its bridged peer's,
- * on the right channel) into a new WAV file. Failing to open it reports
- * recording_done(error) at once. A recording running already: the new one
- * is refused the same way. */
+ * on the right channel) into a new WAV file, made by the writer thread: a
+ * file it cannot make ends the recording at the next tick with
+ * recording_done(error). A recording running already: the new one is
+ * refused with recording_done(error) at once. */
 void sb_media_record(sb_media *m, const char *path, const sb_voice_record_opts *o);
 /* Ends the recording (if any) with `reason`: what was received goes to the
- * file, recording_done is reported, the file is fsynced and closed on a
- * helper thread. Call it before freeing a call's media. */
+ * file, recording_done is reported (and one the tick found just before),
+ * the file is fsynced and closed on the writer thread. Call it before
+ * freeing a call's media. */
 void sb_media_record_stop(sb_media *m, sb_voice_rec_reason reason);
 /* A recording still running is closed unreported (call record_stop). */
 void sb_media_free(sb_media *m);
@@ -198,5 +202,18 @@ int sb_voice_sdp_formats(struct sdp_media *m);
  * payload type (-1 if none). SB_EINVAL when no G.711 is offered or the
  * media has no address. */
 int sb_voice_sdp_choose(const struct sdp_media *m, bool need_addr, int *audio_pt, int *telev_pt);
+/* An RTP packet's fixed header (RFC 3550) and where its payload is, past
+ * the CSRCs and a header extension, without the padding. */
+typedef struct sb_rtp_pkt {
+    uint8_t pt;
+    bool marker;
+    uint16_t seq;
+    uint32_t ts;
+    uint32_t ssrc;
+    size_t off, len; /* the payload: p + off, len bytes */
+} sb_rtp_pkt;
+/* 0 with *out, or SB_EINVAL (not version 2, shorter than its header says,
+ * bad padding). */
+int sb_voice_rtp_parse(const uint8_t *p, size_t n, sb_rtp_pkt *out);
 
 #endif

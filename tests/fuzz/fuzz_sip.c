@@ -1,7 +1,8 @@
 /* fuzz_sip.c - libFuzzer target for the SIP/SDP glue of our own
  * (src/voice/glue.c): the input is decoded by libre as a SIP message, then
  * handed to what the voice thread does with one -- the INVITE's parties, the
- * SDP offer's codec choice, a SIP INFO DTMF body, a digest nonce. */
+ * SDP offer's codec choice, a SIP INFO DTMF body, a digest nonce -- and read
+ * as an RTP packet's header. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -45,6 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sb_voice_nonce_make("fuzz-secret", 1000, nonce);
     SB_ASSERT(sb_voice_nonce_check("fuzz-secret", nonce, 48, 999) == 0);
     SB_ASSERT(sb_voice_nonce_check("fuzz-secret", nonce, 48, 1001) == 1);
+
+    /* The same bytes as an RTP packet: the payload stays inside them. */
+    sb_rtp_pkt rtp;
+    if (sb_voice_rtp_parse(data, size, &rtp) == 0)
+        SB_ASSERT(rtp.off >= 12 && rtp.off <= size && rtp.len <= size - rtp.off && rtp.pt < 128);
 
     struct mbuf *mb = mbuf_alloc(size + 1);
     if (mb == NULL)
