@@ -383,6 +383,8 @@ rate_per_ip = 0
 rate_per_token = 0
 [demo]
 seed = true
+[trunk]
+allow = 127.0.0.1/32
 [sip]
 listen = 127.0.0.1:0
 prompts = {PROMPTS}

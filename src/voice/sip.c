@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "base/clock.h"
 #include "base/crypto.h"
@@ -37,6 +39,7 @@
 #define TCP_HASH      256
 #define CALLS_HASH    4096
 #define FAILURES_HASH 1024
+#define SIP_RCVBUF    (4 << 20) /* bytes: the SIP UDP socket's receive buffer (enlarge_udp_buffer) */
 
 /* An inbound call rings (for the core's decision), is answered, is up. An
  * originated one rings the agent (CALL_ORIG_AGENT), then the customer
@@ -424,11 +427,17 @@ static bool is_registered_from(sb_vthread *vt, const char *user, const struct sa
 static failure_entry *failure_get(sb_vthread *vt, const struct sa *src, bool create);
 
 /* Whether a new INVITE from this source is within [sip] invite_rate_per_second
- * (a token bucket of invite_burst); a flood gets 503 with Retry-After. */
+ * (a token bucket of invite_burst); a flood gets 503 with Retry-After.
+ * Addresses in [trunk] allow are not limited. */
 static bool invite_allowed(sb_vthread *vt, const struct sa *src, uint64_t now)
 {
     unsigned rate = vt->opt.invite_rate_per_second;
     if (rate == 0)
+        return true;
+    /* [trunk] allow names our providers, who send every customer's call from
+     * a few addresses: the limit is for strangers (overload shedding above
+     * still guards the capacity) */
+    if (vt->opt.trunk_nallow > 0 && sb_cidr_match(vt->opt.trunk_allow, vt->opt.trunk_nallow, &src->u.sa))
         return true;
     failure_entry *f = failure_get(vt, src, true);
     double cap = vt->opt.invite_burst > rate ? vt->opt.invite_burst : rate;
@@ -520,8 +529,8 @@ static void on_invite(const struct sip_msg *msg, void *arg)
         /* the core is behind: a new call would wait unanswered in silence
          * (or be given up by the caller) and make it worse; a 503 lets the
          * provider try another route or come back (RFC 3261 21.5.4) */
-        /* ... or this thread itself is (the SIP and RTP of too many calls):
-         * its 20 ms media clock a tenth of that late already breaks audio */
+        /* ... or the media thread is (the RTP of too many calls): its 20 ms
+         * clock a tenth of that late already breaks audio */
         uint64_t lag = sb_voice_core_lag_ms(vt->v), own = sb_mediactx_lag_ms(vt->mx);
         bool self = own * 10 > vt->opt.overload_lag_ms;
         if (self || lag > vt->opt.overload_lag_ms) {
@@ -529,7 +538,7 @@ static void on_invite(const struct sip_msg *msg, void *arg)
             if (!vt->shedding) {
                 vt->shedding = true;
                 sb_log(SB_WARN, "voice", "overloaded: %s %llu ms behind, refusing new calls with 503",
-                       self ? "the voice thread is" : "the core is", (unsigned long long)(self ? own : lag));
+                       self ? "the media thread is" : "the core is", (unsigned long long)(self ? own : lag));
             }
             (void)sip_replyf(vt->sip, msg, 503, "Service Unavailable", "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
             return;
@@ -1568,6 +1577,36 @@ static void on_sip_exit(void *arg)
     re_cancel();
 }
 
+/* libre 1.1.0 keeps its transports' sockets to itself, so the UDP one is
+ * found among our descriptors by the address it is bound to. Its receive
+ * buffer goes from the kernel's default (about 200 kB, a few hundred SIP
+ * messages) to SIP_RCVBUF, up to net.core.rmem_max: a burst of calls, or
+ * a moment the thread is not scheduled (a busy machine), then waits in the
+ * buffer instead of being dropped and retransmitted 500 ms later. */
+static void enlarge_udp_buffer(const struct sa *bound)
+{
+    struct rlimit rl;
+    int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+    for (int fd = 0; fd < max; fd++) {
+        struct sa sa;
+        sa_init(&sa, AF_UNSPEC);
+        int type = 0;
+        socklen_t tlen = sizeof type;
+        if (getsockname(fd, &sa.u.sa, &sa.len) != 0 || !sa_cmp(&sa, bound, SA_ALL) ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM)
+            continue;
+        int want = SIP_RCVBUF, got = 0;
+        socklen_t glen = sizeof got;
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+        (void)getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &glen); /* the kernel counts double */
+        if (got / 2 < want)
+            sb_log(SB_WARN, "voice", "SIP UDP receive buffer is %d kB, not %d kB: raise net.core.rmem_max", got / 2048,
+                   want / 1024);
+        return;
+    }
+    sb_log(SB_WARN, "voice", "SIP UDP socket not found: its receive buffer stays the kernel's default");
+}
+
 static int add_transports(sb_vthread *vt, int *port)
 {
     struct sa laddr;
@@ -1587,6 +1626,7 @@ static int add_transports(sb_vthread *vt, int *port)
             err = sip_transp_add(vt->sip, SIP_TRANSP_TCP, &tcp);
             if (err == 0) {
                 *port = sa_port(&bound);
+                enlarge_udp_buffer(&bound);
                 return 0;
             }
         }

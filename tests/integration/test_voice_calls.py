@@ -123,6 +123,22 @@ class VoiceCallsTest(unittest.TestCase):
             self.assertEqual(d.req("GET", "/healthz")[0], 200)
             d.stop()
 
+    def test_invite_rate_spares_trunk_addresses(self):
+        # a provider named in [trunk] allow sends every customer's call from its own
+        # address: the per-source limit is for strangers, not for it
+        extra = SIP + "invite_rate_per_second = 5\ninvite_burst = 5\n[trunk]\nallow = 127.0.0.1/32\n"
+        with Daemon(config_extra=extra) as d:
+            p = d.sip_port
+            codes = [sip_send(p, f"INVITE sip:999@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;"
+                                 f"branch=z9hG4bK-t{i};rport\r\nFrom: <sip:79990000000@127.0.0.1>;tag=t{i}\r\n"
+                                 f"To: <sip:999@127.0.0.1>\r\nCall-ID: trunk-{i}\r\nCSeq: 1 INVITE\r\n"
+                                 f"Contact: <sip:a@127.0.0.1:9>\r\nContent-Length: 0\r\n\r\n", timeout=3)[:12]
+                     for i in range(20)]
+            self.assertTrue(all(c.startswith(b"SIP/2.0 4") for c in codes), codes)  # 404: no such number
+            self.assertEqual(d.metrics()["switchboard_voice_invites_limited_total"], 0)
+            self.assertNotIn("INVITE flood", d.log())
+            d.stop()
+
     def test_malformed_sip(self):
         with Daemon(config_extra=SIP) as d:
             p = d.sip_port
