@@ -31,7 +31,7 @@ type CallRow = {
   ticket_number?: number | null;
   recording_url?: string | null;
   recording_deleted_by?: string | null; // 'retention': the file is gone, the row stays
-  rating?: number | null; // the post-call rating, 1-5 (a queue with "rating")
+  rating?: number | null; // the post-call rating, 1-5 (a queue or number with "rating")
   talk_ended_at?: string | null; // the agent hung up then, and the caller stayed to rate
   period?: 'business_hours' | 'after_hours' | 'holiday' | null; // of the number's calendar when it came
 };
