@@ -1,5 +1,5 @@
-/* calls.c - /api/v1/calls: the call log (supervisors), missed calls not
- * yet called back, and calls' recordings.
+/* calls.c - /api/v1/calls: the call log (supervisors), missed calls and
+ * website call-back requests not yet called back, and calls' recordings.
  *
  *   GET /api/v1/calls?status=answered|missed|...&limit=50&cursor=ID
  *   GET /api/v1/calls/{id}
@@ -404,7 +404,7 @@ static void recording_after(sb_api_op *op)
     uv_queue_work(op->app->loop, &j->work, recording_read, recording_send);
 }
 
-/* ---- missed calls not yet called back ---- */
+/* ---- missed calls and website requests not yet called back ---- */
 
 typedef struct missed_args {
     int64_t from, to; /* [from, to) of the calls' offered_at */
@@ -476,26 +476,63 @@ static void parse_missed(sb_http_req *req, missed_args *a)
     }
 }
 
-/* One row per call-back task (the calls that share it are attempts of the
- * same customer), or per call where there is none (an anonymous caller, a
- * blacklisted one, calls from before calls went on tickets), newest
- * first. The last call of each gives the time, the wait and the queue. */
-static const char MISSED_SQL[] =
-    "SELECT c.id, c.from_number, c.status, c.offered_at, c.ended_at, c.queue_team_id, tm.name, c.agent_id, "
-    "c.contact_id, ct.name, c.ticket_id, t.number, k.id, k.status, k.due_at, k.done_at, k.assignee_id, g.attempts, "
-    "g.first_at FROM (SELECT max(id) AS last_id, count(*) AS attempts, min(offered_at) AS first_at FROM call "
-    "WHERE status IN " MISSED_STATUSES " AND direction = 'in' AND offered_at >= ?1 AND offered_at < ?2 "
-    "GROUP BY COALESCE(callback_task_id, -id)) g "
-    "JOIN call c ON c.id = g.last_id LEFT JOIN task k ON k.id = c.callback_task_id "
-    "LEFT JOIN contact ct ON ct.id = c.contact_id LEFT JOIN ticket t ON t.id = c.ticket_id "
-    "LEFT JOIN team tm ON tm.id = c.queue_team_id "
-    "WHERE ?3 OR k.status = 'open' ORDER BY c.offered_at DESC, c.id DESC LIMIT ?4";
+/* The report's rows: leads waiting for a call from us.
+ *
+ * Missed calls: one row per call-back task (the calls that share it are
+ * attempts of the same customer), or per call where there is none (an
+ * anonymous caller, a blacklisted one, calls from before calls went on
+ * tickets). The last call of each gives the time, the wait and the queue;
+ * `callback_id` names a website request that joined its task.
+ *
+ * Website call-back requests (callback_request) that no missed call of the
+ * period accounts for: a customer who asked to be called back waits as a
+ * missed caller does. Grouped by task the same way (the latest request
+ * speaks for the group). One that joined a missed call's task is that
+ * call's row, never a second one. Refused (blacklisted) and cancelled
+ * requests are no leads. Open: queued, calling, or failed (nobody got
+ * through: its task stays open), and the task, if any, still open; done
+ * (called back) only with status=all.
+ *
+ * ?1, ?2: the period [from, to) of the calls' offered_at and the requests'
+ * created_at; ?3: all (else only the open). Newest first, either kind. */
+#define LEAD_REQUESTS "('queued','calling','failed','done')"
+#define MISSED_ROWS                                                                                                    \
+    "SELECT 'call' AS kind, c.id AS id, c.from_number, c.status, c.offered_at AS at, c.ended_at, c.queue_team_id, "    \
+    "tm.name, c.agent_id, c.contact_id, ct.name, c.ticket_id, t.number, k.id, k.status, k.due_at, k.done_at, "         \
+    "k.assignee_id, g.attempts, g.first_at, NULL, k.due_at, w.id "                                                     \
+    "FROM (SELECT max(id) AS last_id, count(*) AS attempts, min(offered_at) AS first_at FROM call "                    \
+    "WHERE status IN " MISSED_STATUSES " AND direction = 'in' AND offered_at >= ?1 AND offered_at < ?2 "               \
+    "GROUP BY COALESCE(callback_task_id, -id)) g "                                                                     \
+    "JOIN call c ON c.id = g.last_id LEFT JOIN task k ON k.id = c.callback_task_id "                                   \
+    "LEFT JOIN contact ct ON ct.id = c.contact_id LEFT JOIN ticket t ON t.id = c.ticket_id "                           \
+    "LEFT JOIN team tm ON tm.id = c.queue_team_id "                                                                    \
+    "LEFT JOIN (SELECT task_id, max(id) AS id FROM callback_request WHERE task_id IS NOT NULL AND status "             \
+    "IN " LEAD_REQUESTS " GROUP BY task_id) w ON w.task_id = c.callback_task_id "                                      \
+    "WHERE ?3 OR k.status = 'open' "                                                                                   \
+    "UNION ALL "                                                                                                       \
+    "SELECT 'web_request', r.id, r.phone, r.status, r.created_at, NULL, r.team_id, tm.name, r.agent_id, "              \
+    "r.contact_id, ct.name, r.ticket_id, t.number, k.id, k.status, k.due_at, k.done_at, k.assignee_id, g.requests, "   \
+    "NULL, r.name, COALESCE(CASE WHEN r.status IN ('queued','calling') THEN NULLIF(r.next_attempt_at, 0) END, "        \
+    "k.due_at), r.id "                                                                                                 \
+    "FROM (SELECT max(id) AS last_id, sum(requests) AS requests FROM callback_request WHERE status IN " LEAD_REQUESTS  \
+    " AND created_at >= ?1 AND created_at < ?2 GROUP BY COALESCE(task_id, -id)) g "                                    \
+    "JOIN callback_request r ON r.id = g.last_id LEFT JOIN task k ON k.id = r.task_id "                                \
+    "LEFT JOIN contact ct ON ct.id = r.contact_id LEFT JOIN ticket t ON t.id = r.ticket_id "                           \
+    "LEFT JOIN team tm ON tm.id = r.team_id "                                                                          \
+    "WHERE (?3 OR (r.status IN ('queued','calling','failed') AND (k.id IS NULL OR k.status = 'open'))) "               \
+    "AND NOT EXISTS (SELECT 1 FROM call m WHERE m.callback_task_id = r.task_id AND m.status IN " MISSED_STATUSES       \
+    " AND m.direction = 'in' AND m.offered_at >= ?1 AND m.offered_at < ?2)"
+
+static const char MISSED_SQL[] = MISSED_ROWS " ORDER BY at DESC, kind, id DESC LIMIT ?4";
+/* The totals count every row, also beyond the list's MISSED_ROWS_MAX. */
+static const char MISSED_TOTALS_SQL[] = "SELECT kind, count(*) FROM (" MISSED_ROWS ") GROUP BY kind";
 
 enum {
-    M_ID,
-    M_FROM,
+    M_KIND,
+    M_ID, /* the last call's, or the request's */
+    M_PHONE,
     M_STATUS,
-    M_OFFERED,
+    M_AT, /* the last call's offered_at, or when the request was made */
     M_ENDED,
     M_TEAM,
     M_TEAM_NAME,
@@ -506,28 +543,51 @@ enum {
     M_TICKET_NUMBER,
     M_TASK,
     M_TASK_STATUS,
-    M_DUE,
+    M_TASK_DUE,
     M_DONE,
     M_ASSIGNEE,
-    M_ATTEMPTS,
-    M_FIRST
+    M_ATTEMPTS, /* missed calls on the task; forms sent for a request */
+    M_FIRST,
+    M_NAME,        /* the name the website's form gave */
+    M_DUE,         /* the task's due time; a queued request's next attempt */
+    M_CALLBACK_ID, /* the request (a call's: one that joined its task) */
 };
 
-static int64_t waited_seconds(sb_stmt *s)
+static bool is_web_request(sb_stmt *s)
 {
-    int64_t ms = sb_stmt_int(s, M_ENDED) - sb_stmt_int(s, M_OFFERED);
-    return ms > 0 ? (ms + 500) / 1000 : 0;
+    return strcmp(sb_stmt_text(s, M_KIND), "web_request") == 0;
+}
+
+/* How long the last caller waited before hanging up; false for a website
+ * request (nobody was on the line). */
+static bool waited_seconds(sb_stmt *s, int64_t *seconds)
+{
+    if (sb_stmt_isnull(s, M_ENDED))
+        return false;
+    int64_t ms = sb_stmt_int(s, M_ENDED) - sb_stmt_int(s, M_AT);
+    *seconds = ms > 0 ? (ms + 500) / 1000 : 0;
+    return true;
+}
+
+static json_t *opt_time(sb_stmt *s, int col)
+{
+    return sb_stmt_isnull(s, col) ? json_null() : sb_json_time(sb_stmt_int(s, col));
 }
 
 static json_t *missed_row(sb_stmt *s)
 {
-    json_t *row =
-        json_pack("{s:I,s:s,s:s,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:I}", "call_id", (json_int_t)sb_stmt_int(s, M_ID),
-                  "phone", sb_stmt_text(s, M_FROM), "status", sb_stmt_text(s, M_STATUS), "last_call_at",
-                  sb_json_time(sb_stmt_int(s, M_OFFERED)), "first_call_at", sb_json_time(sb_stmt_int(s, M_FIRST)),
-                  "waited_seconds", (json_int_t)waited_seconds(s), "queue_team_id", opt_int(s, M_TEAM), "queue_name",
-                  opt_text(s, M_TEAM_NAME), "agent_id", opt_int(s, M_AGENT), "ticket_id", opt_int(s, M_TICKET),
-                  "ticket_number", opt_int(s, M_TICKET_NUMBER), "attempts", (json_int_t)sb_stmt_int(s, M_ATTEMPTS));
+    bool web = is_web_request(s);
+    int64_t waited = 0;
+    bool on_line = waited_seconds(s, &waited);
+    json_t *row = json_pack(
+        "{s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "kind", web ? "web_request" : "call",
+        "call_id", web ? json_null() : json_integer(sb_stmt_int(s, M_ID)), "callback_id", opt_int(s, M_CALLBACK_ID),
+        "phone", sb_stmt_text(s, M_PHONE), "name", opt_text(s, M_NAME), "status", sb_stmt_text(s, M_STATUS),
+        "requested_at", web ? sb_json_time(sb_stmt_int(s, M_AT)) : json_null(), "last_call_at",
+        web ? json_null() : sb_json_time(sb_stmt_int(s, M_AT)), "first_call_at", opt_time(s, M_FIRST), "waited_seconds",
+        on_line ? json_integer(waited) : json_null(), "due_at", opt_time(s, M_DUE), "queue_team_id", opt_int(s, M_TEAM),
+        "queue_name", opt_text(s, M_TEAM_NAME), "agent_id", opt_int(s, M_AGENT), "ticket_id", opt_int(s, M_TICKET),
+        "ticket_number", opt_int(s, M_TICKET_NUMBER), "attempts", (json_int_t)sb_stmt_int(s, M_ATTEMPTS));
     json_object_set_new(
         row, "contact",
         sb_stmt_isnull(s, M_CONTACT)
@@ -537,9 +597,8 @@ static json_t *missed_row(sb_stmt *s)
                         sb_stmt_isnull(s, M_TASK)
                             ? json_null()
                             : json_pack("{s:I,s:s,s:o,s:o,s:o}", "id", (json_int_t)sb_stmt_int(s, M_TASK), "status",
-                                        sb_stmt_text(s, M_TASK_STATUS), "due_at", sb_json_time(sb_stmt_int(s, M_DUE)),
-                                        "done_at", sb_json_time(sb_stmt_int(s, M_DONE)), "assignee_id",
-                                        opt_int(s, M_ASSIGNEE)));
+                                        sb_stmt_text(s, M_TASK_STATUS), "due_at", opt_time(s, M_TASK_DUE), "done_at",
+                                        opt_time(s, M_DONE), "assignee_id", opt_int(s, M_ASSIGNEE)));
     return row;
 }
 
@@ -569,37 +628,74 @@ static void csv_text(sb_buf *b, char sep, const char *z, bool first)
         sb_buf_append(b, "\"", 1);
 }
 
-static void csv_time(sb_buf *b, char sep, int64_t ms)
+static void csv_time(sb_buf *b, char sep, int64_t ms, bool first)
 {
     char iso[40] = "";
     if (ms > 0)
         sb_clock_format_iso(ms, iso, sizeof iso);
-    csv_text(b, sep, iso, false);
+    csv_text(b, sep, iso, first);
 }
 
+static const char *label_of(const char *const (*table)[3], size_t n, const char *value, bool russian)
+{
+    for (size_t i = 0; value != NULL && i < n; i++)
+        if (strcmp(value, table[i][0]) == 0)
+            return table[i][russian ? 2 : 1];
+    return value;
+}
+
+/* A row of the CSV: the columns of the JSON a spreadsheet needs. A website
+ * request's time goes in the first column, its waited time is empty, its
+ * contact is the form's name when the contact has none. */
 static void csv_missed_row(sb_buf *b, char sep, bool russian, sb_stmt *s)
 {
-    static const char *const task_status[][2] = {{"open", "открыта"}, {"done", "выполнена"}, {"cancelled", "отменена"}};
+    static const char *const task_status[][3] = {
+        {"open", "open", "открыта"}, {"done", "done", "выполнена"}, {"cancelled", "cancelled", "отменена"}};
+    static const char *const kinds[][3] = {{"call", "call", "звонок"},
+                                           {"web_request", "website request", "заявка с сайта"}};
+    static const char *const request_status[][3] = {{"queued", "queued", "в очереди"},
+                                                    {"calling", "calling", "звоним"},
+                                                    {"failed", "not reached", "не дозвонились"},
+                                                    {"done", "reached", "дозвонились"}};
+    bool web = is_web_request(s);
     char num[32];
-    char iso[40];
-    sb_clock_format_iso(sb_stmt_int(s, M_OFFERED), iso, sizeof iso);
-    csv_text(b, sep, iso, true);
-    csv_text(b, sep, sb_stmt_text(s, M_FROM), false);
-    csv_text(b, sep, sb_stmt_text(s, M_CONTACT_NAME), false);
+    csv_time(b, sep, sb_stmt_int(s, M_AT), true);
+    csv_text(b, sep, sb_stmt_text(s, M_PHONE), false);
+    const char *who = sb_stmt_text(s, M_CONTACT_NAME);
+    csv_text(b, sep, who != NULL && who[0] != '\0' ? who : sb_stmt_text(s, M_NAME), false);
     num[0] = '\0';
     if (!sb_stmt_isnull(s, M_TICKET_NUMBER))
         snprintf(num, sizeof num, "%lld", (long long)sb_stmt_int(s, M_TICKET_NUMBER));
     csv_text(b, sep, num, false);
     csv_text(b, sep, sb_stmt_text(s, M_TEAM_NAME), false);
-    sb_buf_printf(b, "%c%lld%c%lld", sep, (long long)waited_seconds(s), sep, (long long)sb_stmt_int(s, M_ATTEMPTS));
-    const char *ts = sb_stmt_text(s, M_TASK_STATUS);
-    const char *label = ts;
-    for (size_t i = 0; ts != NULL && i < SB_ARRAY_LEN(task_status); i++)
-        if (strcmp(ts, task_status[i][0]) == 0)
-            label = task_status[i][russian ? 1 : 0];
-    csv_text(b, sep, label, false);
-    csv_time(b, sep, sb_stmt_isnull(s, M_DUE) ? 0 : sb_stmt_int(s, M_DUE));
+    int64_t waited = 0;
+    num[0] = '\0';
+    if (waited_seconds(s, &waited))
+        snprintf(num, sizeof num, "%lld", (long long)waited);
+    csv_text(b, sep, num, false);
+    sb_buf_printf(b, "%c%lld", sep, (long long)sb_stmt_int(s, M_ATTEMPTS));
+    csv_text(b, sep, label_of(task_status, SB_ARRAY_LEN(task_status), sb_stmt_text(s, M_TASK_STATUS), russian), false);
+    csv_time(b, sep, sb_stmt_isnull(s, M_DUE) ? 0 : sb_stmt_int(s, M_DUE), false);
+    csv_text(b, sep, label_of(kinds, SB_ARRAY_LEN(kinds), sb_stmt_text(s, M_KIND), russian), false);
+    csv_text(b, sep,
+             web ? label_of(request_status, SB_ARRAY_LEN(request_status), sb_stmt_text(s, M_STATUS), russian) : NULL,
+             false);
     sb_buf_append(b, "\r\n", 2);
+}
+
+/* How many rows of each kind the period has (the list stops at
+ * MISSED_ROWS_MAX). */
+static int missed_totals(sb_tx *tx, const missed_args *a, int64_t *calls, int64_t *requests)
+{
+    *calls = *requests = 0;
+    sb_stmt *s = sb_tx_query(tx, MISSED_TOTALS_SQL, "iib", a->from, a->to, a->all);
+    if (s == NULL)
+        return SB_EIO;
+    int rc;
+    while ((rc = sb_stmt_step(s)) == 1)
+        *(strcmp(sb_stmt_text(s, 0), "web_request") == 0 ? requests : calls) = sb_stmt_int(s, 1);
+    sb_stmt_end(s);
+    return rc < 0 ? rc : 0;
 }
 
 static int missed_action(sb_tx *tx, sb_api_op *op)
@@ -612,10 +708,17 @@ static int missed_action(sb_tx *tx, sb_api_op *op)
         return SB_EIO;
     int rc;
     if (a->csv) {
-        static const char *const header[][2] = {
-            {"Last call", "Последний звонок"}, {"Phone", "Телефон"},      {"Contact", "Клиент"},
-            {"Ticket", "Обращение"},           {"Queue", "Очередь"},      {"Waited (s)", "Ожидание (с)"},
-            {"Attempts", "Попыток"},           {"Call back", "Перезвон"}, {"Due", "Срок"}};
+        static const char *const header[][2] = {{"Last call", "Последний звонок"},
+                                                {"Phone", "Телефон"},
+                                                {"Contact", "Клиент"},
+                                                {"Ticket", "Обращение"},
+                                                {"Queue", "Очередь"},
+                                                {"Waited (s)", "Ожидание (с)"},
+                                                {"Attempts", "Попыток"},
+                                                {"Call back", "Перезвон"},
+                                                {"Due", "Срок"},
+                                                {"Kind", "Вид"},
+                                                {"Request", "Заявка"}};
         char sep = a->semicolon ? ';' : ',';
         sb_buf b;
         sb_buf_init(&b);
@@ -639,13 +742,18 @@ static int missed_action(sb_tx *tx, sb_api_op *op)
     while ((rc = sb_stmt_step(s)) == 1)
         json_array_append_new(list, missed_row(s));
     sb_stmt_end(s);
+    int64_t calls = 0, requests = 0;
+    if (rc >= 0)
+        rc = missed_totals(tx, a, &calls, &requests);
     if (rc < 0) {
         json_decref(list);
         return rc;
     }
-    json_t *body = json_pack("{s:o,s:o,s:s,s:o}", "from", a->from > 0 ? sb_json_time(a->from) : json_null(), "to",
-                             a->to < INT64_MAX ? sb_json_time(a->to) : json_null(), "status", a->all ? "all" : "open",
-                             "calls", list);
+    json_t *body =
+        json_pack("{s:o,s:o,s:s,s:o,s:{s:I,s:I,s:I}}", "from", a->from > 0 ? sb_json_time(a->from) : json_null(), "to",
+                  a->to < INT64_MAX ? sb_json_time(a->to) : json_null(), "status", a->all ? "all" : "open", "calls",
+                  list, "totals", "all", (json_int_t)(calls + requests), "missed_calls", (json_int_t)calls,
+                  "web_requests", (json_int_t)requests);
     op->out = body;
     return 0;
 }

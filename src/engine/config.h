@@ -71,7 +71,8 @@ int sb_config_team_routing(const json_t *routing, int64_t team_id, sb_engine_tea
  *    "ringback": false,                true: the caller is not answered while waiting (hears ringing;
  *                                      no hold prompt, announcements nor callback key)
  *    "rating": false,                  true: when the agent hangs up first, the caller is asked to
- *                                      rate the call (a key 1-5; the voice executor reads it)
+ *                                      rate the call (a key 1-5; the voice executor reads it);
+ *                                      the number's own "rating" asks too: either is enough
  *    "record_calls": null}             true/false: calls answered through the queue are (not)
  *                                      recorded, whatever the number or [sip] say
  * `out` carries the installation's defaults in; it is filled completely. */

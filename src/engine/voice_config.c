@@ -235,8 +235,8 @@ static bool number_valid(const char *number)
 
 static int number_parse(const json_t *doc, sb_phone_number *p, sb_config_refs *refs, sb_config_error *err)
 {
-    static const char *const keys[] = {"id",          "name",     "number",   "language",     "entry", "calendar_id",
-                                       "after_hours", "holidays", "operator", "record_calls", NULL};
+    static const char *const keys[] = {"id",          "name",     "number",   "language",     "entry",  "calendar_id",
+                                       "after_hours", "holidays", "operator", "record_calls", "rating", NULL};
     int rc = id_and_name(doc, err);
     if (rc == 0)
         rc = only(doc, keys, "", err);
@@ -281,6 +281,10 @@ static int number_parse(const json_t *doc, sb_phone_number *p, sb_config_refs *r
     if (rec != NULL && !json_is_null(rec) && !json_is_boolean(rec))
         return bad(err, "record_calls", "must be true, false, or null (as the installation's [sip] record_calls says)");
     p->record_calls = json_is_true(rec) ? 1 : json_is_false(rec) ? -1 : 0;
+    const json_t *rating = json_object_get(doc, "rating");
+    if (rating != NULL && !json_is_null(rating) && !json_is_boolean(rating))
+        return bad(err, "rating", "must be true or false (the caller rates calls an agent answered)");
+    p->rating = json_is_true(rating);
     return 0;
 }
 

@@ -11,8 +11,14 @@
  *                  "after_hours": DEST,                outside them (default: entry)
  *                  "holidays": DEST,                   on the calendar's holidays
  *                                                      (default: after_hours, else entry)
- *                  "operator": DEST}                   where `0`/"operator" goes, unless a
+ *                  "operator": DEST,                   where `0`/"operator" goes, unless a
  *                                                      menu names its own
+ *                  "record_calls": null,               true/false: answered calls are (not)
+ *                                                      recorded; null: as [sip] says
+ *                  "rating": false}                    true: every call to the number an agent
+ *                                                      answers is rated by the caller when the
+ *                                                      agent hangs up first (a queue's own
+ *                                                      "rating" asks too: either is enough)
  *   ivr_menu:     {"id": 1, "name": "Main menu", "prompt": "menu_main",
  *                  "options": [{"digit": "1", "action": "queue", "team_id": 1},
  *                              {"digit": "2", "action": "submenu", "menu_id": 2}, ...],
@@ -110,6 +116,7 @@ typedef struct sb_phone_number {
     sb_ivr_target entry, after_hours, holidays, operator_target; /* NONE: not set */
     int64_t calendar_id;                                         /* 0 = always business hours */
     int record_calls; /* answered calls recorded: 0 as [sip] record_calls says, 1 yes, -1 no */
+    bool rating;      /* the caller rates calls an agent answered (the agent hung up first) */
 } sb_phone_number;
 
 /* ---- forwarding schemes ---- */

@@ -94,8 +94,9 @@ typedef struct call_rec {
     bool voicemail; /* the caller left a voicemail (recording) */
     /* voicemail: the beep before the recording (0: not played yet) */
     uint32_t vm_beep_play;
-    /* the post-call rating (a queue's "rating"): bridged so that the caller
-     * stays when the agent hangs up (LEG_ENDED), then asked for a key 1-5 */
+    /* the post-call rating (the queue's or the number's "rating"): bridged so
+     * that the caller stays when the agent hangs up (LEG_ENDED), then asked
+     * for a key 1-5 */
     bool rate;                /* bridged with sb_voice_bridge_keep_caller */
     bool agent_left;          /* the agent hung up first: the call log says so whoever ends the rest */
     uint32_t rating_play;     /* the question playing (0: none) */
@@ -654,9 +655,27 @@ static call_leg *leg_of_agent(call_rec *r, int64_t agent_id)
     return NULL;
 }
 
+/* Whether the caller is asked to rate the call when the agent of leg `won`
+ * hangs up first: the call's queue asks for it, or the number it came in
+ * on does (either is enough), whichever way an agent got it (a queue, an
+ * IVR option or extension, the operator, a forwarding scheme). A leg
+ * outside (a scheme's number or SIP address) is no agent of ours: never.
+ * The settings when the agent answers count. */
+static bool rates(sb_calls *c, const call_rec *r, const call_leg *won)
+{
+    if (won->agent_id == 0)
+        return false;
+    const queue_opt *qo = r->outcome == OUT_QUEUE ? queue_opts(c, r->queue_team_id) : NULL;
+    if (qo != NULL && qo->rating)
+        return true;
+    const sb_phone_number *n = r->number_id != 0 ? sb_ivr_number(c->ivr, r->number_id) : NULL;
+    return n != NULL && n->rating;
+}
+
 /* Connects the caller to the answered leg `won` (the others are cancelled). */
 static void bridge_leg(sb_calls *c, call_rec *r, call_leg won)
 {
+    r->rate = rates(c, r, &won);
     for (size_t i = 0; i < r->nlegs; i++) {
         if (r->legs[i].id != won.id) {
             sb_voice_cancel_leg(c->voice, r->id, r->legs[i].id);
@@ -771,8 +790,6 @@ static void exec_callq_action(sb_calls *c, const sb_callq_action *a)
             break;
         }
         r->q_talking = true;
-        const queue_opt *qo = queue_opts(c, r->queue_team_id);
-        r->rate = qo != NULL && qo->rating; /* the settings when the agent answered */
         bridge_leg(c, r, *leg);
         break;
     }
@@ -1256,7 +1273,7 @@ static void after_announcement(sb_calls *c, call_rec *r)
     play(c, r, prompt, r->language, false, r->offer_play);
 }
 
-/* ---- the post-call rating (a queue's "rating": true) ---- */
+/* ---- the post-call rating (a queue's or a number's "rating": true) ---- */
 
 /* The question ("please rate the call from 1 to 5"). A key counts from
  * its first word on; the wait for one starts when it ends (PLAY_DONE). */

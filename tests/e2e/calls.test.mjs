@@ -5,7 +5,9 @@
 // The missed calls not yet called back: a customer's two missed calls on
 // one call-back task are one row with two attempts and a link that opens
 // the ticket, whose message plays the recording; the call log plays a
-// call's recording (the browser loads it through Range requests).
+// call's recording (the browser loads it through Range requests). A
+// website call-back request no missed call accounts for is a row of the
+// missed calls too, marked as such and counted in the totals.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -234,6 +236,49 @@ test('website call-back requests: those still to call, cancelling one, all of th
   const states = await page.locator('.requests-table tbody tr td:nth-child(2)').allTextContents();
   assert.deepEqual(states.sort(), ['дозвонились', 'отменена']);
   assert.equal(await page.getByRole('button', { name: 'Отменить' }).count(), 0);
+  assert.deepEqual(page.errors, []);
+  await ctx.close();
+});
+
+test('missed calls include website requests no missed call accounts for, marked and counted', async () => {
+  const db = join(env.data, 'switchboard.db');
+  const now = Date.now();
+  execFileSync('sqlite3', [db, 'PRAGMA busy_timeout = 5000;' +
+    'INSERT INTO callback_request (channel_id, phone, name, language, team_id, status, attempts, max_attempts, ' +
+    `retry_seconds, next_attempt_at, created_at, updated_at) VALUES (2, '+79161112233', 'Мария', 'ru', 1, 'queued', ` +
+    `0, 3, 600, ${now + 900000}, ${now - 30000}, ${now - 30000});`]);
+  const token = env.cli(['token', 'create', '--agent', 'boris@demo.switchboard']).split('\n').pop().trim();
+  // waiting: Ольга's missed calls and Мария's request (Пётр was called back, Анна's request cancelled)
+  const api = await apiCall(env.base, token, 'GET', '/api/v1/calls/missed');
+  assert.equal(api.status, 200);
+  assert.deepEqual(api.json.totals, { all: 2, missed_calls: 1, web_requests: 1 });
+  const req = api.json.calls.find((r) => r.kind === 'web_request');
+  assert.equal(req.phone, '+79161112233');
+
+  const ctx = await env.browser.newContext({ locale: 'ru-RU', viewport: { width: 1280, height: 800 } });
+  const page = await signIn(env.base, ctx, 'boris@demo.switchboard', 'demo-boris-1', 'ru');
+  await page.getByRole('button', { name: 'Звонки' }).click();
+  await page.getByRole('tab', { name: 'Пропущенные' }).click();
+  const row = page.locator(`.missed-table tr[data-request="${req.callback_id}"]`);
+  await row.waitFor();
+  assert.equal(await page.locator('.missed-table tbody tr').count(), 2);
+  const cells = row.locator('td');
+  assert.equal(await cells.nth(1).textContent(), 'Мария +79161112233 заявка с сайта');
+  assert.equal(await cells.nth(3).textContent(), 'Sales');
+  assert.equal(await cells.nth(4).textContent(), '—'); // nobody waited on the line
+  assert.match(await cells.nth(6).textContent(), /^в очереди, до /);
+  assert.equal(await page.locator('.missed-totals').textContent(), 'Всего: 2 (пропущенных звонков: 1, заявок с сайта: 1)');
+  // all: Пётр's request, called back, too; the cancelled one never
+  await page.getByLabel('Показать').selectOption('all');
+  await page.waitForFunction(() => document.querySelectorAll('.missed-table tbody tr').length === 6);
+  const web = await page.locator('.missed-table tr.kind-web_request td:nth-child(7)').allTextContents();
+  assert.equal(web.length, 2);
+  assert.ok(web.includes('дозвонились'), web);
+  await page.getByLabel('Язык').selectOption('en');
+  await page.locator('.missed-table tr.kind-web_request .badge', { hasText: 'website request' }).first().waitFor();
+  await page.getByText(/^Total: 6 \(missed calls: 4, website requests: 2\)$/).waitFor();
+  await page.getByLabel('Language').selectOption('ru');
+  await page.getByRole('tab', { name: 'Пропущенные' }).waitFor();
   assert.deepEqual(page.errors, []);
   await ctx.close();
 });

@@ -181,6 +181,11 @@ test('an admin builds IVR menus and a phone number; depth and in-use deletes are
   await page.getByLabel('В нерабочее время: Действие').selectOption('voicemail');
   await page.getByLabel('В нерабочее время: Команда').selectOption({ label: 'Support' });
   await page.getByLabel('В нерабочее время: Запись перед этим (имя)').fill('closed');
+  // every call an agent answers on this number is rated by the caller (off by default)
+  const rating = page.getByLabel('Просить клиента оценить разговор');
+  assert.equal(await rating.isChecked(), false);
+  assert.match(await rating.getAttribute('aria-describedby'), /-hint$/);
+  await rating.check();
   await page.getByRole('button', { name: 'Создать' }).click();
   await saved(page);
   const line = page.locator('.items li', { hasText: '101' });
@@ -194,6 +199,7 @@ test('an admin builds IVR menus and a phone number; depth and in-use deletes are
     entry: { action: 'menu', menu_id: second.id },
     calendar_id: calendar,
     after_hours: { action: 'voicemail', team_id: 2, prompt: 'closed' },
+    rating: true,
   });
 
   // Deleting the submenu the second menu uses: the API's 409, on screen.
@@ -233,6 +239,7 @@ test('the voice screens in English at phone width', async () => {
   assert.equal(await page.getByLabel('Operator (where “0” in a menu goes): Team').inputValue(), '2');
   await page.getByLabel('Business hours (calendar)').selectOption({ label: 'Офис' });
   await page.getByLabel('After hours: Action').waitFor();
+  assert.equal(await page.getByLabel('Ask the caller to rate the call').isChecked(), false); // the demo line's
   await noSidewaysScroll(page);
   assert.deepEqual(errors, []);
   await ctx.close();

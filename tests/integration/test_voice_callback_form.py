@@ -12,7 +12,12 @@ number.
   INVITE for the number; the customer answers -> the request is done and the call-back task
   on the ticket is closed;
 * a busy customer -> retried after retry_seconds -> failed after max_attempts, the task stays
-  open and the ticket says so; a second form for the same number joins the pending request."""
+  open and the ticket says so; a second form for the same number joins the pending request;
+* the missed-calls report (GET /api/v1/calls/missed, JSON and CSV) lists an open request that
+  no missed call accounts for as a `web_request` row (number, name, time, due time, status),
+  newest first with the calls and counted in the totals; one that joined a customer's missed
+  call is that call's row (once, naming the request); a called-back request leaves
+  `status=open` (still in `all`, done), a cancelled one leaves the report."""
 import datetime
 import time
 import unittest
@@ -89,6 +94,10 @@ def trunk(d, scenario, port, calls=1, **keys):
 
 def callbacks(d, token, status="all"):
     return get(d, token, f"/api/v1/callbacks?status={status}")["callbacks"]
+
+
+def missed(d, token, status="open"):
+    return get(d, token, f"/api/v1/calls/missed?status={status}")
 
 
 def closed_calendar(d, token):
@@ -211,6 +220,18 @@ class CallbackFormTest(unittest.TestCase):
             time.sleep(2.5)  # several ticks: nobody is rung out of hours
             self.assertEqual(d.metrics().get("switchboard_voice_legs_invited_total", 0), 0)
             self.assertEqual(callbacks(d, admin, "pending")[0]["status"], "queued")
+            # no missed call of this customer: the missed-calls report lists the request itself
+            rep = missed(d, admin)
+            self.assertEqual(rep["totals"], {"all": 1, "missed_calls": 0, "web_requests": 1}, rep)
+            lead = rep["calls"][0]
+            self.assertEqual((lead["kind"], lead["callback_id"], lead["call_id"], lead["phone"], lead["name"],
+                              lead["status"], lead["attempts"]), ("web_request", b["id"], None, E164, "Иван",
+                                                                  "queued", 2))
+            self.assertEqual((lead["requested_at"], lead["due_at"]), (row["created_at"], row["next_attempt_at"]))
+            self.assertEqual((lead["last_call_at"], lead["waited_seconds"]), (None, None))
+            self.assertEqual((lead["queue_team_id"], lead["queue_name"]), (teams["Sales"], "Sales"))
+            self.assertEqual((lead["ticket_number"], lead["task"]["id"], lead["task"]["status"]),
+                             (row["ticket_number"], row["task_id"], "open"))
 
             d.restart()  # the request is read back from the store
             self.assertEqual([(r["id"], r["status"]) for r in callbacks(d, admin, "pending")], [(b["id"], "queued")])
@@ -230,6 +251,69 @@ class CallbackFormTest(unittest.TestCase):
                              [("answered", E164, FROM_NUMBER, agents["anna"], done["contact_id"])])
             wait_for(lambda: [k for k in get(d, admin, "/api/v1/tasks?status=open")["tasks"]
                               if k["kind"] == "call_back"] == [], timeout=10, msg="call-back task closed")
+            # called back: no longer waiting, but still in the whole list
+            self.assertEqual(missed(d, admin)["calls"], [])
+            rep = missed(d, admin, "all")
+            self.assertEqual([(r["kind"], r["callback_id"], r["status"], r["task"]["status"]) for r in rep["calls"]],
+                             [("web_request", b["id"], "done", "done")])
+            self.assertEqual(rep["totals"], {"all": 1, "missed_calls": 0, "web_requests": 1})
+            d.stop()
+
+    def test_missed_calls_report_with_website_requests(self):
+        tp = free_port()
+        with Daemon(config_extra=SIP + trunk_config(tp)) as d:  # nobody has a phone: nothing is dialled
+            admin = d.token(DEMO_ADMIN[0])
+            teams, _ = ids(d, admin)
+            set_callback(self, d, admin, team_id=teams["Sales"])
+            # the customer calls 100, presses 1 (Sales) and hangs up while waiting: a missed call
+            ok(self, sipp(d, "caller_queue", 100, keys={"digit": "1", "caller": CUSTOMER, "wait_ms": 1500,
+                                                        "audio": AUDIO}))
+            call = wait_for(lambda: (lambda c: c and c[0]["callback_task_id"] and c[0])(
+                get(d, admin, "/api/v1/calls")["calls"]), timeout=20, msg="missed call on a ticket")
+            # then asks on the website too: the request joins the call's call-back task
+            joined = form(d, {"phone": E164, "name": "Иван"})["callback"]
+            self.assertEqual(joined["duplicate"], False)
+            req = callbacks(d, admin)[0]
+            self.assertEqual(req["task_id"], call["callback_task_id"])
+            # another customer asks on the website only
+            other = form(d, {"phone": "+79991230078", "name": "Ольга", "comment": "после обеда"})["callback"]
+            rep = missed(d, admin)
+            self.assertEqual(rep["totals"], {"all": 2, "missed_calls": 1, "web_requests": 1}, rep)
+            # newest first: Olga's request, then the customer's call, once, naming their request
+            self.assertEqual([(r["kind"], r["call_id"], r["callback_id"]) for r in rep["calls"]],
+                             [("web_request", None, other["id"]), ("call", call["id"], joined["id"])])
+            web, row = rep["calls"]
+            self.assertEqual((web["phone"], web["name"], web["status"], web["attempts"], web["task"]["status"]),
+                             ("+79991230078", "Ольга", "queued", 1, "open"))
+            self.assertIsNotNone(web["requested_at"])
+            self.assertIsNotNone(web["due_at"])
+            self.assertEqual((row["phone"], row["status"], row["task"]["id"], row["attempts"], row["requested_at"]),
+                             (CUSTOMER, call["status"], call["callback_task_id"], 1, None))
+            self.assertEqual(row["due_at"], row["task"]["due_at"])
+            self.assertEqual(row["last_call_at"], call["offered_at"])
+            # the period: the requests' time counts like the calls'
+            st, _, empty = d.req("GET", "/api/v1/calls/missed?to=2020-01-01T00:00:00Z", token=admin)
+            self.assertEqual((st, empty["calls"], empty["totals"]["all"]), (200, [], 0))
+            # the CSV: the same rows, the kind and the request's state at the end
+            st, _, csv = d.req("GET", "/api/v1/calls/missed?format=csv", token=admin)
+            self.assertEqual(st, 200)
+            lines = csv.lstrip("\ufeff").split("\r\n")
+            self.assertEqual(lines[0].split(",")[-2:], ["Kind", "Request"])
+            self.assertEqual(len([x for x in lines if x]), 3, lines)
+            first, second = lines[1].split(","), lines[2].split(",")
+            # (a leading '+' gets the apostrophe a spreadsheet needs to keep it text)
+            self.assertEqual((first[1], first[2], first[5], first[-2], first[-1]),
+                             ('"\'+79991230078"', "Ольга", "", "website request", "queued"))
+            self.assertEqual((second[1], second[-2], second[-1]), (CUSTOMER, "call", ""))
+            st, _, csv = d.req("GET", "/api/v1/calls/missed?format=csv&lang=ru&delimiter=semicolon", token=admin)
+            self.assertIn(";заявка с сайта;в очереди\r\n", csv)
+            # a cancelled request is no lead any more, in either list
+            st, _, b = d.req("DELETE", f"/api/v1/callbacks/{other['id']}", token=admin)
+            self.assertEqual(st, 200, b)
+            for status in ("open", "all"):
+                rep = missed(d, admin, status)
+                self.assertEqual([(r["kind"], r["call_id"]) for r in rep["calls"]], [("call", call["id"])], status)
+                self.assertEqual(rep["totals"]["web_requests"], 0)
             d.stop()
 
     def test_busy_customer_retried_then_failed(self):

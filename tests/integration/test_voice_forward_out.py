@@ -1,7 +1,8 @@
 """Forwarding schemes that ring outside: a number through the SIP trunk (a SIPp UAS as the
 provider, which challenges our INVITE and checks the digest, the dialled number and the
 caller ID) and a SIP address INVITEd directly (a SIPp phone that never registered). The
-caller's audio reaches the far end and back; the call log says answered with no agent.
+caller's audio reaches the far end and back; the call log says answered with no agent, and
+a number that asks for the post-call rating does not ask after a leg outside (not our agent).
 Without a [trunk] host a number is unreachable (the scheme rings nobody), so the scheme's
 backup takes the call."""
 import unittest
@@ -15,15 +16,17 @@ TRUNK_USER, TRUNK_PASSWORD = "sb-trunk", "trunk-Secr3t-pw"
 AUDIO = pcma_audio("fw")
 
 
-def scheme_number(test, d, token, steps, final, backup=None, number="556"):
+def scheme_number(test, d, token, steps, final, backup=None, number="556", rating=None):
     doc = {"name": "Дежурный", "steps": steps, "final": final}
     if backup:
         doc["backup"] = backup
     st, _, b = d.req("POST", "/api/v1/forwarding-schemes", doc, token=token)
     test.assertEqual(st, 201, b)
-    st, _, n = d.req("POST", "/api/v1/numbers", {
-        "name": "Дежурный", "number": number, "language": "ru",
-        "entry": {"action": "scheme", "scheme_id": b["forwarding_scheme"]["id"]}}, token=token)
+    num = {"name": "Дежурный", "number": number, "language": "ru",
+           "entry": {"action": "scheme", "scheme_id": b["forwarding_scheme"]["id"]}}
+    if rating is not None:
+        num["rating"] = rating
+    st, _, n = d.req("POST", "/api/v1/numbers", num, token=token)
     test.assertEqual(st, 201, n)
 
 
@@ -38,8 +41,9 @@ class ForwardOutsideTest(unittest.TestCase):
                  "prefix_numbers = 8\n")
         with Daemon(config_extra=SIP + trunk) as d:
             token = d.token(DEMO_ADMIN[0])
+            # the number asks for the rating, but the mobile is nobody of ours: not asked
             scheme_number(self, d, token, [{"targets": [{"number": MOBILE}], "mode": "together", "seconds": 10}],
-                          final={"action": "hangup"})
+                          final={"action": "hangup"}, rating=True)
             # the provider: sip:8<digits>@, From the caller's number, our digest; it answers,
             # sends audio for 3 s and hangs up
             provider = sipp_start(d, "trunk_uas", "trunk", local_port=tp, timeout=40, keys={
@@ -55,6 +59,8 @@ class ForwardOutsideTest(unittest.TestCase):
             ok(self, pr, d)
             c = last_call(d, token)
             self.assertEqual((c["status"], c["agent_id"], c["hangup_by"]), ("answered", None, "agent"), c)
+            # the caller left with the far end: no question, no talk ending before the call
+            self.assertEqual((c["rating"], c["talk_ended_at"]), (None, None), c)
             m = d.metrics()
             self.assertEqual(m["switchboard_voice_legs_outside_total"], 1)
             self.assertGreater(m["switchboard_voice_rtp_relayed_to_caller_total"], 25)

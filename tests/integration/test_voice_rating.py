@@ -1,13 +1,17 @@
-"""The post-call rating against SIPp on loopback (a queue's "rating": true): Anna (extension 202,
-team Sales in the demo) answers a caller of the Sales queue on a SIPp phone and hangs up first;
-the caller, still on the line, hears "please rate the call from 1 to 5" and presses a key.
+"""The post-call rating against SIPp on loopback (a queue's "rating": true, or the number's): Anna
+(extension 202, team Sales in the demo) answers a caller of the Sales queue on a SIPp phone and
+hangs up first; the caller, still on the line, hears "please rate the call from 1 to 5" and
+presses a key.
 
 - 4 (RFC 4733) -> "thank you", our BYE; the call log row has rating 4, hangup_by agent, the talk
   ending at the agent's hang-up (talk_ended_at), and the queue figures count it (rating_count 1,
   rating_average 4);
 - the caller hangs up first -> no question, rating null;
 - 9, the question again, then no key -> our BYE ~6 s after it, rating null;
-- rating off (the default) -> the caller gets BYE as soon as the agent hangs up.
+- rating off (the default) -> the caller gets BYE as soon as the agent hangs up;
+- the number's "rating": true -> a call the demo menu's key 3 sends straight to Anna (no queue)
+  is rated, and so is a call to the Sales queue whose own setting is off (either asks);
+- the number's rating off and no queue's -> that direct call is not.
 
 That the caller hears the question is read from /metrics: audio packets we sent that were not
 relayed from the agent, counted from the moment the agent's phone got our 200 to its BYE."""
@@ -54,10 +58,32 @@ def register_anna(test, d):
     return port, anna["id"]
 
 
-def phone(d, scenario, port, **keys):
+def direct_key(test, d, token, anna_id):
+    """The demo menu's key 3 rings Anna directly (an IVR "agent" option, no queue)."""
+    st, _, b = d.req("GET", "/api/v1/ivr-menus/1", token=token)
+    test.assertEqual(st, 200, b)
+    menu = b["ivr_menu"]
+    menu["options"].append({"digit": "3", "action": "agent", "agent_id": anna_id})
+    st, _, b = d.req("PUT", "/api/v1/ivr-menus/1", menu, token=token)
+    test.assertEqual(st, 200, b)
+
+
+def number_rating(test, d, token, value):
+    """The demo number 100's "rating" (None: left out)."""
+    st, _, b = d.req("GET", "/api/v1/numbers/1", token=token)
+    test.assertEqual(st, 200, b)
+    number = b["number"]
+    number.pop("rating", None)
+    if value is not None:
+        number["rating"] = value
+    return d.req("PUT", "/api/v1/numbers/1", number, token=token)
+
+
+def phone(d, scenario, port, calls=1, **keys):
     k = {"caller": CALLER, "ring_ms": 500, "pt": 8, "codec": "8 PCMA", "talk_ms": 2000}
     k.update(keys)
-    return sipp_start(d, scenario, 202, keys=k, local_port=port, extra=["-rtp_echo"], timeout=40)
+    return sipp_start(d, scenario, 202, keys=k, calls=calls, local_port=port, extra=["-rtp_echo"],
+                      timeout=40 * calls)
 
 
 def prompt_packets(d):
@@ -152,6 +178,63 @@ class VoiceRatingTest(unittest.TestCase):
             c = last_call(d, token)
             self.assertEqual((c["status"], c["hangup_by"], c["rating"]), ("answered", "agent", None), c)
             self.assertIsNone(c["talk_ended_at"], c)  # the caller did not stay after the agent
+            d.stop()
+
+    def test_number_rating_direct_agent_and_queue(self):
+        with Daemon(config_extra=SIP) as d:
+            token = d.token(DEMO_ADMIN[0])
+            team_id = sales(self, d, token, None)  # the Sales queue does not ask
+            st, _, b = number_rating(self, d, token, "yes")
+            self.assertEqual((st, b["error"]["code"]), (422, "validation_failed"), b)
+            self.assertIn("field 'rating': must be true or false", b["error"]["message"], b)
+            st, _, b = number_rating(self, d, token, True)
+            self.assertEqual((st, b["number"]["rating"]), (200, True), b)
+            port, anna_id = register_anna(self, d)
+            direct_key(self, d, token, anna_id)
+            anna = phone(d, "agent_bye", port, calls=2)
+            # 3: Anna's phone rings at once (no queue); she talks 2 s and hangs up; 5 after the question
+            caller = sipp_start(d, "caller_rate", 100, keys={
+                "digit": "3", "caller": CALLER, "audio": AUDIO, "key_after_ms": 7500, "keys": "5",
+                "wait_ms": 15000})
+            ok(self, caller.wait())  # the question, "thank you", then our BYE
+            c = last_call(d, token)
+            self.assertEqual((c["status"], c["hangup_by"], c["rating"]), ("answered", "agent", 5), c)
+            self.assertEqual((c["agent_id"], c["queue_team_id"], c["ivr_path"]), (anna_id, None, "3"), c)
+            self.assertTrue(c["answered_at"] < c["talk_ended_at"] < c["ended_at"], c)
+            # 1: the Sales queue, which does not ask; the number does
+            caller = sipp_start(d, "caller_rate", 100, keys={
+                "digit": "1", "caller": CALLER, "audio": AUDIO, "key_after_ms": 7500, "keys": "2",
+                "wait_ms": 15000})
+            ok(self, caller.wait())
+            ok(self, anna.wait())
+
+            def second():
+                st, _, body = d.req("GET", "/api/v1/calls", token=token)
+                return len(body["calls"]) == 2 and body["calls"][0]
+            c = wait_for(second, timeout=15, msg="second call logged")
+            self.assertEqual((c["status"], c["hangup_by"], c["rating"]), ("answered", "agent", 2), c)
+            self.assertEqual((c["agent_id"], c["queue_team_id"]), (anna_id, team_id), c)
+            self.assertEqual(d.metrics()["switchboard_voice_calls_active"], 0)
+            d.stop()
+
+    def test_number_rating_off_direct_agent_not_asked(self):
+        with Daemon(config_extra=SIP) as d:
+            token = d.token(DEMO_ADMIN[0])
+            st, _, b = number_rating(self, d, token, False)
+            self.assertEqual((st, b["number"]["rating"]), (200, False), b)
+            port, anna_id = register_anna(self, d)
+            direct_key(self, d, token, anna_id)
+            anna = phone(d, "agent_bye", port)
+            caller = sipp_start(d, "caller_queue_bye", 100, keys={"digit": "3", "caller": CALLER,
+                                                                  "wait_ms": 30000, "audio": AUDIO})
+            ok(self, anna.wait())
+            before = prompt_packets(d)
+            ok(self, caller.wait())  # our BYE came with the agent's
+            self.assertLess(prompt_packets(d) - before, 25)  # no question
+            c = last_call(d, token)
+            self.assertEqual((c["status"], c["hangup_by"], c["rating"]), ("answered", "agent", None), c)
+            self.assertEqual((c["agent_id"], c["queue_team_id"]), (anna_id, None), c)
+            self.assertIsNone(c["talk_ended_at"], c)
             d.stop()
 
     def test_rating_must_be_a_boolean(self):

@@ -752,6 +752,8 @@ static void test_number_validation(void **state)
          "after_hours.team_id"},
         {"\"number\": \"100\", %s, \"operator\": {\"action\": \"menu\", \"menu_id\": 1}}", "operator.action"},
         {"\"number\": \"100\", %s, \"trunk\": 1}", "trunk"},
+        {"\"number\": \"100\", %s, \"rating\": \"yes\"}", "rating"},
+        {"\"number\": \"100\", %s, \"rating\": 1}", "rating"},
     };
     for (size_t i = 0; i < SB_ARRAY_LEN(bad); i++) {
         char rest[400], text[512];
@@ -775,6 +777,14 @@ static void test_number_validation(void **state)
     assert_int_equal(sb_voice_number(j, &n), 0);
     assert_string_equal(n.language, "ru"); /* the default */
     assert_int_equal(n.holidays.what, SB_IVR_DO_NONE);
+    assert_false(n.rating); /* the default: only a queue's own setting asks */
+    json_decref(j);
+    j = parse("{\"id\": 3, \"name\": \"R\", \"number\": \"300\", \"rating\": true,"
+              " \"entry\": {\"action\": \"agent\", \"agent_id\": 5}}");
+    sb_phone_number rated;
+    assert_int_equal(sb_voice_check_number(j, NULL, &err), 0);
+    assert_int_equal(sb_voice_number(j, &rated), 0);
+    assert_true(rated.rating);
     json_decref(j);
     /* the same digits twice in one IVR */
     sb_phone_number dup = n;

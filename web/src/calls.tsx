@@ -4,7 +4,9 @@
 // it lasted once answered, its ticket and its recording (a player); a
 // status filter and more pages by cursor. Beside it, the missed calls not
 // yet called back (GET /api/v1/calls/missed): one row per customer with
-// their attempts, the ticket and the call-back task, and the same as CSV.
+// their attempts, the ticket and the call-back task, together with the
+// website's call-back requests that no missed call accounts for (marked as
+// such), how many of each, and the same as CSV.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, listen, type Agent } from './api';
@@ -29,18 +31,23 @@ type CallRow = {
   ticket_number?: number | null;
   recording_url?: string | null;
   recording_deleted_by?: string | null; // 'retention': the file is gone, the row stays
-  rating?: number | null; // the post-call rating, 1-5 (a queue with "rating")
+  rating?: number | null; // the post-call rating, 1-5 (a queue or number with "rating")
   talk_ended_at?: string | null; // the agent hung up then, and the caller stayed to rate
   period?: 'business_hours' | 'after_hours' | 'holiday' | null; // of the number's calendar when it came
 };
 
 type MissedRow = {
-  call_id: number;
+  kind: 'call' | 'web_request';
+  call_id: number | null; // the last call (null: a website request)
+  callback_id: number | null; // the website request: the row's own, or one that joined a call's task
   phone: string;
-  status: string;
-  last_call_at: string;
-  first_call_at: string;
-  waited_seconds: number;
+  name: string | null; // the name the website's form gave
+  status: string; // a call's, or a request's: queued, calling, failed, done
+  requested_at: string | null;
+  last_call_at: string | null;
+  first_call_at: string | null;
+  waited_seconds: number | null;
+  due_at: string | null;
   queue_team_id: number | null;
   queue_name: string | null;
   ticket_number: number | null;
@@ -48,6 +55,8 @@ type MissedRow = {
   contact: { id: number; name: string | null } | null;
   task: { id: number; status: string; due_at: string; done_at: string | null } | null;
 };
+
+type MissedTotals = { all: number; missed_calls: number; web_requests: number };
 
 const STATUSES = ['answered', 'missed', 'abandoned', 'busy', 'voicemail', 'rejected', 'failed'] as const;
 
@@ -105,6 +114,9 @@ const s = strings({
     noTask: 'без задачи',
     csv: 'Скачать CSV',
     emptyMissed: 'Пропущенных звонков нет',
+    webRequest: 'заявка с сайта',
+    alsoWeb: 'и заявка с сайта',
+    missedTotals: 'Всего: {all} (пропущенных звонков: {calls}, заявок с сайта: {web})',
     queues: 'Очереди',
     requests: 'Заявки с сайта',
     'req.phone': 'Номер',
@@ -191,6 +203,9 @@ const s = strings({
     noTask: 'no task',
     csv: 'Download CSV',
     emptyMissed: 'No missed calls',
+    webRequest: 'website request',
+    alsoWeb: 'also asked on the website',
+    missedTotals: 'Total: {all} (missed calls: {calls}, website requests: {web})',
     queues: 'Queues',
     requests: 'Website requests',
     'req.phone': 'Number',
@@ -287,6 +302,7 @@ function useLatestOnly(): () => () => boolean {
  * or the stream says so (`when`); the latest load wins. */
 function useApiList<R>(t: T, url: string, key: string, deps: unknown[], when: (type: string) => boolean) {
   const [rows, setRows] = useState<R[] | null>(null);
+  const [body, setBody] = useState<Record<string, unknown> | null>(null); // the whole answer
   const [error, setError] = useState('');
   const begin = useLatestOnly();
   const load = async () => {
@@ -299,6 +315,7 @@ function useApiList<R>(t: T, url: string, key: string, deps: unknown[], when: (t
       return;
     }
     setRows(r.json[key]);
+    setBody(r.json);
   };
   useEffect(() => {
     load();
@@ -306,7 +323,7 @@ function useApiList<R>(t: T, url: string, key: string, deps: unknown[], when: (t
       if (e.type === 'stream.open' || when(e.type)) load();
     });
   }, deps);
-  return { rows, error, setError, load };
+  return { rows, body, error, setError, load };
 }
 
 /* The "show" filter above a list: those still to call back, or all. */
@@ -494,35 +511,61 @@ function taskLabel(t: T, task: MissedRow['task']) {
   return `${s(t, 'due')} ${t.time(task.due_at)}`;
 }
 
+/* A website request's state, and by when it is to be called while pending. */
+function requestLabel(t: T, m: MissedRow) {
+  const state = s(t, `req.status.${m.status as CallbackRow['status']}`);
+  const pending = m.status === 'queued' || m.status === 'calling';
+  return pending && m.due_at ? `${state}, ${s(t, 'due')} ${t.time(m.due_at)}` : state;
+}
+
 function MissedCalls(props: { t: T }) {
   const { t } = props;
   const [show, setShow] = useState<'open' | 'all'>('open');
-  // a call ends or a task changes: the list may change
-  const { rows, error, load } = useApiList<MissedRow>(t, `/api/v1/calls/missed?status=${show}`, 'calls', [show],
+  // a call ends or a task changes (a website request makes one): the list may change
+  const { rows, body, error, load } = useApiList<MissedRow>(t, `/api/v1/calls/missed?status=${show}`, 'calls', [show],
     (type) => type.startsWith('task.'));
+  const totals = body?.totals as MissedTotals | undefined;
   const csv = `/api/v1/calls/missed?status=${show}&format=csv&lang=${t.lang}${t.lang === 'ru' ? '&delimiter=semicolon' : ''}`;
   return (
     <>
       <div class="calls-head">
         <ShowSelect t={t} value={show} open="open" onChange={setShow} load={load} />
         <a class="csv" href={csv} download>{s(t, 'csv')}</a>
+        {totals && totals.all > 0 && (
+          <span class="missed-totals" aria-live="polite">
+            {s(t, 'missedTotals').replace('{all}', number(t, totals.all))
+              .replace('{calls}', number(t, totals.missed_calls)).replace('{web}', number(t, totals.web_requests))}
+          </span>
+        )}
       </div>
       <ListTable t={t} rows={rows} error={error} empty="emptyMissed" name="missed-table"
         cols={['lastCall', 'from', 'ticket', 'queueCol', 'wait', 'attempts', 'callBack']}>
-              {(rows ?? []).map((m) => (
-                <tr key={m.call_id} data-call={m.call_id} class={`missed task-${m.task?.status ?? 'none'}`}>
-                  <td>{t.time(m.last_call_at)}</td>
-                  <td>
-                    {m.contact?.name ? <>{m.contact.name} </> : null}
-                    <span class="phone">{m.phone}</span>
-                  </td>
-                  <td><TicketLink n={m.ticket_number} /></td>
-                  <td>{m.queue_name ?? '—'}</td>
-                  <td>{`${number(t, m.waited_seconds)} ${s(t, 'sec')}`}</td>
-                  <td>{number(t, m.attempts)}</td>
-                  <td>{taskLabel(t, m.task)}</td>
-                </tr>
-              ))}
+              {(rows ?? []).map((m) => {
+                const web = m.kind === 'web_request';
+                const who = m.contact?.name || m.name;
+                return (
+                  <tr key={`${m.kind}-${m.call_id ?? m.callback_id}`}
+                    data-call={web ? undefined : m.call_id ?? undefined}
+                    data-request={web ? m.callback_id ?? undefined : undefined}
+                    class={`missed kind-${m.kind} task-${m.task?.status ?? 'none'}`}>
+                    <td>{t.time(web ? m.requested_at : m.last_call_at)}</td>
+                    <td>
+                      {who ? <>{who} </> : null}
+                      <span class="phone">{m.phone}</span>
+                      {web ? (
+                        <> <span class="badge web-request">{s(t, 'webRequest')}</span></>
+                      ) : m.callback_id ? (
+                        <> <span class="badge web-request">{s(t, 'alsoWeb')}</span></>
+                      ) : null}
+                    </td>
+                    <td><TicketLink n={m.ticket_number} /></td>
+                    <td>{m.queue_name ?? '—'}</td>
+                    <td>{m.waited_seconds === null ? '—' : `${number(t, m.waited_seconds)} ${s(t, 'sec')}`}</td>
+                    <td>{number(t, m.attempts)}</td>
+                    <td>{web ? requestLabel(t, m) : taskLabel(t, m.task)}</td>
+                  </tr>
+                );
+              })}
       </ListTable>
     </>
   );

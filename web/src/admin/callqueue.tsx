@@ -71,7 +71,7 @@ const q = strings({
     'rec.off': 'не записывать',
     rating: 'Просить клиента оценить разговор',
     ratingHint:
-      'Когда оператор кладёт трубку первым, клиент слышит «Пожалуйста, оцените разговор: нажмите от 1 до 5». Оценка видна в журнале звонков и в показателях очередей.',
+      'Когда оператор кладёт трубку первым, клиент слышит «Пожалуйста, оцените разговор: нажмите от 1 до 5». Оценка видна в журнале звонков и в показателях очередей. Номер, у которого оценка включена, просит её и без этого.',
     retry: 'Пауза перед новым кругом вызовов, секунд',
     retryHint: 'когда не ответил ни один свободный оператор; пусто — 3; 0–300',
     preferred: 'Сколько звонить только «своему» оператору клиента, секунд',
@@ -119,7 +119,7 @@ const q = strings({
     'rec.off': 'do not record',
     rating: 'Ask the caller to rate the call',
     ratingHint:
-      'When the agent hangs up first, the caller hears “Please rate the call from 1 to 5”. The rating shows in the call log and the queue figures.',
+      'When the agent hangs up first, the caller hears “Please rate the call from 1 to 5”. The rating shows in the call log and the queue figures. A number whose own rating is on asks anyway.',
     retry: 'Pause before ringing everyone again, seconds',
     retryHint: 'after no free agent answered; empty — 3; 0–300',
     preferred: 'Ring the customer’s own agent alone for, seconds',

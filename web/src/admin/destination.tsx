@@ -104,6 +104,7 @@ export type NumberDoc = {
   holidays?: Dest;
   operator?: Dest;
   record_calls?: boolean | null;
+  rating?: boolean | null; // the caller rates every call an agent answered (or the queue asks)
 };
 
 export type TargetKind = 'agent' | 'team' | 'number' | 'sip_uri';

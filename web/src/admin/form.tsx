@@ -249,13 +249,27 @@ export function useFields<F extends object>(init: F | (() => F)) {
   return [f, setF, set] as const;
 }
 
-/* A checkbox on a line of its own; `path` lets an API error find it. */
-export function CheckField(props: { path: string; label: string; checked: boolean; onChange: (on: boolean) => void }) {
+/* A checkbox on a line of its own; `path` lets an API error find it (shown
+ * under it when `err` is given), `hint` says more under the label. */
+export function CheckField(props: {
+  path: string;
+  label: string;
+  checked: boolean;
+  onChange: (on: boolean) => void;
+  hint?: string;
+  err?: FormError;
+}) {
+  const id = useId('c');
+  const mine = props.err && props.err.path === props.path ? props.err.message : '';
+  const described = [props.hint ? id + '-hint' : '', mine ? id + '-err' : ''].filter(Boolean).join(' ');
   return (
-    <div class="field" data-path={props.path}>
+    <div class={`field${mine ? ' invalid' : ''}`} data-path={props.path}>
       <label class="check">
-        <input type="checkbox" checked={props.checked} onChange={(e) => props.onChange(checked(e))} /> {props.label}
+        <input type="checkbox" checked={props.checked} onChange={(e) => props.onChange(checked(e))}
+          aria-describedby={described || undefined} aria-invalid={mine ? true : undefined} /> {props.label}
       </label>
+      {props.hint && <small id={id + '-hint'} class="hint">{props.hint}</small>}
+      {mine && <p id={id + '-err'} class="field-error" role="alert">{mine}</p>}
     </div>
   );
 }

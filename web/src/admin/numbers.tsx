@@ -2,11 +2,12 @@
 // the prompts they hear, what answers (a menu, a forwarding scheme, a
 // queue, an agent, ...) and,
 // with a business calendar, what answers outside its hours and on its
-// holidays (/api/v1/numbers).
+// holidays, whether calls are recorded and whether the caller is asked to
+// rate every call an agent answered (/api/v1/numbers).
 import { useState } from 'preact/hooks';
 import { strings, type T } from '../i18n';
 import { EditorForm, ListScreen, putOrPost, useForm, useListScreen, useLoaded } from './crud';
-import { c, Field, ItemSelect, val } from './form';
+import { c, CheckField, Field, ItemSelect, val } from './form';
 import {
   DestGroup, destDoc, ds, destState, destText, NUMBER_ACTIONS, OPERATOR_ACTIONS,
   type MenuDoc, type NumberDoc, type Pickers, type SchemeDoc,
@@ -37,6 +38,9 @@ const s = strings({
     recordDefault: 'как в настройках сервера ([sip] record_calls)',
     recordOn: 'записывать',
     recordOff: 'не записывать',
+    rating: 'Просить клиента оценить разговор',
+    ratingHint:
+      'Для каждого звонка на этот номер, на который ответил оператор (через очередь, меню, добавочный или схему переадресации): когда оператор кладёт трубку первым, клиент слышит «Пожалуйста, оцените разговор: нажмите от 1 до 5». Очередь, в настройках которой оценка включена, просит и без этого.',
   },
   en: {
     newNumber: 'New number',
@@ -61,6 +65,9 @@ const s = strings({
     recordDefault: 'as the server says ([sip] record_calls)',
     recordOn: 'record',
     recordOff: 'do not record',
+    rating: 'Ask the caller to rate the call',
+    ratingHint:
+      'For every call to this number an agent answers (through a queue, a menu, an extension or a forwarding scheme): when the agent hangs up first, the caller hears “Please rate the call from 1 to 5”. A queue whose own rating is on asks anyway.',
   },
 });
 
@@ -73,6 +80,7 @@ function NumberEditor(props: { t: T; num: NumberDoc | null; pickers: Pickers; lo
     language: n0?.language ?? 'ru',
     calendar: n0?.calendar_id ? String(n0.calendar_id) : '',
     record: n0?.record_calls === true ? 'on' : n0?.record_calls === false ? 'off' : '',
+    rating: n0?.rating === true,
   }));
   const [entry, setEntry] = useState(() => destState(n0?.entry ?? (n0 ? undefined : { action: 'menu' })));
   const [after, setAfter] = useState(() => destState(n0?.after_hours));
@@ -87,6 +95,7 @@ function NumberEditor(props: { t: T; num: NumberDoc | null; pickers: Pickers; lo
     if (e) doc.entry = e;
     if (f.calendar) doc.calendar_id = Number(f.calendar);
     if (f.record) doc.record_calls = f.record === 'on';
+    if (f.rating) doc.rating = true; /* off is the default */
     const a = destDoc(after);
     if (a) doc.after_hours = a;
     const h = destDoc(hols);
@@ -136,6 +145,8 @@ function NumberEditor(props: { t: T; num: NumberDoc | null; pickers: Pickers; lo
           </select>
         )}
       </Field>
+      <CheckField path="rating" label={s(t, 'rating')} hint={s(t, 'ratingHint')} err={err} checked={f.rating}
+        onChange={(rating) => setF({ ...f, rating })} />
     </EditorForm>
   );
 }
