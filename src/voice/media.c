@@ -80,6 +80,7 @@
 #define RTP_BIND_TRIES 64
 #define RTP_BUF        2048         /* the largest datagram we read; more is cut (and not G.711 20 ms anyway) */
 #define MAX_EVENTS     256          /* sockets handled per epoll_wait */
+#define TICK_BATCH     32           /* media served by the tick per hold of the lock */
 #define PROMPT_MAX     (8000 * 600) /* samples: ten minutes */
 #define MAX_CATCHUP    5            /* frames sent at once after a late tick */
 #define MEDIA_CHECK_MS 1000
@@ -176,6 +177,8 @@ struct sb_mediactx {
     media_ev *out_head, *out_tail;
     bool out_signalled;  /* an mqueue message is on its way */
     sb_media *graveyard; /* freed by the voice thread, released by the media thread */
+    sb_media **snap;     /* the media thread's: the tick's list of media */
+    size_t snap_cap;
     /* the writer thread: recordings' writes, fsyncs and closes */
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;
@@ -284,6 +287,7 @@ void sb_mediactx_free(sb_mediactx *mx)
         free(e);
     }
     mx->mq = mem_deref(mx->mq);
+    free(mx->snap);
     if (mx->epfd >= 0)
         close(mx->epfd);
     if (mx->wakefd >= 0)
@@ -910,45 +914,70 @@ static bool send_frame(sb_media *m)
     return ended;
 }
 
-/* Under mu: the 20 ms tick. */
-static void tick(sb_mediactx *mx, uint64_t now)
+/* The tick's work for one media (under mu): `frames` frames of its prompt,
+ * its recording, and (`check`) the no-media watch. */
+static void tick_one(sb_mediactx *mx, sb_media *m, int frames, uint64_t now, bool check)
 {
+    for (int f = 0; f < frames; f++) {
+        if (send_frame(m)) {
+            media_ev *e = ev_new(m, EV_PLAY_DONE);
+            e->play_gen = m->play_gen;
+            ev_put(mx, e);
+        }
+    }
+    if (m->rec != NULL)
+        rec_tick(m, now);
+    if (check && !m->no_media_reported && !m->unwatched &&
+        (m->expect_rx ? now - m->last_rx_ms > mx->no_media_ms : now - m->held_ms > HOLD_MAX_MS)) {
+        m->no_media_reported = true;
+        atomic_fetch_add(&mx->cnt->no_media_hangups, 1);
+        ev_put(mx, ev_new(m, EV_NO_MEDIA));
+    }
+}
+
+/* The 20 ms tick (mu not held). The media that started are listed once,
+ * then served TICK_BATCH at a time, each batch under mu: the voice thread
+ * never waits for a whole tick of a thousand calls, only for a batch. A
+ * media freed meanwhile is skipped (its memory waits in the graveyard
+ * until this round is over); one started meanwhile waits for the next. */
+static void tick(sb_mediactx *mx)
+{
+    pthread_mutex_lock(&mx->mu);
+    uint64_t now = sb_clock_mono_ms();
+    if (list_isempty(&mx->active) || now < mx->next_ms) {
+        pthread_mutex_unlock(&mx->mu);
+        return;
+    }
     /* averaged, so that one stall (a slow disk, a scheduler hiccup) does not
      * read as overload; a thread that stays behind does */
-    uint64_t late = (atomic_load(&mx->late_ms) * 7 + (now > mx->next_ms ? now - mx->next_ms : 0)) / 8;
+    uint64_t late = (atomic_load(&mx->late_ms) * 7 + (now - mx->next_ms)) / 8;
     atomic_store(&mx->late_ms, late);
     atomic_store(&mx->late_at_ms, now);
     int frames = 0;
     while (mx->next_ms <= now && frames < MAX_CATCHUP) {
-        for (struct le *le = list_head(&mx->active); le != NULL; le = le->next) {
-            sb_media *m = le->data;
-            if (send_frame(m)) {
-                media_ev *e = ev_new(m, EV_PLAY_DONE);
-                e->play_gen = m->play_gen;
-                ev_put(mx, e);
-            }
-        }
         mx->next_ms += FRAME_MS;
         frames++;
     }
     if (mx->next_ms + FRAME_MS * MAX_CATCHUP < now)
         mx->next_ms = now + FRAME_MS; /* far behind (a stall): do not burst */
-    for (struct le *le = list_head(&mx->active); le != NULL; le = le->next) {
-        sb_media *m = le->data;
-        if (m->rec != NULL)
-            rec_tick(m, now);
-    }
-    if (mx->no_media_ms > 0 && now >= mx->next_check_ms) {
+    bool check = mx->no_media_ms > 0 && now >= mx->next_check_ms;
+    if (check)
         mx->next_check_ms = now + MEDIA_CHECK_MS;
-        for (struct le *le = list_head(&mx->active); le != NULL; le = le->next) {
-            sb_media *m = le->data;
-            if (!m->no_media_reported && !m->unwatched &&
-                (m->expect_rx ? now - m->last_rx_ms > mx->no_media_ms : now - m->held_ms > HOLD_MAX_MS)) {
-                m->no_media_reported = true;
-                atomic_fetch_add(&mx->cnt->no_media_hangups, 1);
-                ev_put(mx, ev_new(m, EV_NO_MEDIA));
-            }
+    size_t n = 0;
+    for (struct le *le = list_head(&mx->active); le != NULL; le = le->next) {
+        if (n == mx->snap_cap) {
+            mx->snap_cap = mx->snap_cap != 0 ? mx->snap_cap * 2 : 256;
+            mx->snap = sb_xrealloc(mx->snap, mx->snap_cap * sizeof *mx->snap);
         }
+        mx->snap[n++] = le->data;
+    }
+    pthread_mutex_unlock(&mx->mu);
+    for (size_t i = 0; i < n; i += TICK_BATCH) {
+        pthread_mutex_lock(&mx->mu);
+        for (size_t k = i; k < n && k < i + TICK_BATCH; k++)
+            if (!mx->snap[k]->dead)
+                tick_one(mx, mx->snap[k], frames, now, check);
+        pthread_mutex_unlock(&mx->mu);
     }
 }
 
@@ -967,7 +996,7 @@ static void *media_main(void *arg)
     sb_mediactx *mx = arg;
     struct epoll_event evs[MAX_EVENTS];
     uint8_t buf[RTP_BUF];
-    bool stop = false;
+    bool stop = false; /* media freed during a round stay in the graveyard until its end */
     while (!stop) {
         int timeout = -1;
         pthread_mutex_lock(&mx->mu);
@@ -984,22 +1013,22 @@ static void *media_main(void *arg)
             }
             n = 0;
         }
-        pthread_mutex_lock(&mx->mu);
+        /* one socket at a time under mu (see tick) */
         for (int i = 0; i < n; i++) {
             sb_media *m = evs[i].data.ptr;
             if (m == NULL) {
                 uint64_t v;
                 (void)!read(mx->wakefd, &v, sizeof v);
-            } else if (!m->dead) {
-                media_read(m, buf);
+                continue;
             }
+            pthread_mutex_lock(&mx->mu);
+            if (!m->dead)
+                media_read(m, buf);
+            pthread_mutex_unlock(&mx->mu);
         }
+        tick(mx);
+        pthread_mutex_lock(&mx->mu);
         stop = mx->stop;
-        if (!list_isempty(&mx->active)) {
-            uint64_t now = sb_clock_mono_ms();
-            if (now >= mx->next_ms)
-                tick(mx, now);
-        }
         release_dead(mx); /* no event of this round names them any more */
         bool signal = mx->out_head != NULL && !mx->out_signalled && !stop;
         if (signal)
