@@ -70,6 +70,18 @@ static int parse_uint(const char *v, unsigned long long max, unsigned long long 
     return 0;
 }
 
+/* true|1|yes or false|0|no: the INI's booleans */
+static int parse_bool(const char *v, int *out)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0)
+        *out = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
 static int on_sip_value(load_ctx *lc, const char *name, const char *value)
 {
     sb_config *c = lc->c;
@@ -102,11 +114,7 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
             goto bad;
         c->sip_queue_max_wait_seconds = (unsigned)n;
     } else if (strcmp(name, "record_calls") == 0) {
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            c->sip_record_calls = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            c->sip_record_calls = 0;
-        else
+        if (parse_bool(value, &c->sip_record_calls) != 0)
             goto bad;
     } else if (strcmp(name, "voicemail_max_seconds") == 0) {
         if (parse_uint(value, 3600, &n) != 0 || n == 0)
@@ -220,11 +228,7 @@ static int on_trunk_value(load_ctx *lc, const char *name, const char *value)
             goto bad;
         snprintf(c->trunk_in_username, sizeof c->trunk_in_username, "%s", value);
     } else if (strcmp(name, "register") == 0) {
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            c->trunk_register = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            c->trunk_register = 0;
-        else
+        if (parse_bool(value, &c->trunk_register) != 0)
             goto bad;
     } else if (strcmp(name, "register_expires") == 0) {
         if (parse_uint(value, 86400, &n) != 0 || n < 60)
@@ -323,11 +327,7 @@ static int on_value(void *ud, const char *section, const char *name, const char 
             goto bad;
         c->outbox_timeout_ms = (unsigned)n;
     } else if (MATCH("demo", "seed")) {
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            c->demo = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            c->demo = 0;
-        else
+        if (parse_bool(value, &c->demo) != 0)
             goto bad;
     } else if (strcmp(section, "sip") == 0) {
         return on_sip_value(lc, name, value);
