@@ -44,6 +44,7 @@ void sb_config_defaults(sb_config *c)
 #endif
     c->sip_register_max_failures = 5;
     c->sip_register_lockout_seconds = 300;
+    c->sip_auth_invites = 1;
     c->sip_blacklist_prompt = 0;
     c->sip_invite_rate_per_second = 100;
     c->sip_invite_burst = 200;
@@ -155,6 +156,9 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
         if (parse_uint(value, 1000, &n) != 0)
             goto bad;
         c->sip_register_max_failures = (unsigned)n;
+    } else if (strcmp(name, "auth_invites") == 0) {
+        if (parse_bool(value, &c->sip_auth_invites) != 0)
+            goto bad;
     } else if (strcmp(name, "register_lockout_seconds") == 0) {
         if (parse_uint(value, 86400, &n) != 0)
             goto bad;
