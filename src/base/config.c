@@ -44,6 +44,7 @@ void sb_config_defaults(sb_config *c)
 #endif
     c->sip_register_max_failures = 5;
     c->sip_register_lockout_seconds = 300;
+    c->sip_auth_invites = 1;
     c->sip_blacklist_prompt = 0;
     c->sip_invite_rate_per_second = 100;
     c->sip_invite_burst = 200;
@@ -67,6 +68,18 @@ static int parse_uint(const char *v, unsigned long long max, unsigned long long 
     if (*end != '\0' || n > max)
         return -1;
     *out = n;
+    return 0;
+}
+
+/* true|1|yes or false|0|no: the INI's booleans */
+static int parse_bool(const char *v, int *out)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0)
+        *out = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0)
+        *out = 0;
+    else
+        return -1;
     return 0;
 }
 
@@ -102,11 +115,7 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
             goto bad;
         c->sip_queue_max_wait_seconds = (unsigned)n;
     } else if (strcmp(name, "record_calls") == 0) {
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            c->sip_record_calls = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            c->sip_record_calls = 0;
-        else
+        if (parse_bool(value, &c->sip_record_calls) != 0)
             goto bad;
     } else if (strcmp(name, "voicemail_max_seconds") == 0) {
         if (parse_uint(value, 3600, &n) != 0 || n == 0)
@@ -147,6 +156,9 @@ static int on_sip_value(load_ctx *lc, const char *name, const char *value)
         if (parse_uint(value, 1000, &n) != 0)
             goto bad;
         c->sip_register_max_failures = (unsigned)n;
+    } else if (strcmp(name, "auth_invites") == 0) {
+        if (parse_bool(value, &c->sip_auth_invites) != 0)
+            goto bad;
     } else if (strcmp(name, "register_lockout_seconds") == 0) {
         if (parse_uint(value, 86400, &n) != 0)
             goto bad;
@@ -220,11 +232,7 @@ static int on_trunk_value(load_ctx *lc, const char *name, const char *value)
             goto bad;
         snprintf(c->trunk_in_username, sizeof c->trunk_in_username, "%s", value);
     } else if (strcmp(name, "register") == 0) {
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            c->trunk_register = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            c->trunk_register = 0;
-        else
+        if (parse_bool(value, &c->trunk_register) != 0)
             goto bad;
     } else if (strcmp(name, "register_expires") == 0) {
         if (parse_uint(value, 86400, &n) != 0 || n < 60)
@@ -323,11 +331,7 @@ static int on_value(void *ud, const char *section, const char *name, const char 
             goto bad;
         c->outbox_timeout_ms = (unsigned)n;
     } else if (MATCH("demo", "seed")) {
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            c->demo = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            c->demo = 0;
-        else
+        if (parse_bool(value, &c->demo) != 0)
             goto bad;
     } else if (strcmp(section, "sip") == 0) {
         return on_sip_value(lc, name, value);

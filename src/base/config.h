@@ -46,6 +46,7 @@ typedef struct sb_config {
     unsigned sip_voicemail_keep_days;
     unsigned sip_register_max_failures;
     unsigned sip_register_lockout_seconds;
+    int sip_auth_invites; /* INVITEs from extensions must pass their digest (else: registered from that IP) */
     unsigned sip_invite_rate_per_second; /* new INVITEs per source IP (0: no limit) */
     unsigned sip_invite_burst;           /* at once, above the rate */
     unsigned sip_overload_lag_ms;        /* the core this far behind the voice thread: new INVITEs get 503 */

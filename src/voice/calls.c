@@ -1945,6 +1945,11 @@ sb_calls *sb_calls_start(sb_app *app)
     opt.invite_rate_per_second = cfg->sip_invite_rate_per_second;
     opt.invite_burst = cfg->sip_invite_burst;
     opt.overload_lag_ms = cfg->sip_overload_lag_ms;
+    opt.auth_invites = cfg->sip_auth_invites != 0;
+    if (!opt.auth_invites)
+        sb_log(SB_WARN, "voice",
+               "[sip] auth_invites = false: a phone's INVITE is believed without a challenge "
+               "when it comes from where that extension registered");
     sb_outbound_voice_options(cfg, &opt); /* [trunk] */
     if (sb_voice_start(&c->voice, app->loop, &opt, on_voice_event, c) != 0) {
         sb_ivr_free(c->ivr);

@@ -463,9 +463,10 @@ static bool invite_allowed(sb_vthread *vt, const struct sa *src, uint64_t now)
 
 static bool locked_out(sb_vthread *vt, const struct sa *src, uint64_t now);
 static void count_failure(sb_vthread *vt, const struct sip_msg *msg, const char *ext, uint64_t now);
-static void challenge(sb_vthread *vt, const struct sip_msg *msg, bool stale);
-static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex, uint64_t now,
-                        const sb_voice_extension **e, bool *stale);
+static void challenge(sb_vthread *vt, const struct sip_msg *msg, bool stale, bool proxy);
+static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex, bool proxy,
+                        uint64_t now, const sb_voice_extension **e, bool *stale);
+static const sb_voice_extension *ext_find(const sb_vthread *vt, const char *ext, size_t len);
 
 static void refuse_invite(sb_vthread *vt, const struct sip_msg *msg, uint16_t code)
 {
@@ -473,7 +474,7 @@ static void refuse_invite(sb_vthread *vt, const struct sip_msg *msg, uint16_t co
     (void)sip_treply(NULL, vt->sip, msg, code, reason_phrase(code));
 }
 
-/* An INVITE not from a registered phone comes from a trunk (or a
+/* An INVITE not from one of our extensions comes from a trunk (or a
  * stranger): true when [trunk] allow and inbound_username let it in (see
  * sb_voice_options); otherwise it has been answered (401 to authenticate,
  * 403 refused, 400 a malformed Authorization). */
@@ -486,7 +487,7 @@ static bool admit_from_outside(sb_vthread *vt, const struct sip_msg *msg, uint64
             f->stranger_logged = true;
             char ip[64] = "";
             (void)sa_ntop(&msg->src, ip, sizeof ip);
-            sb_log(SB_WARN, "voice", "invite refused src=%s: not a registered phone nor in [trunk] allow", ip);
+            sb_log(SB_WARN, "voice", "invite refused src=%s: not one of our phones nor in [trunk] allow", ip);
         }
         refuse_invite(vt, msg, 403);
         return false;
@@ -499,11 +500,11 @@ static bool admit_from_outside(sb_vthread *vt, const struct sip_msg *msg, uint64
         return false;
     }
     bool stale = false;
-    int rc = authenticate(vt, msg, vt->opt.trunk_in_username, vt->trunk_ha1, now, NULL, &stale);
+    int rc = authenticate(vt, msg, vt->opt.trunk_in_username, vt->trunk_ha1, false, now, NULL, &stale);
     if (rc == 0)
         return true;
     if (rc == 1) {
-        challenge(vt, msg, stale);
+        challenge(vt, msg, stale, false);
     } else if (rc == SB_EINVAL) {
         refuse_invite(vt, msg, 400);
     } else {
@@ -513,6 +514,35 @@ static bool admit_from_outside(sb_vthread *vt, const struct sip_msg *msg, uint64
         if (h != NULL && httpauth_digest_response_decode(&resp, &h->val) == 0)
             (void)sb_voice_user_copy(&resp.username, user);
         count_failure(vt, msg, user[0] ? user : "-", now);
+        refuse_invite(vt, msg, 403);
+    }
+    return false;
+}
+
+/* An INVITE whose From user is extension `e` claims to be that agent's
+ * phone ([sip] auth_invites): true when it carries the extension's own
+ * digest; otherwise it has been answered (407 to authenticate, as Asterisk
+ * asks of INVITEs; 403 for wrong credentials, another extension's name or
+ * a locked-out source; 400 a malformed Proxy-Authorization). A wrong
+ * digest counts toward the source's lockout like a REGISTER's, so the same
+ * NAT cannot guess its way to another agent's calls (toll fraud). */
+static bool admit_extension(sb_vthread *vt, const struct sip_msg *msg, const sb_voice_extension *e, uint64_t now)
+{
+    if (locked_out(vt, &msg->src, now)) {
+        atomic_fetch_add(&vt->cnt->invites_refused, 1);
+        refuse_invite(vt, msg, 403);
+        return false;
+    }
+    bool stale = false;
+    int rc = authenticate(vt, msg, e->extension, e->ha1, true, now, NULL, &stale);
+    if (rc == 0)
+        return true;
+    if (rc == 1) {
+        challenge(vt, msg, stale, true);
+    } else if (rc == SB_EINVAL) {
+        refuse_invite(vt, msg, 400);
+    } else {
+        count_failure(vt, msg, e->extension, now);
         refuse_invite(vt, msg, 403);
     }
     return false;
@@ -564,8 +594,15 @@ static void on_invite(const struct sip_msg *msg, void *arg)
         refuse_invite(vt, msg, 400);
         return;
     }
-    bool from_extension = is_registered_from(vt, from, &msg->src);
-    if (!from_extension && !admit_from_outside(vt, msg, sb_clock_mono_ms()))
+    /* From an extension: its digest decides (auth_invites), or, for phones
+     * that cannot answer a challenge, a registration from this address;
+     * anyone else is the trunk's (or a stranger's) */
+    uint64_t now = sb_clock_mono_ms();
+    const sb_voice_extension *e = vt->opt.auth_invites ? ext_find(vt, from, strlen(from)) : NULL;
+    bool from_extension = e != NULL || (!vt->opt.auth_invites && is_registered_from(vt, from, &msg->src));
+    if (e != NULL && !admit_extension(vt, msg, e, now))
+        return;
+    if (!from_extension && !admit_from_outside(vt, msg, now))
         return;
     sb_vcall *c = sb_xcalloc(1, sizeof *c);
     c->magic = CALL_MAGIC;
@@ -1315,14 +1352,24 @@ static void count_failure(sb_vthread *vt, const struct sip_msg *msg, const char 
     }
 }
 
-static void challenge(sb_vthread *vt, const struct sip_msg *msg, bool stale)
+/* 401 with WWW-Authenticate, or with `proxy` 407 with Proxy-Authenticate
+ * (what phones expect for an INVITE). An INVITE's challenge is sent by a
+ * server transaction: over UDP it is repeated until the caller's ACK, and
+ * the INVITE's retransmissions get it again rather than a new nonce each. */
+static void challenge(sb_vthread *vt, const struct sip_msg *msg, bool stale, bool proxy)
 {
     char nonce[49];
     sb_voice_nonce_make(vt->secret, sb_clock_mono_ms() + NONCE_TTL_MS, nonce);
-    (void)sip_replyf(vt->sip, msg, 401, "Unauthorized",
-                     "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", algorithm=MD5%s\r\n"
-                     "Content-Length: 0\r\n\r\n",
-                     vt->opt.realm, nonce, stale ? ", stale=true" : "");
+    uint16_t code = proxy ? 407 : 401;
+    const char *reason = proxy ? "Proxy Authentication Required" : "Unauthorized";
+    const char *fmt = "%s: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", algorithm=MD5%s\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    const char *hdr = proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
+    const char *st = stale ? ", stale=true" : "";
+    if (pl_strcmp(&msg->met, "INVITE") == 0)
+        (void)sip_treplyf(NULL, NULL, vt->sip, msg, false, code, reason, fmt, hdr, vt->opt.realm, nonce, st);
+    else
+        (void)sip_replyf(vt->sip, msg, code, reason, fmt, hdr, vt->opt.realm, nonce, st);
 }
 
 static int hex_to_bin(const char *hex, uint8_t *out, size_t n)
@@ -1336,15 +1383,16 @@ static int hex_to_bin(const char *hex, uint8_t *out, size_t n)
     return 0;
 }
 
-/* Checks the Authorization header for `user`: 0 authenticated, 1
- * challenge again (none, stale or foreign nonce, other realm), SB_EAUTH
- * wrong credentials, SB_EINVAL malformed. The HA1 is `ha1_hex` when given
- * (the trunk), else the extension's (*e set). */
-static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex, uint64_t now,
-                        const sb_voice_extension **e, bool *stale)
+/* Checks the Authorization header (with `proxy`, Proxy-Authorization,
+ * which answers our 407) for `user`: 0 authenticated, 1 challenge again
+ * (none, stale or foreign nonce, other realm), SB_EAUTH wrong credentials
+ * or another user's, SB_EINVAL malformed. The HA1 is `ha1_hex` when given
+ * (the trunk, an INVITE's extension), else the extension's (*e set). */
+static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex, bool proxy,
+                        uint64_t now, const sb_voice_extension **e, bool *stale)
 {
     *stale = false;
-    const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_AUTHORIZATION);
+    const struct sip_hdr *h = sip_msg_hdr(msg, proxy ? SIP_HDR_PROXY_AUTHORIZATION : SIP_HDR_AUTHORIZATION);
     if (h == NULL)
         return 1;
     struct httpauth_digest_resp resp;
@@ -1483,9 +1531,9 @@ static void handle_register(sb_vthread *vt, const struct sip_msg *msg)
     }
     const sb_voice_extension *e = NULL;
     bool stale = false;
-    int rc = authenticate(vt, msg, ext, NULL, now, &e, &stale);
+    int rc = authenticate(vt, msg, ext, NULL, false, now, &e, &stale);
     if (rc == 1) {
-        challenge(vt, msg, stale);
+        challenge(vt, msg, stale, false);
         return;
     }
     if (rc == SB_EINVAL) {

@@ -529,7 +529,8 @@ void sb_voice_metrics_text(const sb_voice *v, sb_buf *b)
         {"voice_invites_limited_total", "INVITEs refused (503) by the per-source rate limit.", "counter",
          offsetof(sb_voice_counters, invites_limited)},
         {"voice_invites_refused_total",
-         "INVITEs from outside (not a registered phone) refused: an address not in [trunk] allow, or a failed digest.",
+         "INVITEs refused: from outside, an address not in [trunk] allow; a failed digest, the trunk's or an "
+         "extension's; a locked-out address.",
          "counter", offsetof(sb_voice_counters, invites_refused)},
         {"voice_invites_shed_total", "New calls refused (503, Retry-After) while the core lagged over overload_lag_ms.",
          "counter", offsetof(sb_voice_counters, invites_shed)},

@@ -93,7 +93,7 @@ typedef struct sb_voice_event {
     char from[SB_VOICE_EXT_MAX];    /* caller's user part (number or extension) */
     char to[SB_VOICE_EXT_MAX];      /* dialled user part (DID or extension) */
     char source[SB_VOICE_ADDR_MAX]; /* transport source "udp:IP:PORT" */
-    bool from_extension;            /* the caller is a registered extension (agent_id set) */
+    bool from_extension;            /* the caller is one of our extensions (see auth_invites) */
     /* DTMF */
     char digit; /* '0'..'9', '*', '#', 'A'..'D' */
     /* PLAY_DONE: the id the core gave that `play` */
@@ -134,6 +134,12 @@ typedef struct sb_voice_options {
     unsigned invite_rate_per_second;   /* new INVITEs per source IP (0: no limit) ... */
     unsigned invite_burst;             /* ... with this many at once */
     unsigned overload_lag_ms;          /* the core this far behind (sb_voice_core_lag_ms): 503 (0: never) */
+    /* An INVITE whose From user is one of our extensions claims to be that
+     * agent's phone. auth_invites: it must pass the extension's digest (407,
+     * then 403 for wrong credentials or another extension's, counted toward
+     * the source's lockout). Off (phones that cannot answer a challenge): a
+     * phone registered from the INVITE's address is believed, as below. */
+    bool auth_invites;
     /* [trunk]: the provider that originated calls reach customers through
      * (trunk_host "" = none: sb_voice_originate ends at once). The password
      * stays in the voice thread's memory, never in a log. */
@@ -141,8 +147,8 @@ typedef struct sb_voice_options {
     char trunk_username[64];
     char trunk_password[128];
     bool trunk_tcp;
-    /* Who may call our numbers. An INVITE from a registered phone (its
-     * From user is an extension registered from that address) is always
+    /* Who may call our numbers. An INVITE from an extension (authenticated,
+     * or with auth_invites off registered from that address) is always
      * ours. Any other must come from an address in trunk_allow (when the
      * list is not empty: else 403) and pass digest authentication as
      * trunk_in_username (when set: else 401, then 403 and a failure

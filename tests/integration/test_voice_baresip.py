@@ -13,6 +13,9 @@ the microphone, no player), G.711 only, on loopback.
   queue, abandoned by the caller.
 - a wrong SIP password from baresip: REGISTER refused (403), baresip reports
   REGISTER_FAIL, no binding, switchboard_voice_register_failures_total counts it.
+- baresip as Anna's phone placing a call ([sip] auth_invites): our 407 is answered with the
+  account's password, the IVR answers and plays to it; the call log says 202 called (no
+  customer ticket). With a wrong password its INVITE is refused (403), counted, not a call.
 
 Skipped when baresip or its modules (ctrl_tcp, menu, g711, ausine) are not installed
 (`make deps` installs baresip-core)."""
@@ -141,6 +144,35 @@ class VoiceBaresipTest(unittest.TestCase):
             self.assertEqual(m["switchboard_voice_dtmf_digits_total"], 1)  # baresip's one telephone-event
             self.assertEqual(m["switchboard_voice_calls_active"], 0)
             self.assertEqual(m.get("switchboard_voice_legs_invited_total", 0), 0)
+            d.stop()
+
+    def test_baresip_agent_phone_places_a_call_with_its_digest(self):
+        # loopback is not the trunk: only an extension's digest lets these calls in
+        with Daemon(config_extra=SIP + "[trunk]\nallow = 10.0.0.0/8\n") as d:
+            token = d.token(DEMO_ADMIN[0])
+            with Baresip(account(202, d.sip_port, "demo-sip-202"), name="anna") as anna:
+                anna.wait_event("REGISTER_OK")
+                anna.dial(f"sip:100@127.0.0.1:{d.sip_port}")
+                est = anna.wait_event("CALL_ESTABLISHED", timeout=10)  # through our 407
+                self.assertEqual(est["direction"], "outgoing")
+                wait_for(lambda: anna.rtp_stats()["rx"] > 50, timeout=6, msg="the menu's prompt reaches the phone")
+                anna.hangup()
+                anna.wait_event("CALL_CLOSED")
+            c = last_call(d, token)
+            self.assertEqual((c["from"], c["did"], c["status"], c["ticket_id"]), ("202", "100", "abandoned", None), c)
+            self.assertEqual(d.metrics()["switchboard_voice_invites_refused_total"], 0)
+            # a wrong password: the phone's answer to our 407 is refused
+            with Baresip(account(202, d.sip_port, "not-the-password", regint=0), name="anna2") as anna:
+                anna.dial(f"sip:100@127.0.0.1:{d.sip_port}")
+                closed = anna.wait_event("CALL_CLOSED", timeout=10)
+                self.assertIn("403", closed.get("param", ""), closed)
+                self.assertNotIn("CALL_ESTABLISHED", anna.types())
+            self.assertEqual(d.metrics()["switchboard_voice_invites_refused_total"], 1)
+            self.assertEqual(len(d.req("GET", "/api/v1/calls", token=token)[2]["calls"]), 1)
+            with open(d.stderr_path) as f:
+                log = f.read()
+            self.assertNotIn("not-the-password", log)
+            self.assertNotIn("demo-sip-202", log)
             d.stop()
 
     def test_baresip_wrong_password_is_refused(self):

@@ -1,4 +1,4 @@
-"""Who may call our numbers: an INVITE that is not from a registered phone comes from a
+"""Who may call our numbers: an INVITE that is not from one of our extensions comes from a
 SIP trunk and must come from an address in [trunk] allow (else 403) and, when [trunk]
 inbound_username is set, pass digest authentication (401, then 403 for wrong
 credentials, counted toward the source's lockout). SIPp plays the provider; a few
@@ -82,7 +82,7 @@ class Provider:
 
 
 class TrunkInboundTest(unittest.TestCase):
-    def test_allow_list_refuses_strangers_not_registered_phones(self):
+    def test_allow_list_refuses_strangers_not_our_phones(self):
         with Daemon(config_extra=SIP + "[trunk]\nallow = 10.0.0.0/8, 2001:db8::/32\n") as d:
             # 127.0.0.1 is not in the list: 403, twice, logged once, not a call
             ok(self, sipp(d, "caller_rejected", 100, keys={"code": 403, "codecs": "8"}))
@@ -90,14 +90,16 @@ class TrunkInboundTest(unittest.TestCase):
             self.assertEqual(d.metrics()["switchboard_voice_invites_refused_total"], 2)
             self.assertEqual(d.log().count("invite refused src=127.0.0.1"), 1)
             self.assertEqual(calls(d), [])
-            # a phone registered from this address is ours: its call goes through
-            # (to a number nobody has: 404 from the IVR, after the admission)
+            # a phone of ours is not the trunk's: the allow-list does not apply, its
+            # extension's digest does (407), and then its call goes through (to a
+            # number nobody has: 404 from the IVR, after the admission)
             ok(self, sipp(d, "register", 201, keys={"expires": 3600, "final": 200},
                           extra=["-au", "201", "-ap", "demo-sip-201"]))
-            ok(self, sipp(d, "caller_rejected", 999, keys={"code": 404, "codecs": "8", "caller": "201"}))
-            # the same From user from an address that did not register is a stranger
-            # (SIPp cannot leave 127.0.0.1 here, so a different user stands for it)
-            ok(self, sipp(d, "caller_rejected", 999, keys={"code": 403, "codecs": "8", "caller": "202"}))
+            ok(self, sipp(d, "caller_auth_final", 999, keys={"challenge": 407, "final": 404, "caller": "201"},
+                          extra=["-au", "201", "-ap", "demo-sip-201"]))
+            # registered from this address is not enough: without the digest, no call
+            ok(self, sipp(d, "caller_rejected", 999, keys={"code": 407, "codecs": "8", "caller": "201"}))
+            self.assertEqual(d.metrics()["switchboard_voice_invites_refused_total"], 2)
             d.stop()
 
     def test_allow_list_admits_the_provider(self):
@@ -112,7 +114,7 @@ class TrunkInboundTest(unittest.TestCase):
         extra = f"[trunk]\ninbound_username = {TRUNK_USER}\ninbound_password = {TRUNK_PASS}\n"
         with Daemon(config_extra=SIP + extra) as d:
             # the provider with the right credentials: challenged, then answered by the IVR
-            ok(self, sipp(d, "caller_auth", 100, keys={"caller": "79990001111"},
+            ok(self, sipp(d, "caller_auth", 100, keys={"caller": "79990001111", "challenge": 401},
                           extra=["-au", TRUNK_USER, "-ap", TRUNK_PASS]))
             row = wait_for(lambda: calls(d), msg="call logged")[0]
             self.assertEqual((row["from"], row["did"], row["status"]), ("79990001111", "100", "abandoned"))

@@ -1,0 +1,249 @@
+"""INVITEs from agents' phones are authenticated ([sip] auth_invites, on by default): an
+INVITE whose From user is one of our extensions must carry that extension's digest, as
+Asterisk and FreeSWITCH ask of every endpoint, because a registration from the same
+address proves nothing about a second device behind the same NAT (which could otherwise
+place calls, through the trunk too, as any agent).
+
+- SIPp as Anna's phone (202, registered) and as Boris's (203, never registered): the first
+  INVITE gets 407 with Proxy-Authenticate, the second with the digest is answered by the
+  IVR; the call log says who called and makes no customer ticket of it. A trunk's call from
+  outside [trunk] allow is still refused.
+- By hand: 407's header (realm, qop=auth, MD5), the same 407 for a retransmitted INVITE
+  (a server transaction), an Authorization header instead of Proxy-Authorization or a nonce
+  we never gave challenged again, a malformed one 400; none of these counted.
+- A wrong password, and another extension's name with its own right password, are 403 and
+  count toward the same per-address lockout as REGISTER's failures (either kind locks out
+  both); a locked-out address gets 403 at once, without a challenge.
+- auth_invites = false: a phone registered from the INVITE's address is believed without a
+  challenge, as before (legacy phones), and the daemon warns at start.
+"""
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import unittest
+import uuid
+
+from sbtest import Daemon, assert_sipp_ok as ok, binary, calls_of as calls, sipp, wait_for
+
+SIP = "[sip]\nlisten = 127.0.0.1:0\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
+# loopback is not the trunk: a call that is not an extension's is refused
+NOT_HERE = "[trunk]\nallow = 10.0.0.0/8\n"
+
+
+def md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+def daemon_log(d):
+    """The daemon's own log (stdout has the demo's passwords)."""
+    with open(d.stderr_path) as f:
+        return f.read()
+
+
+def refused(d):
+    return d.metrics().get("switchboard_voice_invites_refused_total", 0)
+
+
+class Phone:
+    """INVITEs by hand from one UDP socket on 127.0.0.1 as extension `ext`: each gets its
+    final answer (1xx skipped) and an ACK on the INVITE's branch."""
+
+    def __init__(self, d, ext):
+        self.port = d.sip_port
+        self.ext = ext
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.s.settimeout(5)
+        self.local = self.s.getsockname()[1]
+        self.cseq = 0
+
+    def close(self):
+        self.s.close()
+
+    def _final(self):
+        while True:
+            data = self.s.recv(65536).decode(errors="replace")
+            status = int(data.split(" ", 2)[1])
+            if status >= 200:
+                return status, data
+
+    def invite(self, number="100", header=None, value=None, resend=False):
+        """Returns (status, response text); with `resend` the INVITE goes out again before
+        the ACK and the second answer is returned too: (status, text, text2)."""
+        self.cseq += 1
+        call_id = uuid.uuid4().hex
+        branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        uri = f"sip:{number}@127.0.0.1:{self.port}"
+        sdp = ("v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+        head = (f"INVITE {uri} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
+                f"From: <sip:{self.ext}@127.0.0.1>;tag=ph{self.cseq}\r\n"
+                f"To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {self.cseq} INVITE\r\n"
+                f"Contact: <sip:{self.ext}@127.0.0.1:{self.local}>\r\nMax-Forwards: 70\r\n")
+        if header:
+            head += f"{header}: {value}\r\n"
+        msg = (head + f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n" + sdp).encode()
+        self.s.sendto(msg, ("127.0.0.1", self.port))
+        status, data = self._final()
+        again = None
+        if resend:
+            self.s.sendto(msg, ("127.0.0.1", self.port))
+            again = self._final()[1]
+        to = re.search(r"^To: (.*)$", data, re.M | re.I).group(1).strip()
+        ack = (f"ACK {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
+               f"From: <sip:{self.ext}@127.0.0.1>;tag=ph{self.cseq}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+               f"CSeq: {self.cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        self.s.sendto(ack.encode(), ("127.0.0.1", self.port))
+        return (status, data, again) if resend else (status, data)
+
+    def digest(self, challenge, user, password, number="100", nonce=None):
+        realm = re.search(r'realm="([^"]*)"', challenge).group(1)
+        nonce = nonce or re.search(r'nonce="([^"]*)"', challenge).group(1)
+        uri = f"sip:{number}@127.0.0.1:{self.port}"
+        cnonce, nc = uuid.uuid4().hex[:8], "00000001"
+        ha1 = md5(f"{user}:{realm}:{password}")
+        resp = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{md5('INVITE:' + uri)}")
+        return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+                f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
+
+
+def proxy_authenticate(text):
+    m = re.search(r"^Proxy-Authenticate: (.*)$", text, re.M)
+    assert m, text
+    return m.group(1).strip()
+
+
+class InviteAuthTest(unittest.TestCase):
+    def test_extension_is_challenged_then_its_call_connects(self):
+        with Daemon(config_extra=SIP + NOT_HERE) as d:
+            ok(self, sipp(d, "register", 202, keys={"expires": 3600, "final": 200},
+                          extra=["-au", "202", "-ap", "demo-sip-202"]))
+            # Anna's registered phone, and Boris's that never registered: each
+            # proves who it is with its own digest, and the IVR answers
+            ok(self, sipp(d, "caller_auth", 100, keys={"caller": "202", "challenge": 407},
+                          extra=["-au", "202", "-ap", "demo-sip-202"]), d)
+            ok(self, sipp(d, "caller_auth", 100, keys={"caller": "203", "challenge": 407},
+                          extra=["-au", "203", "-ap", "demo-sip-203"]), d)
+            rows = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(calls(d)), msg="two calls logged")
+            for row, ext in zip(rows, ("203", "202")):
+                self.assertEqual((row["from"], row["did"], row["status"]), (ext, "100", "abandoned"), row)
+                self.assertIsNone(row["ticket_id"], row)  # an agent's call is no customer's ticket
+            self.assertEqual(refused(d), 0)
+            # a caller that is not one of our extensions is the trunk's business, as before
+            ok(self, sipp(d, "caller_rejected", 100, keys={"code": 403, "codecs": "8", "caller": "79991234567"}))
+            self.assertEqual(refused(d), 1)
+            self.assertEqual(len(calls(d)), 2)
+            self.assertNotIn("demo-sip-20", daemon_log(d))
+            d.stop()
+
+    def test_challenge_by_hand(self):
+        with Daemon(config_extra=SIP) as d:
+            p = Phone(d, "202")
+            try:
+                st, text, again = p.invite(resend=True)
+                self.assertEqual(st, 407, text)
+                self.assertIn("SIP/2.0 407 Proxy Authentication Required", text)
+                self.assertNotIn("WWW-Authenticate", text)
+                pa = proxy_authenticate(text)
+                for part in ('Digest realm="switchboard"', 'qop="auth"', "algorithm=MD5", 'nonce="'):
+                    self.assertIn(part, pa)
+                # a retransmission is answered by the same transaction: the same nonce
+                self.assertEqual(proxy_authenticate(again), pa)
+                # the right digest in Authorization is not the answer to a 407
+                st, text = p.invite(header="Authorization", value=p.digest(pa, "202", "demo-sip-202"))
+                self.assertEqual(st, 407, text)
+                # a nonce we never gave: challenged again
+                st, _ = p.invite(header="Proxy-Authorization",
+                                 value=p.digest(pa, "202", "demo-sip-202", nonce="00ff"))
+                self.assertEqual(st, 407)
+                # malformed: 400
+                st, _ = p.invite(header="Proxy-Authorization", value="Digest username=")
+                self.assertEqual(st, 400)
+                # none of these is a wrong password
+                m = d.metrics()
+                self.assertEqual(m["switchboard_voice_invites_refused_total"], 0)
+                self.assertEqual(m["switchboard_voice_register_lockouts_total"], 0)
+                # the wrong password and another extension's name (with its own right
+                # password) are refused and counted
+                st, _ = p.invite(header="Proxy-Authorization", value=p.digest(pa, "202", "guess-1"))
+                self.assertEqual(st, 403)
+                st, _ = p.invite(header="Proxy-Authorization", value=p.digest(pa, "203", "demo-sip-203"))
+                self.assertEqual(st, 403)
+                self.assertEqual(refused(d), 2)
+            finally:
+                p.close()
+            self.assertEqual(calls(d), [])  # refused INVITEs are not calls
+            d.stop()
+
+    def test_wrong_credentials_are_refused_and_lock_the_address_out(self):
+        with Daemon(config_extra=SIP) as d:
+            # a wrong password: 407, then 403
+            ok(self, sipp(d, "caller_auth_final", 100, keys={"caller": "202", "challenge": 407, "final": 403},
+                          extra=["-au", "202", "-ap", "guess-1"]), d)
+            self.assertEqual(refused(d), 1)
+            # Boris's own right credentials do not make a call as Anna
+            ok(self, sipp(d, "caller_auth_final", 100, keys={"caller": "202", "challenge": 407, "final": 403},
+                          extra=["-au", "203", "-ap", "demo-sip-203"]), d)
+            self.assertEqual(refused(d), 2)
+            self.assertEqual(d.metrics()["switchboard_voice_register_lockouts_total"], 0)
+            # the third failure from this address locks it out (register_max_failures = 3) ...
+            ok(self, sipp(d, "caller_auth_final", 100, keys={"caller": "202", "challenge": 407, "final": 403},
+                          extra=["-au", "202", "-ap", "guess-3"]), d)
+            m = d.metrics()
+            self.assertEqual(m["switchboard_voice_invites_refused_total"], 3)
+            self.assertEqual(m["switchboard_voice_register_lockouts_total"], 1)
+            # ... so its INVITEs get 403 at once, with no challenge to answer
+            ok(self, sipp(d, "caller_rejected", 100, keys={"code": 403, "codecs": "8", "caller": "202"}))
+            self.assertEqual(refused(d), 4)
+            # and so do its REGISTERs: the lockout is the registrar's
+            ok(self, sipp(d, "register_locked", 202))
+            self.assertEqual(d.metrics()["switchboard_voice_registrations"], 0)
+            self.assertEqual(calls(d), [])
+            log = daemon_log(d)
+            self.assertIn("invite refused user=202 src=127.0.0.1", log)
+            self.assertIn("digest lockout src=127.0.0.1", log)
+            for secret in ("guess-", "demo-sip-20"):
+                self.assertNotIn(secret, log)
+            d.stop()
+
+    def test_register_failures_count_toward_the_invite_lockout(self):
+        with Daemon(config_extra=SIP) as d:
+            for guess in ("guess-1", "guess-2"):
+                ok(self, sipp(d, "register", 202, keys={"expires": 3600, "final": 403},
+                              extra=["-au", "202", "-ap", guess]))
+            ok(self, sipp(d, "caller_auth_final", 100, keys={"caller": "202", "challenge": 407, "final": 403},
+                          extra=["-au", "202", "-ap", "guess-3"]), d)
+            self.assertEqual(d.metrics()["switchboard_voice_register_lockouts_total"], 1)
+            ok(self, sipp(d, "caller_rejected", 100, keys={"code": 403, "codecs": "8", "caller": "202"}))
+            d.stop()
+
+    def test_auth_invites_off_believes_a_registered_phone(self):
+        with Daemon(config_extra=SIP + "auth_invites = false\n" + NOT_HERE) as d:
+            self.assertIn("[sip] auth_invites = false", daemon_log(d))
+            ok(self, sipp(d, "register", 201, keys={"expires": 3600, "final": 200},
+                          extra=["-au", "201", "-ap", "demo-sip-201"]))
+            # registered from this address: no challenge, the IVR answers
+            ok(self, sipp(d, "caller_dtmf", 100, keys={"digit": "1", "caller": "201"}), d)
+            row = wait_for(lambda: calls(d), msg="call logged")[0]
+            self.assertEqual((row["from"], row["did"], row["ticket_id"]), ("201", "100", None), row)
+            # an extension not registered from here is a stranger: outside [trunk] allow, 403
+            ok(self, sipp(d, "caller_rejected", 100, keys={"code": 403, "codecs": "8", "caller": "202"}))
+            self.assertEqual(refused(d), 1)
+            d.stop()
+
+    def test_config_errors(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            ini = os.path.join(tmp, "bad.ini")
+            with open(ini, "w") as f:
+                f.write(f"[server]\nlisten = 127.0.0.1:0\ndata_dir = {tmp}/data\n[sip]\nauth_invites = maybe\n")
+            r = subprocess.run([binary(), "serve", "--config", ini], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("bad value for [sip] auth_invites", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
