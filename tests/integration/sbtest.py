@@ -103,6 +103,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import uuid
 
 __all__ = [
     "free_port", "sipp", "sipp_start", "sip_send",
@@ -1037,6 +1038,74 @@ def sipp(d, scenario, service, keys=None, calls=1, transport="u1", extra=(), tim
         r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout * 2 * _scale(),
                            stdin=subprocess.DEVNULL)
     return r
+
+
+class HandUac:
+    """INVITEs written by hand from one UDP socket on 127.0.0.1, as `user` (an extension,
+    or a provider's caller): each gets its final answer (1xx skipped) and an ACK on the
+    INVITE's branch. For exact headers and challenges, where SIPp's scenarios are blunt."""
+
+    def __init__(self, d, user):
+        self.port = d.sip_port
+        self.user = user
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.s.settimeout(5)
+        self.local = self.s.getsockname()[1]
+        self.cseq = 0
+
+    def close(self):
+        self.s.close()
+
+    def _final(self):
+        while True:
+            data = self.s.recv(65536).decode(errors="replace")
+            status = int(data.split(" ", 2)[1])
+            if status >= 200:
+                return status, data
+
+    def invite(self, number="100", header=None, value=None, resend=False, call_id=None):
+        """Returns (status, response text, call_id, the answer to the INVITE sent again
+        before the ACK when `resend`, else None); `header: value` is added when given."""
+        self.cseq += 1
+        call_id = call_id or uuid.uuid4().hex
+        branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        uri = f"sip:{number}@127.0.0.1:{self.port}"
+        sdp = ("v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+        head = (f"INVITE {uri} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
+                f"From: <sip:{self.user}@127.0.0.1>;tag=hu{self.cseq}\r\n"
+                f"To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {self.cseq} INVITE\r\n"
+                f"Contact: <sip:{self.user}@127.0.0.1:{self.local}>\r\nMax-Forwards: 70\r\n")
+        if header:
+            head += f"{header}: {value}\r\n"
+        msg = (head + f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n" + sdp).encode()
+        self.s.sendto(msg, ("127.0.0.1", self.port))
+        status, data = self._final()
+        again = None
+        if resend:
+            self.s.sendto(msg, ("127.0.0.1", self.port))
+            again = self._final()[1]
+        to = re.search(r"^To: (.*)$", data, re.M | re.I).group(1).strip()
+        ack = (f"ACK {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
+               f"From: <sip:{self.user}@127.0.0.1>;tag=hu{self.cseq}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+               f"CSeq: {self.cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        self.s.sendto(ack.encode(), ("127.0.0.1", self.port))
+        return status, data, call_id, again
+
+    def digest(self, challenge, user, password, number="100", nonce=None):
+        """The Authorization value answering `challenge` (a WWW- or Proxy-Authenticate)."""
+        def md5(t):
+            return hashlib.md5(t.encode()).hexdigest()
+        realm = re.search(r'realm="([^"]*)"', challenge).group(1)
+        nonce = nonce or re.search(r'nonce="([^"]*)"', challenge).group(1)
+        uri = f"sip:{number}@127.0.0.1:{self.port}"
+        cnonce, nc = uuid.uuid4().hex[:8], "00000001"
+        ha1 = md5(f"{user}:{realm}:{password}")
+        resp = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{md5('INVITE:' + uri)}")
+        return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+                f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
 
 
 class SippProcess:

@@ -17,24 +17,17 @@ place calls, through the trunk too, as any agent).
 - auth_invites = false: a phone registered from the INVITE's address is believed without a
   challenge, as before (legacy phones), and the daemon warns at start.
 """
-import hashlib
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import unittest
-import uuid
 
-from sbtest import Daemon, assert_sipp_ok as ok, binary, calls_of as calls, sipp, wait_for
+from sbtest import Daemon, HandUac, assert_sipp_ok as ok, binary, calls_of as calls, sipp, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
 # loopback is not the trunk: a call that is not an extension's is refused
 NOT_HERE = "[trunk]\nallow = 10.0.0.0/8\n"
-
-
-def md5(s):
-    return hashlib.md5(s.encode()).hexdigest()
 
 
 def daemon_log(d):
@@ -45,70 +38,6 @@ def daemon_log(d):
 
 def refused(d):
     return d.metrics().get("switchboard_voice_invites_refused_total", 0)
-
-
-class Phone:
-    """INVITEs by hand from one UDP socket on 127.0.0.1 as extension `ext`: each gets its
-    final answer (1xx skipped) and an ACK on the INVITE's branch."""
-
-    def __init__(self, d, ext):
-        self.port = d.sip_port
-        self.ext = ext
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
-        self.s.settimeout(5)
-        self.local = self.s.getsockname()[1]
-        self.cseq = 0
-
-    def close(self):
-        self.s.close()
-
-    def _final(self):
-        while True:
-            data = self.s.recv(65536).decode(errors="replace")
-            status = int(data.split(" ", 2)[1])
-            if status >= 200:
-                return status, data
-
-    def invite(self, number="100", header=None, value=None, resend=False):
-        """Returns (status, response text); with `resend` the INVITE goes out again before
-        the ACK and the second answer is returned too: (status, text, text2)."""
-        self.cseq += 1
-        call_id = uuid.uuid4().hex
-        branch = "z9hG4bK" + uuid.uuid4().hex[:16]
-        uri = f"sip:{number}@127.0.0.1:{self.port}"
-        sdp = ("v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-               "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
-        head = (f"INVITE {uri} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
-                f"From: <sip:{self.ext}@127.0.0.1>;tag=ph{self.cseq}\r\n"
-                f"To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {self.cseq} INVITE\r\n"
-                f"Contact: <sip:{self.ext}@127.0.0.1:{self.local}>\r\nMax-Forwards: 70\r\n")
-        if header:
-            head += f"{header}: {value}\r\n"
-        msg = (head + f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n" + sdp).encode()
-        self.s.sendto(msg, ("127.0.0.1", self.port))
-        status, data = self._final()
-        again = None
-        if resend:
-            self.s.sendto(msg, ("127.0.0.1", self.port))
-            again = self._final()[1]
-        to = re.search(r"^To: (.*)$", data, re.M | re.I).group(1).strip()
-        ack = (f"ACK {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
-               f"From: <sip:{self.ext}@127.0.0.1>;tag=ph{self.cseq}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
-               f"CSeq: {self.cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        self.s.sendto(ack.encode(), ("127.0.0.1", self.port))
-        return (status, data, again) if resend else (status, data)
-
-    def digest(self, challenge, user, password, number="100", nonce=None):
-        realm = re.search(r'realm="([^"]*)"', challenge).group(1)
-        nonce = nonce or re.search(r'nonce="([^"]*)"', challenge).group(1)
-        uri = f"sip:{number}@127.0.0.1:{self.port}"
-        cnonce, nc = uuid.uuid4().hex[:8], "00000001"
-        ha1 = md5(f"{user}:{realm}:{password}")
-        resp = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{md5('INVITE:' + uri)}")
-        return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-                f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
 
 
 def proxy_authenticate(text):
@@ -142,9 +71,9 @@ class InviteAuthTest(unittest.TestCase):
 
     def test_challenge_by_hand(self):
         with Daemon(config_extra=SIP) as d:
-            p = Phone(d, "202")
+            p = HandUac(d, "202")
             try:
-                st, text, again = p.invite(resend=True)
+                st, text, _, again = p.invite(resend=True)
                 self.assertEqual(st, 407, text)
                 self.assertIn("SIP/2.0 407 Proxy Authentication Required", text)
                 self.assertNotIn("WWW-Authenticate", text)
@@ -154,14 +83,14 @@ class InviteAuthTest(unittest.TestCase):
                 # a retransmission is answered by the same transaction: the same nonce
                 self.assertEqual(proxy_authenticate(again), pa)
                 # the right digest in Authorization is not the answer to a 407
-                st, text = p.invite(header="Authorization", value=p.digest(pa, "202", "demo-sip-202"))
+                st, text, _, _ = p.invite(header="Authorization", value=p.digest(pa, "202", "demo-sip-202"))
                 self.assertEqual(st, 407, text)
                 # a nonce we never gave: challenged again
-                st, _ = p.invite(header="Proxy-Authorization",
-                                 value=p.digest(pa, "202", "demo-sip-202", nonce="00ff"))
+                st = p.invite(header="Proxy-Authorization",
+                              value=p.digest(pa, "202", "demo-sip-202", nonce="00ff"))[0]
                 self.assertEqual(st, 407)
                 # malformed: 400
-                st, _ = p.invite(header="Proxy-Authorization", value="Digest username=")
+                st = p.invite(header="Proxy-Authorization", value="Digest username=")[0]
                 self.assertEqual(st, 400)
                 # none of these is a wrong password
                 m = d.metrics()
@@ -169,9 +98,9 @@ class InviteAuthTest(unittest.TestCase):
                 self.assertEqual(m["switchboard_voice_register_lockouts_total"], 0)
                 # the wrong password and another extension's name (with its own right
                 # password) are refused and counted
-                st, _ = p.invite(header="Proxy-Authorization", value=p.digest(pa, "202", "guess-1"))
+                st = p.invite(header="Proxy-Authorization", value=p.digest(pa, "202", "guess-1"))[0]
                 self.assertEqual(st, 403)
-                st, _ = p.invite(header="Proxy-Authorization", value=p.digest(pa, "203", "demo-sip-203"))
+                st = p.invite(header="Proxy-Authorization", value=p.digest(pa, "203", "demo-sip-203"))[0]
                 self.assertEqual(st, 403)
                 self.assertEqual(refused(d), 2)
             finally:

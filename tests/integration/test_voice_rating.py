@@ -93,6 +93,22 @@ def prompt_packets(d):
         - m["switchboard_voice_rtp_relayed_to_agent_total"]
 
 
+def agent_hangs_up_unasked(t, d, token, port, digit):
+    """A call through IVR key `digit` that Anna's phone (on `port`) answers and hangs up:
+    the caller gets our BYE with hers and hears no question. Returns the call."""
+    anna = phone(d, "agent_bye", port)
+    caller = sipp_start(d, "caller_queue_bye", 100, keys={"digit": digit, "caller": CALLER,
+                                                          "wait_ms": 30000, "audio": AUDIO})
+    ok(t, anna.wait())
+    before = prompt_packets(d)
+    ok(t, caller.wait())  # our BYE came with the agent's
+    t.assertLess(prompt_packets(d) - before, 25)  # no question
+    c = last_call(d, token)
+    t.assertEqual((c["status"], c["hangup_by"], c["rating"]), ("answered", "agent", None), c)
+    t.assertIsNone(c["talk_ended_at"], c)  # the caller did not stay after the agent
+    return c
+
+
 class VoiceRatingTest(unittest.TestCase):
     def test_rated_4_and_queue_figures(self):
         with Daemon(config_extra=SIP) as d:
@@ -168,16 +184,7 @@ class VoiceRatingTest(unittest.TestCase):
             token = d.token(DEMO_ADMIN[0])
             sales(self, d, token, None)  # the demo's Sales queue: no "rating"
             port, _ = register_anna(self, d)
-            anna = phone(d, "agent_bye", port)
-            caller = sipp_start(d, "caller_queue_bye", 100, keys={"digit": "1", "caller": CALLER,
-                                                                  "wait_ms": 30000, "audio": AUDIO})
-            ok(self, anna.wait())
-            before = prompt_packets(d)
-            ok(self, caller.wait())  # our BYE came with the agent's
-            self.assertLess(prompt_packets(d) - before, 25)  # no question
-            c = last_call(d, token)
-            self.assertEqual((c["status"], c["hangup_by"], c["rating"]), ("answered", "agent", None), c)
-            self.assertIsNone(c["talk_ended_at"], c)  # the caller did not stay after the agent
+            agent_hangs_up_unasked(self, d, token, port, "1")
             d.stop()
 
     def test_number_rating_direct_agent_and_queue(self):
@@ -224,17 +231,8 @@ class VoiceRatingTest(unittest.TestCase):
             self.assertEqual((st, b["number"]["rating"]), (200, False), b)
             port, anna_id = register_anna(self, d)
             direct_key(self, d, token, anna_id)
-            anna = phone(d, "agent_bye", port)
-            caller = sipp_start(d, "caller_queue_bye", 100, keys={"digit": "3", "caller": CALLER,
-                                                                  "wait_ms": 30000, "audio": AUDIO})
-            ok(self, anna.wait())
-            before = prompt_packets(d)
-            ok(self, caller.wait())  # our BYE came with the agent's
-            self.assertLess(prompt_packets(d) - before, 25)  # no question
-            c = last_call(d, token)
-            self.assertEqual((c["status"], c["hangup_by"], c["rating"]), ("answered", "agent", None), c)
+            c = agent_hangs_up_unasked(self, d, token, port, "3")
             self.assertEqual((c["agent_id"], c["queue_team_id"]), (anna_id, None), c)
-            self.assertIsNone(c["talk_ended_at"], c)
             d.stop()
 
     def test_rating_must_be_a_boolean(self):

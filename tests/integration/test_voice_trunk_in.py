@@ -5,80 +5,18 @@ credentials, counted toward the source's lockout). SIPp plays the provider; a fe
 INVITEs are sent by hand to see the exact answers. With [trunk] register we REGISTER at
 a SIPp registrar that checks our digest, which then calls our registered user with the
 number in To; a registrar refusing our credentials is counted and logged."""
-import hashlib
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import unittest
-import uuid
 
 from types import SimpleNamespace
 
-from sbtest import Daemon, assert_sipp_ok as ok, binary, calls_of as calls, free_port, sipp, sipp_start, wait_for
+from sbtest import Daemon, HandUac, assert_sipp_ok as ok, binary, calls_of as calls, free_port, sipp, sipp_start, wait_for
 
 SIP = "[sip]\nlisten = 127.0.0.1:0\nregister_max_failures = 3\nregister_lockout_seconds = 60\n"
 TRUNK_USER, TRUNK_PASS = "provider-7", "trunk-secret-1"
-
-
-def md5(s):
-    return hashlib.md5(s.encode()).hexdigest()
-
-
-class Provider:
-    """INVITEs by hand from one UDP socket on 127.0.0.1: each gets its final answer
-    (1xx skipped) and an ACK, as a trunk would send."""
-
-    def __init__(self, d):
-        self.port = d.sip_port
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
-        self.s.settimeout(5)
-        self.local = self.s.getsockname()[1]
-        self.cseq = 0
-
-    def close(self):
-        self.s.close()
-
-    def invite(self, number="100", authorization=None, call_id=None):
-        """Returns (status, headers text, call_id)."""
-        self.cseq += 1
-        call_id = call_id or uuid.uuid4().hex
-        branch = "z9hG4bK" + uuid.uuid4().hex[:16]
-        uri = f"sip:{number}@127.0.0.1:{self.port}"
-        sdp = ("v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-               "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
-        head = (f"INVITE {uri} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
-                f"From: <sip:79991112233@127.0.0.1>;tag=prov{self.cseq}\r\n"
-                f"To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {self.cseq} INVITE\r\n"
-                f"Contact: <sip:79991112233@127.0.0.1:{self.local}>\r\nMax-Forwards: 70\r\n")
-        if authorization:
-            head += f"Authorization: {authorization}\r\n"
-        msg = head + f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n" + sdp
-        self.s.sendto(msg.encode(), ("127.0.0.1", self.port))
-        while True:
-            data = self.s.recv(65536).decode(errors="replace")
-            status = int(data.split(" ", 2)[1])
-            if status >= 200:
-                break
-        to = re.search(r"^To: (.*)$", data, re.M | re.I).group(1).strip()
-        ack = (f"ACK {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{self.local};branch={branch}\r\n"
-               f"From: <sip:79991112233@127.0.0.1>;tag=prov{self.cseq}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
-               f"CSeq: {self.cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        self.s.sendto(ack.encode(), ("127.0.0.1", self.port))
-        return status, data, call_id
-
-    def digest(self, challenge, password, number="100", user=TRUNK_USER):
-        realm = re.search(r'realm="([^"]*)"', challenge).group(1)
-        nonce = re.search(r'nonce="([^"]*)"', challenge).group(1)
-        uri = f"sip:{number}@127.0.0.1:{self.port}"
-        cnonce, nc = uuid.uuid4().hex[:8], "00000001"
-        ha1 = md5(f"{user}:{realm}:{password}")
-        resp = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{md5('INVITE:' + uri)}")
-        return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-                f'response="{resp}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}"')
 
 
 class TrunkInboundTest(unittest.TestCase):
@@ -118,32 +56,32 @@ class TrunkInboundTest(unittest.TestCase):
                           extra=["-au", TRUNK_USER, "-ap", TRUNK_PASS]))
             row = wait_for(lambda: calls(d), msg="call logged")[0]
             self.assertEqual((row["from"], row["did"], row["status"]), ("79990001111", "100", "abandoned"))
-            p = Provider(d)
+            p = HandUac(d, "79991112233")
             try:
-                st, challenge, cid = p.invite()
+                st, challenge, cid, _ = p.invite()
                 self.assertEqual(st, 401)
                 www = re.search(r"^WWW-Authenticate: (.*)$", challenge, re.M).group(1)
                 self.assertIn('qop="auth"', www)
                 # a wrong password: 403, counted
-                st, _, _ = p.invite(authorization=p.digest(www, "guess-1"), call_id=cid)
+                st = p.invite(header="Authorization", value=p.digest(www, TRUNK_USER, "guess-1"), call_id=cid)[0]
                 self.assertEqual(st, 403)
                 # another user name with the right password is as wrong
-                st, _, _ = p.invite(authorization=p.digest(www, TRUNK_PASS, user="someone"), call_id=cid)
+                st = p.invite(header="Authorization", value=p.digest(www, "someone", TRUNK_PASS), call_id=cid)[0]
                 self.assertEqual(st, 403)
                 # a malformed Authorization: 400
-                st, _, _ = p.invite(authorization="Digest username=", call_id=cid)
+                st = p.invite(header="Authorization", value="Digest username=", call_id=cid)[0]
                 self.assertEqual(st, 400)
                 # a nonce we never gave: challenged again, not counted
-                st, _, _ = p.invite(authorization=p.digest('realm="switchboard", nonce="00ff"', TRUNK_PASS))
+                st = p.invite(header="Authorization", value=p.digest('realm="switchboard", nonce="00ff"', TRUNK_USER, TRUNK_PASS))[0]
                 self.assertEqual(st, 401)
                 m = d.metrics()
                 self.assertEqual(m["switchboard_voice_invites_refused_total"], 2)
                 self.assertEqual(m["switchboard_voice_register_lockouts_total"], 0)
                 # the third failure locks the address out: then even no digest gets 403 at once
-                st, _, _ = p.invite(authorization=p.digest(www, "guess-3"), call_id=cid)
+                st = p.invite(header="Authorization", value=p.digest(www, TRUNK_USER, "guess-3"), call_id=cid)[0]
                 self.assertEqual(st, 403)
                 self.assertEqual(d.metrics()["switchboard_voice_register_lockouts_total"], 1)
-                st, _, _ = p.invite()
+                st = p.invite()[0]
                 self.assertEqual(st, 403)
             finally:
                 p.close()
@@ -158,10 +96,10 @@ class TrunkInboundTest(unittest.TestCase):
         extra = (f"[trunk]\nallow = 10.0.0.0/8\ninbound_username = {TRUNK_USER}\n"
                  f"inbound_password = {TRUNK_PASS}\n")
         with Daemon(config_extra=SIP + extra) as d:
-            p = Provider(d)
+            p = HandUac(d, "79991112233")
             try:
                 # outside the list: 403 without a challenge, whatever the credentials
-                st, _, _ = p.invite()
+                st = p.invite()[0]
                 self.assertEqual(st, 403)
             finally:
                 p.close()
