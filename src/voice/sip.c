@@ -39,6 +39,8 @@
 #define TCP_HASH      256
 #define CALLS_HASH    4096
 #define FAILURES_HASH 1024
+#define NONCES_HASH   4096
+#define MAX_NONCES    100000    /* remembered uses; the oldest goes first */
 #define SIP_RCVBUF    (4 << 20) /* bytes: the SIP UDP socket's receive buffer (enlarge_udp_buffer) */
 
 /* An inbound call rings (for the core's decision), is answered, is up. An
@@ -122,6 +124,16 @@ typedef struct binding {
     uint64_t expires_ms;
 } binding;
 
+/* A nonce a digest was accepted with, and the highest nonce count used
+ * (see nonce_fresh). */
+typedef struct nonce_use {
+    struct le le;  /* in vt->nonce_uses, oldest first */
+    struct le hle; /* in vt->nonces */
+    char nonce[64];
+    uint32_t nc;
+    uint64_t until_ms; /* after this the nonce is stale anyway */
+} nonce_use;
+
 typedef struct failure_entry {
     struct le le;  /* in vt->failures, oldest first */
     struct le hle; /* in vt->failures_by_ip */
@@ -156,6 +168,9 @@ struct sb_vthread {
     struct list failures;
     struct hash *failures_by_ip; /* the same entries: looked up for every INVITE and REGISTER */
     size_t nfailures;
+    struct list nonce_uses; /* nonce_use, oldest first */
+    struct hash *nonces;    /* the same, by nonce */
+    size_t nnonces;
     char secret[65];
     char trunk_ha1[33]; /* of [trunk] inbound_username ("" = no digest for INVITEs from outside) */
     struct sipreg *reg; /* our registration at the trunk ([trunk] register) */
@@ -1388,6 +1403,53 @@ static int hex_to_bin(const char *hex, uint8_t *out, size_t n)
  * (none, stale or foreign nonce, other realm), SB_EAUTH wrong credentials
  * or another user's, SB_EINVAL malformed. The HA1 is `ha1_hex` when given
  * (the trunk, an INVITE's extension), else the extension's (*e set). */
+static bool nonce_is(struct le *le, void *arg)
+{
+    const nonce_use *u = le->data;
+    return pl_strcmp(arg, u->nonce) == 0;
+}
+
+static void nonce_drop(sb_vthread *vt, nonce_use *u)
+{
+    list_unlink(&u->le);
+    hash_unlink(&u->hle);
+    free(u);
+    vt->nnonces--;
+}
+
+/* Whether a digest that verified is not a replay. Our nonces carry no
+ * state (sb_voice_nonce_make), so each accepted one is remembered for its
+ * lifetime with the highest nonce count (qop=auth's nc) used: a request
+ * must count higher than the last (RFC 7616 3.4); without qop (no nc) a
+ * nonce serves once. A retransmission never gets here: the transaction
+ * layer answers it. Only digests that verified are remembered, so a
+ * stranger cannot fill the table. */
+static bool nonce_fresh(sb_vthread *vt, const struct httpauth_digest_resp *r, uint64_t now)
+{
+    if (r->nonce.l >= sizeof(((nonce_use *)0)->nonce))
+        return false;
+    uint32_t nc = pl_isset(&r->nc) ? pl_x32(&r->nc) : 0;
+    uint32_t key = hash_joaat((const uint8_t *)r->nonce.p, r->nonce.l);
+    struct le *le = hash_lookup(vt->nonces, key, nonce_is, (void *)&r->nonce);
+    if (le != NULL) {
+        nonce_use *u = le->data;
+        if (nc <= u->nc)
+            return false;
+        u->nc = nc;
+        return true;
+    }
+    if (vt->nnonces >= MAX_NONCES)
+        nonce_drop(vt, list_ledata(list_head(&vt->nonce_uses)));
+    nonce_use *u = sb_xcalloc(1, sizeof *u);
+    memcpy(u->nonce, r->nonce.p, r->nonce.l);
+    u->nc = nc;
+    u->until_ms = now + NONCE_TTL_MS; /* at most: the nonce was made no later than now */
+    list_append(&vt->nonce_uses, &u->le, u);
+    hash_append(vt->nonces, key, &u->hle, u);
+    vt->nnonces++;
+    return true;
+}
+
 static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex, bool proxy,
                         uint64_t now, const sb_voice_extension **e, bool *stale)
 {
@@ -1418,7 +1480,13 @@ static int authenticate(sb_vthread *vt, const struct sip_msg *msg, const char *u
     uint8_t ha1[MD5_SIZE];
     if (hex_to_bin(ha1_hex, ha1, sizeof ha1) != 0)
         return SB_EAUTH;
-    return httpauth_digest_response_auth(&resp, &msg->met, ha1) == 0 ? 0 : SB_EAUTH;
+    if (httpauth_digest_response_auth(&resp, &msg->met, ha1) != 0)
+        return SB_EAUTH;
+    if (!nonce_fresh(vt, &resp, now)) { /* a replay: a new challenge, not a wrong password */
+        *stale = true;
+        return 1;
+    }
+    return 0;
 }
 
 typedef struct contact_walk {
@@ -1612,6 +1680,8 @@ static void on_housekeeping(void *arg)
             now - f->invite_at_ms > INVITE_IDLE_MS)
             failure_drop(vt, f);
     }
+    while (!list_isempty(&vt->nonce_uses) && ((nonce_use *)list_ledata(list_head(&vt->nonce_uses)))->until_ms <= now)
+        nonce_drop(vt, list_ledata(list_head(&vt->nonce_uses))); /* stale now: refused before a replay check */
     tmr_start(&vt->housekeeping, 1000, on_housekeeping, vt);
 }
 
@@ -1758,7 +1828,9 @@ int sb_vsip_open(sb_vthread **out, sb_voice *v, const sb_voice_options *opt, int
     list_init(&vt->failures);
     tmr_init(&vt->housekeeping);
     tmr_init(&vt->grace);
-    if (hash_alloc(&vt->calls_by_id, CALLS_HASH) != 0 || hash_alloc(&vt->failures_by_ip, FAILURES_HASH) != 0)
+    list_init(&vt->nonce_uses);
+    if (hash_alloc(&vt->calls_by_id, CALLS_HASH) != 0 || hash_alloc(&vt->failures_by_ip, FAILURES_HASH) != 0 ||
+        hash_alloc(&vt->nonces, NONCES_HASH) != 0)
         abort(); /* out of memory */
     sb_random_hex(vt->secret, 32);
     if (opt->trunk_in_username[0] != '\0')
@@ -1794,6 +1866,9 @@ fail:
     explicit_bzero(vt->opt.trunk_password, sizeof vt->opt.trunk_password);
     mem_deref(vt->calls_by_id);
     mem_deref(vt->failures_by_ip);
+    while (!list_isempty(&vt->nonce_uses))
+        nonce_drop(vt, list_ledata(list_head(&vt->nonce_uses)));
+    mem_deref(vt->nonces);
     free(vt);
     return rc;
 }
@@ -1852,6 +1927,9 @@ void sb_vsip_free(sb_vthread *vt)
     sb_mediactx_free(vt->mx);
     mem_deref(vt->calls_by_id);
     mem_deref(vt->failures_by_ip);
+    while (!list_isempty(&vt->nonce_uses))
+        nonce_drop(vt, list_ledata(list_head(&vt->nonce_uses)));
+    mem_deref(vt->nonces);
     free(vt->ext);
     free(vt);
 }

@@ -1094,14 +1094,15 @@ class HandUac:
         self.s.sendto(ack.encode(), ("127.0.0.1", self.port))
         return status, data, call_id, again
 
-    def digest(self, challenge, user, password, number="100", nonce=None):
-        """The Authorization value answering `challenge` (a WWW- or Proxy-Authenticate)."""
+    def digest(self, challenge, user, password, number="100", nonce=None, nc=1):
+        """The Authorization value answering `challenge` (a WWW- or Proxy-Authenticate),
+        with nonce count `nc`."""
         def md5(t):
             return hashlib.md5(t.encode()).hexdigest()
         realm = re.search(r'realm="([^"]*)"', challenge).group(1)
         nonce = nonce or re.search(r'nonce="([^"]*)"', challenge).group(1)
         uri = f"sip:{number}@127.0.0.1:{self.port}"
-        cnonce, nc = uuid.uuid4().hex[:8], "00000001"
+        cnonce, nc = uuid.uuid4().hex[:8], f"{nc:08x}"
         ha1 = md5(f"{user}:{realm}:{password}")
         resp = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{md5('INVITE:' + uri)}")
         return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '

@@ -108,6 +108,31 @@ class InviteAuthTest(unittest.TestCase):
             self.assertEqual(calls(d), [])  # refused INVITEs are not calls
             d.stop()
 
+    def test_replayed_digest_is_challenged_again(self):
+        with Daemon(config_extra=SIP) as d:
+            p = HandUac(d, "202")
+            try:
+                st, text, _, _ = p.invite(number="999")
+                self.assertEqual(st, 407, text)
+                pa = proxy_authenticate(text)
+                good = p.digest(pa, "202", "demo-sip-202", number="999")
+                # admitted (then 404: no such number), once
+                self.assertEqual(p.invite(number="999", header="Proxy-Authorization", value=good)[0], 404)
+                # the same Proxy-Authorization in a new INVITE is a replay: a fresh challenge
+                st, text, _, _ = p.invite(number="999", header="Proxy-Authorization", value=good)
+                self.assertEqual(st, 407, text)
+                self.assertIn("stale=true", proxy_authenticate(text))
+                # the same nonce counted on (nc 2) is the phone's next request: admitted
+                nxt = p.digest(pa, "202", "demo-sip-202", number="999", nc=2)
+                self.assertEqual(p.invite(number="999", header="Proxy-Authorization", value=nxt)[0], 404)
+                self.assertEqual(p.invite(number="999", header="Proxy-Authorization", value=nxt)[0], 407)
+                # a replay is not a wrong password: nothing toward the lockout
+                self.assertEqual(refused(d), 0)
+                self.assertEqual(d.metrics()["switchboard_voice_register_lockouts_total"], 0)
+            finally:
+                p.close()
+            d.stop()
+
     def test_wrong_credentials_are_refused_and_lock_the_address_out(self):
         with Daemon(config_extra=SIP) as d:
             # a wrong password: 407, then 403
