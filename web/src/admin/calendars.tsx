@@ -212,7 +212,9 @@ function CalendarEditor(props: { t: T; cal: CalendarDoc | null; onDone: (saved: 
 export function Calendars(props: { t: T; lookups: Lookups }) {
   const { t, lookups } = props;
   const screen = useListScreen<CalendarDoc>(t, '/api/v1/calendars', lookups.reload);
-  useEffect(() => lookups.reload(), []);
+  useEffect(() => {
+    void lookups.reload();
+  }, []);
   return (
     <ListScreen t={t} screen={screen} items={lookups.calendars} newLabel={s(t, 'newCalendar')} empty={s(t, 'none')} deletable
       editor={(x, onDone) => <CalendarEditor t={t} cal={x} onDone={onDone} />}

@@ -14,13 +14,13 @@ export type Reply = { status: number; json: unknown };
 type Item = { id: number; name: string };
 
 /* A list the screen fetches itself (GET `path`, the array under `key`):
- * null until it is here; `load` fetches it again. */
-export function useLoaded<X>(path: string, key: string): [X[] | null, () => void] {
+ * null until it is here; `load` fetches it again (settled once it is in). */
+export function useLoaded<X>(path: string, key: string): [X[] | null, () => Promise<void>] {
   const [items, setItems] = useState<X[] | null>(null);
-  const load = () => {
-    list<X>(path, key).then(setItems);
-  };
-  useEffect(load, []);
+  const load = () => list<X>(path, key).then(setItems);
+  useEffect(() => {
+    void load();
+  }, []);
   return [items, load];
 }
 
@@ -103,13 +103,17 @@ export function EditorForm(props: {
 }
 
 /* The state of a list screen: the item open in the editor ('new' for a
- * blank one), the "saved" line, and the list's own error (a refused delete
- * or move). `path` is the collection in the API; `reload` fetches the list
- * again after anything that may have changed it. */
-export function useListScreen<X extends Item>(t: T, path: string, reload: () => void) {
+ * blank one), the "saved" line, the list's own error (a refused delete or
+ * move), and whether the list is being fetched again after a save. `path`
+ * is the collection in the API; `reload` fetches the list again after
+ * anything that may have changed it. Until the list saved into is back, its
+ * Edit buttons wait: opening the old copy of what was just saved and saving
+ * it again would undo the save. */
+export function useListScreen<X extends Item>(t: T, path: string, reload: () => Promise<void> | void) {
   const [editing, setEditing] = useState<X | 'new' | null>(null);
   const [ok, setOk] = useState('');
   const [err, setErr] = useState<FormError>(null);
+  const [pending, setPending] = useState(false);
   const open = (x: X | 'new') => {
     setOk('');
     setEditing(x);
@@ -117,7 +121,8 @@ export function useListScreen<X extends Item>(t: T, path: string, reload: () => 
   const done = (saved: boolean) => {
     setEditing(null);
     setOk(saved ? c(t, 'saved') : '');
-    reload();
+    setPending(true);
+    void Promise.resolve(reload()).finally(() => setPending(false));
   };
   const remove = async (id: number) => {
     const r = await call('DELETE', `${path}/${id}`);
@@ -139,7 +144,7 @@ export function useListScreen<X extends Item>(t: T, path: string, reload: () => 
     }
     reload();
   };
-  return { editing, setEditing, ok, err, open, done, remove, move };
+  return { editing, setEditing, ok, err, pending, open, done, remove, move };
 }
 
 export type ListState<X extends Item> = ReturnType<typeof useListScreen<X>>;
@@ -178,7 +183,7 @@ export function ListScreen<X extends Item>(props: {
       <li key={x.id} class={row.class ?? 'item'} {...row.data}>
         <div class="what">{row.what}</div>
         <div class="buttons">
-          <button type="button" class="secondary" onClick={() => screen.open(x)}
+          <button type="button" class="secondary" onClick={() => screen.open(x)} disabled={screen.pending}
             aria-label={`${c(t, 'edit')}: ${x.name}`}>{c(t, 'edit')}</button>
           {props.order && items && (
             <>

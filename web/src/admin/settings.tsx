@@ -72,14 +72,17 @@ export function Settings(props: { me: Agent; t: T }) {
   const [teams, setTeams] = useState<Team[]>([]);
   const [templates, setTemplates] = useState<TemplateDoc[]>([]);
   const [calendars, setCalendars] = useState<CalendarDoc[]>([]);
-  const [version, setVersion] = useState(0);
+  const reload = () =>
+    Promise.all([
+      list<AgentFull>('/api/v1/agents', 'agents').then(setAgents),
+      list<Team>('/api/v1/teams', 'teams').then(setTeams),
+      list<TemplateDoc>('/api/v1/templates', 'templates').then(setTemplates),
+      list<CalendarDoc>('/api/v1/calendars', 'calendars').then(setCalendars),
+    ]).then(() => undefined);
   useEffect(() => {
-    list<AgentFull>('/api/v1/agents', 'agents').then(setAgents);
-    list<Team>('/api/v1/teams', 'teams').then(setTeams);
-    list<TemplateDoc>('/api/v1/templates', 'templates').then(setTemplates);
-    list<CalendarDoc>('/api/v1/calendars', 'calendars').then(setCalendars);
-  }, [version]);
-  const lookups: Lookups = { agents, teams, templates, calendars, reload: () => setVersion((v) => v + 1) };
+    void reload();
+  }, []);
+  const lookups: Lookups = { agents, teams, templates, calendars, reload };
   const go = (x: Tab) => {
     setTab(x);
     setOpenRule(null);

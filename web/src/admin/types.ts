@@ -40,7 +40,7 @@ export type Lookups = {
   teams: Team[];
   templates: TemplateDoc[];
   calendars: CalendarDoc[];
-  reload: () => void;
+  reload: () => Promise<void>; /* settled once every list is in */
 };
 
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
