@@ -489,6 +489,39 @@ static void refuse_invite(sb_vthread *vt, const struct sip_msg *msg, uint16_t co
     (void)sip_treply(NULL, vt->sip, msg, code, reason_phrase(code));
 }
 
+/* Whether an INVITE carries `user`'s digest (HA1 `ha1_hex`): the trunk's
+ * in Authorization (challenged with 401), a phone's in Proxy-Authorization
+ * (`proxy`: 407). Otherwise it has been answered: the challenge, 403 for a
+ * locked-out source or wrong credentials (which count toward the lockout,
+ * logged with the name tried), 400 for a malformed header. */
+static bool admit_by_digest(sb_vthread *vt, const struct sip_msg *msg, const char *user, const char *ha1_hex,
+                            bool proxy, uint64_t now)
+{
+    if (locked_out(vt, &msg->src, now)) {
+        atomic_fetch_add(&vt->cnt->invites_refused, 1);
+        refuse_invite(vt, msg, 403);
+        return false;
+    }
+    bool stale = false;
+    int rc = authenticate(vt, msg, user, ha1_hex, proxy, now, NULL, &stale);
+    if (rc == 0)
+        return true;
+    if (rc == 1) {
+        challenge(vt, msg, stale, proxy);
+    } else if (rc == SB_EINVAL) {
+        refuse_invite(vt, msg, 400);
+    } else {
+        char tried[SB_VOICE_EXT_MAX] = "";
+        const struct sip_hdr *h = sip_msg_hdr(msg, proxy ? SIP_HDR_PROXY_AUTHORIZATION : SIP_HDR_AUTHORIZATION);
+        struct httpauth_digest_resp resp;
+        if (h != NULL && httpauth_digest_response_decode(&resp, &h->val) == 0)
+            (void)sb_voice_user_copy(&resp.username, tried);
+        count_failure(vt, msg, tried[0] ? tried : "-", now);
+        refuse_invite(vt, msg, 403);
+    }
+    return false;
+}
+
 /* An INVITE not from one of our extensions comes from a trunk (or a
  * stranger): true when [trunk] allow and inbound_username let it in (see
  * sb_voice_options); otherwise it has been answered (401 to authenticate,
@@ -509,29 +542,7 @@ static bool admit_from_outside(sb_vthread *vt, const struct sip_msg *msg, uint64
     }
     if (vt->trunk_ha1[0] == '\0')
         return true;
-    if (locked_out(vt, &msg->src, now)) {
-        atomic_fetch_add(&vt->cnt->invites_refused, 1);
-        refuse_invite(vt, msg, 403);
-        return false;
-    }
-    bool stale = false;
-    int rc = authenticate(vt, msg, vt->opt.trunk_in_username, vt->trunk_ha1, false, now, NULL, &stale);
-    if (rc == 0)
-        return true;
-    if (rc == 1) {
-        challenge(vt, msg, stale, false);
-    } else if (rc == SB_EINVAL) {
-        refuse_invite(vt, msg, 400);
-    } else {
-        char user[SB_VOICE_EXT_MAX] = "";
-        const struct sip_hdr *h = sip_msg_hdr(msg, SIP_HDR_AUTHORIZATION);
-        struct httpauth_digest_resp resp;
-        if (h != NULL && httpauth_digest_response_decode(&resp, &h->val) == 0)
-            (void)sb_voice_user_copy(&resp.username, user);
-        count_failure(vt, msg, user[0] ? user : "-", now);
-        refuse_invite(vt, msg, 403);
-    }
-    return false;
+    return admit_by_digest(vt, msg, vt->opt.trunk_in_username, vt->trunk_ha1, false, now);
 }
 
 /* An INVITE whose From user is extension `e` claims to be that agent's
@@ -543,24 +554,7 @@ static bool admit_from_outside(sb_vthread *vt, const struct sip_msg *msg, uint64
  * NAT cannot guess its way to another agent's calls (toll fraud). */
 static bool admit_extension(sb_vthread *vt, const struct sip_msg *msg, const sb_voice_extension *e, uint64_t now)
 {
-    if (locked_out(vt, &msg->src, now)) {
-        atomic_fetch_add(&vt->cnt->invites_refused, 1);
-        refuse_invite(vt, msg, 403);
-        return false;
-    }
-    bool stale = false;
-    int rc = authenticate(vt, msg, e->extension, e->ha1, true, now, NULL, &stale);
-    if (rc == 0)
-        return true;
-    if (rc == 1) {
-        challenge(vt, msg, stale, true);
-    } else if (rc == SB_EINVAL) {
-        refuse_invite(vt, msg, 400);
-    } else {
-        count_failure(vt, msg, e->extension, now);
-        refuse_invite(vt, msg, 403);
-    }
-    return false;
+    return admit_by_digest(vt, msg, e->extension, e->ha1, true, now);
 }
 
 static void on_invite(const struct sip_msg *msg, void *arg)
