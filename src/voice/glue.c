@@ -91,38 +91,39 @@ int sb_voice_dtmf_relay_parse(const char *body, size_t len, bool relay, char *di
     return SB_EINVAL;
 }
 
-static void nonce_mac(const char *secret, const char *expiry_hex, char out[65])
+static void nonce_mac(const char *secret, const char *head_hex, char out[65])
 {
-    sb_hmac_sha256_hex(secret, strlen(secret), expiry_hex, 16, out);
+    sb_hmac_sha256_hex(secret, strlen(secret), head_hex, 32, out);
 }
 
-void sb_voice_nonce_make(const char *secret, uint64_t expires_ms, char out[49])
+void sb_voice_nonce_make(const char *secret, uint64_t expires_ms, uint64_t seq, char out[SB_VOICE_NONCE_LEN + 1])
 {
     char mac[65];
-    snprintf(out, 17, "%016llx", (unsigned long long)expires_ms);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)expires_ms, (unsigned long long)seq);
     nonce_mac(secret, out, mac);
-    memcpy(out + 16, mac, 32);
-    out[48] = '\0';
+    memcpy(out + 32, mac, 32);
+    out[SB_VOICE_NONCE_LEN] = '\0';
 }
 
 int sb_voice_nonce_check(const char *secret, const char *nonce, size_t len, uint64_t now_ms)
 {
-    if (nonce == NULL || len != 48)
+    if (nonce == NULL || len != SB_VOICE_NONCE_LEN)
         return SB_EINVAL;
-    char expiry[17], mac[65], given[33];
+    char head[33], mac[65], given[33];
     uint64_t at = 0;
-    for (size_t i = 0; i < 16; i++) {
+    for (size_t i = 0; i < 32; i++) {
         char c = nonce[i];
         int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
         if (d < 0)
             return SB_EINVAL;
-        at = at << 4 | (uint64_t)d;
-        expiry[i] = c;
+        if (i < 16)
+            at = at << 4 | (uint64_t)d;
+        head[i] = c;
     }
-    expiry[16] = '\0';
-    nonce_mac(secret, expiry, mac);
+    head[32] = '\0';
+    nonce_mac(secret, head, mac);
     mac[32] = '\0';
-    memcpy(given, nonce + 16, 32);
+    memcpy(given, nonce + 32, 32);
     given[32] = '\0';
     if (!sb_consttime_streq(mac, given))
         return SB_EINVAL;

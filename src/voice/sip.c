@@ -129,7 +129,7 @@ typedef struct binding {
 typedef struct nonce_use {
     struct le le;  /* in vt->nonce_uses, oldest first */
     struct le hle; /* in vt->nonces */
-    char nonce[64];
+    char nonce[SB_VOICE_NONCE_LEN + 1];
     uint32_t nc;
     uint64_t until_ms; /* after this the nonce is stale anyway */
 } nonce_use;
@@ -170,6 +170,7 @@ struct sb_vthread {
     size_t nfailures;
     struct list nonce_uses; /* nonce_use, oldest first */
     struct hash *nonces;    /* the same, by nonce */
+    uint64_t nonce_seq;     /* of the last nonce made */
     size_t nnonces;
     char secret[65];
     char trunk_ha1[33]; /* of [trunk] inbound_username ("" = no digest for INVITEs from outside) */
@@ -1367,8 +1368,8 @@ static void count_failure(sb_vthread *vt, const struct sip_msg *msg, const char 
  * the INVITE's retransmissions get it again rather than a new nonce each. */
 static void challenge(sb_vthread *vt, const struct sip_msg *msg, bool stale, bool proxy)
 {
-    char nonce[49];
-    sb_voice_nonce_make(vt->secret, sb_clock_mono_ms() + NONCE_TTL_MS, nonce);
+    char nonce[SB_VOICE_NONCE_LEN + 1];
+    sb_voice_nonce_make(vt->secret, sb_clock_mono_ms() + NONCE_TTL_MS, ++vt->nonce_seq, nonce);
     uint16_t code = proxy ? 407 : 401;
     const char *reason = proxy ? "Proxy Authentication Required" : "Unauthorized";
     const char *fmt = "%s: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", algorithm=MD5%s\r\n"

@@ -187,8 +187,11 @@ bool sb_voice_user_copy(const struct pl *pl, char out[SB_VOICE_EXT_MAX]);
 /* SIP INFO bodies: application/dtmf-relay ("Signal=5\r\nDuration=160") and
  * application/dtmf ("5"). 0 with *digit, or SB_EINVAL. */
 int sb_voice_dtmf_relay_parse(const char *body, size_t len, bool relay, char *digit);
-/* Digest nonces: "<16 hex expiry ms><32 hex HMAC(secret, expiry)>". */
-void sb_voice_nonce_make(const char *secret, uint64_t expires_ms, char out[49]);
+/* Digest nonces: "<16 hex expiry ms><16 hex seq><32 hex HMAC(secret, both)>".
+ * `seq` makes two nonces of the same millisecond differ: a digest's use is
+ * remembered per nonce (replays), so two phones must never share one. */
+#define SB_VOICE_NONCE_LEN 64
+void sb_voice_nonce_make(const char *secret, uint64_t expires_ms, uint64_t seq, char out[SB_VOICE_NONCE_LEN + 1]);
 /* 0 valid, 1 valid but expired (stale), SB_EINVAL forged or malformed. */
 int sb_voice_nonce_check(const char *secret, const char *nonce, size_t len, uint64_t now_ms);
 /* What an INVITE asks for: caller and callee user parts; SB_EINVAL (400)

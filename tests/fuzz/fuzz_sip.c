@@ -41,11 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         SB_ASSERT(digit != 0 && strchr("0123456789*#ABCD", digit) != NULL);
     if (sb_voice_dtmf_relay_parse((const char *)data, size, false, &digit) == 0)
         SB_ASSERT(digit != 0);
-    SB_ASSERT(sb_voice_nonce_check("fuzz-secret", (const char *)data, size, 0) != 0 || size == 48);
-    char nonce[49];
-    sb_voice_nonce_make("fuzz-secret", 1000, nonce);
-    SB_ASSERT(sb_voice_nonce_check("fuzz-secret", nonce, 48, 999) == 0);
-    SB_ASSERT(sb_voice_nonce_check("fuzz-secret", nonce, 48, 1001) == 1);
+    SB_ASSERT(sb_voice_nonce_check("fuzz-secret", (const char *)data, size, 0) != 0 || size == SB_VOICE_NONCE_LEN);
+    char nonce[SB_VOICE_NONCE_LEN + 1], other[SB_VOICE_NONCE_LEN + 1];
+    sb_voice_nonce_make("fuzz-secret", 1000, 7, nonce);
+    sb_voice_nonce_make("fuzz-secret", 1000, 8, other);
+    SB_ASSERT(strcmp(nonce, other) != 0); /* the same millisecond, two nonces */
+    SB_ASSERT(sb_voice_nonce_check("fuzz-secret", nonce, SB_VOICE_NONCE_LEN, 999) == 0);
+    SB_ASSERT(sb_voice_nonce_check("fuzz-secret", nonce, SB_VOICE_NONCE_LEN, 1001) == 1);
 
     /* The same bytes as an RTP packet: the payload stays inside them. */
     sb_rtp_pkt rtp;

@@ -1,7 +1,8 @@
-/* test_rtp.c - the RTP header reader of the media thread
- * (sb_voice_rtp_parse, src/voice/glue.c): the fixed header's fields, CSRCs,
- * a header extension and padding skipped, and every malformed length
- * refused. */
+/* test_voice_glue.c - what src/voice/glue.c reads from peers: the RTP
+ * header reader of the media thread (sb_voice_rtp_parse: the fixed
+ * header's fields, CSRCs, a header extension and padding skipped, every
+ * malformed length refused) and the digest nonces (unique within a
+ * millisecond, forged and expired ones told apart). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -83,12 +84,29 @@ static void test_malformed(void **state)
     assert_int_equal(h.len, 0);
 }
 
+static void test_nonces(void **state)
+{
+    (void)state;
+    char a[SB_VOICE_NONCE_LEN + 1], b[SB_VOICE_NONCE_LEN + 1];
+    sb_voice_nonce_make("k", 5000, 1, a);
+    sb_voice_nonce_make("k", 5000, 2, b);
+    assert_int_equal(strlen(a), SB_VOICE_NONCE_LEN);
+    assert_string_not_equal(a, b); /* the same millisecond: still two nonces (replays are told by nonce) */
+    assert_int_equal(sb_voice_nonce_check("k", a, strlen(a), 4999), 0);
+    assert_int_equal(sb_voice_nonce_check("k", a, strlen(a), 5001), 1); /* stale */
+    assert_int_equal(sb_voice_nonce_check("other key", a, strlen(a), 0), SB_EINVAL);
+    a[20] = a[20] == '0' ? '1' : '0'; /* another sequence number under the same MAC */
+    assert_int_equal(sb_voice_nonce_check("k", a, strlen(a), 0), SB_EINVAL);
+    assert_int_equal(sb_voice_nonce_check("k", b, 48, 0), SB_EINVAL); /* the old length */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_packet),
         cmocka_unit_test(test_csrc_extension_padding),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_nonces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
