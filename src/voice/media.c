@@ -1141,25 +1141,16 @@ static int choose_remote(sb_media *m, bool need_addr)
     return 0;
 }
 
-/* Frees what media_alloc and the set-up made, for a media the media thread
- * never saw (no socket yet, or one nothing was received on). */
+/* Frees what media_alloc and the set-up made, for a media whose set-up
+ * failed: the socket is always the set-up's last step, so it has none and
+ * the media thread never saw it. */
 static void media_discard(sb_media *m)
 {
+    SB_ASSERT(m->fd < 0);
     mem_deref(m->telev);
     mem_deref(m->sdp);
     free(m->inband);
-    if (m->fd < 0) {
-        free(m);
-        return;
-    }
-    sb_mediactx *mx = m->mx;
-    pthread_mutex_lock(&mx->mu);
-    (void)epoll_ctl(mx->epfd, EPOLL_CTL_DEL, m->fd, NULL);
-    close(m->fd);
-    m->dead = true;
-    m->next_dead = mx->graveyard; /* an event may name it already */
-    mx->graveyard = m;
-    pthread_mutex_unlock(&mx->mu);
+    free(m);
 }
 
 int sb_media_new(sb_media **out, sb_mediactx *mx, void *owner, const struct sa *ip, const struct sip_msg *msg)
