@@ -99,7 +99,18 @@ test('the pre-chat form names the customer on the card', async () => {
   const ctx = await browser.newContext({ locale: 'ru-RU' });
   const page = await ctx.newPage();
   await page.goto(`${base}/chat/demo?channel=${channel}`);
-  await page.locator('.sbw-launcher').click();
+  // A quick visitor (or the browser's autofill) is in the phone field before the panel's own focus
+  // lands 30 ms after opening: that focus must not pull them back to the name field, or their phone
+  // number is typed after their name (seen in CI as "Мария Петрова8 (916) 555-12-34").
+  await page.locator('.sbw-launcher').waitFor();
+  const focused = await page.evaluate(async () => {
+    const root = document.querySelector('switchboard-chat').shadowRoot;
+    root.querySelector('.sbw-launcher').click();
+    root.querySelector('.sbw-form input[type=tel]').focus();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    return root.activeElement && root.activeElement.type;
+  });
+  assert.equal(focused, 'tel');
   await page.locator('.sbw-form input[type=text]').fill('Мария Петрова');
   await page.locator('.sbw-form input[type=tel]').fill('8 (916) 555-12-34');
   await page.locator('.sbw-form input[type=email]').fill('Maria@Example.ru');

@@ -261,9 +261,19 @@
       root.adoptedStyleSheets = [sheet];
     } catch (e) { root.appendChild(h('style', { text: CSS })); }
     root.appendChild(ui.root);
+    ui.shadow = root;
     (document.body || document.documentElement).appendChild(host);
     setUnread(0);
     renderMode();
+  }
+  /* Focus el once the panel is painted, unless the visitor (or the browser's autofill) has put the focus
+     into a field of the panel meanwhile: a late focus would carry their typing into another field. */
+  function focusSoon(el) {
+    setTimeout(() => {
+      const a = ui.shadow !== ui.host ? ui.shadow.activeElement : document.activeElement;
+      if (!S.isOpen || (a && a !== el && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && ui.panel.contains(a))) return;
+      el.focus();
+    }, 30);
   }
   const needPrechat = () => !!S.config.prechat && !S.token && !S.prechatDone;
   function renderMode() {
@@ -279,7 +289,7 @@
     if (S.cbMode) {
       if (!ui.cbPhone.value && S.profile.phone) ui.cbPhone.value = S.profile.phone;
       if (!ui.cbName.value && S.profile.name) ui.cbName.value = S.profile.name;
-      setTimeout(() => ui.cbPhone.focus(), 30);
+      focusSoon(ui.cbPhone);
     }
   }
   function cbError(field, text) { // the message next to its field, or under the form
@@ -335,7 +345,7 @@
     scrollBottom(true);
     const small = window.matchMedia && matchMedia('(max-width: 480px)').matches; // don't pop the keyboard on phones
     const target = needPrechat() ? ui.fName : small ? ui.panel : ui.input;
-    setTimeout(() => target.focus(), 30);
+    focusSoon(target);
   }
   function closePanel() {
     if (!ui.panel) { S.wantOpen = false; return; }
