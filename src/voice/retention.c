@@ -21,6 +21,7 @@
 #define BATCH             500
 #define DAY_MS            (86400LL * 1000)
 #define REL_CAP           520
+#define MONTH_MARGIN_MS   (2 * DAY_MS)
 
 typedef enum outcome {
     FAILED = 0, /* still there (not deleted, refused): tried again next sweep */
@@ -42,10 +43,12 @@ typedef struct sweep {
     int64_t call_before, vm_before; /* wall ms: rows ended before are due; 0 = never */
     int64_t after_ended, after_id;  /* the next batch starts after this (ended_at, id) */
     char data_dir[PATH_MAX];
+    char month_before[8]; /* "YYYY-MM": emptied month directories before it are removed */
     candidate *v;
     size_t n;
     int first_errno;                                     /* of a file that could not be deleted, for the log */
     uint64_t calls, voicemails, missing, shared, failed; /* this sweep */
+    uint64_t dirs_removed;                               /* this sweep */
     uv_work_t work;
 } sweep;
 
@@ -161,10 +164,42 @@ static outcome delete_file(const char *root, const char *path, int *err)
     return DELETED;
 }
 
+/* Removes the month directory (recordings/YYYY-MM) that holds rel when it
+ * is empty and its month is before s->month_before, so that a directory a
+ * recording may still be started in (a call offered late last month) is
+ * never taken from under the writer. rmdir fails on a directory with
+ * files and on a link, which is all the check the rest needs. */
+static void remove_month_dir(sweep *s, const char *root, const char *rel)
+{
+    static const char prefix[] = "recordings/";
+    const char *month = rel + sizeof prefix - 1, *slash = strchr(month, '/');
+    if (strncmp(rel, prefix, sizeof prefix - 1) != 0 || slash == NULL || slash - month != 7 || month[4] != '-' ||
+        strncmp(month, s->month_before, 7) >= 0)
+        return;
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof dir, "%s/%.*s", root, (int)(slash - rel), rel);
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return;
+    if (rmdir(dir) == 0) {
+        s->dirs_removed++;
+        sync_dir(dir);
+    }
+}
+
+/* Whether rel and other lie in the same directory. */
+static bool same_dir(const char *rel, const char *other)
+{
+    const char *slash = strrchr(rel, '/');
+    size_t n = slash != NULL ? (size_t)(slash - rel) : 0;
+    return strncmp(rel, other, n) == 0 && (other[n] == '/' && strchr(other + n + 1, '/') == NULL);
+}
+
 static void unlink_work(uv_work_t *w)
 {
     sweep *s = w->data;
-    char root[PATH_MAX], path[PATH_MAX], last_dir[PATH_MAX] = "";
+    char root[PATH_MAX], path[PATH_MAX];
+    char synced[REL_CAP] = "";  /* a file of the directory fsynced last */
+    char emptied[REL_CAP] = ""; /* a file gone from the directory to try removing */
     bool have_root = realpath(s->data_dir, root) != NULL;
     for (size_t i = 0; i < s->n; i++) {
         candidate *c = &s->v[i];
@@ -185,16 +220,21 @@ static void unlink_work(uv_work_t *w)
         }
         if (c->result == FAILED && s->first_errno == 0)
             s->first_errno = err;
-        if (c->result != DELETED)
+        if (c->result != DELETED && c->result != MISSING)
             continue;
         /* the deletion is durable before the row says so */
-        const char *slash = strrchr(c->rel, '/');
-        size_t dlen = slash != NULL ? (size_t)(slash - c->rel) : 0;
-        if (dlen >= sizeof last_dir || strncmp(last_dir, c->rel, dlen) != 0 || last_dir[dlen] != '\0') {
+        if (c->result == DELETED && (synced[0] == '\0' || !same_dir(c->rel, synced))) {
             sync_dir(path);
-            snprintf(last_dir, sizeof last_dir, "%.*s", (int)dlen, c->rel);
+            snprintf(synced, sizeof synced, "%s", c->rel);
         }
+        /* a directory left behind is tried once the batch moves on from
+         * it (rows come in the order they ended: mostly month by month) */
+        if (emptied[0] != '\0' && !same_dir(c->rel, emptied))
+            remove_month_dir(s, root, emptied);
+        snprintf(emptied, sizeof emptied, "%s", c->rel);
     }
+    if (emptied[0] != '\0')
+        remove_month_dir(s, root, emptied);
 }
 
 /* ---- 3: the rows (store thread) ---- */
@@ -287,9 +327,10 @@ static void finish(sweep *s)
     r->failures += s->failed;
     if (s->calls + s->voicemails > 0)
         sb_log(SB_INFO, "retention",
-               "recordings deleted calls=%llu voicemails=%llu already_missing=%llu file_shared_kept=%llu",
+               "recordings deleted calls=%llu voicemails=%llu already_missing=%llu file_shared_kept=%llu "
+               "month_dirs_removed=%llu",
                (unsigned long long)s->calls, (unsigned long long)s->voicemails, (unsigned long long)s->missing,
-               (unsigned long long)s->shared);
+               (unsigned long long)s->shared, (unsigned long long)s->dirs_removed);
     if (s->failed > 0)
         sb_log(SB_WARN, "retention", "recordings not deleted count=%llu first_error=%s (tried again next sweep)",
                (unsigned long long)s->failed, strerror(s->first_errno));
@@ -378,6 +419,9 @@ static void on_tick(uv_timer_t *h)
     s->call_before = cutoff(now, cfg->sip_recordings_keep_days);
     s->vm_before = cutoff(now, cfg->sip_voicemail_keep_days);
     snprintf(s->data_dir, sizeof s->data_dir, "%s", cfg->data_dir);
+    char month[40];
+    sb_clock_format_iso(now - MONTH_MARGIN_MS, month, sizeof month);
+    snprintf(s->month_before, sizeof s->month_before, "%.7s", month);
     s->v = sb_xcalloc(BATCH, sizeof *s->v);
     r->sweep = s;
     read_batch(s);

@@ -7,7 +7,10 @@
  *   1. the reader thread lists them (and whether a row that is kept names
  *      the same file: that file stays);
  *   2. the libuv thread pool unlinks the files (only inside the data
- *      directory) and fsyncs their directories;
+ *      directory), fsyncs their directories and removes a month directory
+ *      (recordings/YYYY-MM) left empty, unless it is this month's or the
+ *      last one's within two days of the turn, where a call under way
+ *      may still start a recording;
  *   3. one store transaction marks each call row (recording_deleted_at,
  *      recording_deleted_by = 'retention'), marks the recording attachment
  *      of the call's message on its ticket, and logs one event with counts.

@@ -9,7 +9,10 @@ seeded in the SQLite file beside files copied from it:
   missed call whose file voicemail mode made (`-vm.wav`: a voicemail by its file);
 * an old call whose file is also named by a recent call (the file must stay, the old
   row is still marked);
-* an old call whose file is already gone (marked all the same).
+* an old call whose file is already gone (marked all the same);
+* an old call alone in its month's directory (2020-02): once its file goes, the empty
+  directory goes too, while the current month's directory stays even when emptied (a
+  recording may still be started in it).
 
 Then the daemon runs with:
 1. both settings 0 (forever): no sweep, every file stays, every recording is served;
@@ -115,6 +118,10 @@ class VoiceRetentionTest(unittest.TestCase):
                 paths[name] = f"recordings/2020-01/{name}{suffix}.wav"
                 shutil.copyfile(vm_file, os.path.join(d.data_dir, paths[name]))
             paths["gone"] = "recordings/2020-01/gone.wav"  # no file
+            feb_dir = os.path.join(d.data_dir, "recordings", "2020-02")
+            os.makedirs(feb_dir)
+            paths["call_feb"] = "recordings/2020-02/call_feb.wav"
+            shutil.copyfile(vm_file, os.path.join(d.data_dir, paths["call_feb"]))
             rows = [  # name, status, days ago, path
                 ("call_old", "answered", 100, paths["call_old"]),
                 ("call_new", "answered", 1, paths["call_new"]),
@@ -123,6 +130,7 @@ class VoiceRetentionTest(unittest.TestCase):
                 ("shared_old", "answered", 100, paths["shared"]),
                 ("shared_new", "answered", 2, paths["shared"]),
                 ("gone", "answered", 100, paths["gone"]),
+                ("call_feb", "answered", 90, paths["call_feb"]),
                 ("vm_new", "voicemail", 3, paths["vm_old"].replace("vm_old", "vm_new")),
             ]
             shutil.copyfile(vm_file, os.path.join(d.data_dir, rows[-1][3]))
@@ -164,8 +172,11 @@ class VoiceRetentionTest(unittest.TestCase):
             d.stop()
 
             # ---- 2: call recordings 30 days, voicemail forever ----
-            start_and_sweep(self, d, 30, 0, (3, 0))  # call_old, shared_old, gone
-            self.assertEqual(exists(), everything - {"call_old"})  # the shared file stays
+            start_and_sweep(self, d, 30, 0, (4, 0))  # call_old, shared_old, gone, call_feb
+            self.assertEqual(exists(), everything - {"call_old", "call_feb"})  # the shared file stays
+            self.assertFalse(os.path.exists(feb_dir))  # emptied: removed
+            self.assertTrue(os.path.isdir(old_dir))  # still has files
+            self.assertIn("month_dirs_removed=1", d.log())
             st, h, body = recording("call_old")
             self.assertEqual(st, 410, body)
             self.assertIn("json", h.get("content-type"))
@@ -193,6 +204,8 @@ class VoiceRetentionTest(unittest.TestCase):
             start_and_sweep(self, d, 30, 7, (0, 3))
             # (shared_old names shared_new's file: it is still there)
             self.assertEqual(exists(), {"call_new", "shared_old", "shared_new", "vm_new"})
+            # vm_real's directory is this month's: emptied, and kept for recordings to come
+            self.assertEqual(os.listdir(os.path.dirname(vm_file)), [])
             for name in ("vm_real", "vm_old", "vm_file_old"):
                 self.assertEqual(recording(name)[0], 410, name)
             for name in ("call_new", "shared_new", "vm_new"):
