@@ -164,6 +164,20 @@ static outcome delete_file(const char *root, const char *path, int *err)
     return DELETED;
 }
 
+/* The length of rel's directory part ("recordings/2026-11" of
+ * "recordings/2026-11/x.wav"). */
+static size_t dir_len(const char *rel)
+{
+    const char *slash = strrchr(rel, '/');
+    return slash != NULL ? (size_t)(slash - rel) : 0;
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+    size_t n = dir_len(a);
+    return n == dir_len(b) && strncmp(a, b, n) == 0;
+}
+
 /* Removes the month directory (recordings/YYYY-MM) that holds rel when it
  * is empty and its month is before s->month_before, so that a directory a
  * recording may still be started in (a call offered late last month) is
@@ -172,26 +186,19 @@ static outcome delete_file(const char *root, const char *path, int *err)
 static void remove_month_dir(sweep *s, const char *root, const char *rel)
 {
     static const char prefix[] = "recordings/";
-    const char *month = rel + sizeof prefix - 1, *slash = strchr(month, '/');
-    if (strncmp(rel, prefix, sizeof prefix - 1) != 0 || slash == NULL || slash - month != 7 || month[4] != '-' ||
+    const size_t plen = sizeof prefix - 1, len = dir_len(rel);
+    const char *month = rel + plen;
+    if (len != plen + 7 || strncmp(rel, prefix, plen) != 0 || month[4] != '-' ||
         strncmp(month, s->month_before, 7) >= 0)
         return;
     char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof dir, "%s/%.*s", root, (int)(slash - rel), rel);
+    int n = snprintf(dir, sizeof dir, "%s/%.*s", root, (int)len, rel);
     if (n < 0 || (size_t)n >= sizeof dir)
         return;
     if (rmdir(dir) == 0) {
         s->dirs_removed++;
         sync_dir(dir);
     }
-}
-
-/* Whether rel and other lie in the same directory. */
-static bool same_dir(const char *rel, const char *other)
-{
-    const char *slash = strrchr(rel, '/');
-    size_t n = slash != NULL ? (size_t)(slash - rel) : 0;
-    return strncmp(rel, other, n) == 0 && (other[n] == '/' && strchr(other + n + 1, '/') == NULL);
 }
 
 static void unlink_work(uv_work_t *w)
